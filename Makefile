@@ -1,0 +1,44 @@
+# Two commands do all the set-up on a fresh machine: `make serve` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+LIBRARY ?=
+PORT ?= 8000
+WORKERS ?=
+DATA_DIR ?= .data
+
+.PHONY: serve test check lint format bench venv clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# Reinstall only when the project's metadata changes.
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+venv: $(VENV)/.installed
+
+# With no LIBRARY a small demo library of real audio is generated under $(DATA_DIR)/demo.
+serve: venv
+	$(BIN)/streamer serve --data-dir $(DATA_DIR) --port $(PORT) \
+		$(if $(LIBRARY),--library $(LIBRARY),--demo) $(if $(WORKERS),--workers $(WORKERS))
+
+test: venv
+	bash scripts/test-services
+	bash scripts/check
+	bash scripts/test
+
+check: venv
+	bash scripts/check
+
+format: venv
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench: venv
+	$(BIN)/python benchmarks/ranges.py
+
+clean:
+	rm -rf $(VENV) .data .coverage .coverage.* htmlcov .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,100 @@
+"""SQLAlchemy models of the catalogue. Every schema change comes with an Alembic migration."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from sqlalchemy import JSON, BigInteger, DateTime, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+TrackStatus = Literal["ok", "error", "gone"]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware datetimes on every backend (SQLite drops the zone otherwise)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON()}
+
+
+def library_id_for(root: str) -> str:
+    """Stable id of a library from its root, so re-adding a folder keeps its tracks' URLs."""
+    return hashlib.sha256(root.encode()).hexdigest()[:12]
+
+
+def track_id_for(library_id: str, key: str) -> str:
+    """Stable, opaque id of a track: media URLs carry ids, never paths."""
+    return hashlib.sha256(f"{library_id}\0{key}".encode()).hexdigest()[:16]
+
+
+class Library(Base):
+    __tablename__ = "libraries"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    root: Mapped[str] = mapped_column(Text, unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_scan_at: Mapped[datetime | None] = mapped_column(default=None)
+    # Summary of the last scan: counts of added, changed, unchanged, gone, failed.
+    last_scan: Mapped[dict[str, Any] | None] = mapped_column(default=None)
+
+
+class Track(Base):
+    __tablename__ = "tracks"
+    __table_args__ = (
+        Index("ix_tracks_library_key", "library_id", "key", unique=True),
+        Index("ix_tracks_library_status", "library_id", "status"),
+        Index("ix_tracks_codec", "codec"),
+        Index("ix_tracks_status_id", "status", "id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    library_id: Mapped[str] = mapped_column(ForeignKey("libraries.id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(Text)  # path relative to the library root
+    status: Mapped[str] = mapped_column(String(16), default="ok")
+    error: Mapped[str | None] = mapped_column(Text, default=None)
+
+    size: Mapped[int] = mapped_column(BigInteger)
+    mtime: Mapped[float] = mapped_column(Float)
+    version: Mapped[str] = mapped_column(String(128))  # the store's identity of the bytes
+    content_hash: Mapped[str | None] = mapped_column(String(64), default=None)
+    content_type: Mapped[str] = mapped_column(String(100))
+
+    duration: Mapped[float | None] = mapped_column(Float, default=None)
+    codec: Mapped[str | None] = mapped_column(String(32), default=None)
+    bitrate: Mapped[int | None] = mapped_column(Integer, default=None)
+    sample_rate: Mapped[int | None] = mapped_column(Integer, default=None)
+    channels: Mapped[int | None] = mapped_column(Integer, default=None)
+    bits_per_sample: Mapped[int | None] = mapped_column(Integer, default=None)
+
+    title: Mapped[str | None] = mapped_column(Text, default=None)
+    artist: Mapped[str | None] = mapped_column(Text, default=None)
+    album: Mapped[str | None] = mapped_column(Text, default=None)
+    album_artist: Mapped[str | None] = mapped_column(Text, default=None)
+    genre: Mapped[str | None] = mapped_column(Text, default=None)
+    year: Mapped[int | None] = mapped_column(Integer, default=None)
+    track_number: Mapped[int | None] = mapped_column(Integer, default=None)
+    disc_number: Mapped[int | None] = mapped_column(Integer, default=None)
+    tags: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    cover_mime: Mapped[str | None] = mapped_column(String(64), default=None)
+    cover_size: Mapped[int | None] = mapped_column(Integer, default=None)
+
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    scanned_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,0 +1,132 @@
+"""Typed settings, read once at start-up and passed in.
+
+Sources, lowest precedence first: defaults, a TOML file (``--config`` or ``STREAMER_CONFIG``),
+``STREAMER_*`` environment variables, then explicit overrides (command-line flags). Nothing
+else in the code reads ``os.environ``: :meth:`Settings.load` takes the environment as an
+argument so tests can pass a dict.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from streamer.errors import SettingsError
+
+ENV_PREFIX = "STREAMER_"
+
+# Fields whose environment value is a list: comma-separated, or a JSON array.
+_LIST_FIELDS = frozenset({"libraries", "cors_allow_origins"})
+
+
+class Settings(BaseModel):
+    """Every knob of the server. Frozen: build a new one with ``model_copy(update=...)``."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    data_dir: Path = Path(".data")
+    libraries: tuple[str, ...] = ()
+    database_url: str | None = None
+
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65535)
+    workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1, le=256)
+
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    access_log: bool = True
+
+    # Media responses.
+    media_cache_control: str = "public, max-age=86400"
+    cors_allow_origins: tuple[str, ...] = ("*",)
+    cors_max_age: int = Field(86400, ge=0)
+    max_ranges: int = Field(16, ge=1, le=1000)
+    chunk_size: int = Field(256 * 1024, ge=4096, le=16 * 1024 * 1024)
+    # Largest body read on the event loop from a local file (page cache, as nginx does).
+    inline_read_max: int = Field(256 * 1024, ge=0, le=4 * 1024 * 1024)
+    # How long a cached open file descriptor is trusted before its stat is checked again.
+    open_file_valid_seconds: float = Field(1.0, ge=0.0, le=3600.0)
+    open_file_cache_size: int = Field(1024, ge=0, le=100_000)
+
+    # Catalogue.
+    scan_concurrency: int = Field(8, ge=1, le=256)
+    scan_on_start: bool = True
+
+    # S3 (used when a library is s3://bucket/prefix).
+    s3_endpoint_url: str | None = None
+    s3_region: str = "us-east-1"
+    s3_access_key_id: str | None = None
+    s3_secret_access_key: str | None = None
+
+    metrics_enabled: bool = True
+
+    @field_validator("libraries", "cors_allow_origins", mode="before")
+    @classmethod
+    def _split_list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = value.strip()
+            if value.startswith("["):
+                return json.loads(value)
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'streamer.db').resolve()}"
+
+    @classmethod
+    def load(
+        cls,
+        environ: Mapping[str, str],
+        config_file: Path | None = None,
+        **overrides: Any,
+    ) -> Settings:
+        """Build settings from a TOML file, the environment and overrides; raise SettingsError."""
+        values: dict[str, Any] = {}
+        path = config_file or (
+            Path(environ[f"{ENV_PREFIX}CONFIG"]) if environ.get(f"{ENV_PREFIX}CONFIG") else None
+        )
+        if path is not None:
+            try:
+                with path.open("rb") as fh:
+                    values.update(tomllib.load(fh))
+            except OSError as exc:
+                raise SettingsError(f"cannot read config file {path}: {exc.strerror}") from exc
+            except tomllib.TOMLDecodeError as exc:
+                raise SettingsError(f"config file {path} is not valid TOML: {exc}") from exc
+        known = cls.model_fields
+        for key, raw in environ.items():
+            if not key.startswith(ENV_PREFIX) or key == f"{ENV_PREFIX}CONFIG":
+                continue
+            name = key[len(ENV_PREFIX) :].lower()
+            if name not in known:
+                raise SettingsError(f"unknown setting {key}; known: {', '.join(_env_names())}")
+            values[name] = raw
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        try:
+            return cls(**values)
+        except ValidationError as exc:
+            raise SettingsError(_describe(exc)) from exc
+        except json.JSONDecodeError as exc:
+            raise SettingsError(f"a list setting is not valid JSON: {exc}") from exc
+
+
+def _env_names() -> list[str]:
+    return [ENV_PREFIX + name.upper() for name in Settings.model_fields]
+
+
+def _describe(exc: ValidationError) -> str:
+    lines = []
+    for error in exc.errors():
+        field = ".".join(str(part) for part in error["loc"]) or "settings"
+        given = error.get("input")
+        shown = "" if isinstance(given, dict) else f" (got {given!r})"
+        lines.append(f"{field} / {ENV_PREFIX}{field.upper()}: {error['msg']}{shown}")
+    return "invalid settings:\n  " + "\n  ".join(lines)
