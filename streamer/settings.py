@@ -71,7 +71,10 @@ class Settings(BaseModel):
         if isinstance(value, str):
             value = value.strip()
             if value.startswith("["):
-                return json.loads(value)
+                try:
+                    return json.loads(value)
+                except json.JSONDecodeError as exc:
+                    raise ValueError(f"not valid JSON: {exc}") from exc
             return [item.strip() for item in value.split(",") if item.strip()]
         return value
 
@@ -114,8 +117,6 @@ class Settings(BaseModel):
             return cls(**values)
         except ValidationError as exc:
             raise SettingsError(_describe(exc)) from exc
-        except json.JSONDecodeError as exc:
-            raise SettingsError(f"a list setting is not valid JSON: {exc}") from exc
 
 
 def _env_names() -> list[str]:

@@ -1,0 +1,28 @@
+"""Shared fixtures. Real servers and real audio are built by the plugins in tests/fixtures/."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from blockbuster import BlockBuster, blockbuster_ctx
+
+pytest_plugins = [
+    "tests.fixtures.audio",
+    "tests.fixtures.s3",
+    "tests.fixtures.servers",
+]
+
+
+@pytest.fixture(autouse=True)
+def blockbuster(request: pytest.FixtureRequest) -> Iterator[BlockBuster | None]:
+    """Fail any test in which our code blocks the event loop (as aiohttp's suite does)."""
+    if "allow_blocking" in request.keywords:
+        yield None
+        return
+    with blockbuster_ctx(["streamer", "transcoder", "packager"]) as bb:
+        # The hot path may read a small range of a local file on the loop: it is in the page
+        # cache, as nginx does without aio threads (DESIGN.md, "The hot path").
+        # (blockbuster does not watch os.pread; the exemption covers os.read fallbacks.)
+        bb.functions["os.read"].can_block_in("streamer/routes/media_files.py", "read_inline")
+        yield bb
