@@ -106,7 +106,10 @@ class Settings(BaseModel):
                 raise SettingsError(f"config file {path} is not valid TOML: {exc}") from exc
         known = cls.model_fields
         for key, raw in environ.items():
-            if not key.startswith(ENV_PREFIX) or key == f"{ENV_PREFIX}CONFIG":
+            # STREAMER__* (double underscore) is internal: the CLI hands settings to workers.
+            if not key.startswith(ENV_PREFIX) or key.startswith(f"{ENV_PREFIX}_"):
+                continue
+            if key == f"{ENV_PREFIX}CONFIG":
                 continue
             name = key[len(ENV_PREFIX) :].lower()
             if name not in known:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from streamer.storage.factory import open_store
-
 from streamer.storage.base import (
     ObjectChanged,
     ObjectInfo,
@@ -12,6 +10,7 @@ from streamer.storage.base import (
     StorageError,
     StorageUnavailable,
 )
+from streamer.storage.factory import open_store
 
 __all__ = [
     "ObjectChanged",

@@ -20,7 +20,9 @@ def test_defaults_need_no_environment() -> None:
 def test_environment_overrides_toml_and_flags_override_environment(tmp_path: Path) -> None:
     config = tmp_path / "streamer.toml"
     config.write_text('port = 9000\nlibraries = ["/a"]\nmax_ranges = 4\n')
-    settings = Settings.load({"STREAMER_PORT": "9100", "STREAMER_MAX_RANGES": "8"}, config, max_ranges=2)
+    settings = Settings.load(
+        {"STREAMER_PORT": "9100", "STREAMER_MAX_RANGES": "8"}, config, max_ranges=2
+    )
     assert settings.port == 9100
     assert settings.libraries == ("/a",)
     assert settings.max_ranges == 2

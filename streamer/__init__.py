@@ -1,0 +1,1 @@
+"""The streamer: an ASGI origin server for audio (ranges, HLS, admin API)."""

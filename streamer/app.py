@@ -1,0 +1,96 @@
+"""create_app(settings) builds the ASGI application; nothing here is global.
+
+Requests for /media/ go straight to the lean media endpoint; everything else goes through
+a Starlette router (health, metrics, the FastAPI admin API). One observability middleware
+wraps both.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.routing import Mount, Route
+
+from streamer.db import Database
+from streamer.logs import configure_logging
+from streamer.metrics import Metrics
+from streamer.observe import ObserveMiddleware
+from streamer.routes.api import create_api
+from streamer.routes.health import healthz, metrics, readyz
+from streamer.routes.media import MediaConfig, MediaEndpoint
+from streamer.routes.media_files import ObjectStates
+from streamer.routes.media_index import MediaIndex
+from streamer.settings import Settings
+from streamer.storage.registry import StoreRegistry
+from streamer.types import ASGIApp, Receive, Scope, Send
+
+SETTINGS_ENV = "STREAMER__SETTINGS_JSON"
+
+
+class StreamerApp:
+    """The whole server as one ASGI callable."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.metrics = Metrics()
+        self.db = Database(settings.effective_database_url)
+        self.stores = StoreRegistry(settings)
+        self.index = MediaIndex(self.db)
+        self.states = ObjectStates(
+            valid_seconds=settings.open_file_valid_seconds,
+            max_entries=settings.open_file_cache_size,
+        )
+        self.media = MediaEndpoint(
+            MediaConfig.from_settings(settings),
+            self.index,
+            self.states,
+            self.stores.get,
+            self.metrics,
+        )
+        api = create_api()
+        api.state.db = self.db
+        routes = [Route("/healthz", healthz), Route("/readyz", readyz), Mount("/api/v1", app=api)]
+        if settings.metrics_enabled:
+            routes.append(Route("/metrics", metrics))
+        self.router = Starlette(routes=routes, lifespan=self._lifespan)
+        self.router.state.db = self.db
+        self.router.state.stores = self.stores
+        self.router.state.metrics = self.metrics
+        self.app: ASGIApp = ObserveMiddleware(
+            self._dispatch, self.metrics, access_log_enabled=settings.access_log
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.app(scope, receive, send)
+
+    async def _dispatch(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].startswith("/media/"):
+            await self.media(scope, receive, send)
+        else:
+            await self.router(scope, receive, send)
+
+    @asynccontextmanager
+    async def _lifespan(self, _app: Starlette) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            self.states.close()
+            await self.stores.close()
+            await self.db.dispose()
+
+
+def create_app(settings: Settings) -> StreamerApp:
+    """Build the application for ``settings`` (the database must already be migrated)."""
+    return StreamerApp(settings)
+
+
+def app_from_environment() -> StreamerApp:
+    """uvicorn factory for worker processes: the CLI passes its settings as JSON."""
+    raw = os.environ.get(SETTINGS_ENV)
+    settings = Settings.model_validate(json.loads(raw)) if raw else Settings.load(os.environ)
+    configure_logging(settings.log_level)
+    return create_app(settings)

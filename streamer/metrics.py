@@ -1,0 +1,62 @@
+"""Prometheus metrics, created per app (no import-time globals).
+
+With several worker processes, prometheus-client's multiprocess mode aggregates them: the
+CLI points PROMETHEUS_MULTIPROC_DIR at a fresh folder before any worker starts.
+"""
+
+from __future__ import annotations
+
+import os
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
+
+LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0)
+
+
+class Metrics:
+    """The server's metrics. ``registry`` is what /metrics exposes."""
+
+    def __init__(self) -> None:
+        self.multiprocess_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
+        # Metrics register nowhere global; exposition below picks the right source.
+        own = CollectorRegistry(auto_describe=True)
+        self.requests = Counter(
+            "streamer_http_requests",
+            "HTTP requests by route template, method and status.",
+            ["route", "method", "status"],
+            registry=own,
+        )
+        self.latency = Histogram(
+            "streamer_http_request_duration_seconds",
+            "Time from request to the last body byte, by route template.",
+            ["route"],
+            buckets=LATENCY_BUCKETS,
+            registry=own,
+        )
+        self.bytes_sent = Counter(
+            "streamer_http_response_body_bytes",
+            "Response body bytes sent, by route template.",
+            ["route"],
+            registry=own,
+        )
+        self.in_flight = Gauge(
+            "streamer_http_requests_in_flight",
+            "Requests being answered now.",
+            registry=own,
+            multiprocess_mode="livesum",
+        )
+        self.range_requests = Counter(
+            "streamer_range_requests",
+            "Media requests by range outcome: none, single, multi, unsatisfiable, ignored.",
+            ["kind"],
+            registry=own,
+        )
+        self._own = own
+
+    def exposition(self) -> bytes:
+        if self.multiprocess_dir:
+            registry = CollectorRegistry()
+            MultiProcessCollector(registry, path=self.multiprocess_dir)
+            return generate_latest(registry)
+        return generate_latest(self._own)

@@ -1,0 +1,120 @@
+"""Per-request observability as one pure ASGI middleware: request id, access log, metrics.
+
+Kept to a handful of dict operations per request because it wraps the hot media path too.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import time
+from itertools import count
+from typing import Any
+
+from streamer.logs import request_id_var
+from streamer.metrics import Metrics
+from streamer.types import ASGIApp, Message, Receive, Scope, Send
+
+access_log = logging.getLogger("streamer.access")
+
+# Accept a caller's (a CDN's) request id when it is short and plain; otherwise make one.
+_SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+_prefix = os.urandom(4).hex()
+_counter = count()
+
+ROUTE_KEY = "streamer.route"
+
+
+def new_request_id() -> str:
+    return f"{_prefix}{next(_counter):012x}"
+
+
+def route_template(scope: Scope) -> str:
+    """The route template answering this request, for low-cardinality metric labels."""
+    template = scope.get(ROUTE_KEY)
+    if template is not None:
+        return str(template)
+    route = scope.get("route")
+    path = getattr(route, "path", None)
+    if path is not None:
+        return f"{scope.get('root_path', '')}{path}"
+    return "unmatched"
+
+
+class ObserveMiddleware:
+    def __init__(self, app: ASGIApp, metrics: Metrics, *, access_log_enabled: bool = True) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.access_log_enabled = access_log_enabled
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = None
+        for name, value in scope["headers"]:
+            if name == b"x-request-id":
+                candidate = value.decode("latin-1")
+                if _SAFE_ID.match(candidate):
+                    request_id = candidate
+                break
+        if request_id is None:
+            request_id = new_request_id()
+        token = request_id_var.set(request_id)
+        header = (b"x-request-id", request_id.encode())
+        status = 0
+        sent = 0
+
+        async def observed_send(message: Message) -> None:
+            nonlocal status, sent
+            kind = message["type"]
+            if kind == "http.response.start":
+                status = message["status"]
+                message["headers"] = [*message.get("headers", ()), header]
+            elif kind == "http.response.body":
+                sent += len(message.get("body", b""))
+            await send(message)
+
+        metrics = self.metrics
+        metrics.in_flight.inc()
+        started = time.perf_counter()
+        try:
+            await self.app(scope, receive, observed_send)
+        except BaseException:
+            if status == 0:
+                status = 500
+            raise
+        finally:
+            elapsed = time.perf_counter() - started
+            metrics.in_flight.dec()
+            route = route_template(scope)
+            method = scope["method"]
+            metrics.requests.labels(route, method, str(status)).inc()
+            metrics.latency.labels(route).observe(elapsed)
+            if sent:
+                metrics.bytes_sent.labels(route).inc(sent)
+            if self.access_log_enabled:
+                access_log.info(
+                    "%s %s %d",
+                    method,
+                    scope["path"],
+                    status,
+                    extra=_access_fields(scope, route, status, sent, elapsed),
+                )
+            request_id_var.reset(token)
+
+
+def _access_fields(
+    scope: Scope, route: str, status: int, sent: int, elapsed: float
+) -> dict[str, Any]:
+    client = scope.get("client")
+    return {
+        "method": scope["method"],
+        "path": scope["path"],
+        "route": route,
+        "status": status,
+        "bytes": sent,
+        "ms": round(elapsed * 1000, 3),
+        "client": client[0] if client else None,
+    }

@@ -1,0 +1,1 @@
+"""HTTP endpoints: media (ranges), health and metrics, the admin API."""

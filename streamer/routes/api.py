@@ -1,0 +1,245 @@
+"""The admin JSON API at /api/v1 (FastAPI): read-only catalogue for now.
+
+Every endpoint takes the caller's principal through one dependency, so authentication and
+per-library permissions slot in later without touching the handlers. Errors are
+application/problem+json (RFC 9457).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from http import HTTPStatus
+from typing import Annotated, Any, Literal
+
+from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from streamer.catalogue import repository
+from streamer.db import Database, Library, Track
+
+PROBLEM = "application/problem+json"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling. Anonymous read access until authentication lands (issue 5)."""
+
+    name: str = "anonymous"
+    can_read_all: bool = True
+
+
+async def current_principal() -> Principal:
+    return Principal()
+
+
+def database(request: Request) -> Database:
+    db: Database = request.app.state.db
+    return db
+
+
+PrincipalDep = Annotated[Principal, Depends(current_principal)]
+DatabaseDep = Annotated[Database, Depends(database)]
+
+
+class CoverOut(BaseModel):
+    mime: str
+    size: int | None
+
+
+class TrackOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    library_id: str
+    path: str
+    status: Literal["ok", "error", "gone"]
+    error: str | None
+    size: int
+    content_type: str
+    duration: float | None
+    codec: str | None
+    bitrate: int | None
+    sample_rate: int | None
+    channels: int | None
+    bits_per_sample: int | None
+    title: str | None
+    artist: str | None
+    album: str | None
+    album_artist: str | None
+    genre: str | None
+    year: int | None
+    track_number: int | None
+    disc_number: int | None
+    tags: dict[str, Any]
+    cover: CoverOut | None
+    urls: dict[str, str]
+    scanned_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, track: Track) -> TrackOut:
+        return cls(
+            id=track.id,
+            library_id=track.library_id,
+            path=track.key,
+            status=track.status,
+            error=track.error,
+            size=track.size,
+            content_type=track.content_type,
+            duration=track.duration,
+            codec=track.codec,
+            bitrate=track.bitrate,
+            sample_rate=track.sample_rate,
+            channels=track.channels,
+            bits_per_sample=track.bits_per_sample,
+            title=track.title,
+            artist=track.artist,
+            album=track.album,
+            album_artist=track.album_artist,
+            genre=track.genre,
+            year=track.year,
+            track_number=track.track_number,
+            disc_number=track.disc_number,
+            tags=track.tags or {},
+            cover=CoverOut(mime=track.cover_mime, size=track.cover_size)
+            if track.cover_mime
+            else None,
+            urls={"original": f"/media/{track.id}/original"},
+            scanned_at=track.scanned_at,
+            updated_at=track.updated_at,
+        )
+
+
+class TrackPage(BaseModel):
+    items: list[TrackOut]
+    total: int
+    limit: int
+    offset: int
+
+
+class LibraryOut(BaseModel):
+    id: str
+    name: str
+    root: str
+    created_at: datetime
+    last_scan_at: datetime | None
+    last_scan: dict[str, Any] | None
+
+    @classmethod
+    def of(cls, library: Library) -> LibraryOut:
+        return cls(
+            id=library.id,
+            name=library.name,
+            root=library.root,
+            created_at=library.created_at,
+            last_scan_at=library.last_scan_at,
+            last_scan=library.last_scan,
+        )
+
+
+class Problem(BaseModel):
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str | None = None
+    errors: list[dict[str, Any]] | None = None
+
+
+PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    404: {"model": Problem, "content": {PROBLEM: {}}},
+    422: {"model": Problem, "content": {PROBLEM: {}}},
+}
+
+
+def problem(
+    status: int, detail: str | None, errors: list[dict[str, Any]] | None = None
+) -> JSONResponse:
+    body = Problem(title=HTTPStatus(status).phrase, status=status, detail=detail, errors=errors)
+    return JSONResponse(body.model_dump(exclude_none=True), status_code=status, media_type=PROBLEM)
+
+
+async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    response = problem(exc.status_code, str(exc.detail))
+    if exc.headers:
+        response.headers.update(exc.headers)
+    return response
+
+
+async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = [
+        {"loc": list(error["loc"]), "msg": error["msg"], "type": error["type"]}
+        for error in exc.errors()
+    ]
+    return problem(422, "the request is not valid", errors)
+
+
+def create_api() -> FastAPI:
+    """The /api/v1 application; the outer app sets ``state.db`` before serving."""
+    api = FastAPI(
+        title="Streamer admin API",
+        version="1",
+        openapi_url="/openapi.json",
+        docs_url="/docs",
+        redoc_url=None,
+        exception_handlers={
+            StarletteHTTPException: _http_error,
+            RequestValidationError: _validation_error,
+        },
+    )
+
+    @api.get("/tracks", response_model=TrackPage, responses=PROBLEM_RESPONSES, tags=["tracks"])
+    async def list_tracks(
+        db: DatabaseDep,
+        _principal: PrincipalDep,
+        library: Annotated[str | None, Query(description="library id")] = None,
+        codec: Annotated[str | None, Query(max_length=32)] = None,
+        status: Annotated[Literal["ok", "error", "gone"] | None, Query()] = None,
+        q: Annotated[
+            str | None, Query(max_length=200, description="text in title, artist, album or path")
+        ] = None,
+        limit: Annotated[int, Query(ge=1, le=500)] = 50,
+        offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+    ) -> TrackPage:
+        """List tracks, newest scan first, filtered by library, codec, status and text."""
+        tracks, total = await repository.list_tracks(
+            db, library_id=library, codec=codec, q=q, status=status, limit=limit, offset=offset
+        )
+        return TrackPage(
+            items=[TrackOut.of(t) for t in tracks], total=total, limit=limit, offset=offset
+        )
+
+    @api.get(
+        "/tracks/{track_id}", response_model=TrackOut, responses=PROBLEM_RESPONSES, tags=["tracks"]
+    )
+    async def get_track(track_id: str, db: DatabaseDep, _principal: PrincipalDep) -> TrackOut:
+        """One track with its metadata, scan status and media URLs."""
+        track = await repository.get_track(db, track_id)
+        if track is None:
+            raise HTTPException(404, "no such track")
+        return TrackOut.of(track)
+
+    @api.get("/libraries", response_model=list[LibraryOut], tags=["libraries"])
+    async def list_libraries(db: DatabaseDep, _principal: PrincipalDep) -> list[LibraryOut]:
+        """Every library with the summary of its last scan."""
+        return [LibraryOut.of(lib) for lib in await repository.list_libraries(db)]
+
+    @api.get(
+        "/libraries/{library_id}",
+        response_model=LibraryOut,
+        responses=PROBLEM_RESPONSES,
+        tags=["libraries"],
+    )
+    async def get_library(library_id: str, db: DatabaseDep, _principal: PrincipalDep) -> LibraryOut:
+        """One library."""
+        library = await repository.get_library(db, library_id)
+        if library is None:
+            raise HTTPException(404, "no such library")
+        return LibraryOut.of(library)
+
+    return api

@@ -1,0 +1,54 @@
+"""/healthz (the process answers), /readyz (database and storage answer), /metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from prometheus_client import CONTENT_TYPE_LATEST
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from streamer.db import Database
+from streamer.metrics import Metrics
+from streamer.storage.registry import StoreRegistry
+
+logger = logging.getLogger("streamer.health")
+
+NO_STORE = {"cache-control": "no-store"}
+
+
+async def healthz(_request: Request) -> Response:
+    return JSONResponse({"status": "ok"}, headers=NO_STORE)
+
+
+async def readyz(request: Request) -> Response:
+    db: Database = request.app.state.db
+    stores: StoreRegistry = request.app.state.stores
+    checks: dict[str, str] = {}
+    try:
+        await db.check()
+        checks["database"] = "ok"
+    except Exception as exc:  # any failure means not ready; the reason goes in the body
+        logger.warning("readiness: database failed", exc_info=True)
+        checks["database"] = f"error: {type(exc).__name__}"
+    for store in stores.opened():
+        try:
+            async with asyncio.timeout(3.0):
+                await store.check()
+            checks[f"storage {store.url}"] = "ok"
+        except Exception as exc:  # as above
+            logger.warning("readiness: storage failed", exc_info=True, extra={"store": store.url})
+            checks[f"storage {store.url}"] = f"error: {type(exc).__name__}"
+    ready = all(value == "ok" for value in checks.values())
+    return JSONResponse(
+        {"status": "ready" if ready else "unavailable", "checks": checks},
+        status_code=200 if ready else 503,
+        headers=NO_STORE,
+    )
+
+
+async def metrics(request: Request) -> Response:
+    registry: Metrics = request.app.state.metrics
+    body = await asyncio.to_thread(registry.exposition)
+    return Response(body, media_type=CONTENT_TYPE_LATEST, headers=NO_STORE)

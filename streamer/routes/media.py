@@ -1,0 +1,393 @@
+"""GET|HEAD|OPTIONS /media/{track_id}/original: the lean ASGI path for byte ranges.
+
+This route answers most of an origin's traffic, so it is plain ASGI rather than a framework
+endpoint: one pass over the request headers, the track and the object's state from memory,
+validators and ranges by the pure functions of streamer.http, then the bytes (small local
+ranges straight from the page cache; larger ones in bounded chunks off the loop). Errors in
+the request become responses here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass
+
+from streamer.errors import ObjectChanged, ObjectNotFound, StorageError
+from streamer.http import (
+    ByteRange,
+    MalformedRange,
+    RangeNotSatisfiable,
+    evaluate_preconditions,
+    format_http_date,
+    if_range_allows,
+    parse_range,
+)
+from streamer.http.multipart import MultipartPlan, make_boundary
+from streamer.metrics import Metrics
+from streamer.observe import ROUTE_KEY
+from streamer.routes.media_files import ObjectState, ObjectStates, read_chunk, read_inline
+from streamer.routes.media_index import MediaEntry, MediaIndex
+from streamer.routes.problems import problem_response
+from streamer.settings import Settings
+from streamer.storage import ObjectStore
+from streamer.types import Message, Receive, Scope, Send
+
+logger = logging.getLogger("streamer.media")
+
+ROUTE = "/media/{track_id}/original"
+ALLOW = b"GET, HEAD, OPTIONS"
+EXPOSE = b"Content-Range, Content-Length, Accept-Ranges, ETag, Last-Modified, X-Request-ID"
+ALLOWED_REQUEST_HEADERS = (
+    "range, if-range, if-match, if-none-match, if-modified-since, if-unmodified-since, x-request-id"
+)
+_INTERESTING = frozenset(
+    {
+        b"range",
+        b"if-range",
+        b"if-match",
+        b"if-none-match",
+        b"if-modified-since",
+        b"if-unmodified-since",
+        b"origin",
+        b"access-control-request-method",
+        b"access-control-request-headers",
+    }
+)
+
+StoreLookup = Callable[[str], Awaitable[ObjectStore]]
+
+
+@dataclass(frozen=True, slots=True)
+class MediaConfig:
+    cache_control: bytes
+    allow_origins: tuple[str, ...]
+    cors_max_age: bytes
+    max_ranges: int
+    chunk_size: int
+    inline_read_max: int
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> MediaConfig:
+        return cls(
+            cache_control=settings.media_cache_control.encode(),
+            allow_origins=settings.cors_allow_origins,
+            cors_max_age=str(settings.cors_max_age).encode(),
+            max_ranges=settings.max_ranges,
+            chunk_size=settings.chunk_size,
+            inline_read_max=settings.inline_read_max,
+        )
+
+
+class MediaEndpoint:
+    """The ASGI app for /media/{track_id}/original."""
+
+    def __init__(
+        self,
+        config: MediaConfig,
+        index: MediaIndex,
+        states: ObjectStates,
+        store_for: StoreLookup,
+        metrics: Metrics,
+    ) -> None:
+        self.config = config
+        self.index = index
+        self.states = states
+        self.store_for = store_for
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        scope[ROUTE_KEY] = ROUTE
+        parts = scope["path"].split("/")
+        # ["", "media", track_id, "original"]
+        if len(parts) != 4 or parts[3] != "original":
+            await problem_response(send, 404, "no such media URL")
+            return
+        headers: dict[str, str] = {}
+        for name, value in scope["headers"]:
+            if name in _INTERESTING:
+                key = name.decode("latin-1")
+                text = value.decode("latin-1")
+                # Repeated fields combine with commas (RFC 9110 section 5.3).
+                headers[key] = f"{headers[key]}, {text}" if key in headers else text
+        cors = self._cors_headers(headers.get("origin"))
+        method = scope["method"]
+        if method == "OPTIONS":
+            await self._options(send, headers, cors)
+            return
+        if method not in ("GET", "HEAD"):
+            await problem_response(send, 405, "use GET or HEAD", [(b"allow", ALLOW), *cors])
+            return
+        entry = await self.index.get(parts[2])
+        if entry is None:
+            await problem_response(send, 404, "no such track", cors)
+            return
+        try:
+            store = await self.store_for(entry.library_root)
+        except StorageError:
+            await problem_response(
+                send, 503, "storage unavailable", [(b"retry-after", b"5"), *cors]
+            )
+            return
+        for attempt in (1, 2):
+            try:
+                state = await self.states.acquire(store, entry.key)
+            except ObjectNotFound:
+                self.index.invalidate(entry.track_id)
+                await problem_response(send, 404, "the track's file is gone", cors)
+                return
+            except StorageError:
+                logger.warning("storage failed", exc_info=True, extra={"track": entry.track_id})
+                await problem_response(
+                    send, 503, "storage unavailable", [(b"retry-after", b"5"), *cors]
+                )
+                return
+            try:
+                await self._respond(
+                    scope, receive, send, method, headers, cors, entry, store, state
+                )
+                return
+            except _Retry:
+                self.states.forget(store, entry.key)
+                if attempt == 2:
+                    await problem_response(
+                        send,
+                        503,
+                        "the file is changing; try again",
+                        [(b"retry-after", b"1"), *cors],
+                    )
+            finally:
+                self.states.release(state)
+
+    def _cors_headers(self, origin: str | None) -> list[tuple[bytes, bytes]]:
+        allowed = self.config.allow_origins
+        if "*" in allowed:
+            return [
+                (b"access-control-allow-origin", b"*"),
+                (b"access-control-expose-headers", EXPOSE),
+            ]
+        vary = (b"vary", b"Origin")
+        if origin is not None and origin in allowed:
+            return [
+                (b"access-control-allow-origin", origin.encode("latin-1")),
+                (b"access-control-expose-headers", EXPOSE),
+                vary,
+            ]
+        return [vary]
+
+    async def _options(
+        self, send: Send, headers: dict[str, str], cors: list[tuple[bytes, bytes]]
+    ) -> None:
+        response = [(b"allow", ALLOW), *cors]
+        if "access-control-request-method" in headers and any(
+            name == b"access-control-allow-origin" for name, _ in cors
+        ):
+            response += [
+                (b"access-control-allow-methods", ALLOW),
+                (b"access-control-allow-headers", ALLOWED_REQUEST_HEADERS.encode()),
+                (b"access-control-max-age", self.config.cors_max_age),
+            ]
+        await send({"type": "http.response.start", "status": 204, "headers": response})
+        await send({"type": "http.response.body", "body": b""})
+
+    async def _respond(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        method: str,
+        headers: dict[str, str],
+        cors: list[tuple[bytes, bytes]],
+        entry: MediaEntry,
+        store: ObjectStore,
+        state: ObjectState,
+    ) -> None:
+        config = self.config
+        size = state.size
+        if state.version == entry.version and entry.content_hash:
+            token = entry.content_hash
+        else:
+            token = state.version
+        etag = f'"{token}"'
+        # Never claim a modification time in the future (RFC 9110 section 8.8.2.1).
+        last_modified = min(int(state.mtime), int(time.time()))
+        validators = [
+            (b"etag", etag.encode("latin-1")),
+            (b"last-modified", format_http_date(last_modified).encode()),
+            (b"accept-ranges", b"bytes"),
+            *cors,
+        ]
+        # Only successful responses get the long-lived Cache-Control; a 412 or 416 must not
+        # be kept by a CDN as if it were the file.
+        base = [(b"cache-control", config.cache_control), *validators]
+        outcome = evaluate_preconditions(method, headers, etag, last_modified)
+        if outcome == 304:
+            await send({"type": "http.response.start", "status": 304, "headers": base})
+            await send({"type": "http.response.body", "body": b""})
+            self.metrics.range_requests.labels("none").inc()
+            return
+        if outcome == 412:
+            await problem_response(send, 412, "a precondition failed", validators)
+            return
+
+        ranges: Sequence[ByteRange] | None = None
+        range_header = headers.get("range")
+        kind = "none"
+        if range_header is not None and method == "GET":
+            if if_range_allows(headers.get("if-range"), etag, last_modified):
+                try:
+                    ranges = parse_range(range_header, size, max_ranges=config.max_ranges)
+                    kind = "single" if len(ranges) == 1 else "multi"
+                except MalformedRange:
+                    kind = "ignored"
+                except RangeNotSatisfiable:
+                    self.metrics.range_requests.labels("unsatisfiable").inc()
+                    await problem_response(
+                        send,
+                        416,
+                        "range not satisfiable",
+                        [(b"content-range", f"bytes */{size}".encode()), *validators],
+                    )
+                    return
+            else:
+                kind = "ignored"
+        self.metrics.range_requests.labels(kind).inc()
+        content_type = entry.content_type.encode("latin-1")
+        body_only = method == "GET"
+
+        if ranges is None:
+            response_headers = [
+                (b"content-type", content_type),
+                (b"content-length", str(size).encode()),
+                *base,
+            ]
+            segments: list[tuple[bytes, ByteRange | None]] = (
+                [(b"", ByteRange(0, size - 1))] if size else []
+            )
+            status = 200
+        elif len(ranges) == 1:
+            only = ranges[0]
+            response_headers = [
+                (b"content-type", content_type),
+                (b"content-length", str(only.length).encode()),
+                (b"content-range", only.content_range(size).encode()),
+                *base,
+            ]
+            segments = [(b"", only)]
+            status = 206
+        else:
+            plan = MultipartPlan(ranges, entry.content_type, size, make_boundary())
+            response_headers = [
+                (b"content-type", plan.content_type.encode("latin-1")),
+                (b"content-length", str(plan.content_length).encode()),
+                *base,
+            ]
+            segments = [(head, part) for head, part in plan.parts]
+            segments.append((plan.closing, None))
+            status = 206
+
+        if not body_only:
+            await send(
+                {"type": "http.response.start", "status": status, "headers": response_headers}
+            )
+            await send({"type": "http.response.body", "body": b""})
+            return
+
+        total = sum(part.length for _, part in segments if part is not None)
+        if state.fd >= 0 and total <= config.inline_read_max:
+            # Small: read everything before the status line, so a short read can still retry.
+            body = bytearray()
+            for head, part in segments:
+                body += head
+                if part is not None:
+                    data = read_inline(state.fd, part.start, part.length)
+                    if len(data) != part.length:
+                        raise _Retry
+                    body += data
+            await send(
+                {"type": "http.response.start", "status": status, "headers": response_headers}
+            )
+            await send({"type": "http.response.body", "body": bytes(body)})
+            return
+
+        chunks = self._stream(store, entry, state, segments)
+        try:
+            # Fetch the first chunk before committing to a status: a changed object can
+            # still be answered properly instead of aborting the connection.
+            try:
+                first = await anext(chunks, b"")
+            except ObjectChanged:
+                raise _Retry from None
+            await send(
+                {"type": "http.response.start", "status": status, "headers": response_headers}
+            )
+            await self._send_body(receive, send, first, chunks)
+        finally:
+            await chunks.aclose()
+
+    async def _send_body(
+        self, receive: Receive, send: Send, first: bytes, chunks: AsyncIterator[bytes]
+    ) -> None:
+        disconnected = asyncio.Event()
+
+        async def watch() -> None:
+            while (await receive())["type"] != "http.disconnect":
+                pass
+            disconnected.set()
+
+        watcher = asyncio.create_task(watch())
+        try:
+            message: Message = {"type": "http.response.body", "body": first, "more_body": True}
+            await send(message)
+            async for chunk in chunks:
+                if disconnected.is_set():
+                    return  # the client left: stop reading
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            await send({"type": "http.response.body", "body": b""})
+        except ObjectChanged:
+            # Headers promised a length we can no longer honour: abort the connection
+            # rather than end a short body as if it were complete.
+            logger.warning("object changed mid-response; aborting the connection")
+            raise
+        finally:
+            watcher.cancel()
+
+    async def _stream(
+        self,
+        store: ObjectStore,
+        entry: MediaEntry,
+        state: ObjectState,
+        segments: Sequence[tuple[bytes, ByteRange | None]],
+    ) -> AsyncGenerator[bytes]:
+        chunk_size = self.config.chunk_size
+        for head, part in segments:
+            if head:
+                yield head
+            if part is None:
+                continue
+            if state.fd >= 0:
+                position, end = part.start, part.end + 1
+                while position < end:
+                    n = min(chunk_size, end - position)
+                    data = await asyncio.to_thread(read_chunk, state.fd, position, n)
+                    if len(data) != n:
+                        raise ObjectChanged(entry.key)
+                    position += n
+                    yield data
+            else:
+                stream = store.iter_range(
+                    entry.key, part.start, part.length, version=state.version, chunk_size=chunk_size
+                )
+                try:
+                    async for data in stream:
+                        yield data
+                finally:
+                    aclose = getattr(stream, "aclose", None)
+                    if aclose is not None:
+                        await aclose()
+
+
+class _Retry(Exception):
+    """The object changed before the status line went out: answer again from fresh state."""

@@ -1,0 +1,371 @@
+"""The local-filesystem ObjectStore: a library is a directory tree.
+
+Every filesystem call runs in a worker thread. Keys are resolved as starlette's
+``StaticFiles.lookup_path`` does: ``os.path.realpath`` of root and key, then an
+``os.path.commonpath`` containment check, so neither ``..`` nor a symlink can leave the root.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import errno
+import logging
+import os
+import stat as stat_mode
+import threading
+from collections.abc import AsyncGenerator, Callable
+from pathlib import Path, PurePosixPath
+
+from streamer.storage.base import (
+    ObjectChanged,
+    ObjectInfo,
+    ObjectNotFound,
+    StorageUnavailable,
+)
+
+__all__ = ["LocalStore", "check_key", "check_range"]
+
+logger = logging.getLogger("streamer.storage")
+
+# Errors that mean "this key names nothing readable", as opposed to a failing disk.
+_NOT_FOUND_ERRNOS = frozenset({errno.ENOENT, errno.ENOTDIR, errno.ELOOP, errno.ENAMETOOLONG})
+
+_BATCH_SIZE = 512  # objects per hop from the walker thread to the loop
+_QUEUE_BATCHES = 8  # batches buffered before the walker waits for the consumer
+_PUT_POLL_SECONDS = 0.25  # how often a waiting walker checks whether the consumer left
+_WALKER_JOIN_SECONDS = 10.0  # how long aclose() waits for the walker thread to notice
+
+
+def check_key(key: str) -> PurePosixPath:
+    """Return ``key`` as a relative POSIX path, or raise ObjectNotFound if it is not a key.
+
+    A key is relative, has no empty, ``.`` or ``..`` component and no NUL byte. This is pure
+    syntax (no I/O); it does not replace the containment check against symlinks.
+    """
+    if not key or "\x00" in key or key.startswith("/"):
+        raise ObjectNotFound(f"invalid key {key!r}")
+    parts = key.split("/")
+    if any(part in ("", ".", "..") for part in parts):
+        raise ObjectNotFound(f"invalid key {key!r}")
+    return PurePosixPath(key)
+
+
+def check_range(start: int, length: int) -> None:
+    """Raise ValueError for a negative start or length (a caller's bug, not a storage error)."""
+    if start < 0 or length < 0:
+        raise ValueError(f"invalid range: start={start}, length={length}")
+
+
+def _version(st: os.stat_result) -> str:
+    return f"{st.st_mtime_ns:x}-{st.st_size:x}-{st.st_ino:x}"
+
+
+def _info(key: str, st: os.stat_result) -> ObjectInfo:
+    return ObjectInfo(key=key, size=st.st_size, mtime=st.st_mtime, version=_version(st))
+
+
+def _is_inside(real_root: str, real_path: str) -> bool:
+    return os.path.commonpath([real_root, real_path]) == real_root
+
+
+def _close_opened(task: asyncio.Future[tuple[int, bytes]]) -> None:
+    """Done-callback closing the fd of an open whose caller was cancelled meanwhile."""
+    if not task.cancelled() and task.exception() is None:
+        os.close(task.result()[0])
+
+
+class LocalStore:
+    """An ObjectStore over a directory tree (the embedded default)."""
+
+    def __init__(self, root: Path) -> None:
+        self._root = Path(root)
+
+    @property
+    def url(self) -> str:
+        return str(self._root)
+
+    async def open(self) -> None:
+        """Nothing to acquire: files are opened per read."""
+
+    async def close(self) -> None:
+        """Nothing to release."""
+
+    async def check(self) -> None:
+        await asyncio.to_thread(self._check_sync)
+
+    def _check_sync(self) -> None:
+        try:
+            st = os.stat(self._root)
+        except OSError as exc:
+            raise StorageUnavailable(f"library root {self._root}: {exc.strerror}") from exc
+        if not stat_mode.S_ISDIR(st.st_mode):
+            raise StorageUnavailable(f"library root {self._root} is not a directory")
+        if not os.access(self._root, os.R_OK | os.X_OK):
+            raise StorageUnavailable(f"library root {self._root} is not readable")
+
+    def local_path(self, key: str) -> Path:
+        """The real path of ``key``; ObjectNotFound if it is not a key or leaves the root.
+
+        Resolves symlinks (it does I/O): call it from a worker thread.
+        """
+        check_key(key)
+        real_root = os.path.realpath(self._root)
+        real_path = os.path.realpath(os.path.join(real_root, key))
+        if not _is_inside(real_root, real_path):
+            raise ObjectNotFound(f"key {key!r} resolves outside the library")
+        return Path(real_path)
+
+    # -- stat and reads ------------------------------------------------------------------
+
+    async def stat(self, key: str) -> ObjectInfo:
+        return await asyncio.to_thread(self._stat_sync, key)
+
+    def _stat_sync(self, key: str) -> ObjectInfo:
+        path = self.local_path(key)
+        try:
+            st = os.stat(path)
+        except OSError as exc:
+            raise self._translate(key, exc) from exc
+        if not stat_mode.S_ISREG(st.st_mode):
+            raise ObjectNotFound(f"key {key!r} is not a regular file")
+        return _info(key, st)
+
+    async def read(self, key: str, start: int, length: int) -> bytes:
+        check_range(start, length)
+        return await asyncio.to_thread(self._read_sync, key, start, length)
+
+    def _read_sync(self, key: str, start: int, length: int) -> bytes:
+        fd, _ = self._open_sync(key)
+        try:
+            parts: list[bytes] = []
+            offset, remaining = start, length
+            # pread may return less than asked (signals, huge reads): loop until EOF.
+            while remaining > 0:
+                data = os.pread(fd, remaining, offset)
+                if not data:
+                    break
+                parts.append(data)
+                offset += len(data)
+                remaining -= len(data)
+            return b"".join(parts)
+        except OSError as exc:
+            raise StorageUnavailable(f"reading {key!r}: {exc.strerror}") from exc
+        finally:
+            os.close(fd)
+
+    async def iter_range(
+        self,
+        key: str,
+        start: int,
+        length: int,
+        *,
+        version: str | None = None,
+        chunk_size: int = 262144,
+    ) -> AsyncGenerator[bytes, None]:
+        """Yield ``length`` bytes from ``start``, each chunk at most ``chunk_size`` bytes.
+
+        The file is opened and checked (size, ``version``) before the first chunk, and each
+        chunk is one ``os.pread`` in a worker thread. A read that comes back short (the file
+        shrank) raises ObjectChanged without yielding it. The descriptor is closed however
+        the iteration ends; callers that may stop early should ``aclose()`` the iterator (or
+        use ``contextlib.aclosing``) so that happens at once rather than at garbage collection.
+        """
+        check_range(start, length)
+        if chunk_size <= 0:
+            raise ValueError(f"chunk_size must be positive, got {chunk_size}")
+        if length == 0:
+            return
+        first_size = min(chunk_size, length)
+        opening = asyncio.ensure_future(
+            asyncio.to_thread(self._open_for_range, key, start, length, version, first_size)
+        )
+        try:
+            # Shielded so that a cancellation cannot lose the descriptor: the callback
+            # closes it once the thread is done.
+            fd, chunk = await asyncio.shield(opening)
+        except asyncio.CancelledError:
+            opening.add_done_callback(_close_opened)
+            raise
+        try:
+            offset, remaining = start, length
+            while True:
+                if len(chunk) != min(chunk_size, remaining):
+                    raise ObjectChanged(f"{key!r} shrank while being read")
+                yield chunk
+                offset += len(chunk)
+                remaining -= len(chunk)
+                if remaining == 0:
+                    return
+                chunk = await asyncio.to_thread(
+                    self._pread, key, fd, min(chunk_size, remaining), offset
+                )
+        finally:
+            # A read-only descriptor has nothing to flush, so closing it on the loop does not
+            # wait on the disk; doing it here (not in a thread) means it happens even while
+            # the generator is being torn down by cancellation.
+            os.close(fd)
+
+    def _open_for_range(
+        self, key: str, start: int, length: int, version: str | None, first_size: int
+    ) -> tuple[int, bytes]:
+        """Open and check ``key`` and read the first chunk, all in one thread hop."""
+        fd, st = self._open_sync(key)
+        try:
+            if version is not None and _version(st) != version:
+                raise ObjectChanged(f"{key!r} is no longer version {version}")
+            if start + length > st.st_size:
+                raise ObjectChanged(
+                    f"{key!r} has {st.st_size} bytes, fewer than the {start + length} expected"
+                )
+            return fd, self._pread(key, fd, first_size, start)
+        except BaseException:
+            os.close(fd)
+            raise
+
+    @staticmethod
+    def _pread(key: str, fd: int, size: int, offset: int) -> bytes:
+        try:
+            return os.pread(fd, size, offset)
+        except OSError as exc:
+            raise StorageUnavailable(f"reading {key!r}: {exc.strerror}") from exc
+
+    def _open_sync(self, key: str) -> tuple[int, os.stat_result]:
+        path = self.local_path(key)
+        try:
+            # local_path already resolved every symlink; O_NOFOLLOW refuses one swapped in
+            # since then.
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except OSError as exc:
+            raise self._translate(key, exc) from exc
+        try:
+            st = os.fstat(fd)
+        except OSError as exc:
+            os.close(fd)
+            raise StorageUnavailable(f"stat of {key!r}: {exc.strerror}") from exc
+        if not stat_mode.S_ISREG(st.st_mode):
+            os.close(fd)
+            raise ObjectNotFound(f"key {key!r} is not a regular file")
+        return fd, st
+
+    @staticmethod
+    def _translate(key: str, exc: OSError) -> ObjectNotFound | StorageUnavailable:
+        if exc.errno in _NOT_FOUND_ERRNOS:
+            return ObjectNotFound(f"no object {key!r}")
+        return StorageUnavailable(f"{key!r}: {exc.strerror}")
+
+    # -- listing ---------------------------------------------------------------------------
+
+    async def iter_objects(self) -> AsyncGenerator[ObjectInfo, None]:
+        """Every regular, non-hidden file under the root, walked in one worker thread.
+
+        The walker hands over batches through a bounded queue, so a slow consumer holds it
+        back rather than letting a large tree pile up in memory. Directory symlinks are
+        followed only while they stay inside the root, each directory is entered once
+        (symlink cycles end there), and unreadable subdirectories are logged and skipped.
+        An unreadable root raises StorageUnavailable. Stopping early (``aclose()``) stops
+        the walker.
+        """
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[list[ObjectInfo] | None] = asyncio.Queue(maxsize=_QUEUE_BATCHES)
+        stop = threading.Event()
+
+        def emit(batch: list[ObjectInfo] | None) -> bool:
+            """Hand one batch (None: the end) to the loop; False once the consumer left."""
+            if stop.is_set():
+                return False
+            put = asyncio.run_coroutine_threadsafe(queue.put(batch), loop)
+            while True:
+                try:
+                    put.result(timeout=_PUT_POLL_SECONDS)
+                except TimeoutError:
+                    if stop.is_set():
+                        put.cancel()
+                        return False
+                except concurrent.futures.CancelledError:
+                    return False
+                else:
+                    return not stop.is_set()
+
+        def walk() -> None:
+            try:
+                self._walk(emit, stop)
+            finally:
+                emit(None)
+
+        walker = asyncio.ensure_future(asyncio.to_thread(walk))
+        try:
+            while (batch := await queue.get()) is not None:
+                for info in batch:
+                    yield info
+            await walker  # re-raises what stopped the walk (an unreadable root)
+        finally:
+            stop.set()
+            # Free the queue so a walker blocked on a full queue sees the stop at once.
+            while not queue.empty():
+                queue.get_nowait()
+            if not walker.done():
+                await asyncio.wait({walker}, timeout=_WALKER_JOIN_SECONDS)
+            if walker.done() and not walker.cancelled():
+                # The consumer left; what the walker met afterwards no longer matters.
+                with contextlib.suppress(Exception):
+                    walker.result()
+
+    def _walk(self, emit: Callable[[list[ObjectInfo] | None], bool], stop: threading.Event) -> None:
+        """Depth-first walk of the root; runs in a worker thread."""
+        real_root = os.path.realpath(self._root)
+        try:
+            root_st = os.stat(real_root)
+        except OSError as exc:
+            raise StorageUnavailable(f"library root {self._root}: {exc.strerror}") from exc
+        if not stat_mode.S_ISDIR(root_st.st_mode):
+            raise StorageUnavailable(f"library root {self._root} is not a directory")
+        visited = {(root_st.st_dev, root_st.st_ino)}
+        pending: list[tuple[str, str]] = [(real_root, "")]  # (directory path, key prefix)
+        batch: list[ObjectInfo] = []
+        while pending and not stop.is_set():
+            directory, prefix = pending.pop()
+            try:
+                with os.scandir(directory) as entries:
+                    for entry in entries:
+                        if entry.name.startswith("."):
+                            continue
+                        st = self._entry_stat(real_root, entry)
+                        if st is None:
+                            continue
+                        if stat_mode.S_ISDIR(st.st_mode):
+                            identity = (st.st_dev, st.st_ino)
+                            if identity not in visited:
+                                visited.add(identity)
+                                pending.append((entry.path, f"{prefix}{entry.name}/"))
+                        elif stat_mode.S_ISREG(st.st_mode):
+                            batch.append(_info(prefix + entry.name, st))
+                            if len(batch) >= _BATCH_SIZE:
+                                if not emit(batch):
+                                    return
+                                batch = []
+            except OSError as exc:
+                if directory == real_root:
+                    raise StorageUnavailable(
+                        f"cannot list library root {self._root}: {exc.strerror}"
+                    ) from exc
+                logger.warning("skipping unreadable directory %s: %s", directory, exc.strerror)
+        if batch:
+            emit(batch)
+
+    @staticmethod
+    def _entry_stat(real_root: str, entry: os.DirEntry[str]) -> os.stat_result | None:
+        """The stat of an entry to list or enter, or None to skip it."""
+        try:
+            if entry.is_symlink():
+                # Follow a symlink only if its target stays inside the library.
+                if not _is_inside(real_root, os.path.realpath(entry.path)):
+                    logger.debug("skipping symlink leaving the library: %s", entry.path)
+                    return None
+                return entry.stat(follow_symlinks=True)
+            return entry.stat(follow_symlinks=False)
+        except OSError as exc:
+            # Vanished since scandir saw it, or a dangling or looping symlink.
+            logger.debug("skipping %s: %s", entry.path, exc.strerror)
+            return None

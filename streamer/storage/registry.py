@@ -1,0 +1,36 @@
+"""One opened ObjectStore per library root, opened on first use and closed at shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+
+from streamer.settings import Settings
+from streamer.storage.base import ObjectStore
+from streamer.storage.factory import open_store
+
+
+class StoreRegistry:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._stores: dict[str, ObjectStore] = {}
+        self._lock = asyncio.Lock()
+
+    async def get(self, root: str) -> ObjectStore:
+        store = self._stores.get(root)
+        if store is not None:
+            return store
+        async with self._lock:
+            store = self._stores.get(root)
+            if store is None:
+                store = open_store(root, self.settings)
+                await store.open()
+                self._stores[root] = store
+            return store
+
+    def opened(self) -> list[ObjectStore]:
+        return list(self._stores.values())
+
+    async def close(self) -> None:
+        stores, self._stores = list(self._stores.values()), {}
+        for store in stores:
+            await store.close()

@@ -1,0 +1,305 @@
+"""The S3 ObjectStore (aioboto3): a library is a prefix of a bucket.
+
+One aiobotocore client per store, created in ``open()`` and closed in ``close()``, with
+bounded timeouts, retries and connection pool. Ranged GETs stream the body in bounded chunks;
+``If-Match`` on the stored ETag turns a replaced object into ObjectChanged instead of a
+response that mixes two versions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncGenerator
+from typing import TYPE_CHECKING, Any, NoReturn
+
+import aioboto3
+from aiobotocore.config import AioConfig
+from botocore.exceptions import BotoCoreError, ClientError
+
+from streamer.storage.base import (
+    ObjectChanged,
+    ObjectInfo,
+    ObjectNotFound,
+    StorageUnavailable,
+)
+from streamer.storage.local import check_key, check_range
+
+if TYPE_CHECKING:
+    from types_aiobotocore_s3 import S3Client
+
+__all__ = ["S3Store"]
+
+logger = logging.getLogger("streamer.storage")
+
+_NOT_FOUND_CODES = frozenset({"404", "NoSuchKey", "NotFound"})
+_CHANGED_CODES = frozenset({"412", "PreconditionFailed"})
+_BEYOND_END_CODES = frozenset({"416", "InvalidRange"})
+
+
+class S3Store:
+    """An ObjectStore over ``s3://bucket/prefix`` on AWS or any S3-compatible server."""
+
+    connect_timeout: float = 5.0
+    read_timeout: float = 30.0
+    max_attempts: int = 3  # total attempts per request, the first included
+    max_pool_connections: int = 50
+    # /readyz must answer quickly even when the endpoint hangs.
+    check_timeout: float = 5.0
+
+    def __init__(
+        self,
+        bucket: str,
+        prefix: str = "",
+        *,
+        endpoint_url: str | None = None,
+        region: str = "us-east-1",
+        access_key_id: str | None = None,
+        secret_access_key: str | None = None,
+    ) -> None:
+        if not bucket:
+            raise ValueError("an S3 store needs a bucket")
+        self._bucket = bucket
+        # "music", "music/" and "/music/" name the same library.
+        self._prefix = prefix.strip("/")
+        self._key_prefix = f"{self._prefix}/" if self._prefix else ""
+        self._endpoint_url = endpoint_url
+        self._region = region
+        self._access_key_id = access_key_id
+        self._secret_access_key = secret_access_key
+        self._stack: contextlib.AsyncExitStack | None = None
+        self._client: S3Client | None = None
+
+    @property
+    def url(self) -> str:
+        return f"s3://{self._bucket}/{self._prefix}"
+
+    @property
+    def bucket(self) -> str:
+        return self._bucket
+
+    def local_path(self, key: str) -> None:
+        """Objects in S3 have no local path."""
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def open(self) -> None:
+        """Create the S3 client and its connection pool."""
+        if self._client is not None:
+            raise RuntimeError(f"{self.url} is already open")
+        # botocore reads its config files and data models from disk synchronously.
+        session = await asyncio.to_thread(
+            aioboto3.Session,
+            aws_access_key_id=self._access_key_id,
+            aws_secret_access_key=self._secret_access_key,
+            region_name=self._region,
+        )
+        config = AioConfig(
+            connect_timeout=self.connect_timeout,
+            read_timeout=self.read_timeout,
+            retries={"max_attempts": self.max_attempts, "mode": "standard"},
+            max_pool_connections=self.max_pool_connections,
+            # Custom endpoints (MinIO, moto, Ceph) rarely have wildcard DNS for buckets.
+            s3={"addressing_style": "path" if self._endpoint_url else "auto"},
+        )
+        stack = contextlib.AsyncExitStack()
+        try:
+            self._client = await stack.enter_async_context(
+                session.client("s3", endpoint_url=self._endpoint_url, config=config)
+            )
+        except BaseException:
+            await stack.aclose()
+            raise
+        self._stack = stack
+
+    async def close(self) -> None:
+        """Close the client and its pooled connections; the store can be opened again."""
+        stack, self._stack, self._client = self._stack, None, None
+        if stack is not None:
+            await stack.aclose()
+
+    def _s3(self) -> S3Client:
+        if self._client is None:
+            raise RuntimeError(f"{self.url} is not open: await store.open() first")
+        return self._client
+
+    def _object_key(self, key: str) -> str:
+        check_key(key)
+        return self._key_prefix + key
+
+    # -- the protocol ----------------------------------------------------------------------
+
+    async def check(self) -> None:
+        client = self._s3()
+        try:
+            async with asyncio.timeout(self.check_timeout):
+                await client.head_bucket(Bucket=self._bucket)
+        except TimeoutError as exc:
+            raise StorageUnavailable(
+                f"{self.url}: no answer within {self.check_timeout:g}s"
+            ) from exc
+        except (ClientError, BotoCoreError) as exc:
+            raise StorageUnavailable(f"{self.url}: {exc}") from exc
+
+    async def stat(self, key: str) -> ObjectInfo:
+        object_key = self._object_key(key)
+        try:
+            head = await self._s3().head_object(Bucket=self._bucket, Key=object_key)
+        except (ClientError, BotoCoreError) as exc:
+            self._raise(key, exc)
+        return ObjectInfo(
+            key=key,
+            size=head["ContentLength"],
+            mtime=head["LastModified"].timestamp(),
+            version=head["ETag"].strip('"'),
+        )
+
+    async def iter_objects(self) -> AsyncGenerator[ObjectInfo, None]:
+        """Every object under the prefix (list_objects_v2, 1,000 per page).
+
+        Folder markers (keys ending in "/") and keys that are not valid store keys (with
+        empty, "." or ".." components) are skipped: they could not be read back.
+        """
+        paginator = self._s3().get_paginator("list_objects_v2")
+        try:
+            async for page in paginator.paginate(Bucket=self._bucket, Prefix=self._key_prefix):
+                for entry in page.get("Contents", []):
+                    key = entry["Key"][len(self._key_prefix) :]
+                    if key.endswith("/"):
+                        continue
+                    try:
+                        check_key(key)
+                    except ObjectNotFound:
+                        logger.warning("skipping S3 object with an invalid key: %r", entry["Key"])
+                        continue
+                    yield ObjectInfo(
+                        key=key,
+                        size=entry["Size"],
+                        mtime=entry["LastModified"].timestamp(),
+                        version=entry["ETag"].strip('"'),
+                    )
+        except (ClientError, BotoCoreError) as exc:
+            raise StorageUnavailable(f"cannot list {self.url}: {exc}") from exc
+
+    async def iter_range(
+        self,
+        key: str,
+        start: int,
+        length: int,
+        *,
+        version: str | None = None,
+        chunk_size: int = 262144,
+    ) -> AsyncGenerator[bytes, None]:
+        """Yield ``length`` bytes from ``start`` with one ranged GET, in chunks of at most
+        ``chunk_size`` bytes.
+
+        With ``version`` the GET carries ``If-Match``, so a replaced object raises
+        ObjectChanged before any byte. The body is closed however the iteration ends;
+        callers that may stop early should ``aclose()`` the iterator. ``length`` 0 yields
+        nothing and makes no request.
+        """
+        check_range(start, length)
+        if chunk_size <= 0:
+            raise ValueError(f"chunk_size must be positive, got {chunk_size}")
+        object_key = self._object_key(key)
+        if length == 0:
+            return
+        params: dict[str, Any] = {
+            "Bucket": self._bucket,
+            "Key": object_key,
+            "Range": f"bytes={start}-{start + length - 1}",
+        }
+        if version is not None:
+            params["IfMatch"] = f'"{version}"'
+        try:
+            response = await self._s3().get_object(**params)
+        except (ClientError, BotoCoreError) as exc:
+            self._raise(key, exc)
+        body = response["Body"]
+        # Leaving the block releases the connection: back to the pool when the body was
+        # read to its end, closed when the consumer stopped early.
+        async with body:
+            if response["ContentLength"] != length:
+                raise ObjectChanged(
+                    f"{key!r}: asked for {length} bytes from {start}, "
+                    f"got {response['ContentLength']} (the object is shorter)"
+                )
+            remaining = length
+            while remaining > 0:
+                chunk = await self._read_chunk(key, body, min(chunk_size, remaining))
+                if not chunk:
+                    raise ObjectChanged(f"{key!r}: body ended {remaining} bytes early")
+                remaining -= len(chunk)
+                yield chunk
+
+    async def _read_chunk(self, key: str, body: Any, size: int) -> bytes:
+        """Up to ``size`` bytes of ``body``, fewer only at its end.
+
+        The HTTP stream hands out whatever has arrived (often a few KB); gathering a full
+        chunk keeps the consumer's per-chunk work (ASGI sends, cache writes) low.
+        """
+        parts: list[bytes] = []
+        wanted = size
+        try:
+            while wanted > 0:
+                data: bytes = await body.read(wanted)
+                if not data:
+                    break
+                parts.append(data)
+                wanted -= len(data)
+        except (BotoCoreError, TimeoutError) as exc:
+            raise StorageUnavailable(f"reading {key!r} from {self.url}: {exc}") from exc
+        return parts[0] if len(parts) == 1 else b"".join(parts)
+
+    async def read(self, key: str, start: int, length: int) -> bytes:
+        check_range(start, length)
+        object_key = self._object_key(key)
+        if length == 0:
+            return b""
+        try:
+            response = await self._s3().get_object(
+                Bucket=self._bucket, Key=object_key, Range=f"bytes={start}-{start + length - 1}"
+            )
+            body = response["Body"]
+            async with body:
+                return await body.read()
+        except ClientError as exc:
+            if _code(exc) in _BEYOND_END_CODES:
+                return b""  # the range starts at or past the end: nothing to read
+            self._raise(key, exc)
+        except BotoCoreError as exc:
+            self._raise(key, exc)
+
+    async def presigned_url(self, key: str, expires: int = 3600) -> str:
+        """A URL that lets a plain HTTP client (ffmpeg) GET ``key`` for ``expires`` seconds.
+
+        Signing is local: no request is made and the key need not exist yet.
+        """
+        object_key = self._object_key(key)
+        return await self._s3().generate_presigned_url(
+            "get_object",
+            Params={"Bucket": self._bucket, "Key": object_key},
+            ExpiresIn=expires,
+        )
+
+    def _raise(self, key: str, exc: ClientError | BotoCoreError) -> NoReturn:
+        """Translate a botocore error about ``key`` into the storage error tree."""
+        if isinstance(exc, ClientError):
+            code = _code(exc)
+            if code in _NOT_FOUND_CODES:
+                raise ObjectNotFound(f"no object {key!r} in {self.url}") from exc
+            if code in _CHANGED_CODES:
+                raise ObjectChanged(f"{key!r} in {self.url} is no longer that version") from exc
+            if code in _BEYOND_END_CODES:
+                raise ObjectChanged(f"{key!r} in {self.url} is shorter than expected") from exc
+        raise StorageUnavailable(f"{key!r} in {self.url}: {exc}") from exc
+
+
+def _code(exc: ClientError) -> str:
+    """The S3 error code ("NoSuchKey"), or the HTTP status for bodiless HEAD errors."""
+    error = exc.response.get("Error", {})
+    code = error.get("Code")
+    if code:
+        return str(code)
+    return str(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", ""))
