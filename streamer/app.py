@@ -13,6 +13,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
 from starlette.routing import Mount, Route
 
 from streamer.db import Database
@@ -24,6 +27,7 @@ from streamer.routes.health import healthz, metrics, readyz
 from streamer.routes.media import MediaConfig, MediaEndpoint
 from streamer.routes.media_files import ObjectStates
 from streamer.routes.media_index import MediaIndex
+from streamer.routes.problems import problem_body
 from streamer.settings import Settings
 from streamer.storage.registry import StoreRegistry
 from streamer.types import ASGIApp, Receive, Scope, Send
@@ -56,7 +60,11 @@ class StreamerApp:
         routes = [Route("/healthz", healthz), Route("/readyz", readyz), Mount("/api/v1", app=api)]
         if settings.metrics_enabled:
             routes.append(Route("/metrics", metrics))
-        self.router = Starlette(routes=routes, lifespan=self._lifespan)
+        self.router = Starlette(
+            routes=routes,
+            lifespan=self._lifespan,
+            exception_handlers={HTTPException: _problem_for_http_exception},
+        )
         self.router.state.db = self.db
         self.router.state.stores = self.stores
         self.router.state.metrics = self.metrics
@@ -81,6 +89,17 @@ class StreamerApp:
             self.states.close()
             await self.stores.close()
             await self.db.dispose()
+
+
+async def _problem_for_http_exception(_request: Request, exc: Exception) -> Response:
+    """Unrouted paths and wrong methods answer in problem+json like everything else."""
+    assert isinstance(exc, HTTPException)
+    return Response(
+        problem_body(exc.status_code, str(exc.detail)),
+        status_code=exc.status_code,
+        headers=exc.headers,
+        media_type="application/problem+json",
+    )
 
 
 def create_app(settings: Settings) -> StreamerApp:

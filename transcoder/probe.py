@@ -137,9 +137,23 @@ def probe(fileobj: BinaryIO, name: str, size: int) -> ProbeResult:
 
 
 def _probe_mutagen(fileobj: BinaryIO, name: str, size: int, head: bytes) -> ProbeResult:
-    kind = _guess_kind(fileobj, name, head)
-    if kind is None:
+    kinds = _rank_kinds(fileobj, name, head)
+    if not kinds:
         raise ProbeError("unsupported format")
+    # The best-scoring type first (what mutagen.File picks). If it fails, a type that only
+    # the content points to may still read it (FLAC bytes named .mp3 play in ffmpeg); if
+    # none does, the best-scoring type's reason is the one people need.
+    first_error: ProbeError | None = None
+    for kind in kinds:
+        try:
+            return _probe_kind(kind, fileobj, size)
+        except ProbeError as exc:
+            first_error = first_error or exc
+    assert first_error is not None
+    raise first_error
+
+
+def _probe_kind(kind: type[Any], fileobj: BinaryIO, size: int) -> ProbeResult:
     label = _LABELS.get(kind.__name__, kind.__name__)
     fileobj.seek(0)
     try:
@@ -185,15 +199,19 @@ def _probe_mutagen(fileobj: BinaryIO, name: str, size: int, head: bytes) -> Prob
     )
 
 
-def _guess_kind(fileobj: BinaryIO, name: str, head: bytes) -> type[Any] | None:
-    """mutagen.File's choice of type, scored with ``name`` (file objects may have none)."""
-    best: tuple[int, str, type[Any]] | None = None
+def _rank_kinds(fileobj: BinaryIO, name: str, head: bytes) -> list[type[Any]]:
+    """The mutagen types that claim the file, best first, as mutagen.File ranks them.
+
+    Scored with ``name`` because file objects (a remote object) may have none.
+    """
+    scored: list[tuple[int, str, type[Any]]] = []
     for kind in _kinds():
         fileobj.seek(0)
         score = kind.score(name, fileobj, head[:128])
-        if score > 0 and (best is None or (score, kind.__name__) > best[:2]):
-            best = (score, kind.__name__, kind)
-    return best[2] if best else None
+        if score > 0:
+            scored.append((score, kind.__name__, kind))
+    scored.sort(key=lambda item: item[:2], reverse=True)
+    return [kind for _, _, kind in scored]
 
 
 def _kinds() -> list[type[Any]]:
@@ -520,7 +538,7 @@ def _vorbis(raw: Any, tags: dict[str, list[str]], covers: list[tuple[int, Cover]
         if lowered == "metadata_block_picture":
             for value in values:
                 try:
-                    picture = Picture(base64.b64decode(value))  # type: ignore[no-untyped-call]
+                    picture = Picture(base64.b64decode(value))  # type: ignore[no-untyped-call,unused-ignore]
                 except (binascii.Error, ValueError, struct.error, mutagen.MutagenError):
                     continue  # a damaged picture is no reason to reject the audio
                 covers.append(_picture_cover(picture))

@@ -224,7 +224,14 @@ class MediaEndpoint:
         base = [(b"cache-control", config.cache_control), *validators]
         outcome = evaluate_preconditions(method, headers, etag, last_modified)
         if outcome == 304:
-            await send({"type": "http.response.start", "status": 304, "headers": base})
+            # A 304 carries the validator and caching fields, not representation metadata
+            # such as Last-Modified when an ETag is present (RFC 9110 section 15.4.5).
+            not_modified = [
+                (b"cache-control", config.cache_control),
+                (b"etag", etag.encode("latin-1")),
+                *cors,
+            ]
+            await send({"type": "http.response.start", "status": 304, "headers": not_modified})
             await send({"type": "http.response.body", "body": b""})
             self.metrics.range_requests.labels("none").inc()
             return

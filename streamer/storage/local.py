@@ -235,8 +235,9 @@ class LocalStore:
         path = self.local_path(key)
         try:
             # local_path already resolved every symlink; O_NOFOLLOW refuses one swapped in
-            # since then.
-            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            # since then. O_NONBLOCK keeps a FIFO from blocking the open (it has no effect
+            # on regular files, and anything else is refused below).
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
         except OSError as exc:
             raise self._translate(key, exc) from exc
         try:
@@ -275,7 +276,10 @@ class LocalStore:
             """Hand one batch (None: the end) to the loop; False once the consumer left."""
             if stop.is_set():
                 return False
-            put = asyncio.run_coroutine_threadsafe(queue.put(batch), loop)
+            try:
+                put = asyncio.run_coroutine_threadsafe(queue.put(batch), loop)
+            except RuntimeError:  # the loop is closed: nobody is listening any more
+                return False
             while True:
                 try:
                     put.result(timeout=_PUT_POLL_SECONDS)

@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import aioboto3
 from aiobotocore.config import AioConfig
-from botocore.exceptions import BotoCoreError, ClientError
+from aiobotocore.session import AioSession
+from botocore.exceptions import BotoCoreError, ClientError, DataNotFoundError
 
 from streamer.storage.base import (
     ObjectChanged,
@@ -27,6 +28,7 @@ from streamer.storage.base import (
 from streamer.storage.local import check_key, check_range
 
 if TYPE_CHECKING:
+    from aiobotocore.response import StreamingBody
     from types_aiobotocore_s3 import S3Client
 
 __all__ = ["S3Store"]
@@ -36,6 +38,9 @@ logger = logging.getLogger("streamer.storage")
 _NOT_FOUND_CODES = frozenset({"404", "NoSuchKey", "NotFound"})
 _CHANGED_CODES = frozenset({"412", "PreconditionFailed"})
 _BEYOND_END_CODES = frozenset({"416", "InvalidRange"})
+
+# botocore data files (besides the S3 models) that creating a client reads.
+_SHARED_DATA = ("endpoints", "partitions", "sdk-default-configuration")
 
 
 class S3Store:
@@ -88,13 +93,7 @@ class S3Store:
         """Create the S3 client and its connection pool."""
         if self._client is not None:
             raise RuntimeError(f"{self.url} is already open")
-        # botocore reads its config files and data models from disk synchronously.
-        session = await asyncio.to_thread(
-            aioboto3.Session,
-            aws_access_key_id=self._access_key_id,
-            aws_secret_access_key=self._secret_access_key,
-            region_name=self._region,
-        )
+        session = await asyncio.to_thread(self._make_session)
         config = AioConfig(
             connect_timeout=self.connect_timeout,
             read_timeout=self.read_timeout,
@@ -112,6 +111,29 @@ class S3Store:
             await stack.aclose()
             raise
         self._stack = stack
+
+    def _make_session(self) -> aioboto3.Session:
+        """Build the session in a worker thread, with botocore's data files preloaded.
+
+        botocore reads its config file and JSON models from disk synchronously, on first
+        use; loading them here keeps that off the event loop when the client is created.
+        """
+        core = AioSession()
+        loader = core.get_component("data_loader")
+        # The arguments mirror botocore's own calls: its loader caches by exact arguments.
+        with contextlib.suppress(DataNotFoundError):
+            model = loader.load_service_model("s3", "service-2", api_version=None)
+            loader.load_service_model("s3", "endpoint-rule-set-1", api_version=None)
+            loader.load_service_model("s3", "paginators-1", model["metadata"]["apiVersion"])
+        for name in _SHARED_DATA:
+            with contextlib.suppress(DataNotFoundError):
+                loader.load_data(name)
+        return aioboto3.Session(
+            botocore_session=core,
+            aws_access_key_id=self._access_key_id,
+            aws_secret_access_key=self._secret_access_key,
+            region_name=self._region,
+        )
 
     async def close(self) -> None:
         """Close the client and its pooled connections; the store can be opened again."""
@@ -233,7 +255,7 @@ class S3Store:
                 remaining -= len(chunk)
                 yield chunk
 
-    async def _read_chunk(self, key: str, body: Any, size: int) -> bytes:
+    async def _read_chunk(self, key: str, body: StreamingBody, size: int) -> bytes:
         """Up to ``size`` bytes of ``body``, fewer only at its end.
 
         The HTTP stream hands out whatever has arrived (often a few KB); gathering a full
@@ -243,7 +265,7 @@ class S3Store:
         wanted = size
         try:
             while wanted > 0:
-                data: bytes = await body.read(wanted)
+                data = await body.read(wanted)
                 if not data:
                     break
                 parts.append(data)

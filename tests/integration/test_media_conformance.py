@@ -172,7 +172,7 @@ SINGLE_RANGES = [
     ("bytes=10-END_PLUS_1000", lambda n: (10, n - 1)),  # end clamped
     ("bytes=-SIZE_PLUS_10", lambda n: (0, n - 1)),  # oversized suffix: whole file
     ("Bytes=5-9", lambda n: (5, 9)),  # the unit is case-insensitive
-    ("bytes= 5-9 ", lambda n: (5, 9)),
+    ("bytes=5-9 , 10-12", lambda n: (5, 12)),  # OWS around commas; adjacent merged
     ("bytes=70000-200000", lambda n: (70000, 200000)),  # crosses chunk boundaries
 ]
 

@@ -240,7 +240,6 @@ async def test_object_replaced_after_stat_raises_object_changed(
 ) -> None:
     info = await store.stat("big.bin")
     backend.replace("big.bin", bytes(BIG_SIZE))  # same size, other bytes
-    chunks: list[bytes] = []
     chunks = store.iter_range("big.bin", 0, BIG_SIZE, version=info.version, chunk_size=CHUNK)
     received: list[bytes] = []
     with pytest.raises(ObjectChanged):
@@ -466,6 +465,18 @@ async def test_a_symlink_loop_does_not_hang_the_walk(local: LocalStore, library:
     assert {key.rsplit("/", 1)[-1] for key in keys} == {key.rsplit("/", 1)[-1] for key in SAMPLE}
 
 
+async def test_a_fifo_is_neither_listed_nor_opened(local: LocalStore, library: Path) -> None:
+    os.mkfifo(library / "nested" / "pipe.mp3")
+    async with asyncio.timeout(10):
+        assert "nested/pipe.mp3" not in {info.key for info in await _list(local)}
+        with pytest.raises(ObjectNotFound):
+            await local.stat("nested/pipe.mp3")
+        with pytest.raises(ObjectNotFound):
+            await _collect(local.iter_range("nested/pipe.mp3", 0, 1))
+        with pytest.raises(ObjectNotFound):
+            await local.read("nested/pipe.mp3", 0, 1)
+
+
 async def test_object_shrinking_mid_read_raises_object_changed(
     local: LocalStore, library: Path
 ) -> None:
@@ -506,9 +517,9 @@ async def test_an_unreadable_directory_is_skipped_and_logged(
 MANY = 10_000
 
 
-@pytest.fixture
-def many_files(tmp_path: Path) -> Path:
-    root = tmp_path / "many"
+@pytest.fixture(scope="module")
+def many_files(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("many")
     for d in range(100):
         directory = root / f"d{d:02}"
         directory.mkdir(parents=True)

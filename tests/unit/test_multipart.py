@@ -99,12 +99,15 @@ def test_response_content_type_names_the_boundary() -> None:
 
 def test_first_part_starts_with_the_dash_boundary_and_uses_crlf() -> None:
     (header, _), *_ = plan_for("bytes=0-1,5-6")
-    assert header == (
-        f"--{BOUNDARY}\r\n"
-        f"Content-Type: {CONTENT_TYPE}\r\n"
-        f"Content-Range: bytes 0-1/{SIZE}\r\n"
-        "\r\n"
-    ).encode()
+    assert (
+        header
+        == (
+            f"--{BOUNDARY}\r\n"
+            f"Content-Type: {CONTENT_TYPE}\r\n"
+            f"Content-Range: bytes 0-1/{SIZE}\r\n"
+            "\r\n"
+        ).encode()
+    )
 
 
 def test_later_parts_start_with_crlf_before_the_delimiter() -> None:

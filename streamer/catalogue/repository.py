@@ -1,0 +1,81 @@
+"""Read queries over the catalogue, for the admin API and the media routes."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, or_, select
+
+from streamer.db.engine import Database
+from streamer.db.models import Library, Track
+
+__all__ = ["get_library", "get_track", "list_libraries", "list_tracks"]
+
+_LIKE_ESCAPE = "\\"
+
+
+async def get_track(db: Database, track_id: str) -> Track | None:
+    """The track with ``track_id`` (any status), or None."""
+    async with db.session() as session:
+        return await session.get(Track, track_id)
+
+
+async def list_tracks(
+    db: Database,
+    *,
+    library_id: str | None = None,
+    codec: str | None = None,
+    q: str | None = None,
+    status: str | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> tuple[list[Track], int]:
+    """One page of tracks, most recently scanned first, and the total that match.
+
+    ``q`` matches a case-insensitive substring of title, artist, album or key; ``%``, ``_``
+    and ``\\`` in it match themselves.
+    """
+    query = select(Track)
+    if library_id is not None:
+        query = query.where(Track.library_id == library_id)
+    if codec is not None:
+        query = query.where(Track.codec == codec)
+    if status is not None:
+        query = query.where(Track.status == status)
+    if q:
+        # Both sides folded by the database, so they fold alike (SQLite: ASCII only).
+        pattern = func.lower(f"%{_escape_like(q)}%")
+        query = query.where(
+            or_(
+                *(
+                    func.lower(column).like(pattern, escape=_LIKE_ESCAPE)
+                    for column in (Track.title, Track.artist, Track.album, Track.key)
+                )
+            )
+        )
+    count = select(func.count()).select_from(query.order_by(None).subquery())
+    page = query.order_by(Track.scanned_at.desc(), Track.id).limit(limit).offset(offset)
+    async with db.session() as session:
+        total = (await session.execute(count)).scalar_one()
+        tracks = list((await session.scalars(page)).all())
+    return tracks, int(total)
+
+
+async def list_libraries(db: Database) -> list[Library]:
+    """Every library, by name."""
+    async with db.session() as session:
+        return list(
+            (await session.scalars(select(Library).order_by(Library.name, Library.id))).all()
+        )
+
+
+async def get_library(db: Database, library_id: str) -> Library | None:
+    """The library with ``library_id``, or None."""
+    async with db.session() as session:
+        return await session.get(Library, library_id)
+
+
+def _escape_like(text: str) -> str:
+    return (
+        text.replace(_LIKE_ESCAPE, _LIKE_ESCAPE * 2)
+        .replace("%", _LIKE_ESCAPE + "%")
+        .replace("_", _LIKE_ESCAPE + "_")
+    )

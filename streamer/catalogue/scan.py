@@ -1,0 +1,479 @@
+"""The incremental library scan: list a store, probe what changed, store tracks.
+
+A scan lists every object once and compares it with the rows it already has, loaded in one
+query. An object whose size, mtime and version are unchanged costs no I/O at all. Otherwise
+its content hash decides: the same bytes (a touched file) only refresh the row's stat, other
+bytes are probed again. Objects no longer listed become status "gone"; their rows (and ids,
+hence URLs) stay, and come back if the file does.
+
+Files with an audio extension that cannot be probed are stored with status "error" and the
+reason; other files are skipped. One bad file never stops a scan; only a store that cannot
+be listed raises CatalogueError. Hashing and probing run in a pool of ``concurrency``
+threads owned by the scan (so they never starve the loop's default executor, which local
+stores use), and rows are written in batches.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import hashlib
+import logging
+import posixpath
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any, BinaryIO, NamedTuple, cast
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from streamer.catalogue.remote_file import RangeFile
+from streamer.db.engine import Database
+from streamer.db.models import Library, Track, library_id_for, track_id_for, utcnow
+from streamer.errors import CatalogueError
+from streamer.http.content_types import AUDIO_EXTENSIONS, content_type_for
+from streamer.storage.base import ObjectInfo, ObjectNotFound, ObjectStore, StorageError
+from transcoder.probe import ProbeError, ProbeResult, probe
+
+__all__ = ["ScanProgress", "ScanReport", "ensure_library", "scan_library"]
+
+logger = logging.getLogger("streamer.catalogue")
+
+MAX_ERRORS = 100  # (key, reason) pairs kept in a report
+_HASH_CHUNK = 1024 * 1024
+_INT_MAX = 2**31 - 1  # tag numbers beyond a 32-bit column are nonsense anyway
+# Fields a probe fills; an error row clears them.
+_MEDIA_FIELDS = (
+    "duration",
+    "codec",
+    "bitrate",
+    "sample_rate",
+    "channels",
+    "bits_per_sample",
+    "title",
+    "artist",
+    "album",
+    "album_artist",
+    "genre",
+    "year",
+    "track_number",
+    "disc_number",
+    "cover_mime",
+    "cover_size",
+)
+
+
+@dataclass
+class ScanProgress:
+    """Where a scan is: ``total`` stays None until the listing has finished."""
+
+    done: int
+    total: int | None
+    current: str | None
+
+
+@dataclass
+class ScanReport:
+    """What one scan did. Every audio file listed counts in exactly one of added, changed,
+    unchanged and failed; ``total`` is their sum. ``failed`` counts files that could not be
+    probed (stored with status "error") or read; a file whose earlier failure is unchanged
+    counts as unchanged. ``skipped`` counts files without an audio extension.
+    """
+
+    added: int = 0
+    changed: int = 0
+    unchanged: int = 0
+    gone: int = 0
+    failed: int = 0
+    skipped: int = 0
+    total: int = 0
+    errors: list[tuple[str, str]] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-ready summary (for ``Library.last_scan``)."""
+        summary = asdict(self)
+        summary["errors"] = [list(pair) for pair in self.errors]
+        summary["seconds"] = round(self.seconds, 3)
+        return summary
+
+    def _fail(self, key: str, reason: str) -> None:
+        self.failed += 1
+        if len(self.errors) < MAX_ERRORS:
+            self.errors.append((key, reason))
+
+
+class _Known(NamedTuple):
+    """What the database holds about one key."""
+
+    size: int
+    mtime: float
+    version: str
+    content_hash: str | None
+    status: str
+
+
+async def ensure_library(db: Database, root: str, name: str | None = None) -> Library:
+    """The library rooted at ``root`` (a path or store URL), created if missing.
+
+    Its id is derived from ``root``, so re-adding the same root finds the same tracks.
+    A ``name`` given for an existing library renames it.
+    """
+    library_id = library_id_for(root)
+    wanted = name or _default_name(root)
+    async with db.session() as session:
+        library = await session.get(Library, library_id)
+        if library is None:
+            library = Library(id=library_id, name=wanted, root=root)
+            session.add(library)
+            try:
+                await session.commit()
+            except IntegrityError:  # created meanwhile by another process
+                await session.rollback()
+                found = await session.get(Library, library_id)
+                if found is None:
+                    raise
+                library = found
+        elif name and library.name != name:
+            library.name = name
+            await session.commit()
+        return library
+
+
+def _default_name(root: str) -> str:
+    stripped = root.rstrip("/\\")
+    return (posixpath.basename(stripped.replace("\\", "/")) or stripped or root)[:200]
+
+
+async def scan_library(
+    db: Database,
+    store: ObjectStore,
+    library: Library,
+    *,
+    concurrency: int = 8,
+    progress: Callable[[ScanProgress], None] | None = None,
+    force: bool = False,
+    batch_size: int = 200,
+) -> ScanReport:
+    """Bring the tracks of ``library`` in line with what ``store`` holds; see the module doc.
+
+    ``force`` probes every file again, even unchanged ones (after a probe upgrade).
+    Raises CatalogueError if the store cannot be reached or listed; tracks are then left
+    as they were (nothing is marked gone on a partial listing).
+    """
+    if concurrency < 1:
+        raise ValueError(f"concurrency must be at least 1, got {concurrency}")
+    scan = _Scan(db, store, library, concurrency, progress, force, batch_size)
+    return await scan.run()
+
+
+class _Scan:
+    """The state of one scan; see :func:`scan_library`."""
+
+    def __init__(
+        self,
+        db: Database,
+        store: ObjectStore,
+        library: Library,
+        concurrency: int,
+        progress: Callable[[ScanProgress], None] | None,
+        force: bool,
+        batch_size: int,
+    ) -> None:
+        self.db = db
+        self.store = store
+        self.library = library
+        self.concurrency = concurrency
+        self.progress = progress
+        self.force = force
+        self.batch_size = batch_size
+        self.report = ScanReport()
+        self.known: dict[str, _Known] = {}
+        self.seen: set[str] = set()
+        self.done = 0
+        self.total: int | None = None
+        self.inserts: list[dict[str, Any]] = []
+        self.updates: list[dict[str, Any]] = []
+        self.write_lock = asyncio.Lock()
+        self.loop = asyncio.get_running_loop()
+
+    async def run(self) -> ScanReport:
+        started = time.monotonic()
+        try:
+            await self.store.check()
+        except StorageError as exc:
+            raise CatalogueError(f"cannot scan {self.store.url}: {exc}") from exc
+        self.known = await self._load_known()
+        queue: asyncio.Queue[ObjectInfo | None] = asyncio.Queue(maxsize=self.concurrency * 4)
+        executor = concurrent.futures.ThreadPoolExecutor(
+            max_workers=self.concurrency, thread_name_prefix="scan"
+        )
+        tasks = [asyncio.ensure_future(self._list(queue))]
+        tasks += [
+            asyncio.ensure_future(self._worker(queue, executor)) for _ in range(self.concurrency)
+        ]
+        try:
+            # The listing ends by sending each worker a None; any failure ends the wait.
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+            for task in done:
+                failure = task.exception()
+                if isinstance(failure, StorageError):
+                    raise CatalogueError(f"cannot list {self.store.url}: {failure}") from failure
+                if failure is not None:
+                    raise failure
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            # A thread still probing when the scan was cancelled finishes on its own.
+            executor.shutdown(wait=False)
+        await self._flush()
+        await self._mark_gone()
+        self.report.seconds = time.monotonic() - started
+        await self._save_report()
+        return self.report
+
+    async def _load_known(self) -> dict[str, _Known]:
+        query = select(
+            Track.key, Track.size, Track.mtime, Track.version, Track.content_hash, Track.status
+        ).where(Track.library_id == self.library.id)
+        async with self.db.session() as session:
+            rows = await session.execute(query)
+            return {row[0]: _Known(*row[1:]) for row in rows}
+
+    async def _list(self, queue: asyncio.Queue[ObjectInfo | None]) -> None:
+        listed = 0
+        async for info in self.store.iter_objects():
+            extension = posixpath.splitext(info.key)[1][1:].lower()
+            if extension not in AUDIO_EXTENSIONS:
+                self.report.skipped += 1
+                continue
+            listed += 1
+            self.seen.add(info.key)
+            self.report.total += 1
+            if not _storable(info.key):
+                self.report._fail(info.key, "file name is not valid UTF-8")
+                self._advance(info.key)
+                continue
+            known = self.known.get(info.key)
+            if (
+                not self.force
+                and known is not None
+                and known.status != "gone"
+                and (known.size, known.mtime, known.version)
+                == (info.size, info.mtime, info.version)
+            ):
+                self.report.unchanged += 1  # no I/O at all
+                self._advance(info.key)
+                continue
+            await queue.put(info)
+        self.total = listed
+        self._notify(None)
+        for _ in range(self.concurrency):
+            await queue.put(None)
+
+    async def _worker(
+        self,
+        queue: asyncio.Queue[ObjectInfo | None],
+        executor: concurrent.futures.ThreadPoolExecutor,
+    ) -> None:
+        while (info := await queue.get()) is not None:
+            await self._examine(info, executor)
+            self._advance(info.key)
+            if len(self.inserts) + len(self.updates) >= self.batch_size:
+                await self._flush()
+
+    async def _examine(
+        self, info: ObjectInfo, executor: concurrent.futures.ThreadPoolExecutor
+    ) -> None:
+        """Hash, and if the bytes changed probe, one object; queue its row."""
+        known = self.known.get(info.key)
+        reuse = known is not None and known.status != "gone" and not self.force
+        prior_hash = known.content_hash if known is not None and reuse else None
+        try:
+            content_hash, outcome = await self.loop.run_in_executor(
+                executor, self._examine_sync, info, prior_hash
+            )
+        except ObjectNotFound:
+            # Deleted or replaced by a non-file since the listing: the next scan settles it.
+            self.report._fail(info.key, "vanished during the scan")
+            return
+        except (StorageError, OSError) as exc:  # OSError includes SourceReadError
+            # Unreadable now, perhaps fine later: keep whatever row there is.
+            self.report._fail(info.key, f"unreadable: {exc}")
+            return
+
+        stat = {"size": info.size, "mtime": info.mtime, "version": info.version}
+        track_id = track_id_for(self.library.id, info.key)
+        now = utcnow()
+        if outcome is None:
+            # Same bytes (a touched or copied-over file): only the stat moves.
+            self.report.unchanged += 1
+            self.updates.append({"id": track_id, **stat, "scanned_at": now})
+            return
+        row: dict[str, Any] = {
+            "id": track_id,
+            **stat,
+            "content_hash": content_hash,
+            "content_type": content_type_for(info.key),
+            "scanned_at": now,
+            "updated_at": now,
+        }
+        if isinstance(outcome, ProbeError):
+            self.report._fail(info.key, outcome.reason)
+            row.update(_error_fields(outcome.reason))
+        else:
+            row.update(_ok_fields(outcome))
+            if known is None or known.status == "gone":
+                self.report.added += 1
+            else:
+                self.report.changed += 1
+        if known is None:
+            row.update(library_id=self.library.id, key=info.key, created_at=now)
+            self.inserts.append(row)
+        else:
+            self.updates.append(row)
+
+    # -- blocking work, in the scan's threads ----------------------------------------------
+
+    def _examine_sync(
+        self, info: ObjectInfo, prior_hash: str | None
+    ) -> tuple[str, ProbeResult | ProbeError | None]:
+        """(content hash, probe outcome or None when the bytes are those already known)."""
+        path = self.store.local_path(info.key)  # resolves symlinks: I/O for local stores
+        if path is None:
+            content_hash = _remote_hash(info)
+            if content_hash == prior_hash:
+                return content_hash, None
+            with RangeFile(self.store, info.key, info.size, self.loop) as remote:
+                return content_hash, _probe(cast(BinaryIO, remote), info.key, info.size)
+        with open(path, "rb") as fh:
+            digest = hashlib.blake2b(digest_size=16)
+            size = 0
+            while chunk := fh.read(_HASH_CHUNK):
+                digest.update(chunk)
+                size += len(chunk)
+            content_hash = digest.hexdigest()
+            if content_hash == prior_hash:
+                return content_hash, None
+            return content_hash, _probe(fh, info.key, size)
+
+    # -- writing -------------------------------------------------------------------------
+
+    async def _flush(self) -> None:
+        async with self.write_lock:
+            inserts, self.inserts = self.inserts, []
+            updates, self.updates = self.updates, []
+            if not inserts and not updates:
+                return
+            async with self.db.session() as session, session.begin():
+                if inserts:
+                    await session.execute(insert(Track), inserts)
+                # Bulk UPDATE by primary key, grouped by the set of columns each row sets.
+                groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+                for row in updates:
+                    groups.setdefault(tuple(sorted(row)), []).append(row)
+                for rows in groups.values():
+                    await session.execute(update(Track), rows)
+
+    async def _mark_gone(self) -> None:
+        vanished = [
+            key
+            for key, known in self.known.items()
+            if key not in self.seen and known.status != "gone"
+        ]
+        self.report.gone = len(vanished)
+        if not vanished:
+            return
+        now = utcnow()
+        rows = [
+            {"id": track_id_for(self.library.id, key), "status": "gone", "scanned_at": now}
+            for key in vanished
+        ]
+        async with self.db.session() as session, session.begin():
+            for start in range(0, len(rows), 1000):
+                await session.execute(update(Track), rows[start : start + 1000])
+
+    async def _save_report(self) -> None:
+        now = utcnow()
+        summary = self.report.as_dict()
+        async with self.db.session() as session, session.begin():
+            await session.execute(
+                update(Library)
+                .where(Library.id == self.library.id)
+                .values(last_scan_at=now, last_scan=summary)
+            )
+        self.library.last_scan_at = now
+        self.library.last_scan = summary
+
+    # -- progress ------------------------------------------------------------------------
+
+    def _advance(self, key: str) -> None:
+        self.done += 1
+        self._notify(key)
+
+    def _notify(self, key: str | None) -> None:
+        if self.progress is None:
+            return
+        try:
+            self.progress(ScanProgress(done=self.done, total=self.total, current=key))
+        except Exception:  # a broken progress display must not stop the scan
+            logger.exception("scan progress callback failed")
+
+
+def _probe(fileobj: BinaryIO, key: str, size: int) -> ProbeResult | ProbeError:
+    try:
+        return probe(fileobj, key, size)
+    except ProbeError as exc:
+        return exc
+
+
+def _remote_hash(info: ObjectInfo) -> str:
+    # The ETag identifies the bytes without downloading them (for multipart uploads it is
+    # a hash of part hashes: still an identity, just not an MD5 of the content).
+    return f"s3:{info.version}"[:64]
+
+
+def _storable(key: str) -> bool:
+    """False for keys with undecodable bytes (surrogates), which no database column takes."""
+    try:
+        key.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _small_int(value: int | None) -> int | None:
+    return value if value is not None and 0 <= value <= _INT_MAX else None
+
+
+def _ok_fields(result: ProbeResult) -> dict[str, Any]:
+    cover = result.cover
+    return {
+        "status": "ok",
+        "error": None,
+        "duration": result.duration,
+        "codec": result.codec[:32],
+        "bitrate": _small_int(result.bitrate),
+        "sample_rate": _small_int(result.sample_rate),
+        "channels": _small_int(result.channels),
+        "bits_per_sample": _small_int(result.bits_per_sample),
+        "title": result.title,
+        "artist": result.artist,
+        "album": result.album,
+        "album_artist": result.album_artist,
+        "genre": result.genre,
+        "year": _small_int(result.year),
+        "track_number": _small_int(result.track_number),
+        "disc_number": _small_int(result.disc_number),
+        "tags": result.tags,
+        "cover_mime": cover.mime[:64] if cover else None,
+        "cover_size": len(cover.data) if cover else None,
+    }
+
+
+def _error_fields(reason: str) -> dict[str, Any]:
+    fields: dict[str, Any] = dict.fromkeys(_MEDIA_FIELDS)
+    fields.update(status="error", error=reason, tags={})
+    return fields
