@@ -938,13 +938,11 @@ def parse_args(argv: Sequence[str] | None) -> Options:
     )
     p.add_argument("--threads", type=int, default=2, help="wrk threads (2)")
     p.add_argument(
-        "--samples", type=int, default=5, help="samples per case and server (5: odd, so a median)"
+        "--samples", type=int, help="samples per case and server (5: odd, so a median; quick 1)"
     )
-    p.add_argument(
-        "--seconds", type=float, default=3.0, help="seconds per sample (3; x2 for 100 MB)"
-    )
-    p.add_argument("--slow-clients", type=int, default=1000, help="slow readers (1000)")
-    p.add_argument("--slow-seconds", type=float, default=10.0, help="how long they read (10)")
+    p.add_argument("--seconds", type=float, help="seconds per sample (3, quick 1; x2 for 100 MB)")
+    p.add_argument("--slow-clients", type=int, help="slow readers (1000, quick 200)")
+    p.add_argument("--slow-seconds", type=float, help="how long they read (10, quick 3)")
     p.add_argument("--slow-rate", type=float, default=4.0, help="KB/s each slow reader reads (4)")
     p.add_argument(
         "--nginx-access-log", choices=("on", "off"), default="on", help="(on, like the streamer)"
@@ -979,8 +977,12 @@ def parse_args(argv: Sequence[str] | None) -> Options:
         if not sep or not key:
             p.error(f"--streamer-env wants KEY=VALUE, got {item!r}")
         env[key] = value
-    if a.quick:
-        a.samples, a.seconds, a.slow_clients, a.slow_seconds = 1, 1.0, 200, 3.0
+    defaults = (1, 1.0, 200, 3.0) if a.quick else (5, 3.0, 1000, 10.0)
+    for name, default in zip(
+        ("samples", "seconds", "slow_clients", "slow_seconds"), defaults, strict=True
+    ):
+        if getattr(a, name) is None:
+            setattr(a, name, default)
     return Options(
         connections=a.connections,
         whole_connections=a.whole_connections,

@@ -42,7 +42,7 @@ class Settings(BaseModel):
     access_log: bool = True
 
     # Media responses.
-    media_cache_control: str = "public, max-age=86400"
+    media_cache_control: str = "max-age=86400"
     cors_allow_origins: tuple[str, ...] = ("*",)
     cors_max_age: int = Field(86400, ge=0)
     max_ranges: int = Field(16, ge=1, le=1000)
@@ -78,11 +78,17 @@ class Settings(BaseModel):
             return [item.strip() for item in value.split(",") if item.strip()]
         return value
 
+    @field_validator("data_dir")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        # Made absolute once, when settings are built, so nothing later depends on the cwd.
+        return Path(os.path.abspath(value))
+
     @property
     def effective_database_url(self) -> str:
         if self.database_url:
             return self.database_url
-        return f"sqlite+aiosqlite:///{(self.data_dir / 'streamer.db').resolve()}"
+        return f"sqlite+aiosqlite:///{self.data_dir / 'streamer.db'}"
 
     @classmethod
     def load(

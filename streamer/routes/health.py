@@ -9,6 +9,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from streamer.catalogue import repository
 from streamer.db import Database
 from streamer.metrics import Metrics
 from streamer.storage.registry import StoreRegistry
@@ -32,14 +33,19 @@ async def readyz(request: Request) -> Response:
     except Exception as exc:  # any failure means not ready; the reason goes in the body
         logger.warning("readiness: database failed", exc_info=True)
         checks["database"] = f"error: {type(exc).__name__}"
-    for store in stores.opened():
+    try:
+        roots = [library.root for library in await repository.list_libraries(db)]
+    except Exception:  # reported as the database check above
+        roots = []
+    for root in roots:
         try:
             async with asyncio.timeout(3.0):
+                store = await stores.get(root)
                 await store.check()
-            checks[f"storage {store.url}"] = "ok"
+            checks[f"storage {root}"] = "ok"
         except Exception as exc:  # as above
-            logger.warning("readiness: storage failed", exc_info=True, extra={"store": store.url})
-            checks[f"storage {store.url}"] = f"error: {type(exc).__name__}"
+            logger.warning("readiness: storage failed", exc_info=True, extra={"store": root})
+            checks[f"storage {root}"] = f"error: {type(exc).__name__}"
     ready = all(value == "ok" for value in checks.values())
     return JSONResponse(
         {"status": "ready" if ready else "unavailable", "checks": checks},

@@ -138,7 +138,7 @@ def test_get_returns_the_whole_file_with_validators(served: Served, client: http
     assert response.headers["accept-ranges"] == "bytes"
     assert re.fullmatch(r'"[^"W/]+"', response.headers["etag"])  # strong
     assert response.headers["last-modified"].endswith(" GMT")
-    assert response.headers["cache-control"] == "public, max-age=86400"
+    assert response.headers["cache-control"] == "max-age=86400"
     assert response.headers["x-request-id"]
 
 

@@ -1,41 +1,39 @@
-"""Alembic environment: runs migrations through the async engine."""
+"""Alembic environment. Migrations run synchronously (no event loop): they are a blocking
+start-up step, and the async drivers' URLs are mapped to their synchronous twins."""
 
 from __future__ import annotations
 
-import asyncio
-
 from alembic import context
-from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy import create_engine, pool
 
 from streamer.db.models import Base
 
 config = context.config
 target_metadata = Base.metadata
 
-
-def _run(connection: Connection) -> None:
-    context.configure(
-        connection=connection,
-        target_metadata=target_metadata,
-        render_as_batch=connection.dialect.name == "sqlite",
-    )
-    with context.begin_transaction():
-        context.run_migrations()
+SYNC_DRIVERS = {"sqlite+aiosqlite": "sqlite", "postgresql+asyncpg": "postgresql+psycopg"}
 
 
-async def _run_async() -> None:
-    engine = create_async_engine(config.get_main_option("sqlalchemy.url") or "")
-    try:
-        async with engine.begin() as conn:
-            await conn.run_sync(_run)
-    finally:
-        await engine.dispose()
+def sync_url(url: str) -> str:
+    scheme, sep, rest = url.partition("://")
+    return f"{SYNC_DRIVERS.get(scheme, scheme)}{sep}{rest}"
 
 
+url = sync_url(config.get_main_option("sqlalchemy.url") or "")
 if context.is_offline_mode():
-    context.configure(url=config.get_main_option("sqlalchemy.url"), target_metadata=target_metadata)
+    context.configure(url=url, target_metadata=target_metadata)
     with context.begin_transaction():
         context.run_migrations()
 else:
-    asyncio.run(_run_async())
+    engine = create_engine(url, poolclass=pool.NullPool)
+    try:
+        with engine.connect() as connection:
+            context.configure(
+                connection=connection,
+                target_metadata=target_metadata,
+                render_as_batch=connection.dialect.name == "sqlite",
+            )
+            with context.begin_transaction():
+                context.run_migrations()
+    finally:
+        engine.dispose()
