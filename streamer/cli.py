@@ -18,8 +18,17 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from tqdm import tqdm
+
+from streamer.catalogue.scan import ScanProgress, ScanReport, ensure_library, scan_library
+from streamer.db import Database, migrate
 from streamer.errors import CatalogueError, SettingsError, StorageError
+from streamer.logs import configure_logging
 from streamer.settings import Settings
+from streamer.storage.factory import open_store
+
+# Nothing imported here may import prometheus_client: `serve` must set
+# PROMETHEUS_MULTIPROC_DIR before the metrics module is first imported.
 
 logger = logging.getLogger("streamer.cli")
 
@@ -97,16 +106,12 @@ def normalise_root(path: str) -> str:
 
 
 def migrate_command(settings: Settings, _args: argparse.Namespace) -> int:
-    from streamer.db import migrate
-
     migrate(settings.effective_database_url)
     print("database is up to date", file=sys.stderr)
     return 0
 
 
 def scan(settings: Settings, args: argparse.Namespace) -> int:
-    from streamer.db import migrate
-
     migrate(settings.effective_database_url)
     roots = [normalise_root(p) for p in args.paths]
     reports = asyncio.run(_scan_roots(settings, roots, progress=not args.no_progress))
@@ -121,13 +126,9 @@ def scan(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-async def _scan_roots(settings: Settings, roots: Sequence[str], *, progress: bool) -> list[Any]:
-    from streamer.catalogue.scan import ScanProgress, ensure_library, scan_library
-    from tqdm import tqdm
-
-    from streamer.db import Database
-    from streamer.storage.factory import open_store
-
+async def _scan_roots(
+    settings: Settings, roots: Sequence[str], *, progress: bool
+) -> list[ScanReport]:
     db = Database(settings.effective_database_url)
     reports = []
     try:
@@ -160,9 +161,6 @@ async def _scan_roots(settings: Settings, roots: Sequence[str], *, progress: boo
 
 
 def serve(settings: Settings, args: argparse.Namespace) -> int:
-    from streamer.db import migrate
-    from streamer.logs import configure_logging
-
     configure_logging(settings.log_level)
     if not settings.libraries and args.demo:
         from streamer.demo import make_demo_library

@@ -1,0 +1,113 @@
+"""The command line: serve (several workers), scan with a summary, migrate, clear errors."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from streamer.cli import main
+from tests.fixtures.audio import awkward_files
+from tests.fixtures.servers import serve_in_process
+
+
+def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "streamer.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PATH": "/usr/bin:/bin", **(env or {})},
+    )
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"STREAMER_PORT": "eighty"}, "STREAMER_PORT"),
+        ({"STREAMER_WORKERS": "0"}, "STREAMER_WORKERS"),
+        ({"STREAMER_NOPE": "1"}, "unknown setting STREAMER_NOPE"),
+    ],
+)
+def test_a_bad_setting_stops_start_up_with_a_clear_message(
+    env: dict[str, str], message: str
+) -> None:
+    result = _cli("serve", "--no-scan", env=env)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_scan_catalogues_and_reports_failures(
+    tmp_path: Path, audio_samples: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    library = tmp_path / "library"
+    library.mkdir()
+    shutil.copy(audio_samples["flac"], library / "good.flac")
+    awkward_files(library)
+    data = str(tmp_path / "data")
+    assert main(["scan", str(library), "--data-dir", data, "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"2 added, 0 changed, 0 unchanged, 0 gone, 5 failed", out), out
+    assert "failed: empty.mp3: " in out
+    assert main(["scan", str(library), "--data-dir", data, "--no-progress"]) == 0
+    assert "0 added, 0 changed, 7 unchanged" in capsys.readouterr().out
+
+
+def test_scan_of_a_missing_folder_fails_clearly(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(
+        ["scan", str(tmp_path / "nowhere"), "--data-dir", str(tmp_path / "data"), "--no-progress"]
+    )
+    assert code == 1
+    assert "nowhere" in capsys.readouterr().err
+
+
+def test_migrate_creates_the_schema(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["migrate", "--data-dir", str(tmp_path)]) == 0
+    assert (tmp_path / "streamer.db").exists()
+    assert "up to date" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_serve_with_two_workers_serves_the_demo_library_and_stops_on_sigterm(
+    tmp_path: Path,
+) -> None:
+    args = ["--demo", "--workers", "2", "--data-dir", str(tmp_path / "data")]
+    with serve_in_process(args, tmp_path / "serve.log") as server:
+        base_url, process = server.base_url, server.process
+        deadline = time.monotonic() + 60
+        tracks: list[dict[str, str]] = []
+        while time.monotonic() < deadline:
+            tracks = httpx.get(f"{base_url}/api/v1/tracks").json()["items"]
+            if len(tracks) == 4 and all(t["status"] == "ok" for t in tracks):
+                break
+            time.sleep(0.2)
+        assert len(tracks) == 4
+        for track in tracks:
+            response = httpx.get(
+                f"{base_url}{track['urls']['original']}", headers={"Range": "bytes=0-99"}
+            )
+            assert response.status_code == 206
+            assert len(response.content) == 100
+        # Both workers' requests are aggregated in one /metrics.
+        for _ in range(20):
+            httpx.get(f"{base_url}/healthz")
+        metrics = httpx.get(f"{base_url}/metrics").text
+        match = re.search(
+            r'streamer_http_requests_total\{method="GET",route="/healthz",status="200"\} (\S+)',
+            metrics,
+        )
+        assert match
+        assert float(match.group(1)) == 20
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=20) == 0
+    assert '"logger": "streamer.access"' in server.logs()

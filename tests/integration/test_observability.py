@@ -1,0 +1,106 @@
+"""Health, readiness, metrics, request ids and JSON logs."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from streamer.logs import JSONFormatter, request_id_var
+from streamer.settings import Settings
+from tests.fixtures.servers import RunningServer, scan_roots, serve_in_thread
+
+
+@pytest.fixture
+def library(tmp_path: Path, audio_samples: dict[str, Path]) -> Path:
+    folder = tmp_path / "library"
+    folder.mkdir()
+    shutil.copy(audio_samples["mp3"], folder / "song.mp3")
+    return folder
+
+
+@pytest.fixture
+def server(tmp_path: Path, library: Path) -> Iterator[RunningServer]:
+    settings = Settings.load({}, data_dir=tmp_path / "data")
+    scan_roots(settings, [str(library)])
+    with serve_in_thread(settings) as running:
+        yield running
+
+
+def test_healthz_answers_while_the_process_lives(server: RunningServer) -> None:
+    response = httpx.get(f"{server.base_url}/healthz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+    assert response.headers["cache-control"] == "no-store"
+
+
+def test_readyz_checks_database_and_every_library(server: RunningServer, library: Path) -> None:
+    ready = httpx.get(f"{server.base_url}/readyz")
+    assert ready.status_code == 200
+    assert ready.json()["checks"] == {"database": "ok", f"storage {library}": "ok"}
+    library.rename(library.with_name("moved"))
+    unready = httpx.get(f"{server.base_url}/readyz")
+    assert unready.status_code == 503
+    assert unready.json()["checks"][f"storage {library}"].startswith("error")
+
+
+def test_metrics_count_requests_by_route_template_and_range_kind(server: RunningServer) -> None:
+    track = httpx.get(f"{server.base_url}/api/v1/tracks").json()["items"][0]
+    url = f"{server.base_url}/media/{track['id']}/original"
+    httpx.get(url, headers={"Range": "bytes=0-9"})
+    httpx.get(url, headers={"Range": "bytes=0-1,5-6"})
+    httpx.get(url, headers={"Range": "bytes=999999999-"})
+    text = httpx.get(f"{server.base_url}/metrics").text
+    media = 'method="GET",route="/media/{track_id}/original"'
+    assert f'streamer_http_requests_total{{{media},status="206"}} 2.0' in text
+    assert 'route="/media/{track_id}/original",status="416"' in text
+    for kind in ("single", "multi", "unsatisfiable"):
+        assert f'streamer_range_requests_total{{kind="{kind}"}} 1.0' in text
+    assert 'streamer_http_response_body_bytes_total{route="/media/{track_id}/original"}' in text
+    assert "streamer_http_requests_in_flight" in text
+    assert (
+        'streamer_http_request_duration_seconds_bucket{le="0.005",route="/api/v1/tracks"}' in text
+    )
+
+
+@pytest.mark.parametrize(
+    ("sent", "kept"), [("cdn-abc.123", True), ("bad id with spaces", False), ("x" * 200, False)]
+)
+def test_request_id_is_taken_from_a_safe_header_or_made(
+    server: RunningServer, sent: str, kept: bool
+) -> None:
+    response = httpx.get(f"{server.base_url}/healthz", headers={"X-Request-ID": sent})
+    assert (response.headers["x-request-id"] == sent) is kept
+    assert response.headers["x-request-id"]
+
+
+def test_access_log_line_carries_route_status_and_request_id(
+    server: RunningServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO, logger="streamer.access"):
+        httpx.get(f"{server.base_url}/healthz", headers={"X-Request-ID": "req-42"})
+    (record,) = [r for r in caplog.records if r.name == "streamer.access"]
+    line = json.loads(JSONFormatter().format(record))
+    assert line["route"] == "/healthz"
+    assert line["status"] == 200
+    assert line["msg"] == "GET /healthz 200"
+    assert line["level"] == "info"
+
+
+def test_json_log_lines_include_the_current_request_id() -> None:
+    record = logging.LogRecord(
+        "streamer.test", logging.WARNING, __file__, 1, "hello %s", ("there",), None
+    )
+    token = request_id_var.set("abc123")
+    try:
+        line = json.loads(JSONFormatter().format(record))
+    finally:
+        request_id_var.reset(token)
+    assert line["request_id"] == "abc123"
+    assert line["msg"] == "hello there"
+    assert line["ts"].endswith("Z")
