@@ -3,7 +3,7 @@
 Run it from the repository root::
 
     .venv/bin/python benchmarks/ranges.py            # full run, about 4 minutes
-    .venv/bin/python benchmarks/ranges.py --quick    # smoke run, about 1 minute
+    .venv/bin/python benchmarks/ranges.py --quick    # smoke run, about 30 s
 
 It starts Debian's nginx-light (sendfile on, tcp_nodelay on, no tcp_nopush, 2 workers,
 keepalive on, access log on by default, like the streamer's) and `streamer serve --workers 2`
