@@ -18,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Mount, Route
 
+from streamer.access_log import AccessLog
 from streamer.db import Database
 from streamer.logs import configure_logging
 from streamer.metrics import Metrics
@@ -68,9 +69,8 @@ class StreamerApp:
         self.router.state.db = self.db
         self.router.state.stores = self.stores
         self.router.state.metrics = self.metrics
-        self.app: ASGIApp = ObserveMiddleware(
-            self._dispatch, self.metrics, access_log_enabled=settings.access_log
-        )
+        self.access_log = AccessLog() if settings.access_log else None
+        self.app: ASGIApp = ObserveMiddleware(self._dispatch, self.metrics, self.access_log)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self.app(scope, receive, send)
@@ -86,6 +86,8 @@ class StreamerApp:
         try:
             yield
         finally:
+            if self.access_log is not None:
+                self.access_log.flush()
             self.states.close()
             await self.stores.close()
             await self.db.dispose()

@@ -7,6 +7,7 @@ import logging
 import sys
 import time
 from contextvars import ContextVar
+from functools import lru_cache
 from typing import Any
 
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
@@ -24,7 +25,7 @@ class JSONFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
-            "ts": _iso(record.created),
+            "ts": iso_timestamp(record.created),
             "level": record.levelname.lower(),
             "logger": record.name,
             "msg": record.getMessage(),
@@ -40,8 +41,14 @@ class JSONFormatter(logging.Formatter):
         return json.dumps(entry, default=str, ensure_ascii=False)
 
 
-def _iso(ts: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ts)) + f".{int(ts % 1 * 1000):03d}Z"
+def iso_timestamp(ts: float) -> str:
+    """UTC ISO 8601 with milliseconds; the seconds part is cached (it repeats per request)."""
+    return f"{_iso_second(int(ts))}.{int(ts % 1 * 1000):03d}Z"
+
+
+@lru_cache(maxsize=4)
+def _iso_second(second: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
 
 
 def configure_logging(level: str = "info") -> None:
@@ -55,5 +62,6 @@ def configure_logging(level: str = "info") -> None:
         logger = logging.getLogger(name)
         logger.handlers[:] = []
         logger.propagate = True
-    # Our access log replaces uvicorn's (it knows the route template and request id).
+    # Our access log (streamer.access_log) replaces uvicorn's: it knows the route
+    # template and the request id.
     logging.getLogger("uvicorn.access").disabled = True

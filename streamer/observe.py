@@ -5,18 +5,16 @@ Kept to a handful of dict operations per request because it wraps the hot media 
 
 from __future__ import annotations
 
-import logging
 import os
 import re
 import time
 from itertools import count
 from typing import Any
 
+from streamer.access_log import AccessLog
 from streamer.logs import request_id_var
 from streamer.metrics import Metrics
 from streamer.types import ASGIApp, Message, Receive, Scope, Send
-
-access_log = logging.getLogger("streamer.access")
 
 # Accept a caller's (a CDN's) request id when it is short and plain; otherwise make one.
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -43,10 +41,13 @@ def route_template(scope: Scope) -> str:
 
 
 class ObserveMiddleware:
-    def __init__(self, app: ASGIApp, metrics: Metrics, *, access_log_enabled: bool = True) -> None:
+    def __init__(self, app: ASGIApp, metrics: Metrics, access_log: AccessLog | None = None) -> None:
         self.app = app
         self.metrics = metrics
-        self.access_log_enabled = access_log_enabled
+        self.access_log = access_log
+        # prometheus-client's labels() costs about a microsecond; children are reused.
+        self._counters: dict[tuple[str, str, int], Any] = {}
+        self._per_route: dict[str, tuple[Any, Any]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -90,31 +91,33 @@ class ObserveMiddleware:
             metrics.in_flight.dec()
             route = route_template(scope)
             method = scope["method"]
-            metrics.requests.labels(route, method, str(status)).inc()
-            metrics.latency.labels(route).observe(elapsed)
-            if sent:
-                metrics.bytes_sent.labels(route).inc(sent)
-            if self.access_log_enabled:
-                access_log.info(
-                    "%s %s %d",
-                    method,
-                    scope["path"],
-                    status,
-                    extra=_access_fields(scope, route, status, sent, elapsed),
+            self._record(route, method, status, sent, elapsed)
+            if self.access_log is not None:
+                client = scope.get("client")
+                self.access_log.write(
+                    request_id=request_id,
+                    method=method,
+                    path=scope["path"],
+                    route=route,
+                    status=status,
+                    sent=sent,
+                    seconds=elapsed,
+                    client=client[0] if client else None,
                 )
             request_id_var.reset(token)
 
-
-def _access_fields(
-    scope: Scope, route: str, status: int, sent: int, elapsed: float
-) -> dict[str, Any]:
-    client = scope.get("client")
-    return {
-        "method": scope["method"],
-        "path": scope["path"],
-        "route": route,
-        "status": status,
-        "bytes": sent,
-        "ms": round(elapsed * 1000, 3),
-        "client": client[0] if client else None,
-    }
+    def _record(self, route: str, method: str, status: int, sent: int, elapsed: float) -> None:
+        key = (route, method, status)
+        counter = self._counters.get(key)
+        if counter is None:
+            counter = self._counters[key] = self.metrics.requests.labels(route, method, str(status))
+        counter.inc()
+        per_route = self._per_route.get(route)
+        if per_route is None:
+            per_route = self._per_route[route] = (
+                self.metrics.latency.labels(route),
+                self.metrics.bytes_sent.labels(route),
+            )
+        per_route[0].observe(elapsed)
+        if sent:
+            per_route[1].inc(sent)
