@@ -33,7 +33,7 @@ from streamer.routes.media_index import MediaEntry, MediaIndex
 from streamer.routes.problems import problem_response
 from streamer.settings import Settings
 from streamer.storage import ObjectStore
-from streamer.types import Message, Receive, Scope, Send
+from streamer.types import Receive, Scope, Send
 
 logger = logging.getLogger("streamer.media")
 
@@ -304,20 +304,15 @@ class MediaEndpoint:
 
         total = sum(part.length for _, part in segments if part is not None)
         if state.fd >= 0 and total <= config.inline_read_max:
-            # Small: read everything before the status line, so a short read can still retry.
-            body = bytearray()
-            for head, part in segments:
-                body += head
-                if part is not None:
-                    data = read_inline(state.fd, part.start, part.length)
-                    if len(data) != part.length:
-                        raise _Retry
-                    body += data
-            await send(
-                {"type": "http.response.start", "status": status, "headers": response_headers}
-            )
-            await send({"type": "http.response.body", "body": bytes(body)})
-            return
+            # Small and cached: read it all before the status line, on the loop, so a
+            # short read can still be answered afresh. Uncached: the streaming path below.
+            body = self._read_cached(state.fd, segments)
+            if body is not None:
+                await send(
+                    {"type": "http.response.start", "status": status, "headers": response_headers}
+                )
+                await send({"type": "http.response.body", "body": body})
+                return
 
         chunks = self._stream(store, entry, state, segments)
         try:
@@ -334,6 +329,20 @@ class MediaEndpoint:
         finally:
             await chunks.aclose()
 
+    @staticmethod
+    def _read_cached(fd: int, segments: Sequence[tuple[bytes, ByteRange | None]]) -> bytes | None:
+        parts: list[bytes] = []
+        for head, part in segments:
+            parts.append(head)
+            if part is not None:
+                data = read_inline(fd, part.start, part.length)
+                if data is None:
+                    return None
+                if len(data) != part.length:
+                    raise _Retry
+                parts.append(data)
+        return b"".join(parts)
+
     async def _send_body(
         self, receive: Receive, send: Send, first: bytes, chunks: AsyncIterator[bytes]
     ) -> None:
@@ -346,12 +355,16 @@ class MediaEndpoint:
 
         watcher = asyncio.create_task(watch())
         try:
-            message: Message = {"type": "http.response.body", "body": first, "more_body": True}
-            await send(message)
-            async for chunk in chunks:
+            chunk = first
+            while chunk:
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                # An empty body message waits while the server's write buffer is above its
+                # high-water mark (uvicorn's flow control). Waiting *before* reading the
+                # next chunk bounds a slow reader to about one chunk in memory.
+                await send({"type": "http.response.body", "body": b"", "more_body": True})
                 if disconnected.is_set():
                     return  # the client left: stop reading
-                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                chunk = await anext(chunks, b"")
             await send({"type": "http.response.body", "body": b""})
         except ObjectChanged:
             # Headers promised a length we can no longer honour: abort the connection
@@ -378,7 +391,9 @@ class MediaEndpoint:
                 position, end = part.start, part.end + 1
                 while position < end:
                     n = min(chunk_size, end - position)
-                    data = await asyncio.to_thread(read_chunk, state.fd, position, n)
+                    data = read_inline(state.fd, position, n)
+                    if data is None:
+                        data = await asyncio.to_thread(read_chunk, state.fd, position, n)
                     if len(data) != n:
                         raise ObjectChanged(entry.key)
                     position += n
