@@ -1,17 +1,5 @@
-"""The catalogue: scanning libraries into tracks, and reading them back."""
+"""The catalogue: scanning libraries into tracks (``scan``), and reading them back
+(``repository``). Import the submodules: the server's workers need only ``repository``,
+and ``scan`` pulls in mutagen and the probes."""
 
 from __future__ import annotations
-
-from streamer.catalogue.repository import get_library, get_track, list_libraries, list_tracks
-from streamer.catalogue.scan import ScanProgress, ScanReport, ensure_library, scan_library
-
-__all__ = [
-    "ScanProgress",
-    "ScanReport",
-    "ensure_library",
-    "get_library",
-    "get_track",
-    "list_libraries",
-    "list_tracks",
-    "scan_library",
-]

@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from streamer.catalogue import repository
+import streamer.catalogue.repository as repository
 from streamer.db import Database, Library, Track
 
 PROBLEM = "application/problem+json"

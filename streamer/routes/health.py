@@ -9,7 +9,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from streamer.catalogue import repository
+import streamer.catalogue.repository as repository
 from streamer.db import Database
 from streamer.metrics import Metrics
 from streamer.storage.registry import StoreRegistry

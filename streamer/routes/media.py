@@ -314,7 +314,8 @@ class MediaEndpoint:
                 await send({"type": "http.response.body", "body": body})
                 return
 
-        chunks = self._stream(store, entry, state, segments)
+        pace = _Pace(self.config.chunk_size)
+        chunks = self._stream(store, entry, state, segments, pace)
         try:
             # Fetch the first chunk before committing to a status: a changed object can
             # still be answered properly instead of aborting the connection.
@@ -325,7 +326,7 @@ class MediaEndpoint:
             await send(
                 {"type": "http.response.start", "status": status, "headers": response_headers}
             )
-            await self._send_body(receive, send, first, chunks)
+            await self._send_body(receive, send, first, chunks, pace)
         finally:
             await chunks.aclose()
 
@@ -344,7 +345,7 @@ class MediaEndpoint:
         return b"".join(parts)
 
     async def _send_body(
-        self, receive: Receive, send: Send, first: bytes, chunks: AsyncIterator[bytes]
+        self, receive: Receive, send: Send, first: bytes, chunks: AsyncIterator[bytes], pace: _Pace
     ) -> None:
         disconnected = asyncio.Event()
 
@@ -360,8 +361,11 @@ class MediaEndpoint:
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
                 # An empty body message waits while the server's write buffer is above its
                 # high-water mark (uvicorn's flow control). Waiting *before* reading the
-                # next chunk bounds a slow reader to about one chunk in memory.
+                # next chunk bounds what a slow reader holds to about one chunk, and the
+                # wait tells the client's pace: slow readers get small chunks, fast ones big.
+                started = time.perf_counter()
                 await send({"type": "http.response.body", "body": b"", "more_body": True})
+                pace.adjust(waited=time.perf_counter() - started > 0.0005)
                 if disconnected.is_set():
                     return  # the client left: stop reading
                 chunk = await anext(chunks, b"")
@@ -380,8 +384,8 @@ class MediaEndpoint:
         entry: MediaEntry,
         state: ObjectState,
         segments: Sequence[tuple[bytes, ByteRange | None]],
+        pace: _Pace,
     ) -> AsyncGenerator[bytes]:
-        chunk_size = self.config.chunk_size
         for head, part in segments:
             if head:
                 yield head
@@ -390,7 +394,7 @@ class MediaEndpoint:
             if state.fd >= 0:
                 position, end = part.start, part.end + 1
                 while position < end:
-                    n = min(chunk_size, end - position)
+                    n = min(pace.size, end - position)
                     data = read_inline(state.fd, position, n)
                     if data is None:
                         data = await asyncio.to_thread(read_chunk, state.fd, position, n)
@@ -400,7 +404,11 @@ class MediaEndpoint:
                     yield data
             else:
                 stream = store.iter_range(
-                    entry.key, part.start, part.length, version=state.version, chunk_size=chunk_size
+                    entry.key,
+                    part.start,
+                    part.length,
+                    version=state.version,
+                    chunk_size=self.config.chunk_size,
                 )
                 try:
                     async for data in stream:
@@ -409,6 +417,25 @@ class MediaEndpoint:
                     aclose = getattr(stream, "aclose", None)
                     if aclose is not None:
                         await aclose()
+
+
+class _Pace:
+    """The chunk size for one response: halved while the client is slower than the
+    server, doubled while it keeps up, between MIN_CHUNK and the configured maximum."""
+
+    MIN_CHUNK = 16 * 1024
+
+    __slots__ = ("maximum", "size")
+
+    def __init__(self, maximum: int) -> None:
+        self.maximum = maximum
+        self.size = min(maximum, 64 * 1024)
+
+    def adjust(self, *, waited: bool) -> None:
+        if waited:
+            self.size = max(min(self.MIN_CHUNK, self.maximum), self.size // 2)
+        else:
+            self.size = min(self.maximum, self.size * 2)
 
 
 class _Retry(Exception):

@@ -9,7 +9,6 @@ from streamer.errors import SettingsError
 from streamer.settings import Settings
 from streamer.storage.base import ObjectStore
 from streamer.storage.local import LocalStore
-from streamer.storage.s3 import S3Store
 
 __all__ = ["open_store"]
 
@@ -40,6 +39,9 @@ def open_store(url: str, settings: Settings) -> ObjectStore:
             raise SettingsError(f"S3 URL {url!r} has no bucket (expected s3://bucket/prefix)")
         if parts.query or parts.fragment:
             raise SettingsError(f"S3 URL {url!r} cannot have a query or fragment")
+        # Imported here: aioboto3 and botocore add ~35 MB to every worker that never uses S3.
+        from streamer.storage.s3 import S3Store
+
         return S3Store(
             parts.netloc,
             unquote(parts.path),

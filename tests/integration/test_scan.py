@@ -11,17 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from streamer.catalogue import (
-    ScanProgress,
-    ScanReport,
-    ensure_library,
-    get_library,
-    get_track,
-    list_libraries,
-    list_tracks,
-    scan_library,
-)
 from streamer.catalogue.remote_file import RangeFile
+from streamer.catalogue.repository import get_library, get_track, list_libraries, list_tracks
+from streamer.catalogue.scan import ScanProgress, ScanReport, ensure_library, scan_library
 from streamer.db import Database, Library, Track, migrate, track_id_for
 from streamer.errors import CatalogueError
 from streamer.storage.local import LocalStore
