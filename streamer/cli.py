@@ -194,6 +194,8 @@ def _scan_in_background(settings: Settings) -> None:
 def _run_uvicorn(settings: Settings) -> int:
     import uvicorn
 
+    from streamer.serving import StreamerHttpProtocol
+
     metrics_dir = settings.data_dir / "metrics"
     shutil.rmtree(metrics_dir, ignore_errors=True)
     metrics_dir.mkdir(parents=True, exist_ok=True)
@@ -222,6 +224,7 @@ def _run_uvicorn(settings: Settings) -> int:
         server_header=False,
         timeout_graceful_shutdown=10,
         lifespan="on",
+        http=StreamerHttpProtocol,
     )
     return 0
 

@@ -46,8 +46,11 @@ class Settings(BaseModel):
     cors_allow_origins: tuple[str, ...] = ("*",)
     cors_max_age: int = Field(86400, ge=0)
     max_ranges: int = Field(16, ge=1, le=1000)
-    # Largest read per step when streaming; slow readers get smaller steps (16 KB).
-    chunk_size: int = Field(256 * 1024, ge=4096, le=16 * 1024 * 1024)
+    # Largest read per step when streaming. Slow readers get smaller steps (16 KB), and
+    # the streams of one worker share stream_buffer_budget: a stalled reader holds about
+    # one step, so this bounds a worker's memory whatever the number of listeners.
+    chunk_size: int = Field(256 * 1024, ge=16 * 1024, le=16 * 1024 * 1024)
+    stream_buffer_budget: int = Field(8 * 1024 * 1024, ge=64 * 1024, le=1024 * 1024 * 1024)
     # Largest body read on the event loop from a local file (page cache, as nginx does).
     inline_read_max: int = Field(256 * 1024, ge=0, le=4 * 1024 * 1024)
     # How long a cached open file descriptor is trusted before its stat is checked again.

@@ -67,6 +67,7 @@ class MediaConfig:
     cors_max_age: bytes
     max_ranges: int
     chunk_size: int
+    stream_buffer_budget: int
     inline_read_max: int
 
     @classmethod
@@ -77,6 +78,7 @@ class MediaConfig:
             cors_max_age=str(settings.cors_max_age).encode(),
             max_ranges=settings.max_ranges,
             chunk_size=settings.chunk_size,
+            stream_buffer_budget=settings.stream_buffer_budget,
             inline_read_max=settings.inline_read_max,
         )
 
@@ -97,6 +99,7 @@ class MediaEndpoint:
         self.states = states
         self.store_for = store_for
         self.metrics = metrics
+        self.streaming = 0  # responses streaming now, sharing config.stream_buffer_budget
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         scope[ROUTE_KEY] = ROUTE
@@ -314,8 +317,9 @@ class MediaEndpoint:
                 await send({"type": "http.response.body", "body": body})
                 return
 
-        pace = _Pace(self.config.chunk_size)
+        pace = _Pace(self._chunk_ceiling)
         chunks = self._stream(store, entry, state, segments, pace)
+        self.streaming += 1
         try:
             # Fetch the first chunk before committing to a status: a changed object can
             # still be answered properly instead of aborting the connection.
@@ -328,7 +332,12 @@ class MediaEndpoint:
             )
             await self._send_body(receive, send, first, chunks, pace)
         finally:
+            self.streaming -= 1
             await chunks.aclose()
+
+    def _chunk_ceiling(self) -> int:
+        share = self.config.stream_buffer_budget // max(1, self.streaming)
+        return max(_Pace.MIN_CHUNK, min(self.config.chunk_size, share))
 
     @staticmethod
     def _read_cached(fd: int, segments: Sequence[tuple[bytes, ByteRange | None]]) -> bytes | None:
@@ -365,9 +374,14 @@ class MediaEndpoint:
                 # wait tells the client's pace: slow readers get small chunks, fast ones big.
                 started = time.perf_counter()
                 await send({"type": "http.response.body", "body": b"", "more_body": True})
-                pace.adjust(waited=time.perf_counter() - started > 0.0005)
+                waited = time.perf_counter() - started > 0.0005
+                pace.adjust(waited=waited)
                 if disconnected.is_set():
                     return  # the client left: stop reading
+                if not waited:
+                    # A send that did not wait never yielded to the loop: yield now, or one
+                    # fast connection would stream megabytes before new requests get a turn.
+                    await asyncio.sleep(0)
                 chunk = await anext(chunks, b"")
             await send({"type": "http.response.body", "body": b""})
         except ObjectChanged:
@@ -420,22 +434,36 @@ class MediaEndpoint:
 
 
 class _Pace:
-    """The chunk size for one response: halved while the client is slower than the
-    server, doubled while it keeps up, between MIN_CHUNK and the configured maximum."""
+    """The chunk size for one response.
+
+    It starts small, doubles only after several sends in a row found the client keeping
+    up, and halves whenever the client was slower than the server. Its ceiling is the
+    worker's streaming budget shared by the responses streaming now: a stalled slow reader
+    holds about one chunk, so a thousand listeners cost a bounded amount of memory while
+    a few fast downloads still get big reads.
+    """
 
     MIN_CHUNK = 16 * 1024
+    GROW_AFTER = 4
 
-    __slots__ = ("maximum", "size")
+    __slots__ = ("ceiling", "size", "streak")
 
-    def __init__(self, maximum: int) -> None:
-        self.maximum = maximum
-        self.size = min(maximum, 64 * 1024)
+    def __init__(self, ceiling: Callable[[], int]) -> None:
+        self.ceiling = ceiling
+        self.size = min(ceiling(), self.MIN_CHUNK)
+        self.streak = 0
 
     def adjust(self, *, waited: bool) -> None:
+        ceiling = self.ceiling()
         if waited:
-            self.size = max(min(self.MIN_CHUNK, self.maximum), self.size // 2)
-        else:
-            self.size = min(self.maximum, self.size * 2)
+            self.streak = 0
+            self.size = max(min(self.MIN_CHUNK, ceiling), self.size // 2)
+            return
+        self.streak += 1
+        if self.streak >= self.GROW_AFTER:
+            self.streak = 0
+            self.size = self.size * 2
+        self.size = min(self.size, ceiling)
 
 
 class _Retry(Exception):
