@@ -225,6 +225,8 @@ def _run_uvicorn(settings: Settings) -> int:
         timeout_graceful_shutdown=10,
         lifespan="on",
         http=StreamerHttpProtocol,
+        proxy_headers=bool(settings.forwarded_allow_ips),
+        forwarded_allow_ips=list(settings.forwarded_allow_ips) or None,
     )
     return 0
 

@@ -22,7 +22,7 @@ from streamer.errors import SettingsError
 ENV_PREFIX = "STREAMER_"
 
 # Fields whose environment value is a list: comma-separated, or a JSON array.
-_LIST_FIELDS = frozenset({"libraries", "cors_allow_origins"})
+_LIST_FIELDS = frozenset({"libraries", "cors_allow_origins", "forwarded_allow_ips"})
 
 
 class Settings(BaseModel):
@@ -37,6 +37,10 @@ class Settings(BaseModel):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
     workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1, le=256)
+
+    # Trust X-Forwarded-For/-Proto from these addresses (a CDN or shield in front);
+    # empty: no proxy headers are read, which also keeps the hot path shorter.
+    forwarded_allow_ips: tuple[str, ...] = ()
 
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     access_log: bool = True
@@ -69,7 +73,7 @@ class Settings(BaseModel):
 
     metrics_enabled: bool = True
 
-    @field_validator("libraries", "cors_allow_origins", mode="before")
+    @field_validator("libraries", "cors_allow_origins", "forwarded_allow_ips", mode="before")
     @classmethod
     def _split_list(cls, value: Any) -> Any:
         if isinstance(value, str):
