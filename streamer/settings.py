@@ -21,9 +21,6 @@ from streamer.errors import SettingsError
 
 ENV_PREFIX = "STREAMER_"
 
-# Fields whose environment value is a list: comma-separated, or a JSON array.
-_LIST_FIELDS = frozenset({"libraries", "cors_allow_origins", "forwarded_allow_ips"})
-
 
 class Settings(BaseModel):
     """Every knob of the server. Frozen: build a new one with ``model_copy(update=...)``."""

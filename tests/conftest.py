@@ -8,9 +8,10 @@ import pytest
 from blockbuster import BlockBuster, blockbuster_ctx
 
 pytest_plugins = [
+    "tests.fixtures.servers",
     "tests.fixtures.audio",
     "tests.fixtures.s3",
-    "tests.fixtures.servers",
+    "tests.fixtures.postgres",
 ]
 
 

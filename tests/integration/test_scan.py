@@ -402,10 +402,6 @@ async def test_list_tracks_searches_text_literally(
     assert total == matches
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="SQLite's lower() folds ASCII only; needs a Unicode lower() registered on connect",
-)
 async def test_list_tracks_search_folds_non_ascii_case(db: Database, library_dir: Path) -> None:
     await scan(db, library_dir)
     _, total = await list_tracks(db, q="ça va")  # the title has "Ça va"

@@ -3,6 +3,8 @@ start-up step, and the async drivers' URLs are mapped to their synchronous twins
 
 from __future__ import annotations
 
+import re
+
 from alembic import context
 from sqlalchemy import create_engine, pool
 
@@ -16,6 +18,9 @@ SYNC_DRIVERS = {"sqlite+aiosqlite": "sqlite", "postgresql+asyncpg": "postgresql+
 
 def sync_url(url: str) -> str:
     scheme, sep, rest = url.partition("://")
+    if scheme == "postgresql+asyncpg":
+        # asyncpg spells libpq's sslmode as ssl.
+        rest = re.sub(r"([?&])ssl=", r"\1sslmode=", rest)
     return f"{SYNC_DRIVERS.get(scheme, scheme)}{sep}{rest}"
 
 
