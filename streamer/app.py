@@ -11,6 +11,7 @@ import json
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -29,6 +30,7 @@ from streamer.routes.media import MediaConfig, MediaEndpoint
 from streamer.routes.media_files import ObjectStates
 from streamer.routes.media_index import MediaIndex
 from streamer.routes.problems import problem_body
+from streamer.serving import SEND_BUFFER_STATE
 from streamer.settings import Settings
 from streamer.storage.registry import StoreRegistry
 from streamer.types import ASGIApp, Receive, Scope, Send
@@ -82,9 +84,10 @@ class StreamerApp:
             await self.router(scope, receive, send)
 
     @asynccontextmanager
-    async def _lifespan(self, _app: Starlette) -> AsyncIterator[None]:
+    async def _lifespan(self, _app: Starlette) -> AsyncIterator[dict[str, Any]]:
         try:
-            yield
+            # Lifespan state reaches the server's protocol too (streamer.serving).
+            yield {SEND_BUFFER_STATE: self.settings.socket_send_buffer}
         finally:
             if self.access_log is not None:
                 self.access_log.flush()

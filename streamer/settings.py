@@ -35,6 +35,9 @@ class Settings(BaseModel):
     port: int = Field(8000, ge=0, le=65535)
     workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1, le=256)
 
+    # Kernel send buffer per connection (SO_SNDBUF; Linux doubles it); 0 = autotuning.
+    # Capped so a crowd of new listeners cannot each take megabytes of burst (serving.py).
+    socket_send_buffer: int = Field(256 * 1024, ge=0, le=64 * 1024 * 1024)
     # Trust X-Forwarded-For/-Proto from these addresses (a CDN or shield in front);
     # empty: no proxy headers are read, which also keeps the hot path shorter.
     forwarded_allow_ips: tuple[str, ...] = ()
