@@ -11,11 +11,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import sys
 import time
 from typing import TextIO
 
 from streamer.logs import iso_timestamp
+
+# Printable ASCII without the two characters JSON strings must escape.
+_PLAIN = re.compile(r"[ !#-\[\]-~]*").fullmatch
 
 
 class AccessLog:
@@ -41,13 +45,20 @@ class AccessLog:
         client: str | None,
     ) -> None:
         now = time.time()
-        quoted_path = json.dumps(path, ensure_ascii=False)
-        msg = json.dumps(f"{method} {path} {status}", ensure_ascii=False)
+        # Paths are nearly always plain ASCII: quote those directly and leave escaping to
+        # json.dumps for the rest. Method (an HTTP token), route (a template), request id
+        # (checked in observe.py) and client address need no escaping.
+        if _PLAIN(path):
+            quoted_path, msg = f'"{path}"', f'"{method} {path} {status}"'
+        else:
+            quoted_path = json.dumps(path, ensure_ascii=False)
+            msg = json.dumps(f"{method} {path} {status}", ensure_ascii=False)
+        quoted_client = f'"{client}"' if client is not None else "null"
         self._lines.append(
             f'{{"ts": "{iso_timestamp(now)}", "level": "info", "logger": "streamer.access", '
-            f'"msg": {msg}, "request_id": "{request_id}", "method": {json.dumps(method)}, '
-            f'"path": {quoted_path}, "route": {json.dumps(route)}, "status": {status}, '
-            f'"bytes": {sent}, "ms": {seconds * 1000:.3f}, "client": {json.dumps(client)}}}\n'
+            f'"msg": {msg}, "request_id": "{request_id}", "method": "{method}", '
+            f'"path": {quoted_path}, "route": "{route}", "status": {status}, '
+            f'"bytes": {sent}, "ms": {seconds * 1000:.3f}, "client": {quoted_client}}}\n'
         )
         if len(self._lines) >= self.max_lines:
             self.flush()

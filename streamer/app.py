@@ -24,6 +24,7 @@ from streamer.db import Database
 from streamer.logs import configure_logging
 from streamer.metrics import Metrics
 from streamer.observe import ObserveMiddleware
+from streamer.request_stats import RequestStats
 from streamer.routes.api import create_api
 from streamer.routes.health import healthz, metrics, readyz
 from streamer.routes.media import MediaConfig, MediaEndpoint
@@ -44,6 +45,7 @@ class StreamerApp:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.metrics = Metrics()
+        self.stats = RequestStats(self.metrics)
         self.db = Database(settings.effective_database_url)
         self.stores = StoreRegistry(settings)
         self.index = MediaIndex(self.db)
@@ -56,7 +58,7 @@ class StreamerApp:
             self.index,
             self.states,
             self.stores.get,
-            self.metrics,
+            self.stats,
         )
         api = create_api()
         api.state.db = self.db
@@ -71,8 +73,9 @@ class StreamerApp:
         self.router.state.db = self.db
         self.router.state.stores = self.stores
         self.router.state.metrics = self.metrics
+        self.router.state.stats = self.stats
         self.access_log = AccessLog() if settings.access_log else None
-        self.app: ASGIApp = ObserveMiddleware(self._dispatch, self.metrics, self.access_log)
+        self.app: ASGIApp = ObserveMiddleware(self._dispatch, self.stats, self.access_log)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self.app(scope, receive, send)
@@ -91,6 +94,7 @@ class StreamerApp:
         finally:
             if self.access_log is not None:
                 self.access_log.flush()
+            self.stats.flush()
             self.states.close()
             await self.stores.close()
             await self.db.dispose()

@@ -9,11 +9,10 @@ import os
 import re
 import time
 from itertools import count
-from typing import Any
 
 from streamer.access_log import AccessLog
 from streamer.logs import request_id_var
-from streamer.metrics import Metrics
+from streamer.request_stats import RequestStats
 from streamer.types import ASGIApp, Message, Receive, Scope, Send
 
 # Accept a caller's (a CDN's) request id when it is short and plain; otherwise make one.
@@ -41,13 +40,12 @@ def route_template(scope: Scope) -> str:
 
 
 class ObserveMiddleware:
-    def __init__(self, app: ASGIApp, metrics: Metrics, access_log: AccessLog | None = None) -> None:
+    def __init__(
+        self, app: ASGIApp, stats: RequestStats, access_log: AccessLog | None = None
+    ) -> None:
         self.app = app
-        self.metrics = metrics
+        self.stats = stats
         self.access_log = access_log
-        # prometheus-client's labels() costs about a microsecond; children are reused.
-        self._counters: dict[tuple[str, str, int], Any] = {}
-        self._per_route: dict[str, tuple[Any, Any]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -77,8 +75,8 @@ class ObserveMiddleware:
                 sent += len(message.get("body", b""))
             await send(message)
 
-        metrics = self.metrics
-        metrics.in_flight.inc()
+        stats = self.stats
+        stats.in_flight += 1
         started = time.perf_counter()
         try:
             await self.app(scope, receive, observed_send)
@@ -88,10 +86,10 @@ class ObserveMiddleware:
             raise
         finally:
             elapsed = time.perf_counter() - started
-            metrics.in_flight.dec()
+            stats.in_flight -= 1
             route = route_template(scope)
             method = scope["method"]
-            self._record(route, method, status, sent, elapsed)
+            stats.record(route, method, status, sent, elapsed)
             if self.access_log is not None:
                 client = scope.get("client")
                 self.access_log.write(
@@ -105,19 +103,3 @@ class ObserveMiddleware:
                     client=client[0] if client else None,
                 )
             request_id_var.reset(token)
-
-    def _record(self, route: str, method: str, status: int, sent: int, elapsed: float) -> None:
-        key = (route, method, status)
-        counter = self._counters.get(key)
-        if counter is None:
-            counter = self._counters[key] = self.metrics.requests.labels(route, method, str(status))
-        counter.inc()
-        per_route = self._per_route.get(route)
-        if per_route is None:
-            per_route = self._per_route[route] = (
-                self.metrics.latency.labels(route),
-                self.metrics.bytes_sent.labels(route),
-            )
-        per_route[0].observe(elapsed)
-        if sent:
-            per_route[1].inc(sent)

@@ -12,6 +12,7 @@ from starlette.responses import JSONResponse, Response
 import streamer.catalogue.repository as repository
 from streamer.db import Database
 from streamer.metrics import Metrics
+from streamer.request_stats import RequestStats
 from streamer.storage.registry import StoreRegistry
 
 logger = logging.getLogger("streamer.health")
@@ -56,5 +57,7 @@ async def readyz(request: Request) -> Response:
 
 async def metrics(request: Request) -> Response:
     registry: Metrics = request.app.state.metrics
+    stats: RequestStats = request.app.state.stats
+    stats.flush()  # this worker's latest requests; the others flush every second
     body = await asyncio.to_thread(registry.exposition)
     return Response(body, media_type=CONTENT_TYPE_LATEST, headers=NO_STORE)

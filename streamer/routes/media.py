@@ -26,8 +26,8 @@ from streamer.http import (
     parse_range,
 )
 from streamer.http.multipart import MultipartPlan, make_boundary
-from streamer.metrics import Metrics
 from streamer.observe import ROUTE_KEY
+from streamer.request_stats import RequestStats
 from streamer.routes.media_files import ObjectState, ObjectStates, read_chunk, read_inline
 from streamer.routes.media_index import MediaEntry, MediaIndex
 from streamer.routes.problems import problem_response
@@ -92,13 +92,13 @@ class MediaEndpoint:
         index: MediaIndex,
         states: ObjectStates,
         store_for: StoreLookup,
-        metrics: Metrics,
+        stats: RequestStats,
     ) -> None:
         self.config = config
         self.index = index
         self.states = states
         self.store_for = store_for
-        self.metrics = metrics
+        self.stats = stats
         self.streaming = 0  # responses streaming now, sharing config.stream_buffer_budget
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -236,7 +236,7 @@ class MediaEndpoint:
             ]
             await send({"type": "http.response.start", "status": 304, "headers": not_modified})
             await send({"type": "http.response.body", "body": b""})
-            self.metrics.range_requests.labels("none").inc()
+            self.stats.record_range("none")
             return
         if outcome == 412:
             await problem_response(send, 412, "a precondition failed", validators)
@@ -253,7 +253,7 @@ class MediaEndpoint:
                 except MalformedRange:
                     kind = "ignored"
                 except RangeNotSatisfiable:
-                    self.metrics.range_requests.labels("unsatisfiable").inc()
+                    self.stats.record_range("unsatisfiable")
                     await problem_response(
                         send,
                         416,
@@ -263,7 +263,7 @@ class MediaEndpoint:
                     return
             else:
                 kind = "ignored"
-        self.metrics.range_requests.labels(kind).inc()
+        self.stats.record_range(kind)
         content_type = entry.content_type.encode("latin-1")
         body_only = method == "GET"
 

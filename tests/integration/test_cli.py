@@ -101,13 +101,18 @@ def test_serve_with_two_workers_serves_the_demo_library_and_stops_on_sigterm(
         # Both workers' requests are aggregated in one /metrics.
         for _ in range(20):
             httpx.get(f"{base_url}/healthz")
-        metrics = httpx.get(f"{base_url}/metrics").text
-        match = re.search(
-            r'streamer_http_requests_total\{method="GET",route="/healthz",status="200"\} (\S+)',
-            metrics,
-        )
-        assert match
-        assert float(match.group(1)) == 20
+        # Workers add their tallies every second: wait for both to have reported.
+        count = 0.0
+        deadline = time.monotonic() + 10
+        while count < 20 and time.monotonic() < deadline:
+            metrics = httpx.get(f"{base_url}/metrics").text
+            match = re.search(
+                r'streamer_http_requests_total\{method="GET",route="/healthz",status="200"\} (\S+)',
+                metrics,
+            )
+            count = float(match.group(1)) if match else 0.0
+            time.sleep(0.2)
+        assert count == 20
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=20) == 0
     assert '"logger": "streamer.access"' in server.logs()

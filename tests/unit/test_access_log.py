@@ -60,3 +60,14 @@ async def test_lines_are_written_within_the_flush_interval() -> None:
     assert stream.getvalue() == ""
     await asyncio.sleep(0.15)
     assert json.loads(stream.getvalue())["client"] is None
+
+
+@pytest.mark.parametrize(
+    "path", ["/media/abc/original", '/a"b', "/a\\b", "/tab\there", "/ünï", "/ctl\x01", "/emoji🎵"]
+)
+def test_any_path_gives_valid_json(path: str) -> None:
+    stream = io.StringIO()
+    AccessLog(stream).write(**{**REQUEST, "path": path})
+    line = json.loads(stream.getvalue())
+    assert line["path"] == path
+    assert line["msg"] == f"GET {path} 206"
