@@ -340,8 +340,16 @@ class MediaEndpoint:
         return max(_Pace.MIN_CHUNK, min(self.config.chunk_size, share))
 
     @staticmethod
-    def _read_cached(fd: int, segments: Sequence[tuple[bytes, ByteRange | None]]) -> bytes | None:
-        parts: list[bytes] = []
+    def _read_cached(
+        fd: int, segments: Sequence[tuple[bytes, ByteRange | None]]
+    ) -> bytes | bytearray | None:
+        only = segments[0][1] if len(segments) == 1 and not segments[0][0] else None
+        if only is not None:  # the common case: one range, no multipart framing
+            data = read_inline(fd, only.start, only.length)
+            if data is not None and len(data) != only.length:
+                raise _Retry
+            return data
+        parts: list[bytes | bytearray] = []
         for head, part in segments:
             parts.append(head)
             if part is not None:
@@ -354,7 +362,12 @@ class MediaEndpoint:
         return b"".join(parts)
 
     async def _send_body(
-        self, receive: Receive, send: Send, first: bytes, chunks: AsyncIterator[bytes], pace: _Pace
+        self,
+        receive: Receive,
+        send: Send,
+        first: bytes | bytearray,
+        chunks: AsyncIterator[bytes | bytearray],
+        pace: _Pace,
     ) -> None:
         disconnected = asyncio.Event()
 
@@ -399,7 +412,7 @@ class MediaEndpoint:
         state: ObjectState,
         segments: Sequence[tuple[bytes, ByteRange | None]],
         pace: _Pace,
-    ) -> AsyncGenerator[bytes]:
+    ) -> AsyncGenerator[bytes | bytearray]:
         for head, part in segments:
             if head:
                 yield head

@@ -36,14 +36,15 @@ class ObjectState:
 _NOWAIT = getattr(os, "RWF_NOWAIT", None)
 
 
-def read_inline(fd: int, offset: int, length: int) -> bytes | None:
+def read_inline(fd: int, offset: int, length: int) -> bytes | bytearray | None:
     """Read a range on the event loop if the page cache holds it; None if it does not.
 
     preadv2 with RWF_NOWAIT (Linux 4.14+) never waits for the disk: it fails with EAGAIN
     when the data is not cached. So cached ranges cost no thread hop (as nginx reads
     without aio threads) and uncached ones never stall the loop. A partial answer (only
     the start is cached) also returns None: the caller then reads it all in a thread.
-    Returns b"" at end of file.
+    Returns b"" at end of file. The buffer is returned as is (no copy): uvicorn writes any
+    bytes-like body.
     """
     if _NOWAIT is None:  # pragma: no cover - not Linux: always read in a thread
         return None
@@ -57,7 +58,7 @@ def read_inline(fd: int, offset: int, length: int) -> bytes | None:
             return None
         raise
     if got == length:
-        return bytes(buffer)
+        return buffer
     if got == 0:
         return b""
     return None
