@@ -9,13 +9,13 @@ same fields as the JSON logs of streamer.logs.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 import sys
 import time
 from typing import TextIO
 
+from streamer.batching import FlushTimer
 from streamer.logs import iso_timestamp
 
 # Printable ASCII without the two characters JSON strings must escape.
@@ -30,7 +30,7 @@ class AccessLog:
         self.max_lines = max_lines
         self.flush_interval = flush_interval
         self._lines: list[str] = []
-        self._timer: asyncio.TimerHandle | None = None
+        self._timer = FlushTimer(self.flush, flush_interval)
 
     def write(
         self,
@@ -62,18 +62,11 @@ class AccessLog:
         )
         if len(self._lines) >= self.max_lines:
             self.flush()
-        elif self._timer is None:
-            try:
-                loop = asyncio.get_running_loop()
-            except RuntimeError:
-                self.flush()
-            else:
-                self._timer = loop.call_later(self.flush_interval, self.flush)
+        else:
+            self._timer.due()
 
     def flush(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        self._timer.cancel()
         if not self._lines:
             return
         lines, self._lines = self._lines, []

@@ -114,7 +114,7 @@ def migrate_command(settings: Settings, _args: argparse.Namespace) -> int:
 def scan(settings: Settings, args: argparse.Namespace) -> int:
     migrate(settings.effective_database_url)
     roots = [normalise_root(p) for p in args.paths]
-    reports = asyncio.run(_scan_roots(settings, roots, progress=not args.no_progress))
+    reports = asyncio.run(scan_roots(settings, roots, progress=not args.no_progress))
     for root, report in zip(roots, reports, strict=True):
         print(
             f"{root}: {report.total} files, {report.added} added, {report.changed} changed, "
@@ -126,7 +126,7 @@ def scan(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-async def _scan_roots(
+async def scan_roots(
     settings: Settings, roots: Sequence[str], *, progress: bool
 ) -> list[ScanReport]:
     db = Database(settings.effective_database_url)
@@ -179,7 +179,7 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
 
 def _scan_in_background(settings: Settings) -> None:
     try:
-        reports = asyncio.run(_scan_roots(settings, settings.libraries, progress=False))
+        reports = asyncio.run(scan_roots(settings, settings.libraries, progress=False))
     except Exception:  # the server keeps serving what is catalogued; the log says why
         logger.exception("library scan failed")
         return

@@ -9,10 +9,10 @@ workers' requests.
 
 from __future__ import annotations
 
-import asyncio
 import bisect
 from typing import Any
 
+from streamer.batching import FlushTimer
 from streamer.metrics import LATENCY_BUCKETS, Metrics
 
 FLUSH_INTERVAL = 1.0
@@ -27,7 +27,7 @@ class RequestStats:
         # route -> [count per latency bucket (+inf last)..., sum of seconds, body bytes]
         self._routes: dict[str, list[float]] = {}
         self._ranges: dict[str, int] = {}
-        self._timer: asyncio.TimerHandle | None = None
+        self._timer = FlushTimer(self.flush, flush_interval)
         self._children: dict[Any, Any] = {}
 
     def record(self, route: str, method: str, status: int, sent: int, seconds: float) -> None:
@@ -39,25 +39,14 @@ class RequestStats:
         tally[bisect.bisect_left(LATENCY_BUCKETS, seconds)] += 1
         tally[-2] += seconds
         tally[-1] += sent
-        self._schedule()
+        self._timer.due()
 
     def record_range(self, kind: str) -> None:
         self._ranges[kind] = self._ranges.get(kind, 0) + 1
 
-    def _schedule(self) -> None:
-        if self._timer is None:
-            try:
-                loop = asyncio.get_running_loop()
-            except RuntimeError:
-                self.flush()
-            else:
-                self._timer = loop.call_later(self.flush_interval, self.flush)
-
     def flush(self) -> None:
         """Add everything tallied since the last flush to the Prometheus metrics."""
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        self._timer.cancel()
         metrics = self.metrics
         metrics.in_flight.set(self.in_flight)
         requests, self._requests = self._requests, {}
