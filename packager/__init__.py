@@ -1,1 +1,21 @@
-"""HLS playlists from segment indexes; no I/O (arrives with the transcode issue)."""
+"""HLS playlists from segment indexes: pure functions, no I/O.
+
+``media_playlist`` writes a rendition's media playlist (fMP4 segments, EXT-X-MAP, optional
+byte ranges and discontinuities); ``master_playlist`` lists the renditions as variants.
+Invalid input raises ``ValueError``.
+"""
+
+from __future__ import annotations
+
+from packager.master import master_playlist
+from packager.media import media_playlist
+from packager.types import ByteRange, InitSection, Segment, Variant
+
+__all__ = [
+    "ByteRange",
+    "InitSection",
+    "Segment",
+    "Variant",
+    "master_playlist",
+    "media_playlist",
+]
