@@ -1,8 +1,45 @@
-"""The pure media pipeline: probing and (later) transcoding. Never imports streamer."""
+"""The pure media pipeline: probe, ladder plan, one ffmpeg run per track. Never imports streamer."""
 
 from __future__ import annotations
 
+from transcoder.errors import (
+    BadInput,
+    FfmpegFailed,
+    TranscodeCancelled,
+    TranscodeError,
+    TranscodeTimeout,
+)
 from transcoder.ffmpeg import ffmpeg_exe
+from transcoder.ladder import DEFAULT_LADDER, OutputPlan, Rendition, ladder_hash, plan_outputs
+from transcoder.loudness import Loudness, LoudnessParseError, parse_ebur128_summary
 from transcoder.probe import Cover, ProbeError, ProbeResult, SourceReadError, probe
+from transcoder.run import RenditionOutput, TranscodeResult, build_command, transcode
+from transcoder.waveform import Peak, peaks_from_pcm
 
-__all__ = ["Cover", "ProbeError", "ProbeResult", "SourceReadError", "ffmpeg_exe", "probe"]
+__all__ = [
+    "DEFAULT_LADDER",
+    "BadInput",
+    "Cover",
+    "FfmpegFailed",
+    "Loudness",
+    "LoudnessParseError",
+    "OutputPlan",
+    "Peak",
+    "ProbeError",
+    "ProbeResult",
+    "Rendition",
+    "RenditionOutput",
+    "SourceReadError",
+    "TranscodeCancelled",
+    "TranscodeError",
+    "TranscodeResult",
+    "TranscodeTimeout",
+    "build_command",
+    "ffmpeg_exe",
+    "ladder_hash",
+    "parse_ebur128_summary",
+    "peaks_from_pcm",
+    "plan_outputs",
+    "probe",
+    "transcode",
+]

@@ -7,7 +7,9 @@ import importlib
 import pytest
 
 
-@pytest.mark.parametrize("package", ["streamer.http", "streamer.storage", "streamer.db", "packager"])
+@pytest.mark.parametrize(
+    "package", ["streamer.http", "streamer.storage", "streamer.db", "packager", "transcoder"]
+)
 def test_all_is_sorted_and_complete(package: str) -> None:
     module = importlib.import_module(package)
     exported = list(module.__all__)
