@@ -3,21 +3,25 @@
 from __future__ import annotations
 
 from streamer.storage.base import (
+    DERIVED_PREFIX,
     ObjectChanged,
     ObjectInfo,
     ObjectNotFound,
     ObjectStore,
     StorageError,
     StorageUnavailable,
+    derived_key,
 )
 from streamer.storage.factory import open_store
 
 __all__ = [
+    "DERIVED_PREFIX",
     "ObjectChanged",
     "ObjectInfo",
     "ObjectNotFound",
     "ObjectStore",
     "StorageError",
     "StorageUnavailable",
+    "derived_key",
     "open_store",
 ]

@@ -2,6 +2,26 @@
 
 Keys are relative POSIX paths ("album/01 song.mp3"), never absolute and never containing
 "..". A store is opened once in the app's lifespan and closed there.
+
+Source files versus derived objects
+-----------------------------------
+The streamer never writes, replaces or deletes a library's source files. What it derives
+from them (one fragmented MP4 per rendition, its JSON segment index, the cover image) is
+written into the same store under the reserved prefix ``.streamer/`` (DERIVED_PREFIX), for
+example::
+
+    .streamer/tracks/<track_id>/<rendition>.mp4
+    .streamer/tracks/<track_id>/<rendition>.index.json
+    .streamer/tracks/<track_id>/cover.jpg
+
+Listings (``iter_objects``) never yield keys under that prefix, so a scan cannot mistake a
+rendition for a source: the local walker skips every hidden name, and the S3 listing skips
+the prefix explicitly. ``derived_key()`` builds such keys; ``delete_prefix()`` removes one
+track's outputs at once (a cancelled or re-run transcode).
+
+Writes are whole-object: a reader sees either the previous object or the complete new one,
+never a partial write (local: temporary file, fsync, rename; S3: PUT or a completed
+multipart upload).
 """
 
 from __future__ import annotations
@@ -14,13 +34,33 @@ from typing import Protocol, runtime_checkable
 from streamer.errors import ObjectChanged, ObjectNotFound, StorageError, StorageUnavailable
 
 __all__ = [
+    "DERIVED_PREFIX",
     "ObjectChanged",
     "ObjectInfo",
     "ObjectNotFound",
     "ObjectStore",
     "StorageError",
     "StorageUnavailable",
+    "derived_key",
 ]
+
+# Where the streamer writes what it derives from a library; see the module docstring.
+DERIVED_PREFIX = ".streamer/"
+
+
+def derived_key(*parts: str) -> str:
+    """The key of a derived object: ``derived_key("tracks", "42", "128k.mp4")`` is
+    ``".streamer/tracks/42/128k.mp4"``.
+
+    Each part is one path component (no "/", not empty, "." or ".."); ValueError otherwise,
+    since a bad part is the caller's bug, not a missing object.
+    """
+    if not parts:
+        raise ValueError("a derived key needs at least one component")
+    for part in parts:
+        if not part or part in (".", "..") or "/" in part or "\x00" in part:
+            raise ValueError(f"invalid key component {part!r}")
+    return DERIVED_PREFIX + "/".join(parts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,7 +77,11 @@ class ObjectInfo:
 
 @runtime_checkable
 class ObjectStore(Protocol):
-    """Read access to one library's objects (write access arrives with transcoding)."""
+    """Access to one library's objects: reads of everything, writes of derived objects.
+
+    Writers keep to DERIVED_PREFIX (see the module docstring): source files are read-only
+    to the streamer, though the store itself does not enforce it.
+    """
 
     @property
     def url(self) -> str:
@@ -92,5 +136,47 @@ class ObjectStore(Protocol):
 
         Does no I/O on remote stores; local stores resolve symlinks (call it off the loop)
         and raise ObjectNotFound for keys that escape the root.
+        """
+        ...
+
+    # -- writes --------------------------------------------------------------------------
+
+    async def put_file(
+        self, key: str, path: Path, *, content_type: str | None = None
+    ) -> ObjectInfo:
+        """Store a copy of the local file ``path`` under ``key``, replacing any object there.
+
+        Atomic for readers (they see the old object or the whole new one) and bounded in
+        memory whatever the file's size (S3 uses a multipart upload above a threshold).
+        ``content_type`` is kept where the backend stores one (S3). Returns the new
+        object's info. The caller's file is left in place. Raises ObjectNotFound for an
+        invalid key or one that escapes the root, StorageError when the key cannot hold an
+        object (a directory is in the way), StorageUnavailable when the backend fails, and
+        OSError when ``path`` itself cannot be read.
+        """
+        ...
+
+    async def put_bytes(
+        self, key: str, data: bytes, *, content_type: str | None = None
+    ) -> ObjectInfo:
+        """Store a small object (a segment index, a cover) from memory; as put_file."""
+        ...
+
+    async def delete(self, key: str) -> None:
+        """Delete one object; deleting a missing key is not an error.
+
+        Local stores also remove the directories the deletion left empty (never the root).
+        Raises ObjectNotFound only for invalid or escaping keys.
+        """
+        ...
+
+    async def delete_prefix(self, prefix: str) -> int:
+        """Delete every object whose key starts with ``prefix``; return how many were deleted.
+
+        ``prefix`` is a non-empty key prefix: usually a "directory" ending in "/"
+        (``".streamer/tracks/42/"`` leaves ``".streamer/tracks/420"`` alone), otherwise a
+        plain string prefix of the last component, as S3 means it. Nothing outside the root
+        is touched and symlinks are removed, never followed. ObjectNotFound for an invalid
+        or escaping prefix.
         """
         ...

@@ -3,6 +3,10 @@
 Every filesystem call runs in a worker thread. Keys are resolved as starlette's
 ``StaticFiles.lookup_path`` does: ``os.path.realpath`` of root and key, then an
 ``os.path.commonpath`` containment check, so neither ``..`` nor a symlink can leave the root.
+
+Writes go to a hidden temporary file beside the destination, are fsynced and then renamed
+over it (``os.replace``), so a reader holds either the old inode or the complete new one, and
+the walker, which skips hidden names, never lists a half-written file.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import contextlib
 import errno
 import logging
 import os
+import secrets
 import stat as stat_mode
 import threading
 from collections.abc import AsyncGenerator, Callable
@@ -22,10 +27,11 @@ from streamer.storage.base import (
     ObjectChanged,
     ObjectInfo,
     ObjectNotFound,
+    StorageError,
     StorageUnavailable,
 )
 
-__all__ = ["LocalStore", "check_key", "check_range"]
+__all__ = ["LocalStore", "SourceFile", "check_key", "check_prefix", "check_range"]
 
 logger = logging.getLogger("streamer.storage")
 
@@ -36,6 +42,16 @@ _BATCH_SIZE = 512  # objects per hop from the walker thread to the loop
 _QUEUE_BATCHES = 8  # batches buffered before the walker waits for the consumer
 _PUT_POLL_SECONDS = 0.25  # how often a waiting walker checks whether the consumer left
 _WALKER_JOIN_SECONDS = 10.0  # how long aclose() waits for the walker thread to notice
+
+# A file or directory stands where a write needs the other ("a" is a file, "a/b" is wanted).
+_CONFLICT_ERRNOS = frozenset({errno.EEXIST, errno.EISDIR, errno.ENOTDIR, errno.ENOTEMPTY})
+# copy_file_range cannot serve this pair of files: copy through user space instead.
+_NO_COPY_RANGE_ERRNOS = frozenset(
+    {errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.EBADF}
+)
+_COPY_RANGE_SIZE = 64 * 1024 * 1024  # per copy_file_range call: kernel-side, no buffer
+_COPY_BUFFER_SIZE = 1024 * 1024  # per read/write when copying through user space
+_OPEN_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
 def check_key(key: str) -> PurePosixPath:
@@ -50,6 +66,23 @@ def check_key(key: str) -> PurePosixPath:
     if any(part in ("", ".", "..") for part in parts):
         raise ObjectNotFound(f"invalid key {key!r}")
     return PurePosixPath(key)
+
+
+def check_prefix(prefix: str) -> tuple[str, str]:
+    """Split a key prefix into its directory part and the start of its last component.
+
+    ``"a/b/"`` gives ``("a/b", "")`` (everything in a/b), ``"a/b"`` gives ``("a", "b")``
+    (a/b, a/bc, ...). Raises ObjectNotFound unless the prefix is non-empty, relative and
+    free of empty, ``.`` and ``..`` components and NUL bytes, as check_key does for keys.
+    """
+    if not prefix or "\x00" in prefix or prefix.startswith("/"):
+        raise ObjectNotFound(f"invalid key prefix {prefix!r}")
+    directory, _, name = prefix.rpartition("/")
+    if name in (".", "..") or (
+        directory and any(part in ("", ".", "..") for part in directory.split("/"))
+    ):
+        raise ObjectNotFound(f"invalid key prefix {prefix!r}")
+    return directory, name
 
 
 def check_range(start: int, length: int) -> None:
@@ -68,6 +101,114 @@ def _info(key: str, st: os.stat_result) -> ObjectInfo:
 
 def _is_inside(real_root: str, real_path: str) -> bool:
     return os.path.commonpath([real_root, real_path]) == real_root
+
+
+class SourceFile:
+    """A local file being stored: its size and identity, taken once, and reads of parts.
+
+    Each read opens the file afresh in the calling (worker) thread, so no descriptor has to
+    outlive a cancelled task; a file replaced or shortened since ``open()`` raises
+    ObjectChanged instead of mixing two files into one object.
+    """
+
+    def __init__(self, path: Path, size: int, identity: tuple[int, int]) -> None:
+        self.path = path
+        self.size = size
+        self._identity = identity
+
+    @classmethod
+    def open(cls, path: Path) -> SourceFile:
+        """Stat ``path`` (blocking: call it in a worker thread); OSError unless a regular file."""
+        st = os.stat(path)
+        if not stat_mode.S_ISREG(st.st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", str(path))
+        return cls(path, st.st_size, (st.st_dev, st.st_ino))
+
+    def read_into(self, offset: int, buffer: bytearray | memoryview) -> None:
+        """Fill ``buffer`` from ``offset`` (blocking: call it in a worker thread).
+
+        Reading into a caller's buffer lets an uploader reuse one buffer per worker: fresh
+        multi-megabyte bytes per part, allocated in worker threads' malloc arenas, are not
+        reliably given back to the system, and resident memory would creep up.
+        """
+        # O_NONBLOCK: should a FIFO have been swapped in, the open must not wait for a writer.
+        fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
+        try:
+            st = os.fstat(fd)
+            if (st.st_dev, st.st_ino) != self._identity:
+                raise ObjectChanged(f"{self.path} was replaced while being stored")
+            view = memoryview(buffer)
+            while view:
+                count = os.preadv(fd, [view], offset)
+                if not count:
+                    raise ObjectChanged(f"{self.path} shrank while being stored")
+                view = view[count:]
+                offset += count
+        finally:
+            os.close(fd)
+
+
+def _copy_fd(source: int, destination: int) -> None:
+    """Copy from ``source``'s position to its end into ``destination``, in the kernel if it can."""
+    try:
+        # The kernel moves the bytes (and may share extents on CoW filesystems): no buffer.
+        while os.copy_file_range(source, destination, _COPY_RANGE_SIZE):
+            pass
+        return
+    except OSError as exc:
+        if exc.errno not in _NO_COPY_RANGE_ERRNOS:
+            raise
+    # Both offsets advanced by whatever was copied, so carrying on from here is exact.
+    while data := os.read(source, _COPY_BUFFER_SIZE):
+        _write_all(destination, data)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _fsync_directory(path: str) -> None:
+    """Make a rename in ``path`` durable; best effort (some filesystems refuse)."""
+    with contextlib.suppress(OSError):
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _remove_entries(dir_fd: int, name_prefix: str) -> int:
+    """Remove the entries of an open directory whose names start with ``name_prefix``,
+    subdirectories with all they hold; return how many non-directories went.
+
+    Everything goes through descriptors opened with O_NOFOLLOW: a symlink is unlinked, never
+    entered, so nothing outside the tree can be reached. Entries that vanish meanwhile are
+    skipped, and a directory refilled meanwhile stays (with what was written into it).
+    """
+    with os.scandir(dir_fd) as entries:
+        matching = [entry for entry in entries if entry.name.startswith(name_prefix)]
+    removed = 0
+    for entry in matching:
+        try:
+            if entry.is_dir(follow_symlinks=False):
+                child = os.open(entry.name, _OPEN_DIR, dir_fd=dir_fd)
+                try:
+                    removed += _remove_entries(child, "")
+                finally:
+                    os.close(child)
+                try:
+                    os.rmdir(entry.name, dir_fd=dir_fd)
+                except OSError as exc:
+                    if exc.errno != errno.ENOTEMPTY:
+                        raise  # a vanished directory (ENOENT) is skipped below
+            else:
+                os.unlink(entry.name, dir_fd=dir_fd)
+                removed += 1
+        except FileNotFoundError:
+            continue
+    return removed
 
 
 def _close_opened(task: asyncio.Future[tuple[int, bytes]]) -> None:
@@ -255,6 +396,155 @@ class LocalStore:
         if exc.errno in _NOT_FOUND_ERRNOS:
             return ObjectNotFound(f"no object {key!r}")
         return StorageUnavailable(f"{key!r}: {exc.strerror}")
+
+    # -- writes ----------------------------------------------------------------------------
+
+    async def put_file(
+        self, key: str, path: Path, *, content_type: str | None = None
+    ) -> ObjectInfo:
+        """Copy ``path`` into the store under ``key``, atomically for readers.
+
+        The copy goes to a hidden temporary file in the destination directory (created as
+        needed), is fsynced and renamed over ``key``; the caller's file stays where it is.
+        ``content_type`` is accepted for the protocol's sake: files keep no media type.
+        Runs in a worker thread; once started, the write completes even if the caller is
+        cancelled.
+        """
+        check_key(key)
+        return await asyncio.to_thread(self._put_file_sync, key, path)
+
+    def _put_file_sync(self, key: str, path: Path) -> ObjectInfo:
+        # Opened before anything is created, so an unreadable source leaves no trace; its
+        # errors are the caller's and stay OSErrors. O_NONBLOCK keeps a FIFO from blocking.
+        source = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
+        try:
+            if not stat_mode.S_ISREG(os.fstat(source).st_mode):
+                raise OSError(errno.EINVAL, "not a regular file", str(path))
+            return self._write_sync(key, lambda fd: _copy_fd(source, fd))
+        finally:
+            os.close(source)
+
+    async def put_bytes(
+        self, key: str, data: bytes, *, content_type: str | None = None
+    ) -> ObjectInfo:
+        """Store ``data`` under ``key``, atomically for readers (as put_file)."""
+        check_key(key)
+        return await asyncio.to_thread(self._write_sync, key, lambda fd: _write_all(fd, data))
+
+    def _write_sync(self, key: str, write: Callable[[int], None]) -> ObjectInfo:
+        """Create ``key`` from what ``write`` puts into a new file descriptor."""
+        self._check_sync()  # never create a missing root: that is an unavailable store
+        _, parent, name = self._locate(key)
+        try:
+            os.makedirs(parent, exist_ok=True)
+        except OSError as exc:
+            raise self._write_error(key, exc) from exc
+        if os.path.realpath(parent) != parent:
+            # A component became a symlink after it was resolved.
+            raise ObjectNotFound(f"key {key!r} resolves outside the library")
+        # Hidden, so listings skip it; random, so concurrent writers never share one.
+        temporary = os.path.join(parent, f".{name[:200]}.{secrets.token_hex(8)}.tmp")
+        try:
+            fd = os.open(
+                temporary,
+                os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                0o666,  # as open() creates files: the umask decides
+            )
+            try:
+                write(fd)
+                os.fsync(fd)
+                st = os.fstat(fd)  # a rename keeps inode and mtime: this is the object's
+            finally:
+                os.close(fd)
+            os.replace(temporary, os.path.join(parent, name))
+        except BaseException as exc:
+            with contextlib.suppress(OSError):
+                os.unlink(temporary)
+            if isinstance(exc, OSError):
+                raise self._write_error(key, exc) from exc
+            raise
+        _fsync_directory(parent)
+        return _info(key, st)
+
+    async def delete(self, key: str) -> None:
+        """Unlink ``key`` (a missing key, or one naming a directory, is no error) and remove
+        the directories left empty, up to but not including the root."""
+        check_key(key)
+        await asyncio.to_thread(self._delete_sync, key)
+
+    def _delete_sync(self, key: str) -> None:
+        real_root, parent, name = self._locate(key)
+        try:
+            # Unlinks a symlink itself, never its target.
+            os.unlink(os.path.join(parent, name))
+        except OSError as exc:
+            if exc.errno in _NOT_FOUND_ERRNOS or exc.errno == errno.EISDIR:
+                return
+            raise StorageUnavailable(f"deleting {key!r}: {exc.strerror}") from exc
+        self._prune(real_root, PurePosixPath(key).parts[:-1])
+
+    async def delete_prefix(self, prefix: str) -> int:
+        """Delete every file (and symlink) whose key starts with ``prefix``, in one worker
+        thread; remove the directories left empty. Returns how many were deleted."""
+        directory, name_prefix = check_prefix(prefix)
+        return await asyncio.to_thread(self._delete_prefix_sync, prefix, directory, name_prefix)
+
+    def _delete_prefix_sync(self, prefix: str, directory: str, name_prefix: str) -> int:
+        self._check_sync()
+        real_root = os.path.realpath(self._root)
+        target = os.path.realpath(os.path.join(real_root, directory))
+        if not _is_inside(real_root, target):
+            raise ObjectNotFound(f"prefix {prefix!r} resolves outside the library")
+        try:
+            dir_fd = os.open(target, _OPEN_DIR)
+        except OSError as exc:
+            if exc.errno in _NOT_FOUND_ERRNOS:
+                return 0
+            raise StorageUnavailable(f"deleting {prefix!r}: {exc.strerror}") from exc
+        try:
+            removed = _remove_entries(dir_fd, name_prefix)
+        except OSError as exc:
+            raise StorageUnavailable(f"deleting {prefix!r}: {exc.strerror}") from exc
+        finally:
+            os.close(dir_fd)
+        self._prune(real_root, PurePosixPath(directory).parts if directory else ())
+        return removed
+
+    def _locate(self, key: str) -> tuple[str, str, str]:
+        """(real root, real parent directory, last component) of a key about to be written
+        or deleted; ObjectNotFound if the parent resolves outside the root.
+
+        The last component is not resolved: writing replaces and deleting unlinks whatever
+        entry has that name (a symlink included) inside the parent.
+        """
+        parts = check_key(key).parts
+        real_root = os.path.realpath(self._root)
+        parent = os.path.realpath(os.path.join(real_root, *parts[:-1]))
+        if not _is_inside(real_root, parent):
+            raise ObjectNotFound(f"key {key!r} resolves outside the library")
+        return real_root, parent, parts[-1]
+
+    @staticmethod
+    def _prune(real_root: str, parts: tuple[str, ...]) -> None:
+        """Remove the now-empty directories ``parts`` names, deepest first, never the root.
+
+        rmdir only ever removes an empty directory, and stops at the first that is not
+        (or is a symlink, or resolves outside the root).
+        """
+        for depth in range(len(parts), 0, -1):
+            directory = os.path.join(real_root, *parts[:depth])
+            if not _is_inside(real_root, os.path.realpath(directory)):
+                return
+            try:
+                os.rmdir(directory)
+            except OSError:
+                return
+
+    @staticmethod
+    def _write_error(key: str, exc: OSError) -> StorageError:
+        if exc.errno in _CONFLICT_ERRNOS:
+            return StorageError(f"cannot store {key!r}: a file or directory is in the way")
+        return StorageUnavailable(f"storing {key!r}: {exc.strerror}")
 
     # -- listing ---------------------------------------------------------------------------
 

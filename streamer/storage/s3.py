@@ -4,14 +4,22 @@ One aiobotocore client per store, created in ``open()`` and closed in ``close()`
 bounded timeouts, retries and connection pool. Ranged GETs stream the body in bounded chunks;
 ``If-Match`` on the stored ETag turns a replaced object into ObjectChanged instead of a
 response that mixes two versions.
+
+Uploads are our own, not aioboto3's managed ``upload_file``: that one queues up to
+``max_io_queue_size`` (100) chunks ahead of the network, and a cancelled call neither stops
+its part uploaders nor aborts the multipart upload, which then lingers (and is billed).
+Here at most ``upload_concurrency`` parts are in memory at once, and any failure or
+cancellation aborts the upload.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import logging
 from collections.abc import AsyncGenerator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import aioboto3
@@ -20,16 +28,19 @@ from aiobotocore.session import AioSession
 from botocore.exceptions import BotoCoreError, ClientError, DataNotFoundError
 
 from streamer.storage.base import (
+    DERIVED_PREFIX,
     ObjectChanged,
     ObjectInfo,
     ObjectNotFound,
     StorageUnavailable,
 )
-from streamer.storage.local import check_key, check_range
+from streamer.storage.local import SourceFile, check_key, check_prefix, check_range
 
 if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
     from aiobotocore.response import StreamingBody
     from types_aiobotocore_s3 import S3Client
+    from types_aiobotocore_s3.type_defs import CompletedPartTypeDef, ObjectIdentifierTypeDef
 
 __all__ = ["S3Store"]
 
@@ -38,6 +49,8 @@ logger = logging.getLogger("streamer.storage")
 _NOT_FOUND_CODES = frozenset({"404", "NoSuchKey", "NotFound"})
 _CHANGED_CODES = frozenset({"412", "PreconditionFailed"})
 _BEYOND_END_CODES = frozenset({"416", "InvalidRange"})
+
+_MAX_PARTS = 10_000  # S3's limit on the parts of one multipart upload
 
 # botocore data files (besides the S3 models) that creating a client reads.
 _SHARED_DATA = ("endpoints", "partitions", "sdk-default-configuration")
@@ -52,6 +65,13 @@ class S3Store:
     max_pool_connections: int = 50
     # /readyz must answer quickly even when the endpoint hangs.
     check_timeout: float = 5.0
+    # Files from this size up go as a multipart upload of parts of multipart_chunksize
+    # (more if 10,000 parts would not hold the file), upload_concurrency at a time: memory
+    # stays under multipart_chunksize * upload_concurrency whatever the file's size.
+    multipart_threshold: int = 8 * 1024 * 1024
+    multipart_chunksize: int = 8 * 1024 * 1024
+    upload_concurrency: int = 4
+    delete_batch_size: int = 1000  # keys per DeleteObjects request (S3 allows 1,000)
 
     def __init__(
         self,
@@ -181,14 +201,16 @@ class S3Store:
         """Every object under the prefix (list_objects_v2, 1,000 per page).
 
         Folder markers (keys ending in "/") and keys that are not valid store keys (with
-        empty, "." or ".." components) are skipped: they could not be read back.
+        empty, "." or ".." components) are skipped: they could not be read back. So are the
+        streamer's own derived objects (keys under DERIVED_PREFIX), as the local walker skips
+        hidden names.
         """
         paginator = self._s3().get_paginator("list_objects_v2")
         try:
             async for page in paginator.paginate(Bucket=self._bucket, Prefix=self._key_prefix):
                 for entry in page.get("Contents", []):
                     key = entry["Key"][len(self._key_prefix) :]
-                    if key.endswith("/"):
+                    if key.endswith("/") or key.startswith(DERIVED_PREFIX):
                         continue
                     try:
                         check_key(key)
@@ -305,6 +327,178 @@ class S3Store:
             ExpiresIn=expires,
         )
 
+    # -- writes ----------------------------------------------------------------------------
+
+    async def put_file(
+        self, key: str, path: Path, *, content_type: str | None = None
+    ) -> ObjectInfo:
+        """Upload ``path`` to ``key``: one PutObject below ``multipart_threshold``, else a
+        multipart upload with bounded memory that is aborted on any failure or cancellation.
+
+        S3 makes the object visible only when the PUT or the upload completes. The file is
+        read in worker threads; if it is replaced or shrinks meanwhile, ObjectChanged.
+        """
+        object_key = self._object_key(key)
+        self._s3()  # fail before reading anything if the store is not open
+        source = await asyncio.to_thread(SourceFile.open, path)
+        if source.size < self.multipart_threshold:
+            data = memoryview(bytearray(source.size))
+            await asyncio.to_thread(source.read_into, 0, data)
+            await self._put_object(key, object_key, _BufferBody(data), content_type)
+        else:
+            await self._put_multipart(key, object_key, source, content_type)
+        return await self.stat(key)
+
+    async def put_bytes(
+        self, key: str, data: bytes, *, content_type: str | None = None
+    ) -> ObjectInfo:
+        """Store ``data`` under ``key`` with one PutObject."""
+        object_key = self._object_key(key)
+        await self._put_object(key, object_key, data, content_type)
+        return await self.stat(key)
+
+    async def _put_object(
+        self, key: str, object_key: str, data: bytes | _BufferBody, content_type: str | None
+    ) -> None:
+        params: dict[str, Any] = {"Bucket": self._bucket, "Key": object_key, "Body": data}
+        if content_type is not None:
+            params["ContentType"] = content_type
+        try:
+            await self._s3().put_object(**params)
+        except (ClientError, BotoCoreError) as exc:
+            self._raise(key, exc)
+
+    async def _put_multipart(
+        self, key: str, object_key: str, source: SourceFile, content_type: str | None
+    ) -> None:
+        client = self._s3()
+        params: dict[str, Any] = {"Bucket": self._bucket, "Key": object_key}
+        if content_type is not None:
+            params["ContentType"] = content_type
+        try:
+            created = await client.create_multipart_upload(**params)
+        except (ClientError, BotoCoreError) as exc:
+            self._raise(key, exc)
+        upload_id = created["UploadId"]
+        try:
+            parts = await self._upload_parts(object_key, upload_id, source)
+            await client.complete_multipart_upload(
+                Bucket=self._bucket,
+                Key=object_key,
+                UploadId=upload_id,
+                MultipartUpload={"Parts": parts},
+            )
+        except BaseException as exc:
+            # Shielded: a second cancellation must not leave the parts stored (and billed).
+            await asyncio.shield(self._abort_upload(object_key, upload_id))
+            if isinstance(exc, ClientError | BotoCoreError):
+                self._raise(key, exc)
+            raise
+
+    async def _upload_parts(
+        self, object_key: str, upload_id: str, source: SourceFile
+    ) -> list[CompletedPartTypeDef]:
+        """Upload every part of ``source``; return them in order for CompleteMultipartUpload.
+
+        ``upload_concurrency`` workers take the next part from a shared counter, read it in
+        a thread into the worker's own buffer and upload it: the buffers are the only part
+        data in memory, allocated once per upload.
+        """
+        client = self._s3()
+        part_size = max(self.multipart_chunksize, -(-source.size // _MAX_PARTS))
+        offsets = enumerate(range(0, source.size, part_size), start=1)
+        done: list[CompletedPartTypeDef] = []
+
+        async def worker() -> None:
+            buffer = memoryview(bytearray(part_size))
+            # The event loop runs one worker at a time, so sharing the iterator is safe.
+            for number, offset in offsets:
+                part = buffer[: min(part_size, source.size - offset)]
+                await asyncio.to_thread(source.read_into, offset, part)
+                # upload_part returns only once the request (retries included) is over, so
+                # the buffer is free for the next part afterwards.
+                response = await client.upload_part(
+                    Bucket=self._bucket,
+                    Key=object_key,
+                    UploadId=upload_id,
+                    PartNumber=number,
+                    Body=_BufferBody(part),  # type: ignore[arg-type]  # any binary file will do
+                )
+                done.append({"ETag": response["ETag"], "PartNumber": number})
+
+        count = min(self.upload_concurrency, -(-source.size // part_size))
+        workers = [asyncio.ensure_future(worker()) for _ in range(count)]
+        try:
+            await asyncio.gather(*workers)
+        except BaseException:
+            for task in workers:
+                task.cancel()
+            # Wait for them, so no upload_part is still running when the upload is aborted.
+            await asyncio.wait(workers)
+            raise
+        return sorted(done, key=lambda part: part["PartNumber"])
+
+    async def _abort_upload(self, object_key: str, upload_id: str) -> None:
+        try:
+            await self._s3().abort_multipart_upload(
+                Bucket=self._bucket, Key=object_key, UploadId=upload_id
+            )
+        except (ClientError, BotoCoreError) as exc:
+            # Nothing more to do here: a bucket lifecycle rule (AbortIncompleteMultipartUpload)
+            # is what finally removes such leftovers.
+            logger.warning(
+                "could not abort multipart upload %s of %r in %s: %s",
+                upload_id,
+                object_key,
+                self.url,
+                exc,
+            )
+
+    async def delete(self, key: str) -> None:
+        """DeleteObject; S3 answers the same whether or not the key existed."""
+        object_key = self._object_key(key)
+        try:
+            await self._s3().delete_object(Bucket=self._bucket, Key=object_key)
+        except (ClientError, BotoCoreError) as exc:
+            self._raise(key, exc)
+
+    async def delete_prefix(self, prefix: str) -> int:
+        """List the keys under ``prefix`` and delete them with DeleteObjects, up to
+        ``delete_batch_size`` per request, as the listing goes. Returns how many went."""
+        check_prefix(prefix)
+        client = self._s3()
+        paginator = client.get_paginator("list_objects_v2")
+        deleted = 0
+        batch: list[ObjectIdentifierTypeDef] = []
+        try:
+            async for page in paginator.paginate(
+                Bucket=self._bucket, Prefix=self._key_prefix + prefix
+            ):
+                for entry in page.get("Contents", []):
+                    batch.append({"Key": entry["Key"]})
+                    if len(batch) >= self.delete_batch_size:
+                        deleted += await self._delete_batch(prefix, batch)
+                        batch = []
+            if batch:
+                deleted += await self._delete_batch(prefix, batch)
+        except (ClientError, BotoCoreError) as exc:
+            raise StorageUnavailable(f"deleting {prefix!r} in {self.url}: {exc}") from exc
+        return deleted
+
+    async def _delete_batch(self, prefix: str, batch: list[ObjectIdentifierTypeDef]) -> int:
+        response = await self._s3().delete_objects(
+            Bucket=self._bucket, Delete={"Objects": batch, "Quiet": True}
+        )
+        # Quiet mode reports only the failures, and a failure does not fail the request.
+        errors = response.get("Errors", [])
+        if errors:
+            first = errors[0]
+            raise StorageUnavailable(
+                f"deleting {prefix!r} in {self.url}: {len(errors)} of {len(batch)} keys "
+                f"refused, first {first.get('Key')!r}: {first.get('Code')} {first.get('Message')}"
+            )
+        return len(batch)
+
     def _raise(self, key: str, exc: ClientError | BotoCoreError) -> NoReturn:
         """Translate a botocore error about ``key`` into the storage error tree."""
         if isinstance(exc, ClientError):
@@ -316,6 +510,48 @@ class S3Store:
             if code in _BEYOND_END_CODES:
                 raise ObjectChanged(f"{key!r} in {self.url} is shorter than expected") from exc
         raise StorageUnavailable(f"{key!r} in {self.url}: {exc}") from exc
+
+
+class _BufferBody(io.RawIOBase):
+    """A read-only, seekable file over a buffer, sharing it rather than copying it.
+
+    Bodies go through botocore as files: it seeks and reads them to size and checksum the
+    request (and to retry it), and aiohttp sends them in 64 KB reads. ``io.BytesIO`` would
+    copy the buffer (it shares only ``bytes``), and a bytearray given as such trips
+    aiohttp's "large body" warning.
+    """
+
+    def __init__(self, view: memoryview) -> None:
+        super().__init__()
+        self._view = view
+        self._position = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: WriteableBuffer) -> int:
+        chunk = self._view[self._position : self._position + memoryview(buffer).nbytes]
+        memoryview(buffer).cast("B")[: len(chunk)] = chunk
+        self._position += len(chunk)
+        return len(chunk)
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        if whence == io.SEEK_CUR:
+            offset += self._position
+        elif whence == io.SEEK_END:
+            offset += len(self._view)
+        elif whence != io.SEEK_SET:
+            raise ValueError(f"invalid whence {whence}")
+        if offset < 0:
+            raise ValueError(f"negative seek position {offset}")
+        self._position = offset
+        return offset
+
+    def tell(self) -> int:
+        return self._position
 
 
 def _code(exc: ClientError) -> str:
