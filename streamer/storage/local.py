@@ -30,8 +30,9 @@ from streamer.storage.base import (
     StorageError,
     StorageUnavailable,
 )
+from streamer.storage.keys import check_key, check_prefix, check_range
 
-__all__ = ["LocalStore", "SourceFile", "check_key", "check_prefix", "check_range"]
+__all__ = ["LocalStore"]
 
 logger = logging.getLogger("streamer.storage")
 
@@ -54,43 +55,6 @@ _COPY_BUFFER_SIZE = 1024 * 1024  # per read/write when copying through user spac
 _OPEN_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
-def check_key(key: str) -> PurePosixPath:
-    """Return ``key`` as a relative POSIX path, or raise ObjectNotFound if it is not a key.
-
-    A key is relative, has no empty, ``.`` or ``..`` component and no NUL byte. This is pure
-    syntax (no I/O); it does not replace the containment check against symlinks.
-    """
-    if not key or "\x00" in key or key.startswith("/"):
-        raise ObjectNotFound(f"invalid key {key!r}")
-    parts = key.split("/")
-    if any(part in ("", ".", "..") for part in parts):
-        raise ObjectNotFound(f"invalid key {key!r}")
-    return PurePosixPath(key)
-
-
-def check_prefix(prefix: str) -> tuple[str, str]:
-    """Split a key prefix into its directory part and the start of its last component.
-
-    ``"a/b/"`` gives ``("a/b", "")`` (everything in a/b), ``"a/b"`` gives ``("a", "b")``
-    (a/b, a/bc, ...). Raises ObjectNotFound unless the prefix is non-empty, relative and
-    free of empty, ``.`` and ``..`` components and NUL bytes, as check_key does for keys.
-    """
-    if not prefix or "\x00" in prefix or prefix.startswith("/"):
-        raise ObjectNotFound(f"invalid key prefix {prefix!r}")
-    directory, _, name = prefix.rpartition("/")
-    if name in (".", "..") or (
-        directory and any(part in ("", ".", "..") for part in directory.split("/"))
-    ):
-        raise ObjectNotFound(f"invalid key prefix {prefix!r}")
-    return directory, name
-
-
-def check_range(start: int, length: int) -> None:
-    """Raise ValueError for a negative start or length (a caller's bug, not a storage error)."""
-    if start < 0 or length < 0:
-        raise ValueError(f"invalid range: start={start}, length={length}")
-
-
 def _version(st: os.stat_result) -> str:
     return f"{st.st_mtime_ns:x}-{st.st_size:x}-{st.st_ino:x}"
 
@@ -101,51 +65,6 @@ def _info(key: str, st: os.stat_result) -> ObjectInfo:
 
 def _is_inside(real_root: str, real_path: str) -> bool:
     return os.path.commonpath([real_root, real_path]) == real_root
-
-
-class SourceFile:
-    """A local file being stored: its size and identity, taken once, and reads of parts.
-
-    Each read opens the file afresh in the calling (worker) thread, so no descriptor has to
-    outlive a cancelled task; a file replaced or shortened since ``open()`` raises
-    ObjectChanged instead of mixing two files into one object.
-    """
-
-    def __init__(self, path: Path, size: int, identity: tuple[int, int]) -> None:
-        self.path = path
-        self.size = size
-        self._identity = identity
-
-    @classmethod
-    def open(cls, path: Path) -> SourceFile:
-        """Stat ``path`` (blocking: call it in a worker thread); OSError unless a regular file."""
-        st = os.stat(path)
-        if not stat_mode.S_ISREG(st.st_mode):
-            raise OSError(errno.EINVAL, "not a regular file", str(path))
-        return cls(path, st.st_size, (st.st_dev, st.st_ino))
-
-    def read_into(self, offset: int, buffer: bytearray | memoryview) -> None:
-        """Fill ``buffer`` from ``offset`` (blocking: call it in a worker thread).
-
-        Reading into a caller's buffer lets an uploader reuse one buffer per worker: fresh
-        multi-megabyte bytes per part, allocated in worker threads' malloc arenas, are not
-        reliably given back to the system, and resident memory would creep up.
-        """
-        # O_NONBLOCK: should a FIFO have been swapped in, the open must not wait for a writer.
-        fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
-        try:
-            st = os.fstat(fd)
-            if (st.st_dev, st.st_ino) != self._identity:
-                raise ObjectChanged(f"{self.path} was replaced while being stored")
-            view = memoryview(buffer)
-            while view:
-                count = os.preadv(fd, [view], offset)
-                if not count:
-                    raise ObjectChanged(f"{self.path} shrank while being stored")
-                view = view[count:]
-                offset += count
-        finally:
-            os.close(fd)
 
 
 def _copy_fd(source: int, destination: int) -> None:

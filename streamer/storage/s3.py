@@ -34,7 +34,8 @@ from streamer.storage.base import (
     ObjectNotFound,
     StorageUnavailable,
 )
-from streamer.storage.local import SourceFile, check_key, check_prefix, check_range
+from streamer.storage.keys import check_key, check_prefix, check_range
+from streamer.storage.source_file import SourceFile
 
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
