@@ -3,6 +3,15 @@
 from __future__ import annotations
 
 from streamer.db.engine import Database, migrate
-from streamer.db.models import Base, Library, Track, library_id_for, track_id_for
+from streamer.db.models import Base, Library, Rendition, Track, library_id_for, track_id_for
 
-__all__ = ["Base", "Database", "Library", "Track", "library_id_for", "migrate", "track_id_for"]
+__all__ = [
+    "Base",
+    "Database",
+    "Library",
+    "Rendition",
+    "Track",
+    "library_id_for",
+    "migrate",
+    "track_id_for",
+]

@@ -95,6 +95,41 @@ class Track(Base):
     cover_mime: Mapped[str | None] = mapped_column(String(64), default=None)
     cover_size: Mapped[int | None] = mapped_column(Integer, default=None)
 
+    # Measured by the transcode pipeline (EBU R128), None until transcoded or for silence.
+    loudness_integrated: Mapped[float | None] = mapped_column(Float, default=None)
+    loudness_range: Mapped[float | None] = mapped_column(Float, default=None)
+    true_peak: Mapped[float | None] = mapped_column(Float, default=None)
+    waveform_key: Mapped[str | None] = mapped_column(Text, default=None)  # peaks JSON object
+
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     scanned_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Rendition(Base):
+    """One encoded rendition of a track: a fragmented MP4 and its segment index, both
+    stored in the library's store under the derived prefix (.streamer/)."""
+
+    __tablename__ = "renditions"
+    __table_args__ = (
+        Index("ix_renditions_track_ladder_name", "track_id", "ladder_hash", "name", unique=True),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    track_id: Mapped[str] = mapped_column(ForeignKey("tracks.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(32))  # "aac_128": the URL segment
+    codec: Mapped[str] = mapped_column(String(16))  # aac | flac | opus
+    codecs: Mapped[str] = mapped_column(String(64))  # RFC 6381, for HLS CODECS
+    bitrate: Mapped[int | None] = mapped_column(Integer, default=None)  # the target
+    peak_bitrate: Mapped[int] = mapped_column(Integer)  # HLS BANDWIDTH
+    average_bitrate: Mapped[int] = mapped_column(Integer)  # HLS AVERAGE-BANDWIDTH
+    sample_rate: Mapped[int] = mapped_column(Integer)
+    channels: Mapped[int] = mapped_column(Integer)
+    duration: Mapped[float] = mapped_column(Float)  # seconds of content, priming excluded
+    size: Mapped[int] = mapped_column(BigInteger)
+    key: Mapped[str] = mapped_column(Text)  # the fragmented MP4
+    index_key: Mapped[str] = mapped_column(Text)  # its segment index (JSON)
+    version: Mapped[str] = mapped_column(String(128))  # the store's version of the MP4
+    content_hash: Mapped[str] = mapped_column(String(64))  # of the source transcoded
+    ladder_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

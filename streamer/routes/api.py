@@ -50,6 +50,12 @@ class CoverOut(BaseModel):
     size: int | None
 
 
+class LoudnessOut(BaseModel):
+    integrated_lufs: float | None
+    range_lu: float | None
+    true_peak_dbtp: float | None
+
+
 class TrackOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
@@ -76,6 +82,7 @@ class TrackOut(BaseModel):
     disc_number: int | None
     tags: dict[str, Any]
     cover: CoverOut | None
+    loudness: LoudnessOut | None
     urls: dict[str, str]
     scanned_at: datetime
     updated_at: datetime
