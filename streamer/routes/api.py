@@ -115,6 +115,13 @@ class TrackOut(BaseModel):
             cover=CoverOut(mime=track.cover_mime, size=track.cover_size)
             if track.cover_mime
             else None,
+            loudness=LoudnessOut(
+                integrated_lufs=track.loudness_integrated,
+                range_lu=track.loudness_range,
+                true_peak_dbtp=track.true_peak,
+            )
+            if track.loudness_range is not None
+            else None,
             urls={"original": f"/media/{track.id}/original"},
             scanned_at=track.scanned_at,
             updated_at=track.updated_at,
