@@ -1,6 +1,7 @@
 """create_app(settings) builds the ASGI application; nothing here is global.
 
-Requests for /media/ go straight to the lean media endpoint; everything else goes through
+Requests for /media/ and /hls/ go straight to the lean media and HLS endpoints (plain ASGI,
+sharing one range machinery); everything else goes through
 a Starlette router (health, metrics, the FastAPI admin API). One observability middleware
 wraps both.
 """
@@ -24,9 +25,11 @@ from streamer.db import Database
 from streamer.logs import configure_logging
 from streamer.metrics import Metrics
 from streamer.observe import ObserveMiddleware
+from streamer.renditions.catalog import RenditionCatalog
 from streamer.request_stats import RequestStats
 from streamer.routes.api import create_api
 from streamer.routes.health import healthz, metrics, readyz
+from streamer.routes.hls import HlsEndpoint
 from streamer.routes.media import MediaConfig, MediaEndpoint
 from streamer.routes.media_files import ObjectStates
 from streamer.routes.media_index import MediaIndex
@@ -53,13 +56,16 @@ class StreamerApp:
             valid_seconds=settings.open_file_valid_seconds,
             max_entries=settings.open_file_cache_size,
         )
+        self.renditions = RenditionCatalog(self.db, self.stores.get)
         self.media = MediaEndpoint(
             MediaConfig.from_settings(settings),
             self.index,
             self.states,
             self.stores.get,
             self.stats,
+            self.renditions,
         )
+        self.hls = HlsEndpoint(self.renditions, self.media)
         api = create_api()
         api.state.db = self.db
         routes = [Route("/healthz", healthz), Route("/readyz", readyz), Mount("/api/v1", app=api)]
@@ -83,6 +89,8 @@ class StreamerApp:
     async def _dispatch(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"].startswith("/media/"):
             await self.media(scope, receive, send)
+        elif scope["type"] == "http" and scope["path"].startswith("/hls/"):
+            await self.hls(scope, receive, send)
         else:
             await self.router(scope, receive, send)
 

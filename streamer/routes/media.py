@@ -1,10 +1,15 @@
-"""GET|HEAD|OPTIONS /media/{track_id}/original: the lean ASGI path for byte ranges.
+"""GET|HEAD|OPTIONS /media/{track_id}/original and /media/{track_id}/{rendition}.m4a: the
+lean ASGI path for byte ranges.
 
 This route answers most of an origin's traffic, so it is plain ASGI rather than a framework
 endpoint: one pass over the request headers, the track and the object's state from memory,
 validators and ranges by the pure functions of streamer.http, then the bytes (small local
 ranges straight from the page cache; larger ones in bounded chunks off the loop). Errors in
 the request become responses here and nowhere else.
+
+What a response serves is a :class:`Window`: a whole object, or a byte window of one (an
+HLS segment is a window of its rendition file; streamer.routes.hls serves those through
+:meth:`MediaEndpoint.serve`). Ranges, validators and lengths are those of the window.
 """
 
 from __future__ import annotations
@@ -27,9 +32,10 @@ from streamer.http import (
 )
 from streamer.http.multipart import MultipartPlan, make_boundary
 from streamer.observe import ROUTE_KEY
+from streamer.renditions.catalog import RenditionCatalog
 from streamer.request_stats import RequestStats
 from streamer.routes.media_files import ObjectState, ObjectStates, read_chunk, read_inline
-from streamer.routes.media_index import MediaEntry, MediaIndex
+from streamer.routes.media_index import MediaIndex
 from streamer.routes.problems import problem_response
 from streamer.settings import Settings
 from streamer.storage import ObjectStore
@@ -38,6 +44,8 @@ from streamer.types import Receive, Scope, Send
 logger = logging.getLogger("streamer.media")
 
 ROUTE = "/media/{track_id}/original"
+RENDITION_ROUTE = "/media/{track_id}/{rendition}.m4a"
+RENDITION_CONTENT_TYPE = "audio/mp4"
 ALLOW = b"GET, HEAD, OPTIONS"
 EXPOSE = b"Content-Range, Content-Length, Accept-Ranges, ETag, Last-Modified, X-Request-ID"
 ALLOWED_REQUEST_HEADERS = (
@@ -58,6 +66,44 @@ _INTERESTING = frozenset(
 )
 
 StoreLookup = Callable[[str], Awaitable[ObjectStore]]
+Cors = list[tuple[bytes, bytes]]
+
+
+def request_headers(scope: Scope) -> dict[str, str]:
+    """The request fields the media routes look at, by lowercase name."""
+    headers: dict[str, str] = {}
+    for name, value in scope["headers"]:
+        if name in _INTERESTING:
+            key = name.decode("latin-1")
+            text = value.decode("latin-1")
+            # Repeated fields combine with commas (RFC 9110 section 5.3).
+            headers[key] = f"{headers[key]}, {text}" if key in headers else text
+    return headers
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """What one response serves: ``length`` bytes of object ``key`` from ``offset``.
+
+    ``length`` None means to the end of the object. The strong ETag is ``etag`` while the
+    object still has ``version``, else the object's current version. ``exact`` windows (a
+    segment located by an index of that version) are only valid for ``version``: if the
+    object has another, :meth:`MediaEndpoint.serve` raises :class:`WindowStale` before
+    anything is sent.
+    """
+
+    key: str
+    content_type: str
+    version: str
+    etag: str | None = None
+    offset: int = 0
+    length: int | None = None
+    exact: bool = False
+    cache_control: bytes | None = None  # None: the media Cache-Control
+
+
+class WindowStale(Exception):
+    """The object no longer has the version an exact window was computed for."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +130,7 @@ class MediaConfig:
 
 
 class MediaEndpoint:
-    """The ASGI app for /media/{track_id}/original."""
+    """The ASGI app for /media/{track_id}/original and /media/{track_id}/{rendition}.m4a."""
 
     def __init__(
         self,
@@ -93,67 +139,140 @@ class MediaEndpoint:
         states: ObjectStates,
         store_for: StoreLookup,
         stats: RequestStats,
+        renditions: RenditionCatalog | None = None,
     ) -> None:
         self.config = config
         self.index = index
         self.states = states
         self.store_for = store_for
         self.stats = stats
+        self.renditions = renditions
         self.streaming = 0  # responses streaming now, sharing config.stream_buffer_budget
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        scope[ROUTE_KEY] = ROUTE
         parts = scope["path"].split("/")
-        # ["", "media", track_id, "original"]
-        if len(parts) != 4 or parts[3] != "original":
+        # ["", "media", track_id, "original" | "{rendition}.m4a"]
+        original = len(parts) == 4 and parts[3] == "original"
+        rendition = len(parts) == 4 and parts[3].endswith(".m4a") and self.renditions is not None
+        scope[ROUTE_KEY] = RENDITION_ROUTE if rendition else ROUTE
+        if not (original or rendition):
             await problem_response(send, 404, "no such media URL")
             return
-        headers: dict[str, str] = {}
-        for name, value in scope["headers"]:
-            if name in _INTERESTING:
-                key = name.decode("latin-1")
-                text = value.decode("latin-1")
-                # Repeated fields combine with commas (RFC 9110 section 5.3).
-                headers[key] = f"{headers[key]}, {text}" if key in headers else text
-        cors = self._cors_headers(headers.get("origin"))
+        headers = request_headers(scope)
+        cors = self.cors_headers(headers.get("origin"))
         method = scope["method"]
         if method == "OPTIONS":
-            await self._options(send, headers, cors)
+            await self.options(send, headers, cors)
             return
         if method not in ("GET", "HEAD"):
             await problem_response(send, 405, "use GET or HEAD", [(b"allow", ALLOW), *cors])
             return
-        entry = await self.index.get(parts[2])
+        if original:
+            await self._original(scope, receive, send, parts[2], headers, cors)
+        else:
+            await self._rendition(scope, receive, send, parts[2], parts[3][:-4], headers, cors)
+
+    async def _original(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        track_id: str,
+        headers: dict[str, str],
+        cors: Cors,
+    ) -> None:
+        entry = await self.index.get(track_id)
         if entry is None:
             await problem_response(send, 404, "no such track", cors)
             return
+        window = Window(
+            key=entry.key,
+            content_type=entry.content_type,
+            version=entry.version,
+            etag=entry.content_hash,
+        )
+        found = await self.serve(
+            scope, receive, send, headers, cors, entry.library_root, window, track_id
+        )
+        if not found:
+            self.index.invalidate(track_id)
+            await problem_response(send, 404, "the track's file is gone", cors)
+
+    async def _rendition(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        track_id: str,
+        name: str,
+        headers: dict[str, str],
+        cors: Cors,
+    ) -> None:
+        assert self.renditions is not None
         try:
-            store = await self.store_for(entry.library_root)
+            track = await self.renditions.get(track_id)
         except StorageError:
+            logger.warning("storage failed", exc_info=True, extra={"track": track_id})
             await problem_response(
                 send, 503, "storage unavailable", [(b"retry-after", b"5"), *cors]
             )
             return
+        entry = track.renditions.get(name) if track is not None else None
+        if track is None or entry is None:
+            await problem_response(send, 404, "no such rendition", cors)
+            return
+        window = Window(key=entry.key, content_type=RENDITION_CONTENT_TYPE, version=entry.version)
+        found = await self.serve(
+            scope, receive, send, headers, cors, track.library_root, window, track_id
+        )
+        if not found:
+            self.renditions.invalidate(track_id)
+            await problem_response(send, 404, "the rendition's file is gone", cors)
+
+    async def serve(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        headers: dict[str, str],
+        cors: Cors,
+        root: str,
+        window: Window,
+        track_id: str,
+    ) -> bool:
+        """Answer a GET or HEAD for ``window`` of an object in the store at ``root``.
+
+        Returns False, having sent nothing, if the object does not exist (the caller
+        answers 404 and forgets what pointed at it). Raises WindowStale, having sent
+        nothing, if an exact window's object changed version. Storage failures and a file
+        that keeps changing are answered here (503).
+        """
+        try:
+            store = await self.store_for(root)
+        except StorageError:
+            await problem_response(
+                send, 503, "storage unavailable", [(b"retry-after", b"5"), *cors]
+            )
+            return True
+        method = scope["method"]
         for attempt in (1, 2):
             try:
-                state = await self.states.acquire(store, entry.key)
+                state = await self.states.acquire(store, window.key)
             except ObjectNotFound:
-                self.index.invalidate(entry.track_id)
-                await problem_response(send, 404, "the track's file is gone", cors)
-                return
+                return False
             except StorageError:
-                logger.warning("storage failed", exc_info=True, extra={"track": entry.track_id})
+                logger.warning("storage failed", exc_info=True, extra={"track": track_id})
                 await problem_response(
                     send, 503, "storage unavailable", [(b"retry-after", b"5"), *cors]
                 )
-                return
+                return True
             try:
                 await self._respond(
-                    scope, receive, send, method, headers, cors, entry, store, state
+                    scope, receive, send, method, headers, cors, window, store, state
                 )
-                return
+                return True
             except _Retry:
-                self.states.forget(store, entry.key)
+                self.states.forget(store, window.key)
                 if attempt == 2:
                     await problem_response(
                         send,
@@ -163,8 +282,10 @@ class MediaEndpoint:
                     )
             finally:
                 self.states.release(state)
+        return True
 
-    def _cors_headers(self, origin: str | None) -> list[tuple[bytes, bytes]]:
+    def cors_headers(self, origin: str | None) -> Cors:
+        """The CORS fields of a response to a request from ``origin``."""
         allowed = self.config.allow_origins
         if "*" in allowed:
             return [
@@ -180,9 +301,8 @@ class MediaEndpoint:
             ]
         return [vary]
 
-    async def _options(
-        self, send: Send, headers: dict[str, str], cors: list[tuple[bytes, bytes]]
-    ) -> None:
+    async def options(self, send: Send, headers: dict[str, str], cors: Cors) -> None:
+        """Answer OPTIONS, a CORS preflight included."""
         response = [(b"allow", ALLOW), *cors]
         if "access-control-request-method" in headers and any(
             name == b"access-control-allow-origin" for name, _ in cors
@@ -202,18 +322,24 @@ class MediaEndpoint:
         send: Send,
         method: str,
         headers: dict[str, str],
-        cors: list[tuple[bytes, bytes]],
-        entry: MediaEntry,
+        cors: Cors,
+        window: Window,
         store: ObjectStore,
         state: ObjectState,
     ) -> None:
         config = self.config
-        size = state.size
-        if state.version == entry.version and entry.content_hash:
-            token = entry.content_hash
-        else:
-            token = state.version
+        current = state.version == window.version
+        if window.exact and not current:
+            raise WindowStale(window.key)
+        if window.length is None:
+            size = state.size - window.offset
+        elif window.offset + window.length <= state.size:
+            size = window.length
+        else:  # the object is shorter than the window: it changed under its index
+            raise WindowStale(window.key) if window.exact else _Retry
+        token = window.etag if current and window.etag else state.version
         etag = f'"{token}"'
+        cache_control = window.cache_control or config.cache_control
         # Never claim a modification time in the future (RFC 9110 section 8.8.2.1).
         last_modified = min(int(state.mtime), int(time.time()))
         validators = [
@@ -224,13 +350,13 @@ class MediaEndpoint:
         ]
         # Only successful responses get the long-lived Cache-Control; a 412 or 416 must not
         # be kept by a CDN as if it were the file.
-        base = [(b"cache-control", config.cache_control), *validators]
+        base = [(b"cache-control", cache_control), *validators]
         outcome = evaluate_preconditions(method, headers, etag, last_modified)
         if outcome == 304:
             # A 304 carries the validator and caching fields, not representation metadata
             # such as Last-Modified when an ETag is present (RFC 9110 section 15.4.5).
             not_modified = [
-                (b"cache-control", config.cache_control),
+                (b"cache-control", cache_control),
                 (b"etag", etag.encode("latin-1")),
                 *cors,
             ]
@@ -264,7 +390,7 @@ class MediaEndpoint:
             else:
                 kind = "ignored"
         self.stats.record_range(kind)
-        content_type = entry.content_type.encode("latin-1")
+        content_type = window.content_type.encode("latin-1")
         body_only = method == "GET"
 
         if ranges is None:
@@ -288,7 +414,7 @@ class MediaEndpoint:
             segments = [(b"", only)]
             status = 206
         else:
-            plan = MultipartPlan(ranges, entry.content_type, size, make_boundary())
+            plan = MultipartPlan(ranges, window.content_type, size, make_boundary())
             response_headers = [
                 (b"content-type", plan.content_type.encode("latin-1")),
                 (b"content-length", str(plan.content_length).encode()),
@@ -309,7 +435,7 @@ class MediaEndpoint:
         if state.fd >= 0 and total <= config.inline_read_max:
             # Small and cached: read it all before the status line, on the loop, so a
             # short read can still be answered afresh. Uncached: the streaming path below.
-            body = self._read_cached(state.fd, segments)
+            body = self._read_cached(state.fd, segments, window.offset)
             if body is not None:
                 await send(
                     {"type": "http.response.start", "status": status, "headers": response_headers}
@@ -318,7 +444,7 @@ class MediaEndpoint:
                 return
 
         pace = _Pace(self._chunk_ceiling)
-        chunks = self._stream(store, entry, state, segments, pace)
+        chunks = self._stream(store, window, state, segments, pace)
         self.streaming += 1
         try:
             # Fetch the first chunk before committing to a status: a changed object can
@@ -341,11 +467,11 @@ class MediaEndpoint:
 
     @staticmethod
     def _read_cached(
-        fd: int, segments: Sequence[tuple[bytes, ByteRange | None]]
+        fd: int, segments: Sequence[tuple[bytes, ByteRange | None]], offset: int
     ) -> bytes | bytearray | None:
         only = segments[0][1] if len(segments) == 1 and not segments[0][0] else None
         if only is not None:  # the common case: one range, no multipart framing
-            data = read_inline(fd, only.start, only.length)
+            data = read_inline(fd, offset + only.start, only.length)
             if data is not None and len(data) != only.length:
                 raise _Retry
             return data
@@ -353,7 +479,7 @@ class MediaEndpoint:
         for head, part in segments:
             parts.append(head)
             if part is not None:
-                data = read_inline(fd, part.start, part.length)
+                data = read_inline(fd, offset + part.start, part.length)
                 if data is None:
                     return None
                 if len(data) != part.length:
@@ -408,7 +534,7 @@ class MediaEndpoint:
     async def _stream(
         self,
         store: ObjectStore,
-        entry: MediaEntry,
+        window: Window,
         state: ObjectState,
         segments: Sequence[tuple[bytes, ByteRange | None]],
         pace: _Pace,
@@ -419,20 +545,21 @@ class MediaEndpoint:
             if part is None:
                 continue
             if state.fd >= 0:
-                position, end = part.start, part.end + 1
+                position = window.offset + part.start
+                end = window.offset + part.end + 1
                 while position < end:
                     n = min(pace.size, end - position)
                     data = read_inline(state.fd, position, n)
                     if data is None:
                         data = await asyncio.to_thread(read_chunk, state.fd, position, n)
                     if len(data) != n:
-                        raise ObjectChanged(entry.key)
+                        raise ObjectChanged(window.key)
                     position += n
                     yield data
             else:
                 stream = store.iter_range(
-                    entry.key,
-                    part.start,
+                    window.key,
+                    window.offset + part.start,
                     part.length,
                     version=state.version,
                     chunk_size=self.config.chunk_size,

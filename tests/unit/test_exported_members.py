@@ -8,7 +8,15 @@ import pytest
 
 
 @pytest.mark.parametrize(
-    "package", ["streamer.http", "streamer.storage", "streamer.db", "packager", "transcoder"]
+    "package",
+    [
+        "streamer.http",
+        "streamer.storage",
+        "streamer.db",
+        "packager",
+        "transcoder",
+        "streamer.renditions",
+    ],
 )
 def test_all_is_sorted_and_complete(package: str) -> None:
     module = importlib.import_module(package)

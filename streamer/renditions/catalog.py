@@ -1,0 +1,231 @@
+"""A track's renditions, their segment indexes and playlists, kept in memory for the hot path.
+
+Segment and playlist requests must cost no database query and no storage read, so a track's
+renditions are loaded once (one query, then each segment index JSON from storage), their
+playlists built then, and the whole kept for ``ttl`` seconds (new renditions show within that
+time). Loads are coalesced per track, unknown ids are remembered for ``negative_ttl``, and
+parsed segment indexes are kept apart, keyed by the rendition file's version, so a reload
+after the TTL queries the database only.
+
+Which renditions: those of the track's newest ladder (by creation time), so that a
+re-transcode with a new ladder replaces the old set as a whole.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+
+from sqlalchemy import select
+
+from streamer.db import Database, Library, Rendition, Track
+from streamer.errors import ObjectNotFound
+from streamer.renditions.playlists import (
+    VariantInfo,
+    byterange_playlist,
+    master_for,
+    segment_playlist,
+)
+from streamer.routes.media_index import TRACK_ID
+from streamer.storage.base import ObjectStore
+from transcoder.fmp4 import Fragment, SegmentIndex
+
+__all__ = ["Playlist", "RenditionCatalog", "RenditionEntry", "TrackRenditions"]
+
+logger = logging.getLogger("streamer.renditions")
+
+StoreLookup = Callable[[str], Awaitable[ObjectStore]]
+
+# The most a segment index JSON may be: about 40 bytes a fragment, so 8 MB is over 100
+# hours of 6-second segments. Anything larger is not one we wrote.
+_MAX_INDEX_BYTES = 8 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Playlist:
+    """A playlist's text and its strong validator."""
+
+    body: bytes
+    etag: str  # quoted
+
+    @classmethod
+    def of(cls, text: str) -> Playlist:
+        body = text.encode()
+        return cls(body, f'"{hashlib.sha256(body).hexdigest()[:32]}"')
+
+
+@dataclass(frozen=True, slots=True)
+class RenditionEntry:
+    """One rendition: its file, its segment index and its media playlists."""
+
+    name: str
+    key: str
+    version: str  # the rendition file's version when it was indexed
+    index: SegmentIndex
+    playlist: Playlist  # index.m3u8
+    byterange_playlist: Playlist  # index_br.m3u8
+
+    def fragment(self, n: int) -> Fragment | None:
+        """Fragment ``n`` (from 0), or None past the end."""
+        fragments = self.index.fragments
+        return fragments[n] if 0 <= n < len(fragments) else None
+
+
+@dataclass(frozen=True, slots=True)
+class TrackRenditions:
+    """What HLS and the rendition downloads of one track need, resolved from memory."""
+
+    track_id: str
+    library_root: str
+    renditions: Mapping[str, RenditionEntry]
+    master: Playlist
+    modified: float  # when the newest rendition was stored (seconds since the epoch)
+
+
+class RenditionCatalog:
+    """Track id -> :class:`TrackRenditions`, cached (see the module docstring)."""
+
+    def __init__(
+        self,
+        db: Database,
+        store_for: StoreLookup,
+        *,
+        ttl: float = 5.0,
+        negative_ttl: float = 1.0,
+        max_entries: int = 10_000,
+        max_indexes: int = 50_000,
+    ) -> None:
+        self.db = db
+        self.store_for = store_for
+        self.ttl = ttl
+        self.negative_ttl = negative_ttl
+        self.max_entries = max_entries
+        self.max_indexes = max_indexes
+        self._entries: OrderedDict[str, tuple[float, TrackRenditions | None]] = OrderedDict()
+        self._loading: dict[str, asyncio.Future[TrackRenditions | None]] = {}
+        self._indexes: OrderedDict[tuple[str, str, str], RenditionEntry] = OrderedDict()
+
+    async def get(self, track_id: str) -> TrackRenditions | None:
+        """The track's renditions, or None if it has none (or is unknown, gone, failed).
+
+        Raises StorageError when a segment index cannot be read from an unreachable store.
+        """
+        cached = self._entries.get(track_id)
+        if cached is not None and cached[0] > time.monotonic():
+            return cached[1]
+        if not TRACK_ID.match(track_id):
+            return None
+        pending = self._loading.get(track_id)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        future: asyncio.Future[TrackRenditions | None] = asyncio.get_running_loop().create_future()
+        self._loading[track_id] = future
+        try:
+            entry = await self._load(track_id)
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # mark retrieved: waiters re-raise it, nobody else needs to
+            raise
+        else:
+            future.set_result(entry)
+            ttl = self.ttl if entry is not None else self.negative_ttl
+            self._entries[track_id] = (time.monotonic() + ttl, entry)
+            self._entries.move_to_end(track_id)
+            while len(self._entries) > self.max_entries:
+                self._entries.popitem(last=False)
+            return entry
+        finally:
+            del self._loading[track_id]
+
+    def invalidate(self, track_id: str | None = None) -> None:
+        """Forget one track (its files changed under us), or every track."""
+        if track_id is None:
+            self._entries.clear()
+        else:
+            self._entries.pop(track_id, None)
+
+    async def _load(self, track_id: str) -> TrackRenditions | None:
+        query = (
+            select(Rendition, Library.root)
+            .join(Track, Track.id == Rendition.track_id)
+            .join(Library, Library.id == Track.library_id)
+            .where(Rendition.track_id == track_id, Track.status == "ok")
+        )
+        async with asyncio.timeout(5.0), self.db.session() as session:
+            rows = (await session.execute(query)).all()
+        if not rows:
+            return None
+        root = rows[0][1]
+        newest = max(rows, key=lambda row: row[0].created_at)[0]
+        chosen = sorted(
+            (row[0] for row in rows if row[0].ladder_hash == newest.ladder_hash),
+            key=lambda r: r.name,
+        )
+        store = await self.store_for(root)
+        renditions: dict[str, RenditionEntry] = {}
+        variants = []
+        for rendition in chosen:
+            entry = await self._entry(store, root, track_id, rendition)
+            if entry is None:
+                continue
+            renditions[rendition.name] = entry
+            variants.append(
+                VariantInfo(
+                    name=rendition.name,
+                    codec=rendition.codec,
+                    codecs=rendition.codecs,
+                    bitrate=rendition.bitrate,
+                    peak_bitrate=rendition.peak_bitrate,
+                    average_bitrate=rendition.average_bitrate,
+                )
+            )
+        if not renditions:
+            return None
+        return TrackRenditions(
+            track_id=track_id,
+            library_root=root,
+            renditions=renditions,
+            master=Playlist.of(master_for(variants)),
+            modified=newest.created_at.timestamp(),
+        )
+
+    async def _entry(
+        self, store: ObjectStore, root: str, track_id: str, rendition: Rendition
+    ) -> RenditionEntry | None:
+        cache_key = (root, rendition.key, rendition.version)
+        entry = self._indexes.get(cache_key)
+        if entry is not None:
+            self._indexes.move_to_end(cache_key)
+            return entry
+        try:
+            info = await store.stat(rendition.index_key)
+            if info.size > _MAX_INDEX_BYTES:
+                raise ValueError(f"{info.size} bytes is too large for a segment index")
+            data = await store.read(rendition.index_key, 0, info.size)
+            index = await asyncio.to_thread(SegmentIndex.from_json, data)
+        except (ObjectNotFound, ValueError):
+            # One broken rendition must not take the track's others down with it.
+            logger.warning(
+                "segment index unusable; rendition skipped",
+                exc_info=True,
+                extra={"track": track_id, "rendition": rendition.name},
+            )
+            return None
+        media_uri = f"../../../media/{track_id}/{rendition.name}.m4a"
+        entry = RenditionEntry(
+            name=rendition.name,
+            key=rendition.key,
+            version=rendition.version,
+            index=index,
+            playlist=Playlist.of(segment_playlist(index)),
+            byterange_playlist=Playlist.of(byterange_playlist(index, media_uri)),
+        )
+        self._indexes[cache_key] = entry
+        while len(self._indexes) > self.max_indexes:
+            self._indexes.popitem(last=False)
+        return entry

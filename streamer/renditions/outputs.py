@@ -1,0 +1,323 @@
+"""Store what a transcode produced: the renditions, their segment indexes, the waveform.
+
+``transcode_track`` runs the one-process ffmpeg ladder for a catalogued track and hands the
+result to ``store_outputs``, which writes every derived object through the track's
+ObjectStore under ``.streamer/tracks/<track_id>/<ladder_hash>/`` and records the renditions
+in the database. The job runner calls ``transcode_track``; nothing here knows about queues.
+
+Priming. ffmpeg's AAC encoder puts 1024 priming samples in front of the audio, and with
+``-movflags +empty_moov`` (what the transcoder writes) nothing in the file says so: players
+would play 23 ms of silence first and every HLS client would decode 1024 samples too many.
+So before an AAC rendition is stored, an edit list (``edts/elst``, media_time 1024) is
+inserted into its ``moov``, exactly as ffmpeg itself writes one with ``+delay_moov``. Then
+players (browsers' MediaSource, Safari, ffmpeg's HLS and MP4 demuxers) skip the priming,
+and the segment index reads the priming from the file rather than from an assumption.
+Inserting 36 bytes shifts every later byte: fragments are self-contained
+(``default_base_moof``), but the ``mfra`` trailer holds absolute offsets, so it is dropped
+(it is optional; nothing we serve relies on it). A rendition file is therefore exactly its
+init segment followed by its fragments.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import os
+import shutil
+import struct
+import uuid
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import BinaryIO, Protocol, runtime_checkable
+
+from sqlalchemy import delete
+
+from streamer.db import Database, Rendition, Track
+from streamer.errors import StorageError
+from streamer.storage.base import ObjectStore, derived_key
+from transcoder.fmp4 import Mp4Error, SegmentIndex, parse_fmp4_path
+from transcoder.ladder import DEFAULT_LADDER, plan_outputs
+from transcoder.ladder import Rendition as LadderRendition
+from transcoder.ladder import ladder_hash as compute_ladder_hash
+from transcoder.run import RenditionOutput, TranscodeResult, transcode
+
+__all__ = ["AAC_PRIMING", "store_outputs", "transcode_track"]
+
+logger = logging.getLogger("streamer.renditions")
+
+# Priming samples of ffmpeg's native AAC encoder (Apple's and FDK prime 2112).
+AAC_PRIMING = 1024
+RENDITION_CONTENT_TYPE = "audio/mp4"
+JSON_CONTENT_TYPE = "application/json"
+_EDIT_LIST_SIZE = 36  # edts header (8) + elst (28: header 8, version/flags 4, count 4, entry 12)
+# How long a presigned source URL stays valid beyond the transcode's own deadline.
+_PRESIGN_MARGIN = 600
+
+
+@runtime_checkable
+class _PresignedSource(Protocol):
+    """A remote store that can give ffmpeg a plain HTTP URL to read (S3)."""
+
+    async def presigned_url(self, key: str, expires: int = ...) -> str: ...
+
+
+async def transcode_track(
+    db: Database,
+    store: ObjectStore,
+    track: Track,
+    *,
+    ladder: Sequence[LadderRendition] = DEFAULT_LADDER,
+    segment_seconds: float = 6.0,
+    work_dir: Path,
+    on_progress: Callable[[float], None] | None = None,
+) -> list[Rendition]:
+    """Transcode ``track`` (read from ``store``) into ``ladder`` and store the renditions.
+
+    ffmpeg reads a local source in place and a remote one through a presigned URL. The run
+    is bounded by 60 s plus twice the track's duration. Temporary outputs live in a fresh
+    directory under ``work_dir`` and are removed afterwards, whatever happens. Raises
+    ValueError for a track the scan could not describe (no sample rate or channels), the
+    transcoder's errors (``transcoder.errors``) for ffmpeg failures, and StorageError when
+    the source cannot be reached or the outputs cannot be written.
+    """
+    if not track.sample_rate or not track.channels:
+        raise ValueError(f"track {track.id} has no probed sample rate or channel count")
+    duration = track.duration or 0.0
+    timeout = 60.0 + 2.0 * duration
+    source = await _source_url(store, track.key, expires=int(timeout) + _PRESIGN_MARGIN)
+    out_dir = work_dir / f"transcode-{track.id}-{uuid.uuid4().hex[:8]}"
+    plans = plan_outputs(
+        ladder,
+        source_sample_rate=track.sample_rate,
+        source_channels=track.channels,
+        source_bits_per_sample=track.bits_per_sample,
+        out_dir=out_dir,
+    )
+    try:
+        result = await transcode(
+            source,
+            plans,
+            work_dir=out_dir,
+            segment_seconds=segment_seconds,
+            duration_hint=track.duration,
+            on_progress=on_progress,
+            timeout=timeout,
+        )
+        return await store_outputs(
+            db,
+            store,
+            track,
+            result,
+            ladder_hash=compute_ladder_hash(ladder, segment_seconds),
+            content_hash=track.content_hash or _digest(track.version),
+            segment_seconds=segment_seconds,
+        )
+    finally:
+        await asyncio.to_thread(shutil.rmtree, out_dir, True)
+
+
+async def _source_url(store: ObjectStore, key: str, *, expires: int) -> str:
+    # local_path resolves symlinks on local stores: off the loop.
+    path = await asyncio.to_thread(store.local_path, key)
+    if path is not None:
+        return str(path)
+    if isinstance(store, _PresignedSource):
+        return await store.presigned_url(key, expires=expires)
+    raise StorageError(f"the store {store.url} gives ffmpeg no way to read {key!r}")
+
+
+async def store_outputs(
+    db: Database,
+    store: ObjectStore,
+    track: Track,
+    result: TranscodeResult,
+    *,
+    ladder_hash: str,
+    content_hash: str,
+    segment_seconds: float,
+) -> list[Rendition]:
+    """Upload each rendition and its segment index, the waveform peaks, and record them.
+
+    Keys: ``.streamer/tracks/<track>/<ladder_hash>/{name}.mp4``, ``{name}.index.json`` and
+    ``peaks.json``. AAC renditions get an edit list for their priming first (module
+    docstring), so ``Rendition.duration`` is the content's duration, priming excluded. The
+    track's Rendition rows for ``ladder_hash`` are replaced and its loudness and
+    ``waveform_key`` set, in one commit; ``track`` is updated to match. Raises Mp4Error for
+    an output that is not a fragmented MP4 and StorageError when a write fails.
+    """
+    folder = ("tracks", track.id, ladder_hash)
+    rows: list[Rendition] = []
+    for output in result.outputs:
+        index = await asyncio.to_thread(_prepare_rendition, output)
+        _check_fragments(output, index, segment_seconds)
+        name = output.plan.rendition.name
+        key = derived_key(*folder, f"{name}.mp4")
+        index_key = derived_key(*folder, f"{name}.index.json")
+        info = await store.put_file(key, output.plan.path, content_type=RENDITION_CONTENT_TYPE)
+        await store.put_bytes(index_key, index.to_json().encode(), content_type=JSON_CONTENT_TYPE)
+        rows.append(
+            Rendition(
+                track_id=track.id,
+                name=name,
+                codec=output.plan.rendition.codec,
+                codecs=index.codec,
+                bitrate=output.plan.rendition.bitrate,
+                peak_bitrate=index.peak_bitrate(),
+                average_bitrate=index.average_bitrate(),
+                sample_rate=index.sample_rate,
+                channels=index.channels,
+                duration=index.content_seconds,
+                size=info.size,
+                key=key,
+                index_key=index_key,
+                version=info.version,
+                content_hash=content_hash,
+                ladder_hash=ladder_hash,
+            )
+        )
+    waveform_key = derived_key(*folder, "peaks.json")
+    peaks = json.dumps({"points": [list(peak) for peak in result.peaks]}, separators=(",", ":"))
+    await store.put_bytes(waveform_key, peaks.encode(), content_type=JSON_CONTENT_TYPE)
+
+    loudness = result.loudness
+    async with db.session() as session:
+        await session.execute(
+            delete(Rendition).where(
+                Rendition.track_id == track.id, Rendition.ladder_hash == ladder_hash
+            )
+        )
+        session.add_all(rows)
+        row = await session.get(Track, track.id)
+        if row is None:
+            raise LookupError(f"track {track.id} is no longer catalogued")
+        for target in (row, track):
+            target.loudness_integrated = loudness.integrated_lufs
+            target.loudness_range = loudness.range_lu
+            target.true_peak = loudness.true_peak_dbtp
+            target.waveform_key = waveform_key
+        await session.commit()
+    return rows
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _check_fragments(output: RenditionOutput, index: SegmentIndex, segment_seconds: float) -> None:
+    longest = max(index.fragment_seconds(i) for i in range(len(index.fragments)))
+    # ffmpeg cuts a fragment at the first packet past frag_duration: a few frames over at
+    # most. Far longer ones mean the fragmenting options were lost; players would stall.
+    if longest > 2 * segment_seconds:
+        logger.warning(
+            "rendition %s has a %.1f s fragment for %.1f s segments",
+            output.plan.rendition.name,
+            longest,
+            segment_seconds,
+        )
+
+
+# --- the edit list -------------------------------------------------------------------------
+
+
+def _prepare_rendition(output: RenditionOutput) -> SegmentIndex:
+    """Blocking: index a rendition file, first giving an AAC one its priming edit list."""
+    path = output.plan.path
+    index = parse_fmp4_path(path)
+    if output.plan.rendition.codec == "aac" and _insert_edit_list(
+        path, AAC_PRIMING, end=index.fragments[-1].end
+    ):
+        index = parse_fmp4_path(path)
+    return index
+
+
+def _insert_edit_list(path: Path, media_time: int, *, end: int) -> bool:
+    """Give the audio trak of ``path`` an edit list starting at ``media_time``; drop what
+    follows byte ``end`` (the mfra trailer). False, leaving the file alone, if the trak
+    already has an edit list. Rewrites the file through a temporary copy and a rename."""
+    with path.open("rb") as source:
+        moov_at, moov = _find_moov(source)
+        edited = _moov_with_edit_list(moov, media_time)
+        if edited is None:
+            return False
+        temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}")
+        try:
+            with temporary.open("wb") as sink:
+                source.seek(0)
+                sink.write(source.read(moov_at))
+                sink.write(edited)
+                source.seek(moov_at + len(moov))
+                _copy(source, sink, end - moov_at - len(moov))
+            os.replace(temporary, path)
+        finally:
+            temporary.unlink(missing_ok=True)
+    return True
+
+
+def _copy(source: BinaryIO, sink: BinaryIO, length: int) -> None:
+    while length > 0:
+        chunk = source.read(min(length, 1 << 20))
+        if not chunk:
+            raise Mp4Error("the file ended before its last fragment")
+        sink.write(chunk)
+        length -= len(chunk)
+
+
+def _find_moov(source: BinaryIO) -> tuple[int, bytes]:
+    position = 0
+    while True:
+        source.seek(position)
+        header = source.read(8)
+        if len(header) < 8:
+            raise Mp4Error("no moov box")
+        size, kind = struct.unpack(">I4s", header)
+        if size < 8:  # 64-bit or to-end sizes: never what ffmpeg writes for ftyp/moov
+            raise Mp4Error(f"unexpected size {size} of the box at offset {position}")
+        if kind == b"moov":
+            source.seek(position)
+            return position, source.read(size)
+        position += size
+
+
+def _boxes(data: bytes, start: int, end: int) -> list[tuple[bytes, int, int]]:
+    """(type, box start, box end) of each child box in data[start:end] (32-bit sizes)."""
+    found = []
+    while start + 8 <= end:
+        size, kind = struct.unpack_from(">I4s", data, start)
+        if size < 8 or start + size > end:
+            raise Mp4Error(f"damaged {kind!r} box in moov")
+        found.append((kind, start, start + size))
+        start += size
+    return found
+
+
+def _moov_with_edit_list(moov: bytes, media_time: int) -> bytes | None:
+    for kind, start, end in _boxes(moov, 8, len(moov)):
+        if kind != b"trak" or not _is_audio(moov, start, end):
+            continue
+        children = _boxes(moov, start + 8, end)
+        if any(child == b"edts" for child, _, _ in children):
+            return None
+        tkhd_end = next((e for child, _, e in children if child == b"tkhd"), None)
+        if tkhd_end is None:
+            raise Mp4Error("the audio trak has no tkhd box")
+        # One edit: the whole media (duration 0 in a fragmented file) from media_time, at
+        # rate 1.0 (ISO/IEC 14496-12, 8.6.6), as ffmpeg writes with +delay_moov.
+        edts = struct.pack(
+            ">I4sI4sIIIiHH", _EDIT_LIST_SIZE, b"edts", 28, b"elst", 0, 1, 0, media_time, 1, 0
+        )
+        grown = bytearray(moov[:tkhd_end] + edts + moov[tkhd_end:])
+        struct.pack_into(">I", grown, 0, len(moov) + _EDIT_LIST_SIZE)
+        struct.pack_into(">I", grown, start, end - start + _EDIT_LIST_SIZE)
+        return bytes(grown)
+    raise Mp4Error("no audio trak in moov")
+
+
+def _is_audio(moov: bytes, start: int, end: int) -> bool:
+    for kind, mdia_start, mdia_end in _boxes(moov, start + 8, end):
+        if kind == b"mdia":
+            for child, s, _ in _boxes(moov, mdia_start + 8, mdia_end):
+                if child == b"hdlr":
+                    return moov[s + 16 : s + 20] == b"soun"
+    return False
