@@ -41,7 +41,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"streamer: {exc}", file=sys.stderr)
         return 2
-    handler = {"serve": serve, "scan": scan, "migrate": migrate_command}[args.command]
+    handler = {
+        "serve": serve,
+        "scan": scan,
+        "transcode": transcode_command,
+        "migrate": migrate_command,
+    }[args.command]
     try:
         return handler(settings, args)
     except (CatalogueError, StorageError) as exc:
@@ -80,6 +85,14 @@ def _parser() -> argparse.ArgumentParser:
     scan_p.add_argument("paths", nargs="+", metavar="PATH", help="folder or s3://bucket/prefix")
     scan_p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
+    transcode_p = sub.add_parser(
+        "transcode", parents=[common], help="transcode catalogued tracks into the HLS ladder"
+    )
+    transcode_p.add_argument("paths", nargs="*", metavar="PATH", help="only these libraries")
+    transcode_p.add_argument("--track", action="append", metavar="ID", help="only these tracks")
+    transcode_p.add_argument("--force", action="store_true", help="even if already transcoded")
+    transcode_p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
     sub.add_parser("migrate", parents=[common], help="upgrade the database schema")
     return parser
 
@@ -109,6 +122,94 @@ def migrate_command(settings: Settings, _args: argparse.Namespace) -> int:
     migrate(settings.effective_database_url)
     print("database is up to date", file=sys.stderr)
     return 0
+
+
+def transcode_command(settings: Settings, args: argparse.Namespace) -> int:
+    """Transcode tracks one after another (the job queue of the transcode issue will
+    replace this loop); a bad file is reported and the others go on."""
+    migrate(settings.effective_database_url)
+    roots = [normalise_root(p) for p in args.paths]
+    done, failed = asyncio.run(
+        transcode_tracks(
+            settings,
+            roots=roots,
+            track_ids=args.track or [],
+            force=args.force,
+            progress=not args.no_progress,
+        )
+    )
+    print(f"{done} transcoded, {len(failed)} failed")
+    for track_id, reason in failed:
+        print(f"  failed: {track_id}: {reason}")
+    return 0 if not failed else 1
+
+
+async def transcode_tracks(
+    settings: Settings,
+    *,
+    roots: Sequence[str] = (),
+    track_ids: Sequence[str] = (),
+    force: bool = False,
+    progress: bool = False,
+) -> tuple[int, list[tuple[str, str]]]:
+    """Transcode every servable track (of ``roots`` / ``track_ids`` when given) whose
+    current content has no renditions for the default ladder yet."""
+    from sqlalchemy import select
+
+    from streamer.db import Library, Rendition, Track
+    from streamer.renditions.outputs import transcode_track
+    from transcoder.errors import TranscodeError
+    from transcoder.ladder import DEFAULT_LADDER, ladder_hash
+
+    current = ladder_hash(DEFAULT_LADDER, 6.0)
+    db = Database(settings.effective_database_url)
+    work_dir = settings.data_dir / "work"
+    await asyncio.to_thread(work_dir.mkdir, parents=True, exist_ok=True)
+    done, failed = 0, []
+    try:
+        query = (
+            select(Track, Library.root)
+            .join(Library, Library.id == Track.library_id)
+            .where(Track.status == "ok")
+            .order_by(Track.id)
+        )
+        if roots:
+            query = query.where(Library.root.in_(roots))
+        if track_ids:
+            query = query.where(Track.id.in_(track_ids))
+        async with db.session() as session:
+            rows = (await session.execute(query)).all()
+            have = set(
+                (
+                    await session.execute(
+                        select(Rendition.track_id, Rendition.content_hash).where(
+                            Rendition.ladder_hash == current
+                        )
+                    )
+                ).all()
+            )
+        for track, root in rows:
+            if not force and (track.id, track.content_hash) in have:
+                continue
+            store = open_store(root, settings)
+            await store.open()
+            bar = tqdm(total=100, desc=track.key, unit="%", disable=not progress, file=sys.stderr)
+
+            def show(fraction: float, bar: Any = bar) -> None:
+                bar.n = round(fraction * 100)
+                bar.refresh()
+
+            try:
+                await transcode_track(db, store, track, work_dir=work_dir, on_progress=show)
+                done += 1
+            except (TranscodeError, StorageError, ValueError) as exc:
+                failed.append((track.id, f"{track.key}: {exc}"))
+            finally:
+                bar.close()
+                await store.close()
+    finally:
+        await db.dispose()
+    return done, failed
 
 
 def scan(settings: Settings, args: argparse.Namespace) -> int:
@@ -189,6 +290,16 @@ def _scan_in_background(settings: Settings) -> None:
             root,
             extra={"library": root, **{k: v for k, v in vars(report).items() if k != "errors"}},
         )
+    if not settings.transcode_on_start:
+        return
+    try:
+        done, failed = asyncio.run(transcode_tracks(settings, roots=settings.libraries))
+    except Exception:  # as above: the originals are served whatever happens here
+        logger.exception("transcoding failed")
+        return
+    for track_id, reason in failed:
+        logger.warning("transcode failed", extra={"track": track_id, "reason": reason})
+    logger.info("transcoded", extra={"transcoded": done, "failed": len(failed)})
 
 
 def _run_uvicorn(settings: Settings) -> int:

@@ -64,6 +64,9 @@ class Settings(BaseModel):
     # Catalogue.
     scan_concurrency: int = Field(8, ge=1, le=256)
     scan_on_start: bool = True
+    # After the start-up scan, transcode what has no HLS renditions yet (one track at a
+    # time, in the supervisor; the job queue of the transcode issue will take this over).
+    transcode_on_start: bool = True
 
     # S3 (used when a library is s3://bucket/prefix).
     s3_endpoint_url: str | None = None

@@ -14,8 +14,9 @@ import httpx
 import pytest
 
 from streamer.cli import main
+from streamer.settings import Settings
 from tests.fixtures.audio import awkward_files
-from tests.fixtures.servers import serve_in_process
+from tests.fixtures.servers import serve_in_process, serve_in_thread
 
 
 def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -101,6 +102,17 @@ def test_serve_with_two_workers_serves_the_demo_library_and_stops_on_sigterm(
         # Both workers' requests are aggregated in one /metrics.
         for _ in range(20):
             httpx.get(f"{base_url}/healthz")
+        # The supervisor transcodes the demo after scanning it: HLS appears on its own.
+        master = None
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            master = httpx.get(f"{base_url}/hls/{tracks[-1]['id']}/master.m3u8")
+            if master.status_code == 200:
+                break
+            time.sleep(0.5)
+        assert master is not None
+        assert master.status_code == 200
+        assert "#EXT-X-STREAM-INF" in master.text
         # Workers add their tallies every second: wait for both to have reported.
         count = 0.0
         deadline = time.monotonic() + 10
@@ -116,3 +128,27 @@ def test_serve_with_two_workers_serves_the_demo_library_and_stops_on_sigterm(
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=20) == 0
     assert '"logger": "streamer.access"' in server.logs()
+
+
+@pytest.mark.slow
+def test_transcode_makes_tracks_playable_as_hls_and_skips_them_next_time(
+    tmp_path: Path, audio_samples: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    library = tmp_path / "library"
+    library.mkdir()
+    shutil.copy(audio_samples["flac"], library / "good.flac")
+    (library / "bad.mp3").write_bytes(b"not audio")
+    data = str(tmp_path / "data")
+    assert main(["scan", str(library), "--data-dir", data, "--no-progress"]) == 0
+    capsys.readouterr()
+    assert main(["transcode", "--data-dir", data, "--no-progress"]) == 0
+    assert "1 transcoded, 0 failed" in capsys.readouterr().out
+    assert main(["transcode", "--data-dir", data, "--no-progress"]) == 0
+    assert "0 transcoded, 0 failed" in capsys.readouterr().out
+    settings = Settings.load({}, data_dir=Path(data))
+    with serve_in_thread(settings) as server, server.client() as client:
+        track = client.get("/api/v1/tracks", params={"status": "ok"}).json()["items"][0]
+        master = client.get(f"/hls/{track['id']}/master.m3u8")
+        assert master.status_code == 200
+        assert master.text.count("#EXT-X-STREAM-INF") == 3
+        assert track["loudness"] is not None
