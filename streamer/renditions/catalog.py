@@ -16,13 +16,13 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
 from sqlalchemy import select
 
+from streamer.coalescing_cache import CoalescingCache
 from streamer.db import Database, Library, Rendition, Track
 from streamer.errors import ObjectNotFound
 from streamer.renditions.playlists import (
@@ -102,12 +102,10 @@ class RenditionCatalog:
     ) -> None:
         self.db = db
         self.store_for = store_for
-        self.ttl = ttl
-        self.negative_ttl = negative_ttl
-        self.max_entries = max_entries
         self.max_indexes = max_indexes
-        self._entries: OrderedDict[str, tuple[float, TrackRenditions | None]] = OrderedDict()
-        self._loading: dict[str, asyncio.Future[TrackRenditions | None]] = {}
+        self._cache: CoalescingCache[str, TrackRenditions] = CoalescingCache(
+            self._load, ttl=ttl, negative_ttl=negative_ttl, max_entries=max_entries
+        )
         self._indexes: OrderedDict[tuple[str, str, str], RenditionEntry] = OrderedDict()
 
     async def get(self, track_id: str) -> TrackRenditions | None:
@@ -115,39 +113,13 @@ class RenditionCatalog:
 
         Raises StorageError when a segment index cannot be read from an unreachable store.
         """
-        cached = self._entries.get(track_id)
-        if cached is not None and cached[0] > time.monotonic():
-            return cached[1]
         if not TRACK_ID.match(track_id):
             return None
-        pending = self._loading.get(track_id)
-        if pending is not None:
-            return await asyncio.shield(pending)
-        future: asyncio.Future[TrackRenditions | None] = asyncio.get_running_loop().create_future()
-        self._loading[track_id] = future
-        try:
-            entry = await self._load(track_id)
-        except BaseException as exc:
-            future.set_exception(exc)
-            future.exception()  # mark retrieved: waiters re-raise it, nobody else needs to
-            raise
-        else:
-            future.set_result(entry)
-            ttl = self.ttl if entry is not None else self.negative_ttl
-            self._entries[track_id] = (time.monotonic() + ttl, entry)
-            self._entries.move_to_end(track_id)
-            while len(self._entries) > self.max_entries:
-                self._entries.popitem(last=False)
-            return entry
-        finally:
-            del self._loading[track_id]
+        return await self._cache.get(track_id)
 
     def invalidate(self, track_id: str | None = None) -> None:
         """Forget one track (its files changed under us), or every track."""
-        if track_id is None:
-            self._entries.clear()
-        else:
-            self._entries.pop(track_id, None)
+        self._cache.invalidate(track_id)
 
     async def _load(self, track_id: str) -> TrackRenditions | None:
         query = (

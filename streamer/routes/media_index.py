@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import re
-import time
-from collections import OrderedDict
 from dataclasses import dataclass
 
 from sqlalchemy import select
 
+from streamer.coalescing_cache import CoalescingCache
 from streamer.db import Database, Library, Track
 
 TRACK_ID = re.compile(r"^[0-9a-f]{16}$")
@@ -43,49 +42,18 @@ class MediaIndex:
         max_entries: int = 100_000,
     ) -> None:
         self.db = db
-        self.ttl = ttl
-        self.negative_ttl = negative_ttl
-        self.max_entries = max_entries
-        self._entries: OrderedDict[str, tuple[float, MediaEntry | None]] = OrderedDict()
-        self._loading: dict[str, asyncio.Future[MediaEntry | None]] = {}
+        self._cache: CoalescingCache[str, MediaEntry] = CoalescingCache(
+            self._load, ttl=ttl, negative_ttl=negative_ttl, max_entries=max_entries
+        )
 
     async def get(self, track_id: str) -> MediaEntry | None:
         """The servable entry of a track, or None if unknown, gone or failed."""
-        cached = self._entries.get(track_id)
-        if cached is not None and cached[0] > time.monotonic():
-            return cached[1]
         if not TRACK_ID.match(track_id):
             return None
-        pending = self._loading.get(track_id)
-        if pending is not None:
-            return await asyncio.shield(pending)
-        future: asyncio.Future[MediaEntry | None] = asyncio.get_running_loop().create_future()
-        self._loading[track_id] = future
-        try:
-            entry = await self._load(track_id)
-        except BaseException as exc:
-            future.set_exception(exc)
-            future.exception()  # mark retrieved: waiters re-raise it, nobody else needs to
-            raise
-        else:
-            future.set_result(entry)
-            ttl = self.ttl if entry is not None else self.negative_ttl
-            self._remember(track_id, time.monotonic() + ttl, entry)
-            return entry
-        finally:
-            del self._loading[track_id]
+        return await self._cache.get(track_id)
 
     def invalidate(self, track_id: str | None = None) -> None:
-        if track_id is None:
-            self._entries.clear()
-        else:
-            self._entries.pop(track_id, None)
-
-    def _remember(self, track_id: str, expires: float, entry: MediaEntry | None) -> None:
-        self._entries[track_id] = (expires, entry)
-        self._entries.move_to_end(track_id)
-        while len(self._entries) > self.max_entries:
-            self._entries.popitem(last=False)
+        self._cache.invalidate(track_id)
 
     async def _load(self, track_id: str) -> MediaEntry | None:
         query = (
