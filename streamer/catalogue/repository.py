@@ -5,9 +5,9 @@ from __future__ import annotations
 from sqlalchemy import func, or_, select
 
 from streamer.db.engine import Database
-from streamer.db.models import Library, Track
+from streamer.db.models import Library, Rendition, Track
 
-__all__ = ["get_library", "get_track", "list_libraries", "list_tracks"]
+__all__ = ["current_renditions", "get_library", "get_track", "list_libraries", "list_tracks"]
 
 _LIKE_ESCAPE = "\\"
 
@@ -79,3 +79,15 @@ def _escape_like(text: str) -> str:
         .replace("%", _LIKE_ESCAPE + "%")
         .replace("_", _LIKE_ESCAPE + "_")
     )
+
+
+async def current_renditions(db: Database, track_id: str) -> list[Rendition]:
+    """The track's renditions of its newest ladder (what /hls serves), by name."""
+    async with db.session() as session:
+        rows = list(
+            (await session.scalars(select(Rendition).where(Rendition.track_id == track_id))).all()
+        )
+    if not rows:
+        return []
+    newest = max(rows, key=lambda r: r.created_at).ladder_hash
+    return sorted((r for r in rows if r.ladder_hash == newest), key=lambda r: r.name)

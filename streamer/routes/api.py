@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import streamer.catalogue.repository as repository
-from streamer.db import Database, Library, Track
+from streamer.db import Database, Library, Rendition, Track
 
 PROBLEM = "application/problem+json"
 
@@ -56,6 +56,40 @@ class LoudnessOut(BaseModel):
     true_peak_dbtp: float | None
 
 
+class RenditionOut(BaseModel):
+    name: str
+    codec: str
+    codecs: str
+    bitrate: int | None
+    peak_bitrate: int
+    average_bitrate: int
+    sample_rate: int
+    channels: int
+    duration: float
+    size: int
+    urls: dict[str, str]
+
+    @classmethod
+    def of(cls, rendition: Rendition) -> RenditionOut:
+        track_id, name = rendition.track_id, rendition.name
+        return cls(
+            name=name,
+            codec=rendition.codec,
+            codecs=rendition.codecs,
+            bitrate=rendition.bitrate,
+            peak_bitrate=rendition.peak_bitrate,
+            average_bitrate=rendition.average_bitrate,
+            sample_rate=rendition.sample_rate,
+            channels=rendition.channels,
+            duration=rendition.duration,
+            size=rendition.size,
+            urls={
+                "playlist": f"/hls/{track_id}/{name}/index.m3u8",
+                "progressive": f"/media/{track_id}/{name}.m4a",
+            },
+        )
+
+
 class TrackOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
@@ -83,6 +117,8 @@ class TrackOut(BaseModel):
     tags: dict[str, Any]
     cover: CoverOut | None
     loudness: LoudnessOut | None
+    # Listed on GET /tracks/{id} only (None in pages): the newest ladder's renditions.
+    renditions: list[RenditionOut] | None = None
     urls: dict[str, str]
     scanned_at: datetime
     updated_at: datetime
@@ -236,7 +272,12 @@ def create_api() -> FastAPI:
         track = await repository.get_track(db, track_id)
         if track is None:
             raise HTTPException(404, "no such track")
-        return TrackOut.of(track)
+        out = TrackOut.of(track)
+        renditions = await repository.current_renditions(db, track_id)
+        out.renditions = [RenditionOut.of(r) for r in renditions]
+        if renditions:
+            out.urls["hls"] = f"/hls/{track_id}/master.m3u8"
+        return out
 
     @api.get("/libraries", response_model=list[LibraryOut], tags=["libraries"])
     async def list_libraries(db: DatabaseDep, _principal: PrincipalDep) -> list[LibraryOut]:

@@ -152,3 +152,15 @@ def test_transcode_makes_tracks_playable_as_hls_and_skips_them_next_time(
         assert master.status_code == 200
         assert master.text.count("#EXT-X-STREAM-INF") == 3
         assert track["loudness"] is not None
+        assert track["renditions"] is None  # pages leave them out
+        detail = client.get(f"/api/v1/tracks/{track['id']}").json()
+        assert detail["urls"]["hls"] == f"/hls/{track['id']}/master.m3u8"
+        names = [r["name"] for r in detail["renditions"]]
+        assert names == ["aac_128", "aac_256", "aac_64"]
+        for rendition in detail["renditions"]:
+            assert rendition["codecs"] == "mp4a.40.2"
+            playlist = client.get(rendition["urls"]["playlist"])
+            assert playlist.status_code == 200
+            assert client.head(rendition["urls"]["progressive"]).headers["content-length"] == str(
+                rendition["size"]
+            )
