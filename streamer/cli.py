@@ -18,14 +18,18 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import select
 from tqdm import tqdm
 
 from streamer.catalogue.scan import ScanProgress, ScanReport, ensure_library, scan_library
-from streamer.db import Database, migrate
+from streamer.db import Database, Library, Rendition, Track, migrate
 from streamer.errors import CatalogueError, SettingsError, StorageError
 from streamer.logs import configure_logging
+from streamer.renditions.outputs import SEGMENT_SECONDS, source_hash, transcode_track
 from streamer.settings import Settings
 from streamer.storage.factory import open_store
+from transcoder.errors import TranscodeError
+from transcoder.ladder import DEFAULT_LADDER, ladder_hash
 
 # Nothing imported here may import prometheus_client: `serve` must set
 # PROMETHEUS_MULTIPROC_DIR before the metrics module is first imported.
@@ -154,14 +158,7 @@ async def transcode_tracks(
 ) -> tuple[int, list[tuple[str, str]]]:
     """Transcode every servable track (of ``roots`` / ``track_ids`` when given) whose
     current content has no renditions for the default ladder yet."""
-    from sqlalchemy import select
-
-    from streamer.db import Library, Rendition, Track
-    from streamer.renditions.outputs import transcode_track
-    from transcoder.errors import TranscodeError
-    from transcoder.ladder import DEFAULT_LADDER, ladder_hash
-
-    current = ladder_hash(DEFAULT_LADDER, 6.0)
+    current = ladder_hash(DEFAULT_LADDER, SEGMENT_SECONDS)
     db = Database(settings.effective_database_url)
     work_dir = settings.data_dir / "work"
     await asyncio.to_thread(work_dir.mkdir, parents=True, exist_ok=True)
@@ -189,7 +186,7 @@ async def transcode_tracks(
                 ).all()
             )
         for track, root in rows:
-            if not force and (track.id, track.content_hash) in have:
+            if not force and (track.id, source_hash(track)) in have:
                 continue
             store = open_store(root, settings)
             await store.open()

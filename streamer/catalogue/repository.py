@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from sqlalchemy import func, or_, select
 
 from streamer.db.engine import Database
 from streamer.db.models import Library, Rendition, Track
 
-__all__ = ["current_renditions", "get_library", "get_track", "list_libraries", "list_tracks"]
+__all__ = [
+    "current_renditions",
+    "get_library",
+    "get_track",
+    "list_libraries",
+    "list_tracks",
+    "newest_ladder",
+]
 
 _LIKE_ESCAPE = "\\"
 
@@ -81,13 +90,16 @@ def _escape_like(text: str) -> str:
     )
 
 
-async def current_renditions(db: Database, track_id: str) -> list[Rendition]:
-    """The track's renditions of its newest ladder (what /hls serves), by name."""
-    async with db.session() as session:
-        rows = list(
-            (await session.scalars(select(Rendition).where(Rendition.track_id == track_id))).all()
-        )
-    if not rows:
+def newest_ladder(renditions: Sequence[Rendition]) -> list[Rendition]:
+    """Of a track's renditions, those of its newest ladder (what /hls serves), by name."""
+    if not renditions:
         return []
-    newest = max(rows, key=lambda r: r.created_at).ladder_hash
-    return sorted((r for r in rows if r.ladder_hash == newest), key=lambda r: r.name)
+    newest = max(renditions, key=lambda r: r.created_at).ladder_hash
+    return sorted((r for r in renditions if r.ladder_hash == newest), key=lambda r: r.name)
+
+
+async def current_renditions(db: Database, track_id: str) -> list[Rendition]:
+    """The track's renditions of its newest ladder, by name."""
+    async with db.session() as session:
+        rows = await session.scalars(select(Rendition).where(Rendition.track_id == track_id))
+        return newest_ladder(list(rows))

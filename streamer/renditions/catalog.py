@@ -17,11 +17,12 @@ import asyncio
 import hashlib
 import logging
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from sqlalchemy import select
 
+from streamer.catalogue.repository import newest_ladder
 from streamer.coalescing_cache import CoalescingCache
 from streamer.db import Database, Library, Rendition, Track
 from streamer.errors import ObjectNotFound
@@ -33,13 +34,13 @@ from streamer.renditions.playlists import (
 )
 from streamer.routes.media_index import TRACK_ID
 from streamer.storage.base import ObjectStore
+from streamer.storage.registry import StoreLookup
 from transcoder.fmp4 import Fragment, SegmentIndex
 
 __all__ = ["Playlist", "RenditionCatalog", "RenditionEntry", "TrackRenditions"]
 
 logger = logging.getLogger("streamer.renditions")
 
-StoreLookup = Callable[[str], Awaitable[ObjectStore]]
 
 # The most a segment index JSON may be: about 40 bytes a fragment, so 8 MB is over 100
 # hours of 6-second segments. Anything larger is not one we wrote.
@@ -133,11 +134,7 @@ class RenditionCatalog:
         if not rows:
             return None
         root = rows[0][1]
-        newest = max(rows, key=lambda row: row[0].created_at)[0]
-        chosen = sorted(
-            (row[0] for row in rows if row[0].ladder_hash == newest.ladder_hash),
-            key=lambda r: r.name,
-        )
+        chosen = newest_ladder([row[0] for row in rows])
         store = await self.store_for(root)
         renditions: dict[str, RenditionEntry] = {}
         variants = []
@@ -163,7 +160,7 @@ class RenditionCatalog:
             library_root=root,
             renditions=renditions,
             master=Playlist.of(master_for(variants)),
-            modified=newest.created_at.timestamp(),
+            modified=max(r.created_at for r in chosen).timestamp(),
         )
 
     async def _entry(

@@ -43,10 +43,17 @@ from transcoder.ladder import Rendition as LadderRendition
 from transcoder.ladder import ladder_hash as compute_ladder_hash
 from transcoder.run import RenditionOutput, TranscodeResult, transcode
 
-__all__ = ["AAC_PRIMING", "store_outputs", "transcode_track"]
+__all__ = [
+    "AAC_PRIMING",
+    "SEGMENT_SECONDS",
+    "source_hash",
+    "store_outputs",
+    "transcode_track",
+]
 
 logger = logging.getLogger("streamer.renditions")
 
+SEGMENT_SECONDS = 6.0  # HLS segment (fMP4 fragment) length by default
 # Priming samples of ffmpeg's native AAC encoder (Apple's and FDK prime 2112).
 AAC_PRIMING = 1024
 RENDITION_CONTENT_TYPE = "audio/mp4"
@@ -69,7 +76,7 @@ async def transcode_track(
     track: Track,
     *,
     ladder: Sequence[LadderRendition] = DEFAULT_LADDER,
-    segment_seconds: float = 6.0,
+    segment_seconds: float = SEGMENT_SECONDS,
     work_dir: Path,
     on_progress: Callable[[float], None] | None = None,
 ) -> list[Rendition]:
@@ -111,11 +118,16 @@ async def transcode_track(
             track,
             result,
             ladder_hash=compute_ladder_hash(ladder, segment_seconds),
-            content_hash=track.content_hash or _digest(track.version),
+            content_hash=source_hash(track),
             segment_seconds=segment_seconds,
         )
     finally:
         await asyncio.to_thread(shutil.rmtree, out_dir, True)
+
+
+def source_hash(track: Track) -> str:
+    """The identity of the source bytes that renditions record (and idempotence checks)."""
+    return track.content_hash or _digest(track.version)
 
 
 async def _source_url(store: ObjectStore, key: str, *, expires: int) -> str:

@@ -38,7 +38,7 @@ from streamer.renditions.catalog import (
     TrackRenditions,
 )
 from streamer.routes.media import ALLOW, Cors, MediaEndpoint, Window, WindowStale, request_headers
-from streamer.routes.problems import problem_response
+from streamer.routes.problems import problem_response, storage_unavailable
 from streamer.storage import StorageError
 from streamer.types import Receive, Scope, Send
 
@@ -86,10 +86,7 @@ class HlsEndpoint:
             try:
                 track = await self.catalog.get(track_id)
             except StorageError:
-                logger.warning("storage failed", exc_info=True, extra={"track": track_id})
-                await problem_response(
-                    send, 503, "storage unavailable", [(b"retry-after", b"5"), *cors]
-                )
+                await storage_unavailable(send, cors, track_id=track_id)
                 return
             if track is None:
                 await problem_response(send, 404, "no HLS renditions for this track", cors)

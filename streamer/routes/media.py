@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 
 from streamer.errors import ObjectChanged, ObjectNotFound, StorageError
@@ -36,9 +36,10 @@ from streamer.renditions.catalog import RenditionCatalog
 from streamer.request_stats import RequestStats
 from streamer.routes.media_files import ObjectState, ObjectStates, read_chunk, read_inline
 from streamer.routes.media_index import MediaIndex
-from streamer.routes.problems import problem_response
+from streamer.routes.problems import problem_response, storage_unavailable
 from streamer.settings import Settings
 from streamer.storage import ObjectStore
+from streamer.storage.registry import StoreLookup
 from streamer.types import Receive, Scope, Send
 
 logger = logging.getLogger("streamer.media")
@@ -65,7 +66,6 @@ _INTERESTING = frozenset(
     }
 )
 
-StoreLookup = Callable[[str], Awaitable[ObjectStore]]
 Cors = list[tuple[bytes, bytes]]
 
 
@@ -212,10 +212,7 @@ class MediaEndpoint:
         try:
             track = await self.renditions.get(track_id)
         except StorageError:
-            logger.warning("storage failed", exc_info=True, extra={"track": track_id})
-            await problem_response(
-                send, 503, "storage unavailable", [(b"retry-after", b"5"), *cors]
-            )
+            await storage_unavailable(send, cors, track_id=track_id)
             return
         entry = track.renditions.get(name) if track is not None else None
         if track is None or entry is None:
@@ -250,9 +247,7 @@ class MediaEndpoint:
         try:
             store = await self.store_for(root)
         except StorageError:
-            await problem_response(
-                send, 503, "storage unavailable", [(b"retry-after", b"5"), *cors]
-            )
+            await storage_unavailable(send, cors, track_id=track_id)
             return True
         method = scope["method"]
         for attempt in (1, 2):
@@ -261,10 +256,7 @@ class MediaEndpoint:
             except ObjectNotFound:
                 return False
             except StorageError:
-                logger.warning("storage failed", exc_info=True, extra={"track": track_id})
-                await problem_response(
-                    send, 503, "storage unavailable", [(b"retry-after", b"5"), *cors]
-                )
+                await storage_unavailable(send, cors, track_id=track_id)
                 return True
             try:
                 await self._respond(

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterable
 from http import HTTPStatus
 
 from streamer.types import Send
+
+logger = logging.getLogger("streamer.storage")
 
 
 def problem_body(status: int, detail: str) -> bytes:
@@ -36,3 +39,12 @@ async def problem_response(
         }
     )
     await send({"type": "http.response.body", "body": body})
+
+
+async def storage_unavailable(
+    send: Send, headers: Iterable[tuple[bytes, bytes]] = (), *, track_id: str | None = None
+) -> None:
+    """503 with Retry-After for a store that failed: logged with its cause (call it from the
+    ``except`` block), never a 500."""
+    logger.warning("storage failed", exc_info=True, extra={"track": track_id})
+    await problem_response(send, 503, "storage unavailable", [(b"retry-after", b"5"), *headers])

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 
 from streamer.settings import Settings
 from streamer.storage.base import ObjectStore
 from streamer.storage.factory import open_store
+
+# How routes and caches reach a library's store: StoreRegistry.get.
+StoreLookup = Callable[[str], Awaitable[ObjectStore]]
 
 
 class StoreRegistry:
