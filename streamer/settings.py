@@ -18,6 +18,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from streamer.errors import SettingsError
+from transcoder.ladder import Rendition, parse_ladder
 
 ENV_PREFIX = "STREAMER_"
 
@@ -64,9 +65,23 @@ class Settings(BaseModel):
     # Catalogue.
     scan_concurrency: int = Field(8, ge=1, le=256)
     scan_on_start: bool = True
-    # After the start-up scan, transcode what has no HLS renditions yet (one track at a
-    # time, in the supervisor; the job queue of the transcode issue will take this over).
+    # After the start-up scan, queue a transcode job for every track without renditions
+    # of the current ladder; `serve` runs the job runner in its supervisor process.
     transcode_on_start: bool = True
+
+    # Transcoding. The ladder names renditions "aac_<kbit/s>", "opus_<kbit/s>" or "flac";
+    # changing it (or segment_seconds) re-transcodes tracks as their jobs run.
+    ladder: tuple[str, ...] = ("aac_64", "aac_128", "aac_256")
+    segment_seconds: float = Field(6.0, ge=1.0, le=30.0)
+    # Jobs: how many run at once in this process, how often a failing one is tried (with
+    # exponential backoff from job_retry_seconds), and how quickly queued work, cancel
+    # requests and progress are noticed.
+    job_concurrency: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1, le=64)
+    job_max_attempts: int = Field(3, ge=1, le=20)
+    job_retry_seconds: float = Field(10.0, ge=0.0, le=3600.0)
+    job_poll_seconds: float = Field(0.5, ge=0.05, le=30.0)
+    # A running job whose heartbeat is older than this is taken to have lost its worker.
+    job_stale_seconds: float = Field(60.0, ge=5.0, le=3600.0)
 
     # S3 (used when a library is s3://bucket/prefix).
     s3_endpoint_url: str | None = None
@@ -76,7 +91,9 @@ class Settings(BaseModel):
 
     metrics_enabled: bool = True
 
-    @field_validator("libraries", "cors_allow_origins", "forwarded_allow_ips", mode="before")
+    @field_validator(
+        "libraries", "cors_allow_origins", "forwarded_allow_ips", "ladder", mode="before"
+    )
     @classmethod
     def _split_list(cls, value: Any) -> Any:
         if isinstance(value, str):
@@ -88,6 +105,17 @@ class Settings(BaseModel):
                     raise ValueError(f"not valid JSON: {exc}") from exc
             return [item.strip() for item in value.split(",") if item.strip()]
         return value
+
+    @field_validator("ladder")
+    @classmethod
+    def _valid_ladder(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        parse_ladder(value)  # raises ValueError with the reason
+        return tuple(spec.strip() for spec in value)
+
+    @property
+    def renditions(self) -> tuple[Rendition, ...]:
+        """The ladder as the transcoder's renditions."""
+        return parse_ladder(self.ladder)
 
     @field_validator("data_dir")
     @classmethod

@@ -27,7 +27,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-__all__ = ["DEFAULT_LADDER", "OutputPlan", "Rendition", "ladder_hash", "plan_outputs"]
+__all__ = [
+    "DEFAULT_LADDER",
+    "OutputPlan",
+    "Rendition",
+    "ladder_hash",
+    "parse_ladder",
+    "parse_rendition",
+    "plan_outputs",
+]
 
 Codec = Literal["aac", "flac", "opus"]
 
@@ -39,6 +47,8 @@ PIPELINE_VERSION = 1
 # Rendition names end up in storage keys and URLs (/hls/{track}/{rendition}/...).
 _NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
 _CODECS = ("aac", "flac", "opus")
+# Settings name renditions as "aac_128" (codec and kbit/s) or "flac".
+_SPEC = re.compile(r"(aac|opus)_([0-9]{1,3})|flac")
 
 
 @dataclass(frozen=True)
@@ -66,6 +76,29 @@ DEFAULT_LADDER: tuple[Rendition, ...] = (
     Rendition("aac_128", "aac", 128_000),
     Rendition("aac_256", "aac", 256_000),
 )
+
+
+def parse_rendition(spec: str) -> Rendition:
+    """The rendition a settings name stands for: ``aac_128`` is AAC-LC at 128 kbit/s,
+    ``opus_96`` Opus at 96 kbit/s, ``flac`` lossless FLAC. Raises ValueError."""
+    match = _SPEC.fullmatch(spec.strip())
+    if match is None:
+        raise ValueError(f"unknown rendition {spec!r}: use aac_<kbit/s>, opus_<kbit/s> or flac")
+    if match.group(1) is None:
+        return Rendition("flac", "flac", None)
+    codec: Codec = "aac" if match.group(1) == "aac" else "opus"
+    return Rendition(match.group(0), codec, int(match.group(2)) * 1000)
+
+
+def parse_ladder(specs: Sequence[str]) -> tuple[Rendition, ...]:
+    """Every rendition of ``specs`` (see :func:`parse_rendition`); at least one, no repeats."""
+    ladder = tuple(parse_rendition(spec) for spec in specs)
+    if not ladder:
+        raise ValueError("the ladder needs at least one rendition")
+    names = [rendition.name for rendition in ladder]
+    if len(set(names)) != len(names):
+        raise ValueError(f"the ladder names a rendition twice: {', '.join(names)}")
+    return ladder
 
 
 @dataclass(frozen=True)

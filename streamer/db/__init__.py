@@ -3,11 +3,24 @@
 from __future__ import annotations
 
 from streamer.db.engine import Database, migrate
-from streamer.db.models import Base, Library, Rendition, Track, library_id_for, track_id_for
+from streamer.db.models import (
+    ACTIVE_JOB_STATUSES,
+    Base,
+    Job,
+    JobStatus,
+    Library,
+    Rendition,
+    Track,
+    library_id_for,
+    track_id_for,
+)
 
 __all__ = [
+    "ACTIVE_JOB_STATUSES",
     "Base",
     "Database",
+    "Job",
+    "JobStatus",
     "Library",
     "Rendition",
     "Track",

@@ -6,11 +6,25 @@ import hashlib
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from sqlalchemy import JSON, BigInteger, DateTime, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    text,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
 TrackStatus = Literal["ok", "error", "gone"]
+JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
+ACTIVE_JOB_STATUSES = ("queued", "running")
 
 
 def utcnow() -> datetime:
@@ -133,3 +147,48 @@ class Rendition(Base):
     content_hash: Mapped[str] = mapped_column(String(64))  # of the source transcoded
     ladder_hash: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Job(Base):
+    """A unit of background work on a track (today: transcoding it into the ladder).
+
+    The row is the job's record of truth, whichever process runs it: the runner claims a
+    queued row, reports progress and a heartbeat into it, and finishes it. Cancel and retry
+    requests from any node are writes to the row.
+    """
+
+    __tablename__ = "jobs"
+    __table_args__ = (
+        Index("ix_jobs_status_run_after", "status", "run_after"),
+        Index("ix_jobs_track_created", "track_id", "created_at"),
+        Index("ix_jobs_created", "created_at"),
+        # At most one queued or running job per track, even when two nodes enqueue at once.
+        Index(
+            "ux_jobs_active_track",
+            "track_id",
+            unique=True,
+            sqlite_where=text("status IN ('queued', 'running')"),
+            postgresql_where=text("status IN ('queued', 'running')"),
+        ),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), default="transcode")
+    track_id: Mapped[str] = mapped_column(ForeignKey("tracks.id", ondelete="CASCADE"))
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    progress: Mapped[float] = mapped_column(Float, default=0.0)  # 0..1
+    attempts: Mapped[int] = mapped_column(Integer, default=0)  # runs started so far
+    max_attempts: Mapped[int] = mapped_column(Integer, default=3)
+    run_after: Mapped[datetime] = mapped_column(default=utcnow)  # retry backoff
+    content_hash: Mapped[str] = mapped_column(String(64))  # the source it was queued for
+    ladder_hash: Mapped[str] = mapped_column(String(64))
+    force: Mapped[bool] = mapped_column(Boolean, default=False)
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    error: Mapped[str | None] = mapped_column(Text, default=None)  # human-readable reason
+    stderr_tail: Mapped[str | None] = mapped_column(Text, default=None)  # ffmpeg's last lines
+    worker: Mapped[str | None] = mapped_column(String(128), default=None)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(default=None)
+    finished_at: Mapped[datetime | None] = mapped_column(default=None)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

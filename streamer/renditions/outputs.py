@@ -2,8 +2,15 @@
 
 ``transcode_track`` runs the one-process ffmpeg ladder for a catalogued track and hands the
 result to ``store_outputs``, which writes every derived object through the track's
-ObjectStore under ``.streamer/tracks/<track_id>/<ladder_hash>/`` and records the renditions
-in the database. The job runner calls ``transcode_track``; nothing here knows about queues.
+ObjectStore under ``.streamer/tracks/<track_id>/<ladder_hash>/<run>/`` and records the
+renditions in the database. The job runner calls ``transcode_track``; nothing here knows
+about queues.
+
+Each run writes to a folder of its own and the database switches to it in one commit, so
+a re-transcode never overwrites what is being served, and a run that fails or is cancelled
+while uploading leaves nothing behind (its folder is deleted; no row points at it). The
+folders of replaced runs are orphans for ``streamer cleanup`` to remove, not deleted at
+once: nodes may serve from them until their caches expire.
 
 Priming. ffmpeg's AAC encoder puts 1024 priming samples in front of the audio, and with
 ``-movflags +empty_moov`` (what the transcoder writes) nothing in the file says so: players
@@ -35,7 +42,7 @@ from typing import BinaryIO, Protocol, runtime_checkable
 from sqlalchemy import delete
 
 from streamer.db import Database, Rendition, Track
-from streamer.errors import StorageError
+from streamer.errors import ObjectChanged, ObjectNotFound, StorageError
 from streamer.storage.base import ObjectStore, derived_key
 from transcoder.fmp4 import Mp4Error, SegmentIndex, parse_fmp4_path
 from transcoder.ladder import DEFAULT_LADDER, plan_outputs
@@ -84,17 +91,20 @@ async def transcode_track(
 
     ffmpeg reads a local source in place and a remote one through a presigned URL. The run
     is bounded by 60 s plus twice the track's duration. Temporary outputs live in a fresh
-    directory under ``work_dir`` and are removed afterwards, whatever happens. Raises
-    ValueError for a track the scan could not describe (no sample rate or channels), the
-    transcoder's errors (``transcoder.errors``) for ffmpeg failures, and StorageError when
-    the source cannot be reached or the outputs cannot be written.
+    directory under ``work_dir`` and are removed afterwards, whatever happens; so are
+    objects already uploaded when storing fails or is cancelled. Raises ValueError for a
+    track the scan could not describe (no sample rate or channels), the transcoder's errors
+    (``transcoder.errors``) for ffmpeg failures, ObjectChanged when the source was replaced
+    or deleted while ffmpeg read it, and StorageError when the source cannot be reached or
+    the outputs cannot be written.
     """
     if not track.sample_rate or not track.channels:
         raise ValueError(f"track {track.id} has no probed sample rate or channel count")
     duration = track.duration or 0.0
     timeout = 60.0 + 2.0 * duration
     source = await _source_url(store, track.key, expires=int(timeout) + _PRESIGN_MARGIN)
-    out_dir = work_dir / f"transcode-{track.id}-{uuid.uuid4().hex[:8]}"
+    run = uuid.uuid4().hex[:12]
+    out_dir = work_dir / f"transcode-{track.id}-{run}"
     plans = plan_outputs(
         ladder,
         source_sample_rate=track.sample_rate,
@@ -102,6 +112,7 @@ async def transcode_track(
         source_bits_per_sample=track.bits_per_sample,
         out_dir=out_dir,
     )
+    hashed = compute_ladder_hash(ladder, segment_seconds)
     try:
         result = await transcode(
             source,
@@ -112,17 +123,45 @@ async def transcode_track(
             on_progress=on_progress,
             timeout=timeout,
         )
-        return await store_outputs(
-            db,
-            store,
-            track,
-            result,
-            ladder_hash=compute_ladder_hash(ladder, segment_seconds),
-            content_hash=source_hash(track),
-            segment_seconds=segment_seconds,
-        )
+        await _check_source_unchanged(store, track)
+        folder = ("tracks", track.id, hashed, run)
+        try:
+            return await store_outputs(
+                db,
+                store,
+                track,
+                result,
+                ladder_hash=hashed,
+                content_hash=source_hash(track),
+                segment_seconds=segment_seconds,
+                folder=folder,
+            )
+        except BaseException:
+            # Nothing points at this run's folder unless the commit happened, and then
+            # store_outputs returned: remove what was uploaded, shielded from the
+            # cancellation that may have brought us here.
+            await asyncio.shield(_remove_folder(store, derived_key(*folder) + "/"))
+            raise
     finally:
         await asyncio.to_thread(shutil.rmtree, out_dir, True)
+
+
+async def _check_source_unchanged(store: ObjectStore, track: Track) -> None:
+    # ffmpeg may read a deleted local file to the end through its open descriptor, or a
+    # replaced one half old, half new: renditions of that must not be stored.
+    try:
+        info = await store.stat(track.key)
+    except ObjectNotFound as exc:
+        raise ObjectChanged(f"{track.key} was deleted while it was being transcoded") from exc
+    if info.version != track.version or info.size != track.size:
+        raise ObjectChanged(f"{track.key} changed while it was being transcoded")
+
+
+async def _remove_folder(store: ObjectStore, prefix: str) -> None:
+    try:
+        await store.delete_prefix(prefix)
+    except StorageError:
+        logger.warning("could not remove the partial outputs under %s", prefix, exc_info=True)
 
 
 def source_hash(track: Track) -> str:
@@ -149,17 +188,19 @@ async def store_outputs(
     ladder_hash: str,
     content_hash: str,
     segment_seconds: float,
+    folder: Sequence[str] | None = None,
 ) -> list[Rendition]:
     """Upload each rendition and its segment index, the waveform peaks, and record them.
 
-    Keys: ``.streamer/tracks/<track>/<ladder_hash>/{name}.mp4``, ``{name}.index.json`` and
-    ``peaks.json``. AAC renditions get an edit list for their priming first (module
-    docstring), so ``Rendition.duration`` is the content's duration, priming excluded. The
+    Keys: ``.streamer/{folder}/{name}.mp4``, ``{name}.index.json`` and ``peaks.json``;
+    ``folder`` defaults to ``tracks/<track>/<ladder_hash>``. AAC renditions get an edit
+    list for their priming first (module docstring), so ``Rendition.duration`` is the
+    content's duration, priming excluded. The
     track's Rendition rows for ``ladder_hash`` are replaced and its loudness and
     ``waveform_key`` set, in one commit; ``track`` is updated to match. Raises Mp4Error for
     an output that is not a fragmented MP4 and StorageError when a write fails.
     """
-    folder = ("tracks", track.id, ladder_hash)
+    folder = tuple(folder or ("tracks", track.id, ladder_hash))
     rows: list[Rendition] = []
     for output in result.outputs:
         index = await asyncio.to_thread(_prepare_rendition, output)

@@ -1,0 +1,373 @@
+"""The job runner: takes queued jobs from the database and runs them through taskiq.
+
+::
+
+    database (jobs table)          JobRunner
+      queued rows  ──dispatcher──>  broker.kick("streamer.transcode", job_id)
+                                        │  taskiq: InMemoryBroker here; a Redis stream
+                                        v  broker and `streamer worker` when scaled out
+                                    _run(job_id): claim ─> transcode ─> finish
+                                        │  watcher, every poll: progress + heartbeat,
+                                        v  and the cancel flag (kills ffmpeg)
+
+The table is the queue of record and taskiq the transport. Any node may queue, cancel or
+retry a job by writing its row; the runner notices within ``poll`` seconds. The dispatcher
+kicks no more than ``concurrency`` jobs at a time, and a job is claimed with a conditional
+UPDATE, so a message delivered twice runs once.
+
+Outcomes: success; bad input (the file is not decodable audio) fails the job and marks the
+track as failed, without retries; transient failures (ffmpeg crashed or timed out, storage
+unreachable) are retried with exponential backoff up to ``max_attempts``; a cancel kills
+ffmpeg and removes partial outputs. When the runner stops, running jobs are interrupted and
+given back to the queue without counting the attempt; at start-up, jobs a crashed runner
+left "running" are queued again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select, update
+from taskiq import AsyncBroker, InMemoryBroker
+
+from streamer.db import Database, Job, Library, Rendition, Track
+from streamer.db.models import utcnow
+from streamer.errors import ObjectChanged, StorageError
+from streamer.jobs import rows
+from streamer.renditions.outputs import source_hash, transcode_track
+from streamer.storage.base import ObjectStore
+from transcoder.errors import BadInput, TranscodeError
+from transcoder.ladder import Rendition as LadderRendition
+from transcoder.ladder import ladder_hash
+
+__all__ = ["TRANSCODE_TASK", "JobRunner", "RunnerConfig"]
+
+logger = logging.getLogger("streamer.jobs")
+
+TRANSCODE_TASK = "streamer.transcode"
+_MAX_BACKOFF = 3600.0
+# Progress is written when it moved this much, or with the heartbeat every _HEARTBEAT s.
+_PROGRESS_STEP = 0.01
+_HEARTBEAT = 5.0
+
+StoreFor = Callable[[str], Awaitable[ObjectStore]]
+
+
+class RunnerConfig:
+    """What the runner needs from the settings, as plain values (tests build their own)."""
+
+    def __init__(
+        self,
+        *,
+        ladder: Sequence[LadderRendition],
+        segment_seconds: float,
+        work_dir: Path,
+        concurrency: int = 1,
+        max_attempts: int = 3,
+        retry_seconds: float = 10.0,
+        poll_seconds: float = 0.5,
+        stale_seconds: float = 60.0,
+    ) -> None:
+        self.ladder = tuple(ladder)
+        self.segment_seconds = segment_seconds
+        self.ladder_hash = ladder_hash(self.ladder, segment_seconds)
+        self.work_dir = work_dir
+        self.concurrency = concurrency
+        self.max_attempts = max_attempts
+        self.retry_seconds = retry_seconds
+        self.poll_seconds = poll_seconds
+        self.stale_seconds = stale_seconds
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> RunnerConfig:
+        return cls(
+            ladder=settings.renditions,
+            segment_seconds=settings.segment_seconds,
+            work_dir=settings.data_dir / "work",
+            concurrency=settings.job_concurrency,
+            max_attempts=settings.job_max_attempts,
+            retry_seconds=settings.job_retry_seconds,
+            poll_seconds=settings.job_poll_seconds,
+            stale_seconds=settings.job_stale_seconds,
+        )
+
+    def backoff(self, attempt: int) -> float:
+        """Seconds before attempt ``attempt + 1``, after ``attempt`` failed ones."""
+        return float(min(self.retry_seconds * 2 ** max(attempt - 1, 0), _MAX_BACKOFF))
+
+
+class JobRunner:
+    """Runs queued jobs in this process until :meth:`stop` (see the module docstring)."""
+
+    def __init__(
+        self,
+        db: Database,
+        store_for: StoreFor,
+        config: RunnerConfig,
+        *,
+        broker: AsyncBroker | None = None,
+        recover_all: bool = True,
+    ) -> None:
+        self.db = db
+        self.store_for = store_for
+        self.config = config
+        # A lone embedded runner owns every "running" row at start-up; several workers
+        # sharing a database only take over rows whose heartbeat went stale.
+        self.recover_all = recover_all
+        self.name = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.broker = broker or InMemoryBroker(max_async_tasks=config.concurrency)
+
+        # taskiq renames what it registers, which a bound method does not allow.
+        async def run_job(job_id: str) -> None:
+            await self._run(job_id)
+
+        self._task = self.broker.register_task(run_job, task_name=TRANSCODE_TASK)
+        self._kicked: set[str] = set()
+        self._work: dict[str, asyncio.Task[list[Rendition]]] = {}
+        self._wake = asyncio.Event()
+        self._idle = asyncio.Event()  # set while no job is kicked
+        self._idle.set()
+        self._stopping = False
+        self._dispatcher: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        await asyncio.to_thread(self.config.work_dir.mkdir, parents=True, exist_ok=True)
+        await self.broker.startup()
+        await self._recover(everything=self.recover_all)
+        self._dispatcher = asyncio.create_task(self._dispatch(), name="job-dispatcher")
+
+    async def enqueue(
+        self, *, roots: Sequence[str] = (), track_ids: Sequence[str] = (), force: bool = False
+    ) -> list[Job]:
+        """Queue transcodes of the tracks that need one (see ``rows.enqueue_transcodes``)."""
+        jobs = await rows.enqueue_transcodes(
+            self.db,
+            ladder_hash=self.config.ladder_hash,
+            source_hash=source_hash,
+            max_attempts=self.config.max_attempts,
+            roots=roots,
+            track_ids=track_ids,
+            force=force,
+        )
+        self.wake()
+        return jobs
+
+    def wake(self) -> None:
+        """Look for queued jobs now rather than at the next poll."""
+        self._wake.set()
+
+    @property
+    def running(self) -> list[str]:
+        return list(self._work)
+
+    async def stop(self, grace: float = 15.0) -> None:
+        """Stop dispatching, interrupt running jobs (killing ffmpeg; the jobs are queued
+        again) and wait for them to let go, at most ``grace`` seconds."""
+        self._stopping = True
+        if self._dispatcher is not None:
+            self._dispatcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._dispatcher
+        for work in list(self._work.values()):
+            work.cancel()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(grace):
+                await self._idle.wait()
+        await self.broker.shutdown()
+
+    # --- dispatching ---------------------------------------------------------------------
+
+    async def _dispatch(self) -> None:
+        next_sweep = 0.0
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                if loop.time() >= next_sweep:
+                    next_sweep = loop.time() + self.config.stale_seconds / 4
+                    await self._recover(everything=False)
+                free = self.config.concurrency - len(self._kicked)
+                if free > 0:
+                    for job_id in await rows.due_job_ids(
+                        self.db, limit=free, exclude=sorted(self._kicked)
+                    ):
+                        self._kicked.add(job_id)
+                        self._idle.clear()
+                        await self._task.kiq(job_id)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # the database may be briefly unreachable: try again later
+                logger.warning("job dispatch failed", exc_info=True)
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.config.poll_seconds):
+                    await self._wake.wait()
+
+    async def _recover(self, *, everything: bool) -> None:
+        older = None if everything else utcnow() - timedelta(seconds=self.config.stale_seconds)
+        count = await rows.requeue_stale(self.db, older_than=older)
+        if count:
+            logger.warning("requeued %d job(s) whose worker stopped", count)
+
+    # --- one job -------------------------------------------------------------------------
+
+    async def _run(self, job_id: str) -> None:
+        """The taskiq task: run one job to an outcome recorded in its row."""
+        try:
+            if self._stopping:
+                return
+            job = await rows.claim(self.db, job_id, self.name)
+            if job is None:  # cancelled meanwhile, or another runner took it
+                return
+            await self._execute(job)
+        except Exception:  # the row says what happened; a bug here must not stop the runner
+            logger.exception("job %s crashed", job_id)
+            with contextlib.suppress(Exception):
+                await rows.finish(self.db, job_id, "failed", error="internal error (see logs)")
+        finally:
+            self._kicked.discard(job_id)
+            if not self._kicked:
+                self._idle.set()
+            self._wake.set()
+
+    async def _execute(self, job: Job) -> None:
+        log = {"job": job.id, "track": job.track_id, "attempt": job.attempts}
+        async with self.db.session() as session:
+            found = (
+                await session.execute(
+                    select(Track, Library.root)
+                    .join(Library, Library.id == Track.library_id)
+                    .where(Track.id == job.track_id)
+                )
+            ).first()
+        if found is None or found[0].status != "ok":
+            await rows.finish(self.db, job.id, "failed", error="the track is gone or unreadable")
+            return
+        track, root = found
+        if not job.force and await self._already_done(track):
+            logger.info("already transcoded", extra=log)
+            await rows.finish(self.db, job.id, "succeeded")
+            return
+
+        progress = _Progress()
+        work = asyncio.create_task(self._transcode(track, root, progress))
+        self._work[job.id] = work
+        try:
+            cancelled = await self._watch(job.id, work, progress)
+            work.result()  # raises what the transcode raised
+        except asyncio.CancelledError:
+            if cancelled:
+                logger.info("job cancelled", extra=log)
+                await rows.finish(self.db, job.id, "cancelled", error="cancelled")
+            else:
+                logger.info("job interrupted: the runner is stopping", extra=log)
+                await rows.release(self.db, job.id, reason="interrupted: the runner stopped")
+            return
+        except BadInput as exc:
+            await self._fail_track(track, exc.reason)
+            await rows.finish(
+                self.db, job.id, "failed", error=exc.reason, stderr_tail=exc.stderr_tail
+            )
+            logger.warning("job failed: bad input", extra={**log, "reason": exc.reason})
+            return
+        except (TranscodeError, StorageError, ValueError, LookupError) as exc:
+            await self._failed(job, exc, log)
+            return
+        finally:
+            self._work.pop(job.id, None)
+        await rows.finish(self.db, job.id, "succeeded")
+        logger.info("job succeeded", extra=log)
+
+    async def _transcode(self, track: Track, root: str, progress: _Progress) -> list[Rendition]:
+        store = await self.store_for(root)
+        return await transcode_track(
+            self.db,
+            store,
+            track,
+            ladder=self.config.ladder,
+            segment_seconds=self.config.segment_seconds,
+            work_dir=self.config.work_dir,
+            on_progress=progress.set,
+        )
+
+    async def _watch(self, job_id: str, work: asyncio.Task[Any], progress: _Progress) -> bool:
+        """Until ``work`` ends: write progress and heartbeats, and cancel it when asked.
+        True when it was cancelled on request."""
+        loop = asyncio.get_running_loop()
+        written, beat = 0.0, loop.time()
+        cancelled = False
+        while not work.done():
+            await asyncio.wait([work], timeout=self.config.poll_seconds)
+            if work.done():
+                break
+            try:
+                now = loop.time()
+                if progress.value - written >= _PROGRESS_STEP or now - beat >= _HEARTBEAT:
+                    written, beat = progress.value, now
+                    await rows.report_progress(self.db, job_id, written)
+                if not cancelled and await rows.is_cancel_requested(self.db, job_id):
+                    cancelled = True
+                    work.cancel()
+            except Exception:  # a database hiccup must not kill a healthy transcode
+                logger.warning("could not report progress of job %s", job_id, exc_info=True)
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await work
+        return cancelled
+
+    async def _failed(self, job: Job, exc: Exception, log: dict[str, Any]) -> None:
+        reason = getattr(exc, "reason", None) or str(exc).splitlines()[0]
+        tail = getattr(exc, "stderr_tail", None) or None
+        retryable = (isinstance(exc, TranscodeError) and exc.retryable) or (
+            isinstance(exc, StorageError) and not isinstance(exc, ObjectChanged)
+        )
+        if retryable and job.attempts < job.max_attempts:
+            delay = self.config.backoff(job.attempts)
+            await rows.schedule_retry(self.db, job.id, delay=delay, error=reason, stderr_tail=tail)
+            logger.warning("job failed; retrying in %.0f s", delay, extra={**log, "reason": reason})
+            return
+        await rows.finish(self.db, job.id, "failed", error=reason, stderr_tail=tail)
+        logger.warning("job failed", extra={**log, "reason": reason})
+
+    async def _already_done(self, track: Track) -> bool:
+        async with self.db.session() as session:
+            found = await session.scalar(
+                select(Rendition.id)
+                .where(
+                    Rendition.track_id == track.id,
+                    Rendition.ladder_hash == self.config.ladder_hash,
+                    Rendition.content_hash == source_hash(track),
+                )
+                .limit(1)
+            )
+        return found is not None
+
+    async def _fail_track(self, track: Track, reason: str) -> None:
+        # The file is not decodable audio: say so on the track, as a scan does for files
+        # mutagen cannot read; the next scan of changed bytes will try again.
+        async with self.db.session() as session:
+            await session.execute(
+                update(Track)
+                .where(Track.id == track.id, Track.version == track.version)
+                .values(status="error", error=f"ffmpeg cannot decode it: {reason}")
+            )
+            await session.commit()
+
+
+class _Progress:
+    """The latest fraction ffmpeg reported; read by the watcher."""
+
+    __slots__ = ("value",)
+
+    def __init__(self) -> None:
+        self.value = 0.0
+
+    def set(self, fraction: float) -> None:
+        self.value = fraction
