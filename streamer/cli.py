@@ -18,18 +18,17 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
 from tqdm import tqdm
 
 from streamer.catalogue.scan import ScanProgress, ScanReport, ensure_library, scan_library
-from streamer.db import Database, Library, Rendition, Track, migrate
+from streamer.db import Database, migrate
 from streamer.errors import CatalogueError, SettingsError, StorageError
+from streamer.jobs import JobRunner, RunnerConfig
+from streamer.jobs.watch import TranscodeOutcome, watch_jobs
 from streamer.logs import configure_logging
-from streamer.renditions.outputs import SEGMENT_SECONDS, source_hash, transcode_track
 from streamer.settings import Settings
 from streamer.storage.factory import open_store
-from transcoder.errors import TranscodeError
-from transcoder.ladder import DEFAULT_LADDER, ladder_hash
+from streamer.storage.registry import StoreRegistry
 
 # Nothing imported here may import prometheus_client: `serve` must set
 # PROMETHEUS_MULTIPROC_DIR before the metrics module is first imported.
@@ -88,6 +87,11 @@ def _parser() -> argparse.ArgumentParser:
     scan_p = sub.add_parser("scan", parents=[common], help="catalogue libraries and exit")
     scan_p.add_argument("paths", nargs="+", metavar="PATH", help="folder or s3://bucket/prefix")
     scan_p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    scan_p.add_argument(
+        "--wait",
+        action="store_true",
+        help="then transcode what needs it, here, with a progress bar per job",
+    )
 
     transcode_p = sub.add_parser(
         "transcode", parents=[common], help="transcode catalogued tracks into the HLS ladder"
@@ -129,12 +133,12 @@ def migrate_command(settings: Settings, _args: argparse.Namespace) -> int:
 
 
 def transcode_command(settings: Settings, args: argparse.Namespace) -> int:
-    """Transcode tracks one after another (the job queue of the transcode issue will
-    replace this loop); a bad file is reported and the others go on."""
+    """Queue transcode jobs and run them here until they end; a bad file is reported and
+    the others go on."""
     migrate(settings.effective_database_url)
     roots = [normalise_root(p) for p in args.paths]
-    done, failed = asyncio.run(
-        transcode_tracks(
+    outcome = asyncio.run(
+        run_transcodes(
             settings,
             roots=roots,
             track_ids=args.track or [],
@@ -142,71 +146,39 @@ def transcode_command(settings: Settings, args: argparse.Namespace) -> int:
             progress=not args.no_progress,
         )
     )
-    print(f"{done} transcoded, {len(failed)} failed")
-    for track_id, reason in failed:
-        print(f"  failed: {track_id}: {reason}")
-    return 0 if not failed else 1
+    return _report_transcodes(outcome)
 
 
-async def transcode_tracks(
+def _report_transcodes(outcome: TranscodeOutcome) -> int:
+    print(f"{outcome.succeeded} transcoded, {len(outcome.failed)} failed")
+    for key, reason in outcome.failed:
+        print(f"  failed: {key}: {reason}")
+    return 0 if not outcome.failed else 1
+
+
+async def run_transcodes(
     settings: Settings,
     *,
     roots: Sequence[str] = (),
     track_ids: Sequence[str] = (),
     force: bool = False,
     progress: bool = False,
-) -> tuple[int, list[tuple[str, str]]]:
-    """Transcode every servable track (of ``roots`` / ``track_ids`` when given) whose
-    current content has no renditions for the default ladder yet."""
-    current = ladder_hash(DEFAULT_LADDER, SEGMENT_SECONDS)
+) -> TranscodeOutcome:
+    """Queue a job for every servable track (of ``roots`` / ``track_ids`` when given) whose
+    current content has no renditions of the configured ladder, run the jobs in this
+    process, and wait for them to end, with a progress bar per running job."""
     db = Database(settings.effective_database_url)
-    work_dir = settings.data_dir / "work"
-    await asyncio.to_thread(work_dir.mkdir, parents=True, exist_ok=True)
-    done, failed = 0, []
+    stores = StoreRegistry(settings)
+    # This process runs its own jobs only: other runners may share the database.
+    runner = JobRunner(db, stores.get, RunnerConfig.from_settings(settings), recover_all=False)
     try:
-        query = (
-            select(Track, Library.root)
-            .join(Library, Library.id == Track.library_id)
-            .where(Track.status == "ok")
-            .order_by(Track.id)
-        )
-        if roots:
-            query = query.where(Library.root.in_(roots))
-        if track_ids:
-            query = query.where(Track.id.in_(track_ids))
-        async with db.session() as session:
-            rows = (await session.execute(query)).all()
-            have = set(
-                (
-                    await session.execute(
-                        select(Rendition.track_id, Rendition.content_hash).where(
-                            Rendition.ladder_hash == current
-                        )
-                    )
-                ).all()
-            )
-        for track, root in rows:
-            if not force and (track.id, source_hash(track)) in have:
-                continue
-            store = open_store(root, settings)
-            await store.open()
-            bar = tqdm(total=100, desc=track.key, unit="%", disable=not progress, file=sys.stderr)
-
-            def show(fraction: float, bar: Any = bar) -> None:
-                bar.n = round(fraction * 100)
-                bar.refresh()
-
-            try:
-                await transcode_track(db, store, track, work_dir=work_dir, on_progress=show)
-                done += 1
-            except (TranscodeError, StorageError, ValueError) as exc:
-                failed.append((track.id, f"{track.key}: {exc}"))
-            finally:
-                bar.close()
-                await store.close()
+        jobs = await runner.enqueue(roots=roots, track_ids=track_ids, force=force)
+        await runner.start()
+        return await watch_jobs(db, [job.id for job in jobs], progress=progress)
     finally:
+        await runner.stop()
+        await stores.close()
         await db.dispose()
-    return done, failed
 
 
 def scan(settings: Settings, args: argparse.Namespace) -> int:
@@ -221,7 +193,10 @@ def scan(settings: Settings, args: argparse.Namespace) -> int:
         )
         for key, reason in report.errors[:20]:
             print(f"  failed: {key}: {reason}")
-    return 0
+    if not args.wait:
+        return 0
+    outcome = asyncio.run(run_transcodes(settings, roots=roots, progress=not args.no_progress))
+    return _report_transcodes(outcome)
 
 
 async def scan_roots(
@@ -266,37 +241,82 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
         folder = make_demo_library(settings.data_dir / "demo")
         settings = settings.model_copy(update={"libraries": (str(folder.resolve()),)})
     migrate(settings.effective_database_url)
-    if settings.libraries and settings.scan_on_start:
-        # Scan in the supervisor while the workers start: tracks become servable as they
-        # are catalogued (workers look new ids up in the database).
-        threading.Thread(
-            target=_scan_in_background, args=(settings,), name="scan", daemon=True
-        ).start()
-    return _run_uvicorn(settings)
+    background = Background(settings)
+    background.start()
+    try:
+        return _run_uvicorn(settings)
+    finally:
+        background.stop()
 
 
-def _scan_in_background(settings: Settings) -> None:
-    try:
-        reports = asyncio.run(scan_roots(settings, settings.libraries, progress=False))
-    except Exception:  # the server keeps serving what is catalogued; the log says why
-        logger.exception("library scan failed")
-        return
-    for root, report in zip(settings.libraries, reports, strict=True):
-        logger.info(
-            "scanned %s",
-            root,
-            extra={"library": root, **{k: v for k, v in vars(report).items() if k != "errors"}},
-        )
-    if not settings.transcode_on_start:
-        return
-    try:
-        done, failed = asyncio.run(transcode_tracks(settings, roots=settings.libraries))
-    except Exception:  # as above: the originals are served whatever happens here
-        logger.exception("transcoding failed")
-        return
-    for track_id, reason in failed:
-        logger.warning("transcode failed", extra={"track": track_id, "reason": reason})
-    logger.info("transcoded", extra={"transcoded": done, "failed": len(failed)})
+class Background:
+    """What the supervisor does beside serving, in a thread with its own event loop: the
+    job runner (embedded mode), and the start-up scan whose new tracks it queues.
+
+    Tracks become servable as they are catalogued and as HLS as their jobs finish (the
+    workers look ids up in the database). Stopping interrupts running jobs; they are
+    queued again and resume at the next start.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._thread = threading.Thread(target=self._main, name="background", daemon=True)
+        self._ready = threading.Event()
+
+    def start(self) -> None:
+        self._thread.start()
+        self._ready.wait(timeout=10)
+
+    def stop(self, timeout: float = 20.0) -> None:
+        if self._loop is not None and self._stop is not None:
+            self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(timeout=timeout)
+
+    def _main(self) -> None:
+        try:
+            asyncio.run(self._run())
+        except Exception:  # the server keeps serving the catalogue; the log says why
+            logger.exception("background work failed")
+
+    async def _run(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        self._ready.set()
+        settings = self.settings
+        db = Database(settings.effective_database_url)
+        stores = StoreRegistry(settings)
+        runner = None
+        if settings.jobs_in_process:
+            runner = JobRunner(db, stores.get, RunnerConfig.from_settings(settings))
+            await runner.start()
+        try:
+            if settings.libraries and settings.scan_on_start:
+                await self._scan_and_queue(runner)
+            await self._stop.wait()
+        finally:
+            if runner is not None:
+                await runner.stop()
+            await stores.close()
+            await db.dispose()
+
+    async def _scan_and_queue(self, runner: JobRunner | None) -> None:
+        settings = self.settings
+        try:
+            reports = await scan_roots(settings, settings.libraries, progress=False)
+        except Exception:  # the server keeps serving what is catalogued; the log says why
+            logger.exception("library scan failed")
+            return
+        for root, report in zip(settings.libraries, reports, strict=True):
+            logger.info(
+                "scanned %s",
+                root,
+                extra={"library": root, **{k: v for k, v in vars(report).items() if k != "errors"}},
+            )
+        if runner is not None and settings.transcode_on_start:
+            jobs = await runner.enqueue(roots=settings.libraries)
+            logger.info("queued transcodes", extra={"jobs": len(jobs)})
 
 
 def _run_uvicorn(settings: Settings) -> int:

@@ -66,8 +66,11 @@ class Settings(BaseModel):
     scan_concurrency: int = Field(8, ge=1, le=256)
     scan_on_start: bool = True
     # After the start-up scan, queue a transcode job for every track without renditions
-    # of the current ladder; `serve` runs the job runner in its supervisor process.
+    # of the current ladder.
     transcode_on_start: bool = True
+    # `serve` runs queued jobs in its supervisor process (the embedded default); turn it
+    # off when `streamer worker` processes run them instead.
+    jobs_in_process: bool = True
 
     # Transcoding. The ladder names renditions "aac_<kbit/s>", "opus_<kbit/s>" or "flac";
     # changing it (or segment_seconds) re-transcodes tracks as their jobs run.

@@ -15,7 +15,7 @@ import pytest
 
 from streamer.cli import main
 from streamer.settings import Settings
-from tests.fixtures.audio import awkward_files
+from tests.fixtures.audio import awkward_files, unknown_codec_wav
 from tests.fixtures.servers import serve_in_process, serve_in_thread
 
 
@@ -164,3 +164,23 @@ def test_transcode_makes_tracks_playable_as_hls_and_skips_them_next_time(
             assert client.head(rendition["urls"]["progressive"]).headers["content-length"] == str(
                 rendition["size"]
             )
+
+
+@pytest.mark.slow
+def test_scan_wait_transcodes_with_a_bar_per_job_and_reports_failures(
+    tmp_path: Path, audio_samples: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    library = tmp_path / "library"
+    library.mkdir()
+    shutil.copy(audio_samples["mp3"], library / "good.mp3")
+    unknown_codec_wav(library / "unknown-codec.wav")
+    data = str(tmp_path / "data")
+
+    status = main(["scan", str(library), "--data-dir", data, "--wait"])
+
+    captured = capsys.readouterr()
+    assert status == 1
+    assert "1 transcoded, 1 failed" in captured.out
+    assert "failed: unknown-codec.wav: ffmpeg cannot read the source" in captured.out
+    assert "succeeded: good.mp3" in captured.err
+    assert "jobs: 100%" in captured.err

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import struct
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -28,20 +27,10 @@ from streamer.jobs import JobConflict, JobRunner, RunnerConfig, rows
 from streamer.settings import Settings
 from streamer.storage.base import ObjectStore
 from streamer.storage.registry import StoreRegistry
-from tests.fixtures.audio import make_audio
+from tests.fixtures.audio import make_audio, unknown_codec_wav
 from tests.fixtures.servers import scan_roots
 
 TERMINAL = ("succeeded", "failed", "cancelled")
-
-
-def unknown_codec_wav(path: Path) -> Path:
-    """A WAV that mutagen reads (its header is fine) but whose codec no decoder knows."""
-    data = bytes(range(256)) * 800
-    fmt = struct.pack("<HHIIHH", 0x1234, 2, 44100, 44100 * 4, 4, 16)
-    body = b"WAVEfmt " + struct.pack("<I", len(fmt)) + fmt + b"data"
-    body += struct.pack("<I", len(data)) + data
-    path.write_bytes(b"RIFF" + struct.pack("<I", len(body)) + body)
-    return path
 
 
 @dataclass
