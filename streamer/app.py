@@ -68,6 +68,8 @@ class StreamerApp:
         self.hls = HlsEndpoint(self.renditions, self.media)
         api = create_api()
         api.state.db = self.db
+        api.state.settings = settings
+        api.state.stores = self.stores
         routes = [Route("/healthz", healthz), Route("/readyz", readyz), Mount("/api/v1", app=api)]
         if settings.metrics_enabled:
             routes.append(Route("/metrics", metrics))

@@ -13,6 +13,7 @@ __all__ = [
     "current_renditions",
     "get_library",
     "get_track",
+    "get_track_with_root",
     "list_libraries",
     "list_tracks",
     "newest_ladder",
@@ -25,6 +26,18 @@ async def get_track(db: Database, track_id: str) -> Track | None:
     """The track with ``track_id`` (any status), or None."""
     async with db.session() as session:
         return await session.get(Track, track_id)
+
+
+async def get_track_with_root(db: Database, track_id: str) -> tuple[Track, str] | None:
+    """The track and its library's root, or None."""
+    query = (
+        select(Track, Library.root)
+        .join(Library, Library.id == Track.library_id)
+        .where(Track.id == track_id)
+    )
+    async with db.session() as session:
+        row = (await session.execute(query)).first()
+    return None if row is None else (row[0], row[1])
 
 
 async def list_tracks(

@@ -33,8 +33,14 @@ from streamer.db.engine import Database
 from streamer.db.models import Library, Track, library_id_for, track_id_for, utcnow
 from streamer.errors import CatalogueError
 from streamer.http.content_types import AUDIO_EXTENSIONS, content_type_for
-from streamer.storage.base import ObjectInfo, ObjectNotFound, ObjectStore, StorageError
-from transcoder.probe import ProbeError, ProbeResult, probe
+from streamer.storage.base import (
+    ObjectInfo,
+    ObjectNotFound,
+    ObjectStore,
+    StorageError,
+    derived_key,
+)
+from transcoder.probe import Cover, ProbeError, ProbeResult, probe
 
 __all__ = ["ScanProgress", "ScanReport", "ensure_library", "scan_library"]
 
@@ -61,7 +67,9 @@ _MEDIA_FIELDS = (
     "disc_number",
     "cover_mime",
     "cover_size",
+    "cover_key",
 )
+_COVER_EXTENSIONS = {"image/jpeg": "jpg", "image/png": "png", "image/gif": "gif"}
 
 
 @dataclass
@@ -189,6 +197,7 @@ class _Scan:
         self.force = force
         self.batch_size = batch_size
         self.report = ScanReport()
+        self.covers_stored: set[str] = set()  # an album's tracks share one cover object
         self.known: dict[str, _Known] = {}
         self.seen: set[str] = set()
         self.done = 0
@@ -325,6 +334,8 @@ class _Scan:
             row.update(_error_fields(outcome.reason))
         else:
             row.update(_ok_fields(outcome))
+            if outcome.cover is not None:
+                row["cover_key"] = await self._store_cover(outcome.cover, info.key)
             if known is None or known.status == "gone":
                 self.report.added += 1
             else:
@@ -334,6 +345,22 @@ class _Scan:
             self.inserts.append(row)
         else:
             self.updates.append(row)
+
+    async def _store_cover(self, cover: Cover, key: str) -> str | None:
+        """Keep the embedded cover as a derived object named by its content; None (no
+        cover served) if the store will not take it: the track itself is fine."""
+        digest = hashlib.sha256(cover.data).hexdigest()
+        extension = _COVER_EXTENSIONS.get(cover.mime, "img")
+        cover_key = derived_key("covers", digest[:2], f"{digest}.{extension}")
+        if cover_key in self.covers_stored:
+            return cover_key
+        try:
+            await self.store.put_bytes(cover_key, cover.data, content_type=cover.mime)
+        except StorageError as exc:
+            logger.warning("could not store the cover of %s: %s", key, exc)
+            return None
+        self.covers_stored.add(cover_key)
+        return cover_key
 
     # -- blocking work, in the scan's threads ----------------------------------------------
 
@@ -470,6 +497,7 @@ def _ok_fields(result: ProbeResult) -> dict[str, Any]:
         "tags": result.tags,
         "cover_mime": cover.mime[:64] if cover else None,
         "cover_size": len(cover.data) if cover else None,
+        "cover_key": None,  # set once the cover is stored
     }
 
 

@@ -108,6 +108,8 @@ class Track(Base):
     tags: Mapped[dict[str, Any]] = mapped_column(default=dict)
     cover_mime: Mapped[str | None] = mapped_column(String(64), default=None)
     cover_size: Mapped[int | None] = mapped_column(Integer, default=None)
+    # The embedded cover, stored by the scan as a derived object named by its content.
+    cover_key: Mapped[str | None] = mapped_column(Text, default=None)
 
     # Measured by the transcode pipeline (EBU R128), None until transcoded or for silence.
     loudness_integrated: Mapped[float | None] = mapped_column(Float, default=None)

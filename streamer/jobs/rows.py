@@ -29,6 +29,7 @@ from streamer.db.models import utcnow
 __all__ = [
     "JobConflict",
     "JobPage",
+    "active_job",
     "claim",
     "due_job_ids",
     "enqueue_transcodes",
@@ -145,6 +146,12 @@ async def enqueue_transcodes(
 
 def _active_for(track_id: str) -> Select[Job]:
     return select(Job).where(Job.track_id == track_id, Job.status.in_(ACTIVE_JOB_STATUSES))
+
+
+async def active_job(db: Database, track_id: str) -> Job | None:
+    """The track's queued or running job, if it has one."""
+    async with db.session() as session:
+        return await session.scalar(_active_for(track_id))
 
 
 async def get_job(db: Database, job_id: str) -> Job | None:

@@ -49,7 +49,7 @@ from transcoder.errors import BadInput, TranscodeError
 from transcoder.ladder import Rendition as LadderRendition
 from transcoder.ladder import ladder_hash
 
-__all__ = ["TRANSCODE_TASK", "JobRunner", "RunnerConfig"]
+__all__ = ["TRANSCODE_TASK", "JobRunner", "RunnerConfig", "queue_transcodes"]
 
 logger = logging.getLogger("streamer.jobs")
 
@@ -105,6 +105,27 @@ class RunnerConfig:
         return float(min(self.retry_seconds * 2 ** max(attempt - 1, 0), _MAX_BACKOFF))
 
 
+async def queue_transcodes(
+    db: Database,
+    config: RunnerConfig,
+    *,
+    roots: Sequence[str] = (),
+    track_ids: Sequence[str] = (),
+    force: bool = False,
+) -> list[Job]:
+    """Queue transcodes into ``config``'s ladder of the tracks that need one (see
+    ``rows.enqueue_transcodes``); any node may call it, a runner picks the jobs up."""
+    return await rows.enqueue_transcodes(
+        db,
+        ladder_hash=config.ladder_hash,
+        source_hash=source_hash,
+        max_attempts=config.max_attempts,
+        roots=roots,
+        track_ids=track_ids,
+        force=force,
+    )
+
+
 class JobRunner:
     """Runs queued jobs in this process until :meth:`stop` (see the module docstring)."""
 
@@ -148,15 +169,9 @@ class JobRunner:
     async def enqueue(
         self, *, roots: Sequence[str] = (), track_ids: Sequence[str] = (), force: bool = False
     ) -> list[Job]:
-        """Queue transcodes of the tracks that need one (see ``rows.enqueue_transcodes``)."""
-        jobs = await rows.enqueue_transcodes(
-            self.db,
-            ladder_hash=self.config.ladder_hash,
-            source_hash=source_hash,
-            max_attempts=self.config.max_attempts,
-            roots=roots,
-            track_ids=track_ids,
-            force=force,
+        """Queue transcodes of the tracks that need one, and look for work at once."""
+        jobs = await queue_transcodes(
+            self.db, self.config, roots=roots, track_ids=track_ids, force=force
         )
         self.wake()
         return jobs

@@ -1,4 +1,4 @@
-"""The admin JSON API at /api/v1 (FastAPI): read-only catalogue for now.
+"""The admin JSON API at /api/v1 (FastAPI): the catalogue (read-only for now) and jobs.
 
 Every endpoint takes the caller's principal through one dependency, so authentication and
 per-library permissions slot in later without touching the handlers. Errors are
@@ -7,42 +7,32 @@ application/problem+json (RFC 9457).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
 from datetime import datetime
-from http import HTTPStatus
 from typing import Annotated, Any, Literal
 
-from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi import FastAPI, HTTPException, Query
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import streamer.catalogue.repository as repository
-from streamer.db import Database, Library, Rendition, Track
+from streamer.db import Library, Rendition, Track
+from streamer.errors import ObjectNotFound, StorageError
+from streamer.jobs import rows as job_rows
+from streamer.routes.api_common import (
+    PROBLEM,
+    PROBLEM_RESPONSES,
+    DatabaseDep,
+    PrincipalDep,
+    StoresDep,
+    http_error,
+    validation_error,
+)
+from streamer.routes.api_jobs import JobOut, jobs_router
 
-PROBLEM = "application/problem+json"
-
-
-@dataclass(frozen=True)
-class Principal:
-    """Who is calling. Anonymous read access until authentication lands (issue 5)."""
-
-    name: str = "anonymous"
-    can_read_all: bool = True
-
-
-async def current_principal() -> Principal:
-    return Principal()
-
-
-def database(request: Request) -> Database:
-    db: Database = request.app.state.db
-    return db
-
-
-PrincipalDep = Annotated[Principal, Depends(current_principal)]
-DatabaseDep = Annotated[Database, Depends(database)]
+_MAX_WAVEFORM_BYTES = 4 * 1024 * 1024  # 2,000 points take about 30 KB
 
 
 class CoverOut(BaseModel):
@@ -119,6 +109,8 @@ class TrackOut(BaseModel):
     loudness: LoudnessOut | None
     # Listed on GET /tracks/{id} only (None in pages): the newest ladder's renditions.
     renditions: list[RenditionOut] | None = None
+    # The track's newest job (transcoding state and progress), if it ever had one.
+    job: JobOut | None = None
     urls: dict[str, str]
     scanned_at: datetime
     updated_at: datetime
@@ -158,10 +150,26 @@ class TrackOut(BaseModel):
             )
             if track.loudness_range is not None
             else None,
-            urls={"original": f"/media/{track.id}/original"},
+            urls=_track_urls(track),
             scanned_at=track.scanned_at,
             updated_at=track.updated_at,
         )
+
+
+def _track_urls(track: Track) -> dict[str, str]:
+    urls = {"original": f"/media/{track.id}/original"}
+    if track.cover_key:
+        urls["cover"] = f"/media/{track.id}/cover"
+    if track.waveform_key:
+        urls["waveform"] = f"/api/v1/tracks/{track.id}/waveform"
+    return urls
+
+
+class WaveformOut(BaseModel):
+    """Peaks for drawing: ``points`` equal slices of the track, each [min, max] in -1..1."""
+
+    duration: float | None
+    points: list[tuple[float, float]]
 
 
 class TrackPage(BaseModel):
@@ -191,44 +199,6 @@ class LibraryOut(BaseModel):
         )
 
 
-class Problem(BaseModel):
-    type: str = "about:blank"
-    title: str
-    status: int
-    detail: str | None = None
-    errors: list[dict[str, Any]] | None = None
-
-
-PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
-    404: {"model": Problem, "content": {PROBLEM: {}}},
-    422: {"model": Problem, "content": {PROBLEM: {}}},
-}
-
-
-def problem(
-    status: int, detail: str | None, errors: list[dict[str, Any]] | None = None
-) -> JSONResponse:
-    body = Problem(title=HTTPStatus(status).phrase, status=status, detail=detail, errors=errors)
-    return JSONResponse(body.model_dump(exclude_none=True), status_code=status, media_type=PROBLEM)
-
-
-async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, StarletteHTTPException)
-    response = problem(exc.status_code, str(exc.detail))
-    if exc.headers:
-        response.headers.update(exc.headers)
-    return response
-
-
-async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, RequestValidationError)
-    errors = [
-        {"loc": list(error["loc"]), "msg": error["msg"], "type": error["type"]}
-        for error in exc.errors()
-    ]
-    return problem(422, "the request is not valid", errors)
-
-
 def create_api() -> FastAPI:
     """The /api/v1 application; the outer app sets ``state.db`` before serving."""
     api = FastAPI(
@@ -238,8 +208,8 @@ def create_api() -> FastAPI:
         docs_url="/docs",
         redoc_url=None,
         exception_handlers={
-            StarletteHTTPException: _http_error,
-            RequestValidationError: _validation_error,
+            StarletteHTTPException: http_error,
+            RequestValidationError: validation_error,
         },
     )
 
@@ -260,15 +230,21 @@ def create_api() -> FastAPI:
         tracks, total = await repository.list_tracks(
             db, library_id=library, codec=codec, q=q, status=status, limit=limit, offset=offset
         )
-        return TrackPage(
-            items=[TrackOut.of(t) for t in tracks], total=total, limit=limit, offset=offset
-        )
+        jobs = await job_rows.latest_jobs(db, [t.id for t in tracks])
+        items = []
+        for track in tracks:
+            out = TrackOut.of(track)
+            job = jobs.get(track.id)
+            out.job = JobOut.of(job) if job is not None else None
+            items.append(out)
+        return TrackPage(items=items, total=total, limit=limit, offset=offset)
 
     @api.get(
         "/tracks/{track_id}", response_model=TrackOut, responses=PROBLEM_RESPONSES, tags=["tracks"]
     )
     async def get_track(track_id: str, db: DatabaseDep, _principal: PrincipalDep) -> TrackOut:
-        """One track with its metadata, scan status and media URLs."""
+        """One track with its metadata, scan status, loudness, renditions, newest job and
+        media URLs (original, HLS, cover, waveform)."""
         track = await repository.get_track(db, track_id)
         if track is None:
             raise HTTPException(404, "no such track")
@@ -277,7 +253,38 @@ def create_api() -> FastAPI:
         out.renditions = [RenditionOut.of(r) for r in renditions]
         if renditions:
             out.urls["hls"] = f"/hls/{track_id}/master.m3u8"
+        job = (await job_rows.latest_jobs(db, [track_id])).get(track_id)
+        out.job = JobOut.of(job) if job is not None else None
         return out
+
+    @api.get(
+        "/tracks/{track_id}/waveform",
+        response_model=WaveformOut,
+        responses={**PROBLEM_RESPONSES, 503: {"content": {PROBLEM: {}}}},
+        tags=["tracks"],
+    )
+    async def get_waveform(
+        track_id: str, db: DatabaseDep, stores: StoresDep, _principal: PrincipalDep
+    ) -> Response:
+        """The track's waveform peaks, measured when it was transcoded."""
+        found = await repository.get_track_with_root(db, track_id)
+        key = found[0].waveform_key if found is not None else None
+        if found is None or key is None:
+            raise HTTPException(404, "no waveform for this track (not transcoded yet?)")
+        track, root = found
+        try:
+            store = await stores.get(root)
+            info = await store.stat(key)
+            if info.size > _MAX_WAVEFORM_BYTES:
+                raise HTTPException(500, "the stored waveform is too large")
+            raw = await store.read(key, 0, info.size)
+        except ObjectNotFound:
+            raise HTTPException(404, "the waveform is gone; transcode the track again") from None
+        except StorageError:
+            raise HTTPException(503, "storage unavailable", headers={"Retry-After": "5"}) from None
+        points = json.loads(raw)["points"]
+        body = json.dumps({"duration": track.duration, "points": points}, separators=(",", ":"))
+        return Response(body, media_type="application/json")
 
     @api.get("/libraries", response_model=list[LibraryOut], tags=["libraries"])
     async def list_libraries(db: DatabaseDep, _principal: PrincipalDep) -> list[LibraryOut]:
@@ -297,4 +304,5 @@ def create_api() -> FastAPI:
             raise HTTPException(404, "no such library")
         return LibraryOut.of(library)
 
+    api.include_router(jobs_router())
     return api

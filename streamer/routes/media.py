@@ -1,5 +1,5 @@
-"""GET|HEAD|OPTIONS /media/{track_id}/original and /media/{track_id}/{rendition}.m4a: the
-lean ASGI path for byte ranges.
+"""GET|HEAD|OPTIONS /media/{track_id}/original, /media/{track_id}/{rendition}.m4a and
+/media/{track_id}/cover: the lean ASGI path for byte ranges.
 
 This route answers most of an origin's traffic, so it is plain ASGI rather than a framework
 endpoint: one pass over the request headers, the track and the object's state from memory,
@@ -46,6 +46,7 @@ logger = logging.getLogger("streamer.media")
 
 ROUTE = "/media/{track_id}/original"
 RENDITION_ROUTE = "/media/{track_id}/{rendition}.m4a"
+COVER_ROUTE = "/media/{track_id}/cover"
 RENDITION_CONTENT_TYPE = "audio/mp4"
 ALLOW = b"GET, HEAD, OPTIONS"
 EXPOSE = b"Content-Range, Content-Length, Accept-Ranges, ETag, Last-Modified, X-Request-ID"
@@ -153,9 +154,10 @@ class MediaEndpoint:
         parts = scope["path"].split("/")
         # ["", "media", track_id, "original" | "{rendition}.m4a"]
         original = len(parts) == 4 and parts[3] == "original"
+        cover = len(parts) == 4 and parts[3] == "cover"
         rendition = len(parts) == 4 and parts[3].endswith(".m4a") and self.renditions is not None
-        scope[ROUTE_KEY] = RENDITION_ROUTE if rendition else ROUTE
-        if not (original or rendition):
+        scope[ROUTE_KEY] = RENDITION_ROUTE if rendition else COVER_ROUTE if cover else ROUTE
+        if not (original or rendition or cover):
             await problem_response(send, 404, "no such media URL")
             return
         headers = request_headers(scope)
@@ -167,8 +169,8 @@ class MediaEndpoint:
         if method not in ("GET", "HEAD"):
             await problem_response(send, 405, "use GET or HEAD", [(b"allow", ALLOW), *cors])
             return
-        if original:
-            await self._original(scope, receive, send, parts[2], headers, cors)
+        if original or cover:
+            await self._original(scope, receive, send, parts[2], headers, cors, cover=cover)
         else:
             await self._rendition(scope, receive, send, parts[2], parts[3][:-4], headers, cors)
 
@@ -180,23 +182,33 @@ class MediaEndpoint:
         track_id: str,
         headers: dict[str, str],
         cors: Cors,
+        *,
+        cover: bool = False,
     ) -> None:
         entry = await self.index.get(track_id)
         if entry is None:
             await problem_response(send, 404, "no such track", cors)
             return
-        window = Window(
-            key=entry.key,
-            content_type=entry.content_type,
-            version=entry.version,
-            etag=entry.content_hash,
-        )
+        if not cover:
+            window = Window(
+                key=entry.key,
+                content_type=entry.content_type,
+                version=entry.version,
+                etag=entry.content_hash,
+            )
+        elif entry.cover_key is not None and entry.cover_mime is not None:
+            # Validators come from the stored object's version.
+            window = Window(key=entry.cover_key, content_type=entry.cover_mime, version="")
+        else:
+            await problem_response(send, 404, "the track has no cover", cors)
+            return
         found = await self.serve(
             scope, receive, send, headers, cors, entry.library_root, window, track_id
         )
         if not found:
             self.index.invalidate(track_id)
-            await problem_response(send, 404, "the track's file is gone", cors)
+            what = "cover" if cover else "file"
+            await problem_response(send, 404, f"the track's {what} is gone", cors)
 
     async def _rendition(
         self,

@@ -30,6 +30,8 @@ class MediaEntry:
     content_type: str
     version: str
     content_hash: str | None
+    cover_key: str | None = None
+    cover_mime: str | None = None
 
 
 class MediaIndex:
@@ -74,4 +76,6 @@ class MediaIndex:
             content_type=track.content_type,
             version=track.version,
             content_hash=track.content_hash,
+            cover_key=track.cover_key,
+            cover_mime=track.cover_mime,
         )

@@ -1,4 +1,4 @@
-"""jobs
+"""jobs, and stored covers
 
 Revision ID: 0003
 Revises: 0002
@@ -56,8 +56,13 @@ def upgrade() -> None:
             postgresql_where=_ACTIVE,
         )
 
+    with op.batch_alter_table("tracks", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("cover_key", sa.Text(), nullable=True))
+
 
 def downgrade() -> None:
+    with op.batch_alter_table("tracks", schema=None) as batch_op:
+        batch_op.drop_column("cover_key")
     with op.batch_alter_table("jobs", schema=None) as batch_op:
         batch_op.drop_index("ux_jobs_active_track")
         batch_op.drop_index("ix_jobs_created")
