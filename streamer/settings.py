@@ -76,6 +76,10 @@ class Settings(BaseModel):
     # changing it (or segment_seconds) re-transcodes tracks as their jobs run.
     ladder: tuple[str, ...] = ("aac_64", "aac_128", "aac_256")
     segment_seconds: float = Field(6.0, ge=1.0, le=30.0)
+    # Optional loudness normalisation to this integrated loudness (LUFS, e.g. -16 for
+    # streaming): measured in a first pass, then one linear gain (no compression), held
+    # back where it would lift the true peak over -1 dBTP. None keeps levels as they are.
+    loudness_target: float | None = Field(None, ge=-40.0, le=-5.0)
     # Jobs: how many run at once in this process, how often a failing one is tried (with
     # exponential backoff from job_retry_seconds), and how quickly queued work, cancel
     # requests and progress are noticed.

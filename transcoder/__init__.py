@@ -12,8 +12,15 @@ from transcoder.errors import (
 from transcoder.ffmpeg import ffmpeg_exe
 from transcoder.ladder import DEFAULT_LADDER, OutputPlan, Rendition, ladder_hash, plan_outputs
 from transcoder.loudness import Loudness, LoudnessParseError, parse_ebur128_summary
+from transcoder.normalise import normalisation_gain
 from transcoder.probe import Cover, ProbeError, ProbeResult, SourceReadError, probe
-from transcoder.run import RenditionOutput, TranscodeResult, build_command, transcode
+from transcoder.run import (
+    RenditionOutput,
+    TranscodeResult,
+    build_command,
+    measure_loudness,
+    transcode,
+)
 from transcoder.waveform import Peak, peaks_from_pcm
 
 __all__ = [
@@ -37,6 +44,8 @@ __all__ = [
     "build_command",
     "ffmpeg_exe",
     "ladder_hash",
+    "measure_loudness",
+    "normalisation_gain",
     "parse_ebur128_summary",
     "peaks_from_pcm",
     "plan_outputs",

@@ -170,17 +170,22 @@ def _flac_rate(source: int) -> int:
     return 88_200 if source % 44_100 == 0 else 96_000
 
 
-def ladder_hash(ladder: Sequence[Rendition], segment_seconds: float) -> str:
+def ladder_hash(
+    ladder: Sequence[Rendition], segment_seconds: float, loudness_target: float | None = None
+) -> str:
     """A stable digest of everything that shapes the outputs, for "already transcoded?".
 
-    Covers each rendition (name, codec, bitrate, in order), the segment duration and
-    :data:`PIPELINE_VERSION`. The ffmpeg build is left out on purpose: upgrading ffmpeg
-    should not re-transcode a whole library.
+    Covers each rendition (name, codec, bitrate, in order), the segment duration, the
+    loudness normalisation target (when there is one) and :data:`PIPELINE_VERSION`. The
+    ffmpeg build is left out on purpose: upgrading ffmpeg should not re-transcode a whole
+    library.
     """
-    payload = {
+    payload: dict[str, object] = {
         "pipeline": PIPELINE_VERSION,
         "segment_ms": round(segment_seconds * 1000),
         "renditions": [[r.name, r.codec, r.bitrate] for r in ladder],
     }
+    if loudness_target is not None:  # absent otherwise, so older hashes stay valid
+        payload["loudness_target"] = round(loudness_target, 1)
     encoded = json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
     return hashlib.sha256(encoded).hexdigest()[:32]

@@ -51,7 +51,14 @@ from transcoder.ladder import OutputPlan
 from transcoder.loudness import Loudness, LoudnessParseError, parse_ebur128_summary
 from transcoder.waveform import WAVEFORM_SAMPLE_RATE, Peak, peaks_from_pcm
 
-__all__ = ["RenditionOutput", "TranscodeResult", "build_command", "transcode"]
+__all__ = [
+    "RenditionOutput",
+    "TranscodeResult",
+    "build_command",
+    "build_measure_command",
+    "measure_loudness",
+    "transcode",
+]
 
 # Lines of stderr kept while ffmpeg runs: the ebur128 summary (about 15 lines) and the
 # per-output closing lines come last, so a few hundred lines always hold them.
@@ -106,9 +113,14 @@ def build_command(
     *,
     segment_seconds: float,
     waveform_path: Path,
+    gain_db: float = 0.0,
     executable: str | None = None,
 ) -> list[str]:
-    """The ffmpeg argument list for one run (see the module docstring for the graph)."""
+    """The ffmpeg argument list for one run (see the module docstring for the graph).
+
+    ``gain_db`` applies a linear gain to everything after the downmix (loudness
+    normalisation): the renditions, the loudness measured and the waveform.
+    """
     if not outputs:
         raise ValueError("no outputs to transcode to")
     channels = {plan.channels for plan in outputs}
@@ -122,9 +134,12 @@ def build_command(
     audio = ffmpeg.input(_input_url(source)).audio
     # A no-op for sources that already have the planned layout; swresample's default
     # matrix for wider ones.
-    branches = audio.filter("aresample", ochl=layout).filter_multi_output(
-        "asplit", len(outputs) + 2
-    )
+    audio = audio.filter("aresample", ochl=layout)
+    if gain_db:
+        # volume's default precision converts to float samples: no clipping of the
+        # intermediate, and the encoders take float input anyway.
+        audio = audio.filter("volume", f"{gain_db:.2f}dB")
+    branches = audio.filter_multi_output("asplit", len(outputs) + 2)
     nodes: list[Any] = []
     for index, plan in enumerate(outputs):
         nodes.append(
@@ -157,6 +172,72 @@ def build_command(
     )
     args: list[str] = graph.overwrite_output().compile(cmd=executable or ffmpeg_exe())
     return args
+
+
+def build_measure_command(
+    source: str | os.PathLike[str], *, channels: int, executable: str | None = None
+) -> list[str]:
+    """ffmpeg arguments that decode ``source``, downmix it as a transcode to ``channels``
+    would, and log its EBU R128 summary: the first pass of loudness normalisation."""
+    if channels not in (1, 2):
+        raise ValueError(f"channels must be 1 or 2, not {channels}")
+    audio = ffmpeg.input(_input_url(source)).audio
+    measured = audio.filter("aresample", ochl="mono" if channels == 1 else "stereo").filter(
+        "ebur128", peak="true", framelog="verbose"
+    )
+    graph = ffmpeg.output(measured, "-", format="null").global_args(
+        "-hide_banner", "-nostdin", "-loglevel", "level+info", "-nostats"
+    )
+    args: list[str] = graph.compile(cmd=executable or ffmpeg_exe())
+    return args
+
+
+async def measure_loudness(
+    source: str | os.PathLike[str],
+    *,
+    channels: int,
+    timeout: float | None = None,  # noqa: ASYNC109 - stops ffmpeg gracefully, as transcode
+    terminate_grace: float = 5.0,
+) -> Loudness:
+    """Decode ``source`` once and measure its loudness as ``channels`` channels.
+
+    Raises as :func:`transcode` does (BadInput, FfmpegFailed, TranscodeTimeout);
+    cancellation kills ffmpeg and propagates.
+    """
+    args = await asyncio.to_thread(build_measure_command, source, channels=channels)
+    stderr = _StderrLog()
+    try:
+        process = await asyncio.create_subprocess_exec(
+            *args,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE,
+        )
+    except OSError as exc:
+        raise TranscodeError(f"cannot start ffmpeg {args[0]!r}: {exc}") from exc
+    assert process.stderr is not None
+    drain = asyncio.create_task(_drain(process.stderr, stderr))
+    timed_out = False
+    try:
+        try:
+            async with asyncio.timeout(timeout):
+                await drain
+                returncode = await process.wait()
+        except TimeoutError as exc:
+            timed_out = True
+            raise TranscodeTimeout(
+                f"measuring loudness took longer than {timeout:g} s; ffmpeg was stopped"
+            ) from exc
+        if returncode != 0:
+            raise _failure(returncode, stderr)
+        try:
+            return parse_ebur128_summary("\n".join(stderr.lines))
+        except LoudnessParseError as exc:
+            raise FfmpegFailed(str(exc), returncode=0, stderr_lines=stderr.tail()) from exc
+    finally:
+        await _stop(process, terminate_first=timed_out, grace=terminate_grace)
+        drain.cancel()
+        await asyncio.gather(drain, return_exceptions=True)
 
 
 def _input_url(source: str | os.PathLike[str]) -> str:
@@ -201,6 +282,7 @@ async def transcode(
     timeout: float | None = None,  # noqa: ASYNC109
     waveform_points: int = 2000,
     terminate_grace: float = 5.0,
+    gain_db: float = 0.0,
 ) -> TranscodeResult:
     """Run one ffmpeg that writes every planned output; measure loudness and peaks.
 
@@ -222,6 +304,7 @@ async def transcode(
             outputs,
             segment_seconds=segment_seconds,
             waveform_path=waveform_path,
+            gain_db=gain_db,
         )
     )
     created = [plan.path for plan in outputs] + [waveform_path]

@@ -148,6 +148,8 @@ class Rendition(Base):
     version: Mapped[str] = mapped_column(String(128))  # the store's version of the MP4
     content_hash: Mapped[str] = mapped_column(String(64))  # of the source transcoded
     ladder_hash: Mapped[str] = mapped_column(String(64))
+    # Loudness normalisation applied before encoding, in dB (0: levels kept).
+    gain_db: Mapped[float] = mapped_column(Float, default=0.0, server_default=text("0"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

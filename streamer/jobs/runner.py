@@ -71,6 +71,7 @@ class RunnerConfig:
         ladder: Sequence[LadderRendition],
         segment_seconds: float,
         work_dir: Path,
+        loudness_target: float | None = None,
         concurrency: int = 1,
         max_attempts: int = 3,
         retry_seconds: float = 10.0,
@@ -79,7 +80,8 @@ class RunnerConfig:
     ) -> None:
         self.ladder = tuple(ladder)
         self.segment_seconds = segment_seconds
-        self.ladder_hash = ladder_hash(self.ladder, segment_seconds)
+        self.loudness_target = loudness_target
+        self.ladder_hash = ladder_hash(self.ladder, segment_seconds, loudness_target)
         self.work_dir = work_dir
         self.concurrency = concurrency
         self.max_attempts = max_attempts
@@ -93,6 +95,7 @@ class RunnerConfig:
             ladder=settings.renditions,
             segment_seconds=settings.segment_seconds,
             work_dir=settings.data_dir / "work",
+            loudness_target=settings.loudness_target,
             concurrency=settings.job_concurrency,
             max_attempts=settings.job_max_attempts,
             retry_seconds=settings.job_retry_seconds,
@@ -309,6 +312,7 @@ class JobRunner:
             track,
             ladder=self.config.ladder,
             segment_seconds=self.config.segment_seconds,
+            loudness_target=self.config.loudness_target,
             work_dir=self.config.work_dir,
             on_progress=progress.set,
         )

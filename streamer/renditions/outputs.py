@@ -48,7 +48,8 @@ from transcoder.fmp4 import Mp4Error, SegmentIndex, parse_fmp4_path
 from transcoder.ladder import DEFAULT_LADDER, plan_outputs
 from transcoder.ladder import Rendition as LadderRendition
 from transcoder.ladder import ladder_hash as compute_ladder_hash
-from transcoder.run import RenditionOutput, TranscodeResult, transcode
+from transcoder.normalise import normalisation_gain
+from transcoder.run import RenditionOutput, TranscodeResult, measure_loudness, transcode
 
 __all__ = [
     "AAC_PRIMING",
@@ -84,13 +85,16 @@ async def transcode_track(
     *,
     ladder: Sequence[LadderRendition] = DEFAULT_LADDER,
     segment_seconds: float = SEGMENT_SECONDS,
+    loudness_target: float | None = None,
     work_dir: Path,
     on_progress: Callable[[float], None] | None = None,
 ) -> list[Rendition]:
     """Transcode ``track`` (read from ``store``) into ``ladder`` and store the renditions.
 
-    ffmpeg reads a local source in place and a remote one through a presigned URL. The run
-    is bounded by 60 s plus twice the track's duration. Temporary outputs live in a fresh
+    ffmpeg reads a local source in place and a remote one through a presigned URL. With
+    ``loudness_target``, a first ffmpeg pass measures the source and the transcode applies
+    the gain :func:`transcoder.normalise.normalisation_gain` gives. Each pass is bounded
+    by 60 s plus twice the track's duration. Temporary outputs live in a fresh
     directory under ``work_dir`` and are removed afterwards, whatever happens; so are
     objects already uploaded when storing fails or is cancelled. Raises ValueError for a
     track the scan could not describe (no sample rate or channels), the transcoder's errors
@@ -112,8 +116,12 @@ async def transcode_track(
         source_bits_per_sample=track.bits_per_sample,
         out_dir=out_dir,
     )
-    hashed = compute_ladder_hash(ladder, segment_seconds)
+    hashed = compute_ladder_hash(ladder, segment_seconds, loudness_target)
     try:
+        gain = 0.0
+        if loudness_target is not None:
+            measured = await measure_loudness(source, channels=plans[0].channels, timeout=timeout)
+            gain = normalisation_gain(measured, loudness_target)
         result = await transcode(
             source,
             plans,
@@ -122,6 +130,7 @@ async def transcode_track(
             duration_hint=track.duration,
             on_progress=on_progress,
             timeout=timeout,
+            gain_db=gain,
         )
         await _check_source_unchanged(store, track)
         folder = ("tracks", track.id, hashed, run)
@@ -135,6 +144,7 @@ async def transcode_track(
                 content_hash=source_hash(track),
                 segment_seconds=segment_seconds,
                 folder=folder,
+                gain_db=gain,
             )
         except BaseException:
             # Nothing points at this run's folder unless the commit happened, and then
@@ -189,6 +199,7 @@ async def store_outputs(
     content_hash: str,
     segment_seconds: float,
     folder: Sequence[str] | None = None,
+    gain_db: float = 0.0,
 ) -> list[Rendition]:
     """Upload each rendition and its segment index, the waveform peaks, and record them.
 
@@ -228,6 +239,7 @@ async def store_outputs(
                 version=info.version,
                 content_hash=content_hash,
                 ladder_hash=ladder_hash,
+                gain_db=gain_db,
             )
         )
     waveform_key = derived_key(*folder, "peaks.json")

@@ -57,6 +57,7 @@ class RenditionOut(BaseModel):
     channels: int
     duration: float
     size: int
+    gain_db: float  # loudness normalisation applied before encoding
     urls: dict[str, str]
 
     @classmethod
@@ -73,6 +74,7 @@ class RenditionOut(BaseModel):
             channels=rendition.channels,
             duration=rendition.duration,
             size=rendition.size,
+            gain_db=rendition.gain_db,
             urls={
                 "playlist": f"/hls/{track_id}/{name}/index.m3u8",
                 "progressive": f"/media/{track_id}/{name}.m4a",

@@ -430,3 +430,46 @@ async def test_concurrency_bounds_how_many_jobs_run_at_once(env: Env) -> None:
             await asyncio.sleep(0.02)
     assert seen == 1
     assert len(jobs) == 2
+
+
+async def test_loudness_normalisation_brings_a_track_to_the_target_with_one_gain(
+    env: Env,
+) -> None:
+    track_id = await env.track_id("short.mp3")
+    plain = env.runner()
+    await plain.start()
+    await env.wait((await plain.enqueue(track_ids=[track_id]))[0].id)
+    async with env.db.session() as session:
+        before = await session.get(Track, track_id)
+    assert before is not None
+    assert before.loudness_integrated is not None
+    assert before.loudness_integrated < -18.0  # a 1/8-scale sine
+
+    env.config = RunnerConfig(
+        ladder=env.config.ladder,
+        segment_seconds=env.config.segment_seconds,
+        work_dir=env.config.work_dir,
+        loudness_target=-14.0,
+        poll_seconds=0.05,
+    )
+    normalising = env.runner()
+    # A new target is a new ladder: the track needs transcoding again.
+    jobs = await normalising.enqueue(track_ids=[track_id])
+    assert len(jobs) == 1
+    await normalising.start()
+    assert (await env.wait(jobs[0].id)).status == "succeeded"
+
+    async with env.db.session() as session:
+        after = await session.get(Track, track_id)
+        renditions = list(
+            await session.scalars(
+                select(Rendition).where(Rendition.ladder_hash == env.config.ladder_hash)
+            )
+        )
+    assert after is not None
+    assert after.loudness_integrated == pytest.approx(-14.0, abs=0.5)
+    assert after.true_peak is not None
+    assert after.true_peak <= -1.0
+    gains = {r.gain_db for r in renditions}
+    assert len(gains) == 1
+    assert gains.pop() == pytest.approx(-14.0 - before.loudness_integrated, abs=0.5)

@@ -1,4 +1,4 @@
-"""jobs, and stored covers
+"""jobs, stored covers, normalisation gain
 
 Revision ID: 0003
 Revises: 0002
@@ -58,9 +58,15 @@ def upgrade() -> None:
 
     with op.batch_alter_table("tracks", schema=None) as batch_op:
         batch_op.add_column(sa.Column("cover_key", sa.Text(), nullable=True))
+    with op.batch_alter_table("renditions", schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column("gain_db", sa.Float(), server_default=sa.text("0"), nullable=False)
+        )
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("renditions", schema=None) as batch_op:
+        batch_op.drop_column("gain_db")
     with op.batch_alter_table("tracks", schema=None) as batch_op:
         batch_op.drop_column("cover_key")
     with op.batch_alter_table("jobs", schema=None) as batch_op:
