@@ -64,3 +64,36 @@ def test_settings_are_frozen() -> None:
     settings = Settings.load({})
     with pytest.raises(ValueError, match="frozen"):
         settings.port = 1  # type: ignore[misc]
+
+
+def test_the_example_config_file_is_valid() -> None:
+    example = Path(__file__).parents[2] / "config" / "streamer.example.toml"
+    settings = Settings.load({}, example)
+    assert settings.ladder == ("aac_64", "aac_128", "aac_256")
+
+
+@pytest.mark.parametrize(
+    ("value", "names"),
+    [
+        ("aac_96,flac,opus_64", ("aac_96", "flac", "opus_64")),
+        ('["aac_128"]', ("aac_128",)),
+    ],
+)
+def test_the_ladder_comes_from_the_environment(value: str, names: tuple[str, ...]) -> None:
+    settings = Settings.load({"STREAMER_LADDER": value})
+    assert tuple(r.name for r in settings.renditions) == names
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("mp3_128", "unknown rendition 'mp3_128'"),
+        ("aac_128,aac_128", "names a rendition twice"),
+        ("aac_2", "bitrate must be 6000..512000"),
+        ("[]", "at least one rendition"),
+    ],
+)
+def test_a_bad_ladder_is_refused_with_the_reason(value: str, message: str) -> None:
+    with pytest.raises(SettingsError, match="STREAMER_LADDER") as caught:
+        Settings.load({"STREAMER_LADDER": value})
+    assert message in str(caught.value)
