@@ -219,43 +219,38 @@ async def claim(db: Database, job_id: str, worker: str) -> Job | None:
     """Move a queued job to running for ``worker``; None if someone else has it, or it
     was cancelled in the meantime."""
     now = utcnow()
+    moved = await _move(
+        db,
+        job_id,
+        "queued",
+        status="running",
+        attempts=Job.attempts + 1,
+        progress=0.0,
+        worker=worker,
+        started_at=now,
+        heartbeat_at=now,
+        finished_at=None,
+    )
+    return await get_job(db, job_id) if moved else None
+
+
+async def _move(db: Database, job_id: str, leaving: str, **values: object) -> bool:
+    """One transition: set ``values`` on the job if it is still in state ``leaving``.
+    False when it is not (another node moved it first)."""
     statement = (
         update(Job)
-        .where(Job.id == job_id, Job.status == "queued")
-        .values(
-            status="running",
-            attempts=Job.attempts + 1,
-            progress=0.0,
-            worker=worker,
-            started_at=now,
-            heartbeat_at=now,
-            finished_at=None,
-            updated_at=now,
-        )
+        .where(Job.id == job_id, Job.status == leaving)
+        .values(updated_at=utcnow(), **values)
     )
     async with db.session() as session:
-        if (await session.execute(statement)).rowcount != 1:  # type: ignore[attr-defined]
-            return None
+        count: int = (await session.execute(statement)).rowcount  # type: ignore[attr-defined]
         await session.commit()
-        return await session.get(Job, job_id)
+    return count == 1
 
 
-async def report_progress(db: Database, job_id: str, progress: float | None) -> bool:
-    """Record progress (when given) and a heartbeat; also says whether a cancel was asked.
-
-    One round trip per tick of the runner's watcher: write, then read the flag.
-    """
-    now = utcnow()
-    values: dict[str, object] = {"heartbeat_at": now, "updated_at": now}
-    if progress is not None:
-        values["progress"] = max(0.0, min(progress, 1.0))
-    async with db.session() as session:
-        await session.execute(
-            update(Job).where(Job.id == job_id, Job.status == "running").values(**values)
-        )
-        await session.commit()
-        flag = await session.scalar(select(Job.cancel_requested).where(Job.id == job_id))
-    return bool(flag)
+async def report_progress(db: Database, job_id: str, progress: float) -> None:
+    """Record a running job's progress (0..1) and a heartbeat."""
+    await _move(db, job_id, "running", progress=max(0.0, min(progress, 1.0)), heartbeat_at=utcnow())
 
 
 async def is_cancel_requested(db: Database, job_id: str) -> bool:
@@ -273,66 +268,52 @@ async def finish(
 ) -> None:
     """End a running job as succeeded, failed or cancelled."""
     assert status in TERMINAL
-    now = utcnow()
-    values: dict[str, object] = {
-        "status": status,
-        "error": error,
-        "stderr_tail": stderr_tail,
-        "finished_at": now,
-        "updated_at": now,
-        "heartbeat_at": None,
-    }
-    if status == "succeeded":
-        values["progress"] = 1.0
-    async with db.session() as session:
-        await session.execute(
-            update(Job).where(Job.id == job_id, Job.status == "running").values(**values)
-        )
-        await session.commit()
+    values: dict[str, object] = {"progress": 1.0} if status == "succeeded" else {}
+    await _move(
+        db,
+        job_id,
+        "running",
+        status=status,
+        error=error,
+        stderr_tail=stderr_tail,
+        finished_at=utcnow(),
+        heartbeat_at=None,
+        **values,
+    )
 
 
 async def schedule_retry(
     db: Database, job_id: str, *, delay: float, error: str, stderr_tail: str | None
 ) -> None:
     """Put a running job that failed transiently back in the queue after ``delay`` s."""
-    now = utcnow()
-    async with db.session() as session:
-        await session.execute(
-            update(Job)
-            .where(Job.id == job_id, Job.status == "running")
-            .values(
-                status="queued",
-                run_after=now + timedelta(seconds=delay),
-                error=error,
-                stderr_tail=stderr_tail,
-                worker=None,
-                heartbeat_at=None,
-                updated_at=now,
-            )
-        )
-        await session.commit()
+    await _move(
+        db,
+        job_id,
+        "running",
+        status="queued",
+        run_after=utcnow() + timedelta(seconds=delay),
+        error=error,
+        stderr_tail=stderr_tail,
+        worker=None,
+        heartbeat_at=None,
+    )
 
 
 async def release(db: Database, job_id: str, *, reason: str) -> None:
     """Give a running job back to the queue without counting the attempt (the runner is
     stopping: the work was interrupted, not failed)."""
-    now = utcnow()
-    async with db.session() as session:
-        await session.execute(
-            update(Job)
-            .where(Job.id == job_id, Job.status == "running")
-            .values(
-                status="queued",
-                attempts=case((Job.attempts > 0, Job.attempts - 1), else_=0),
-                progress=0.0,
-                run_after=now,
-                error=reason,
-                worker=None,
-                heartbeat_at=None,
-                updated_at=now,
-            )
-        )
-        await session.commit()
+    await _move(
+        db,
+        job_id,
+        "running",
+        status="queued",
+        attempts=case((Job.attempts > 0, Job.attempts - 1), else_=0),
+        progress=0.0,
+        run_after=utcnow(),
+        error=reason,
+        worker=None,
+        heartbeat_at=None,
+    )
 
 
 async def requeue_stale(db: Database, *, older_than: datetime | None) -> int:
