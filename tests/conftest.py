@@ -29,4 +29,8 @@ def blockbuster(request: pytest.FixtureRequest) -> Iterator[BlockBuster | None]:
         # SQLAlchemy's SQLite dialect makes the database path absolute when an engine is
         # built: a getcwd, not I/O that can stall.
         bb.functions["os.path.abspath"].can_block_in("streamer/db/engine.py", "__init__")
+        # coverage.py's tracer takes its data lock on every new code object; with several
+        # threads running Python (a server thread, the job runner's) it can be held for a
+        # moment. That is the measurement, not our code.
+        bb.functions["threading.Lock.acquire"].can_block_in("coverage/collector.py", "lock_data")
         yield bb
