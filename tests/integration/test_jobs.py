@@ -473,3 +473,53 @@ async def test_loudness_normalisation_brings_a_track_to_the_target_with_one_gain
     gains = {r.gain_db for r in renditions}
     assert len(gains) == 1
     assert gains.pop() == pytest.approx(-14.0 - before.loudness_integrated, abs=0.5)
+
+
+async def test_a_source_replaced_while_transcoding_stores_nothing(env: Env) -> None:
+    runner = env.runner()
+    track_id = await env.track_id("long.flac")
+    job = (await runner.enqueue(track_ids=[track_id]))[0]
+    await runner.start()
+    await env.wait(job.id, lambda j: j.progress > 0 or j.status in TERMINAL)
+
+    await asyncio.to_thread((Path(env.root) / "long.flac").write_bytes, b"fLaC" + b"\0" * 4096)
+    done = await env.wait(job.id)
+
+    assert (done.status, done.error) == (
+        "failed",
+        "long.flac changed while it was being transcoded",
+    )
+    assert await env.renditions("long.flac") == []
+
+
+class FailingUploads:
+    """The real store, except that uploading the waveform (the last object a transcode
+    stores, after every rendition) fails: an outage in the middle of storing."""
+
+    def __init__(self, store: ObjectStore) -> None:
+        self._store = store
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._store, name)
+
+    async def put_bytes(self, key: str, data: bytes, **kwargs: object) -> object:
+        if key.endswith("peaks.json"):
+            raise StorageUnavailable("the bucket stopped answering")
+        return await self._store.put_bytes(key, data, **kwargs)  # type: ignore[arg-type]
+
+
+async def test_a_failure_while_storing_removes_what_was_already_uploaded(env: Env) -> None:
+    async def failing(root: str) -> ObjectStore:
+        return FailingUploads(await env.stores.get(root))  # type: ignore[return-value]
+
+    env.config.max_attempts = 1
+    runner = env.runner(failing)
+    track_id = await env.track_id("short.mp3")
+    job = (await runner.enqueue(track_ids=[track_id]))[0]
+    await runner.start()
+
+    done = await env.wait(job.id)
+
+    assert (done.status, done.error) == ("failed", "the bucket stopped answering")
+    assert await stored_objects(env, track_id) == []
+    assert await env.renditions("short.mp3") == []
