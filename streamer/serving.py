@@ -13,12 +13,23 @@ megabytes before flow control holds them back, and new requests wait behind thos
 (first byte p99 3.9 s against 0.35 s with the cap, 1,000 slow readers on 2 workers).
 The app's lifespan state names the size (``SEND_BUFFER_STATE``); 0 leaves the kernel's
 autotuning alone.
+
+Writes made in one step of the event loop leave in one send. uvicorn writes a response's
+status line and headers, then its body, with two ``transport.write`` calls, and with
+TCP_NODELAY on (as it must be: nginx's ``tcp_nopush`` stalls ranges 40 ms) each is its own
+send() and its own TCP segment. On loopback the sender pays for the receiver's side of
+each segment too, so a small response cost two of everything: profiles showed 28 % of a
+worker's time in those two writes. :class:`CoalescingTransport` holds a write until the
+end of the current loop step; a second write in that step leaves with it in one
+``writelines`` (one writev under uvloop, no copy).
 """
 
 from __future__ import annotations
 
 import asyncio
 import socket
+from collections.abc import Iterable
+from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
@@ -27,9 +38,76 @@ WRITE_BUFFER_LOW = 4 * 1024
 SEND_BUFFER_STATE = "streamer.socket_send_buffer"
 
 
+class CoalescingTransport:
+    """A transport whose writes in one event-loop step go out together (module docstring).
+
+    Everything but writing and closing is the wrapped transport's. Order is kept: a held
+    write leaves before, or together with, anything written after it.
+    """
+
+    __slots__ = ("_held", "_loop", "_transport")
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        self._transport = transport
+        self._loop = loop
+        self._held: bytes | bytearray | memoryview | None = None
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        held = self._held
+        if held is None:
+            if not data:
+                return
+            self._held = data
+            self._loop.call_soon(self.flush)
+        else:
+            self._held = None
+            self._transport.writelines((held, data))
+
+    def writelines(self, list_of_data: Iterable[bytes | bytearray | memoryview]) -> None:
+        self.flush()
+        self._transport.writelines(list_of_data)
+
+    def flush(self) -> None:
+        held = self._held
+        if held is not None:
+            self._held = None
+            self._transport.write(held)
+
+    def close(self) -> None:
+        self.flush()
+        self._transport.close()
+
+    def abort(self) -> None:
+        self._held = None
+        self._transport.abort()
+
+    def write_eof(self) -> None:
+        self.flush()
+        self._transport.write_eof()
+
+    def get_write_buffer_size(self) -> int:
+        held = self._held
+        return self._transport.get_write_buffer_size() + (len(held) if held is not None else 0)
+
+    def is_closing(self) -> bool:
+        return self._transport.is_closing()
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return self._transport.get_extra_info(name, default)
+
+    def pause_reading(self) -> None:
+        self._transport.pause_reading()
+
+    def resume_reading(self) -> None:
+        self._transport.resume_reading()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+
 class StreamerHttpProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol with a 16 KiB write-buffer high-water mark and the
-    kernel send buffer the app asks for."""
+    """uvicorn's httptools protocol with a 16 KiB write-buffer high-water mark, the
+    kernel send buffer the app asks for, and writes coalesced per loop step."""
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         transport.set_write_buffer_limits(high=WRITE_BUFFER_HIGH, low=WRITE_BUFFER_LOW)
@@ -37,4 +115,5 @@ class StreamerHttpProtocol(HttpToolsProtocol):
         sock = transport.get_extra_info("socket")
         if send_buffer and sock is not None:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, send_buffer)
-        super().connection_made(transport)
+        coalescing = CoalescingTransport(transport, self.loop)
+        super().connection_made(coalescing)  # type: ignore[arg-type]

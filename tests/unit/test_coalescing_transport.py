@@ -1,0 +1,119 @@
+"""Writes made in one event-loop step leave together (streamer/serving.py)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from streamer.serving import CoalescingTransport
+
+
+class Recorder:
+    """Stands in for the socket transport: records what reaches it, in order."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, Any]] = []
+        self.buffered = 0
+
+    def write(self, data: bytes) -> None:
+        self.calls.append(("write", bytes(data)))
+
+    def writelines(self, datas: Any) -> None:
+        self.calls.append(("writelines", [bytes(d) for d in datas]))
+
+    def close(self) -> None:
+        self.calls.append(("close", None))
+
+    def abort(self) -> None:
+        self.calls.append(("abort", None))
+
+    def get_write_buffer_size(self) -> int:
+        return self.buffered
+
+    def is_closing(self) -> bool:
+        return False
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return {"peername": ("127.0.0.1", 1)}.get(name, default)
+
+
+def coalescing() -> tuple[CoalescingTransport, Recorder]:
+    recorder = Recorder()
+    return CoalescingTransport(recorder, asyncio.get_running_loop()), recorder  # type: ignore[arg-type]
+
+
+async def test_headers_and_body_written_in_one_step_leave_in_one_call() -> None:
+    transport, sent = coalescing()
+
+    transport.write(b"HTTP/1.1 200 OK\r\n\r\n")
+    transport.write(b"body")
+    await asyncio.sleep(0)
+
+    assert sent.calls == [("writelines", [b"HTTP/1.1 200 OK\r\n\r\n", b"body"])]
+
+
+async def test_a_lone_write_leaves_at_the_end_of_the_step() -> None:
+    transport, sent = coalescing()
+
+    transport.write(b"headers")
+    assert sent.calls == []
+    await asyncio.sleep(0)
+
+    assert sent.calls == [("write", b"headers")]
+
+
+async def test_order_is_kept_across_steps_and_writelines() -> None:
+    transport, sent = coalescing()
+
+    transport.write(b"a")
+    transport.writelines([b"b", b"c"])
+    transport.write(b"d")
+    await asyncio.sleep(0)
+    transport.write(b"e")
+    transport.write(b"f")
+
+    assert sent.calls == [
+        ("write", b"a"),
+        ("writelines", [b"b", b"c"]),
+        ("write", b"d"),
+        ("writelines", [b"e", b"f"]),
+    ]
+
+
+async def test_close_sends_what_is_held_first() -> None:
+    transport, sent = coalescing()
+
+    transport.write(b"last words")
+    transport.close()
+
+    assert sent.calls == [("write", b"last words"), ("close", None)]
+
+
+async def test_abort_drops_what_is_held() -> None:
+    transport, sent = coalescing()
+
+    transport.write(b"never")
+    transport.abort()
+    await asyncio.sleep(0)
+
+    assert sent.calls == [("abort", None)]
+
+
+async def test_empty_writes_are_not_held() -> None:
+    transport, sent = coalescing()
+
+    transport.write(b"")
+    await asyncio.sleep(0)
+
+    assert sent.calls == []
+
+
+async def test_the_buffer_size_counts_what_is_held() -> None:
+    transport, sent = coalescing()
+    sent.buffered = 100
+
+    transport.write(b"12345")
+
+    assert transport.get_write_buffer_size() == 105
+    assert transport.get_extra_info("peername") == ("127.0.0.1", 1)
+    assert transport.is_closing() is False
