@@ -19,9 +19,11 @@ status line and headers, then its body, with two ``transport.write`` calls, and 
 TCP_NODELAY on (as it must be: nginx's ``tcp_nopush`` stalls ranges 40 ms) each is its own
 send() and its own TCP segment. On loopback the sender pays for the receiver's side of
 each segment too, so a small response cost two of everything: profiles showed 28 % of a
-worker's time in those two writes. :class:`CoalescingTransport` holds a write until the
-end of the current loop step; a second write in that step leaves with it in one
-``writelines`` (one writev under uvloop, no copy).
+worker's time in those two writes. :class:`CoalescingTransport` holds a small write (a
+header block) until the end of the current loop step; a second write in that step leaves
+with it in one ``writelines`` (one writev under uvloop, no copy). Larger writes are never
+held: flow control must see streamed chunks at once, or a slow reader would not be paused
+before the next chunk is read.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 WRITE_BUFFER_HIGH = 16 * 1024
 WRITE_BUFFER_LOW = 4 * 1024
 SEND_BUFFER_STATE = "streamer.socket_send_buffer"
+HOLD_MAX = 8 * 1024  # largest write held back to join the next one (headers are ~0.5 KB)
 
 
 class CoalescingTransport:
@@ -53,15 +56,17 @@ class CoalescingTransport:
         self._held: bytes | bytearray | memoryview | None = None
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
+        if not data:
+            return
         held = self._held
-        if held is None:
-            if not data:
-                return
+        if held is not None:
+            self._held = None
+            self._transport.writelines((held, data))
+        elif len(data) <= HOLD_MAX:
             self._held = data
             self._loop.call_soon(self.flush)
         else:
-            self._held = None
-            self._transport.writelines((held, data))
+            self._transport.write(data)
 
     def writelines(self, list_of_data: Iterable[bytes | bytearray | memoryview]) -> None:
         self.flush()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from streamer.serving import CoalescingTransport
+from streamer.serving import HOLD_MAX, CoalescingTransport
 
 
 class Recorder:
@@ -117,3 +117,32 @@ async def test_the_buffer_size_counts_what_is_held() -> None:
     assert transport.get_write_buffer_size() == 105
     assert transport.get_extra_info("peername") == ("127.0.0.1", 1)
     assert transport.is_closing() is False
+
+
+async def test_a_large_write_is_never_held_so_flow_control_sees_it_at_once() -> None:
+    transport, sent = coalescing()
+    chunk = b"x" * (HOLD_MAX + 1)
+
+    transport.write(chunk)
+
+    assert sent.calls == [("write", chunk)]
+
+
+async def test_held_headers_leave_at_once_with_a_large_body() -> None:
+    transport, sent = coalescing()
+    body = b"x" * (HOLD_MAX * 4)
+
+    transport.write(b"headers")
+    transport.write(body)
+
+    assert sent.calls == [("writelines", [b"headers", body])]
+
+
+async def test_an_empty_write_does_not_release_what_is_held() -> None:
+    transport, sent = coalescing()
+
+    transport.write(b"headers")
+    transport.write(b"")
+    transport.write(b"body")
+
+    assert sent.calls == [("writelines", [b"headers", b"body"])]
