@@ -12,6 +12,7 @@ pytest_plugins = [
     "tests.fixtures.audio",
     "tests.fixtures.s3",
     "tests.fixtures.postgres",
+    "tests.fixtures.redis",
 ]
 
 
