@@ -21,6 +21,7 @@ from starlette.responses import Response
 from starlette.routing import Mount, Route
 
 from streamer.access_log import AccessLog
+from streamer.cache.metrics import CacheMetrics, make_segment_cache
 from streamer.db import Database
 from streamer.logs import configure_logging
 from streamer.metrics import Metrics
@@ -57,6 +58,8 @@ class StreamerApp:
             max_entries=settings.open_file_cache_size,
         )
         self.renditions = RenditionCatalog(self.db, self.stores.get)
+        self.segments = make_segment_cache(settings)
+        self.stats.add_flusher(CacheMetrics(self.segments.stats, self.metrics, self.segments).flush)
         self.media = MediaEndpoint(
             MediaConfig.from_settings(settings),
             self.index,
@@ -64,12 +67,15 @@ class StreamerApp:
             self.stores.get,
             self.stats,
             self.renditions,
+            self.segments,
         )
         self.hls = HlsEndpoint(self.renditions, self.media)
         api = create_api()
         api.state.db = self.db
         api.state.settings = settings
         api.state.stores = self.stores
+        api.state.metrics = self.metrics
+        api.state.stats = self.stats
         routes = [Route("/healthz", healthz), Route("/readyz", readyz), Mount("/api/v1", app=api)]
         if settings.metrics_enabled:
             routes.append(Route("/metrics", metrics))
@@ -106,6 +112,7 @@ class StreamerApp:
                 self.access_log.flush()
             self.stats.flush()
             self.states.close()
+            await self.segments.close()
             await self.stores.close()
             await self.db.dispose()
 

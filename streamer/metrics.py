@@ -52,7 +52,45 @@ class Metrics:
             ["kind"],
             registry=own,
         )
+        self.cache_events = Counter(
+            "streamer_cache_events",
+            "Segment cache events by tier (memory, redis) and kind: hit, miss, eviction, error.",
+            ["tier", "event"],
+            registry=own,
+        )
+        self.cache_bytes = Counter(
+            "streamer_cache_served_bytes",
+            "Bytes served from each segment cache tier (memory, redis, storage).",
+            ["tier"],
+            registry=own,
+        )
+        self.cache_fills = Counter(
+            "streamer_cache_fills",
+            "Segment cache fills by outcome: storage_read, coalesced, lease_wait.",
+            ["kind"],
+            registry=own,
+        )
+        self.cache_memory_bytes = Gauge(
+            "streamer_cache_memory_bytes",
+            "Bytes held by the in-process segment caches.",
+            registry=own,
+            multiprocess_mode="livesum",
+        )
         self._own = own
+
+    def samples(self, prefix: str) -> list[tuple[str, dict[str, str], float]]:
+        """Every sample whose name starts with ``prefix``, summed over workers."""
+        if self.multiprocess_dir:
+            registry = CollectorRegistry()
+            MultiProcessCollector(registry, path=self.multiprocess_dir)
+        else:
+            registry = self._own
+        return [
+            (sample.name, dict(sample.labels), sample.value)
+            for family in registry.collect()
+            for sample in family.samples
+            if sample.name.startswith(prefix)
+        ]
 
     def exposition(self) -> bytes:
         if self.multiprocess_dir:

@@ -10,6 +10,7 @@ workers' requests.
 from __future__ import annotations
 
 import bisect
+from collections.abc import Callable
 from typing import Any
 
 from streamer.batching import FlushTimer
@@ -29,6 +30,11 @@ class RequestStats:
         self._ranges: dict[str, int] = {}
         self._timer = FlushTimer(self.flush, flush_interval)
         self._children: dict[Any, Any] = {}
+        self._flushers: list[Callable[[], None]] = []
+
+    def add_flusher(self, flush: Callable[[], None]) -> None:
+        """Run ``flush`` with every flush (other tallies published on the same beat)."""
+        self._flushers.append(flush)
 
     def record(self, route: str, method: str, status: int, sent: int, seconds: float) -> None:
         key = (route, method, status)
@@ -67,6 +73,8 @@ class RequestStats:
         ranges, self._ranges = self._ranges, {}
         for kind, count in ranges.items():
             self._child(metrics.range_requests, kind).inc(count)
+        for flush in self._flushers:
+            flush()
 
     def _child(self, metric: Any, *labels: str) -> Any:
         key = (id(metric), labels)

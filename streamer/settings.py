@@ -90,6 +90,18 @@ class Settings(BaseModel):
     # A running job whose heartbeat is older than this is taken to have lost its worker.
     job_stale_seconds: float = Field(60.0, ge=5.0, le=3600.0)
 
+    # Segment cache (HLS init and segments): an in-process LRU of this many bytes per
+    # worker, then Redis when redis_url is set, then storage. Entries larger than
+    # cache_max_entry_bytes skip the memory tier. Redis calls slower than redis_timeout
+    # are abandoned (served from storage, counted) and Redis is left alone for
+    # redis_retry_seconds. Size the Redis with maxmemory and allkeys-lru.
+    redis_url: str | None = None
+    segment_cache_bytes: int = Field(64 * 1024 * 1024, ge=0, le=64 * 1024**3)
+    cache_max_entry_bytes: int = Field(4 * 1024 * 1024, ge=1024, le=256 * 1024 * 1024)
+    redis_cache_ttl: float = Field(86400.0, ge=1.0, le=30 * 86400.0)
+    redis_timeout: float = Field(0.05, ge=0.001, le=10.0)
+    redis_retry_seconds: float = Field(1.0, ge=0.0, le=300.0)
+
     # S3 (used when a library is s3://bucket/prefix).
     s3_endpoint_url: str | None = None
     s3_region: str = "us-east-1"

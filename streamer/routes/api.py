@@ -21,6 +21,7 @@ import streamer.catalogue.repository as repository
 from streamer.db import Library, Rendition, Track
 from streamer.errors import ObjectNotFound, StorageError
 from streamer.jobs import rows as job_rows
+from streamer.routes.api_cache import cache_router
 from streamer.routes.api_common import (
     PROBLEM,
     PROBLEM_RESPONSES,
@@ -307,4 +308,5 @@ def create_api() -> FastAPI:
         return LibraryOut.of(library)
 
     api.include_router(jobs_router())
+    api.include_router(cache_router())
     return api

@@ -20,6 +20,7 @@ import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 
+from streamer.cache import Cached, SegmentCache
 from streamer.errors import ObjectChanged, ObjectNotFound, StorageError
 from streamer.http import (
     ByteRange,
@@ -141,6 +142,7 @@ class MediaEndpoint:
         store_for: StoreLookup,
         stats: RequestStats,
         renditions: RenditionCatalog | None = None,
+        segments: SegmentCache | None = None,
     ) -> None:
         self.config = config
         self.index = index
@@ -148,6 +150,9 @@ class MediaEndpoint:
         self.store_for = store_for
         self.stats = stats
         self.renditions = renditions
+        # Exact windows (HLS init and segments) are immutable bytes: served from this
+        # read-through cache (memory, Redis, storage) when there is one.
+        self.segments = segments
         self.streaming = 0  # responses streaming now, sharing config.stream_buffer_budget
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -262,6 +267,10 @@ class MediaEndpoint:
             await storage_unavailable(send, cors, track_id=track_id)
             return True
         method = scope["method"]
+        if window.exact and window.length is not None and self.segments is not None:
+            return await self._serve_cached(
+                scope, receive, send, method, headers, cors, window, store, track_id
+            )
         for attempt in (1, 2):
             try:
                 state = await self.states.acquire(store, window.key)
@@ -287,6 +296,59 @@ class MediaEndpoint:
             finally:
                 self.states.release(state)
         return True
+
+    async def _serve_cached(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        method: str,
+        headers: dict[str, str],
+        cors: Cors,
+        window: Window,
+        store: ObjectStore,
+        track_id: str,
+    ) -> bool:
+        """An exact window from the segment cache: a hit costs no storage I/O at all."""
+        assert self.segments is not None
+        try:
+            cached = await self.segments.get(
+                segment_cache_key(window), lambda: self._load_window(store, window)
+            )
+        except ObjectNotFound:
+            return False
+        except StorageError:  # ObjectChanged included: the index will be reloaded
+            await storage_unavailable(send, cors, track_id=track_id)
+            return True
+        state = ObjectState(
+            size=window.offset + len(cached.data), mtime=cached.mtime, version=window.version
+        )
+        await self._respond(
+            scope, receive, send, method, headers, cors, window, store, state, cached.data
+        )
+        return True
+
+    async def _load_window(self, store: ObjectStore, window: Window) -> Cached:
+        """Read an exact window at its version from storage (a cache fill)."""
+        assert window.length is not None
+        state = await self.states.acquire(store, window.key)
+        try:
+            if state.version != window.version or window.offset + window.length > state.size:
+                raise WindowStale(window.key)
+            mtime = state.mtime
+        finally:
+            self.states.release(state)
+        parts = [
+            chunk
+            async for chunk in store.iter_range(
+                window.key,
+                window.offset,
+                window.length,
+                version=window.version,
+                chunk_size=self.config.chunk_size,
+            )
+        ]
+        return Cached(b"".join(parts), mtime)
 
     def cors_headers(self, origin: str | None) -> Cors:
         """The CORS fields of a response to a request from ``origin``."""
@@ -330,7 +392,10 @@ class MediaEndpoint:
         window: Window,
         store: ObjectStore,
         state: ObjectState,
+        data: bytes | None = None,
     ) -> None:
+        """Answer for ``window`` of the object in ``state``; its bytes come from ``data``
+        (the window's bytes, from the segment cache) when given, else from storage."""
         config = self.config
         current = state.version == window.version
         if window.exact and not current:
@@ -435,6 +500,12 @@ class MediaEndpoint:
             await send({"type": "http.response.body", "body": b""})
             return
 
+        if data is not None:
+            await send(
+                {"type": "http.response.start", "status": status, "headers": response_headers}
+            )
+            await send({"type": "http.response.body", "body": _slice_window(data, segments)})
+            return
         total = sum(part.length for _, part in segments if part is not None)
         if state.fd >= 0 and total <= config.inline_read_max:
             # Small and cached: read it all before the status line, on the loop, so a
@@ -575,6 +646,28 @@ class MediaEndpoint:
                     aclose = getattr(stream, "aclose", None)
                     if aclose is not None:
                         await aclose()
+
+
+def segment_cache_key(window: Window) -> str:
+    """The segment cache's key of an exact window: its object, version and byte span.
+    A new version is a new key, so a cached entry is never stale."""
+    return f"{window.key}@{window.version}:{window.offset}+{window.length}"
+
+
+def _slice_window(
+    data: bytes, segments: Sequence[tuple[bytes, ByteRange | None]]
+) -> bytes | memoryview:
+    only = segments[0][1] if len(segments) == 1 and not segments[0][0] else None
+    if only is not None:
+        if only.start == 0 and only.length == len(data):
+            return data
+        return memoryview(data)[only.start : only.end + 1]
+    parts: list[bytes | memoryview] = []
+    for head, part in segments:
+        parts.append(head)
+        if part is not None:
+            parts.append(memoryview(data)[part.start : part.end + 1])
+    return b"".join(parts)
 
 
 class _Pace:

@@ -1,0 +1,117 @@
+"""HLS segments through the segment cache on real servers: two nodes (two apps on uvicorn)
+share one Redis; what one node read from storage the other serves from Redis; a hot
+segment is served from memory; Redis dying changes nothing a player can see."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from streamer import cli
+from streamer.settings import Settings
+from tests.fixtures.redis import RedisProcess
+from tests.fixtures.servers import RunningServer, scan_roots, serve_in_thread
+
+
+@dataclass
+class Nodes:
+    a: RunningServer
+    b: RunningServer
+    track_id: str
+    redis: RedisProcess
+
+    def stats(self, node: RunningServer) -> dict[str, Any]:
+        with node.client() as client:
+            body: dict[str, Any] = client.get("/api/v1/cache/stats").json()
+            return body
+
+
+@pytest.fixture
+def nodes(
+    tmp_path: Path, audio_samples: dict[str, Path], redis_process: RedisProcess
+) -> Iterator[Nodes]:
+    library = tmp_path / "library"
+    library.mkdir()
+    shutil.copy(audio_samples["flac"], library / "tone.flac")
+    common: dict[str, Any] = {
+        "data_dir": tmp_path / "data",
+        "redis_url": redis_process.url,
+        "redis_timeout": 0.2,
+        "redis_retry_seconds": 0.3,
+    }
+    settings = Settings.load({}, **common)
+    root = cli.normalise_root(str(library))
+    scan_roots(settings, [root])
+    outcome = asyncio.run(cli.run_transcodes(settings, roots=[root]))
+    assert outcome.succeeded == 1
+    with serve_in_thread(settings) as a, serve_in_thread(settings) as b, a.client() as client:
+        track_id = client.get("/api/v1/tracks").json()["items"][0]["id"]
+        yield Nodes(a, b, track_id, redis_process)
+
+
+def _get(node: RunningServer, path: str, **headers: str) -> httpx.Response:
+    with node.client() as client:
+        return client.get(path, headers=headers)
+
+
+def test_a_segment_read_by_one_node_is_served_by_the_other_from_redis(nodes: Nodes) -> None:
+    path = f"/hls/{nodes.track_id}/aac_128/seg_0.m4s"
+
+    first = _get(nodes.a, path)
+    second = _get(nodes.b, path)
+
+    assert first.status_code == second.status_code == 200
+    assert first.content == second.content
+    assert first.headers["etag"] == second.headers["etag"]
+    a, b = nodes.stats(nodes.a), nodes.stats(nodes.b)
+    assert a["storage"]["reads"] == 1
+    assert b["storage"]["reads"] == 0
+    assert b["tiers"]["redis"]["hits"] == 1
+
+
+def test_a_hot_segment_is_served_from_memory(nodes: Nodes) -> None:
+    path = f"/hls/{nodes.track_id}/aac_64/init.mp4"
+    bodies = {_get(nodes.a, path).content for _ in range(5)}
+
+    assert len(bodies) == 1
+    stats = nodes.stats(nodes.a)
+    assert stats["storage"]["reads"] == 1
+    assert stats["tiers"]["memory"]["hits"] == 4
+    assert stats["tiers"]["memory"]["held_bytes"] > 0
+
+
+def test_ranges_and_validators_of_cached_segments_behave_as_from_storage(nodes: Nodes) -> None:
+    path = f"/hls/{nodes.track_id}/aac_128/seg_0.m4s"
+    whole = _get(nodes.a, path)
+
+    part = _get(nodes.a, path, Range="bytes=10-19")
+    assert (part.status_code, part.content) == (206, whole.content[10:20])
+    assert part.headers["content-range"] == f"bytes 10-19/{len(whole.content)}"
+    assert _get(nodes.a, path, **{"If-None-Match": whole.headers["etag"]}).status_code == 304
+    two = _get(nodes.a, path, Range="bytes=0-1,5-6")
+    assert two.status_code == 206
+    assert two.headers["content-type"].startswith("multipart/byteranges")
+
+
+def test_with_redis_dead_segments_are_still_served_from_storage(nodes: Nodes) -> None:
+    path = f"/hls/{nodes.track_id}/aac_256/seg_0.m4s"
+    expected = _get(nodes.a, path).content
+
+    nodes.redis.kill()
+    started = time.monotonic()
+    responses = [
+        _get(nodes.b, f"/hls/{nodes.track_id}/{r}/seg_0.m4s") for r in ("aac_256", "aac_64")
+    ]
+
+    assert [r.status_code for r in responses] == [200, 200]
+    assert responses[0].content == expected
+    assert time.monotonic() - started < 2.0
+    assert nodes.stats(nodes.b)["tiers"]["redis"]["errors"] >= 1
