@@ -31,6 +31,7 @@ from streamer.renditions.playlists import (
     byterange_playlist,
     master_for,
     segment_playlist,
+    version_token,
 )
 from streamer.routes.media_index import TRACK_ID
 from streamer.storage.base import ObjectStore
@@ -67,6 +68,7 @@ class RenditionEntry:
     name: str
     key: str
     version: str  # the rendition file's version when it was indexed
+    token: str  # its version_token: the ?v= of every URL the playlists give
     index: SegmentIndex
     playlist: Playlist  # index.m3u8
     byterange_playlist: Playlist  # index_br.m3u8
@@ -146,6 +148,7 @@ class RenditionCatalog:
             variants.append(
                 VariantInfo(
                     name=rendition.name,
+                    token=entry.token,
                     codec=rendition.codec,
                     codecs=rendition.codecs,
                     bitrate=rendition.bitrate,
@@ -185,13 +188,15 @@ class RenditionCatalog:
                 extra={"track": track_id, "rendition": rendition.name},
             )
             return None
-        media_uri = f"../../../media/{track_id}/{rendition.name}.m4a"
+        token = version_token(rendition.version)
+        media_uri = f"../../../media/{track_id}/{rendition.name}.m4a?v={token}"
         entry = RenditionEntry(
             name=rendition.name,
             key=rendition.key,
             version=rendition.version,
+            token=token,
             index=index,
-            playlist=Playlist.of(segment_playlist(index)),
+            playlist=Playlist.of(segment_playlist(index, token)),
             byterange_playlist=Playlist.of(byterange_playlist(index, media_uri)),
         )
         self._indexes[cache_key] = entry

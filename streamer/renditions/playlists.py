@@ -3,9 +3,16 @@
 URLs (DESIGN.md, "Public surface"), all relative so that a CDN or a path prefix in front
 of the origin keeps working::
 
-    /hls/{track}/master.m3u8               variants: "{rendition}/index.m3u8"
-    /hls/{track}/{rendition}/index.m3u8    EXT-X-MAP "init.mp4", segments "seg_{n}.m4s"
-    /hls/{track}/{rendition}/index_br.m3u8 byte ranges of "../../../media/{track}/{rendition}.m4a"
+    /hls/{track}/master.m3u8               variants: "{rendition}/index.m3u8?v={token}"
+    /hls/{track}/{rendition}/index.m3u8    EXT-X-MAP "init.mp4?v={token}",
+                                           segments "seg_{n}.m4s?v={token}"
+    /hls/{track}/{rendition}/index_br.m3u8 byte ranges of
+                                           "../../../media/{track}/{rendition}.m4a?v={token}"
+
+``token`` names the rendition file's version (:func:`version_token`). Everything a master
+playlist points at is then named by its content, so CDNs may keep it for a year
+(``immutable``): a re-transcode changes the token, hence every URL, and only the master
+playlist, short-lived, has to be fetched again.
 
 Priming and EXTINF. Stored AAC renditions carry an edit list that hides the encoder's
 priming samples (streamer.renditions.outputs), so players present fragment 0 from media
@@ -21,6 +28,7 @@ bitrate: good enough to sound right at once, small enough to start fast on a wea
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -33,6 +41,7 @@ __all__ = [
     "master_for",
     "presented_durations",
     "segment_playlist",
+    "version_token",
 ]
 
 
@@ -41,11 +50,17 @@ class VariantInfo:
     """What the master playlist says of one rendition."""
 
     name: str
+    token: str  # version_token of the rendition file
     codec: str  # aac | flac | opus
     codecs: str  # RFC 6381
     bitrate: int | None  # the ladder's target
     peak_bitrate: int
     average_bitrate: int
+
+
+def version_token(version: str) -> str:
+    """A short, URL-safe name of a rendition file's version, for ``?v=``."""
+    return hashlib.sha256(version.encode()).hexdigest()[:16]
 
 
 def presented_durations(index: SegmentIndex) -> list[float]:
@@ -57,12 +72,13 @@ def presented_durations(index: SegmentIndex) -> list[float]:
     return [duration / index.timescale for duration in durations]
 
 
-def segment_playlist(index: SegmentIndex) -> str:
-    """The media playlist of ``init.mp4`` and ``seg_{n}.m4s`` resources."""
+def segment_playlist(index: SegmentIndex, token: str) -> str:
+    """The media playlist of ``init.mp4`` and ``seg_{n}.m4s`` resources at ``token``."""
     segments = [
-        Segment(duration, f"seg_{n}.m4s") for n, duration in enumerate(presented_durations(index))
+        Segment(duration, f"seg_{n}.m4s?v={token}")
+        for n, duration in enumerate(presented_durations(index))
     ]
-    return media_playlist(InitSection("init.mp4"), segments)
+    return media_playlist(InitSection(f"init.mp4?v={token}"), segments)
 
 
 def byterange_playlist(index: SegmentIndex, uri: str) -> str:
@@ -85,7 +101,7 @@ def master_for(variants: Sequence[VariantInfo]) -> str:
     return master_playlist(
         [
             Variant(
-                uri=f"{v.name}/index.m3u8",
+                uri=f"{v.name}/index.m3u8?v={v.token}",
                 bandwidth=v.peak_bitrate,
                 average_bandwidth=min(v.average_bitrate, v.peak_bitrate) or None,
                 codecs=v.codecs,

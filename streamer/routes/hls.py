@@ -15,10 +15,16 @@ Content types: playlists ``application/vnd.apple.mpegurl`` (RFC 8216); init and 
 ``audio/mp4``, which is what players and MediaSource expect for audio-only CMAF (the
 ``video/iso.segment`` type adds nothing a player uses and trips some CDNs' type rules).
 
-Caching: playlists get a short Cache-Control (``max-age=60``; a re-transcode may change
-them) and an ETag from their text; init and segments the long-lived media Cache-Control,
-with ETags from the rendition file's version and the segment number, so a changed file
-changes every validator.
+Caching, for CDNs: every URL a master playlist gives carries ``?v={token}``, the rendition
+file's version (streamer.renditions.playlists), so media playlists, init and segments
+requested at the current token are named by their content and get
+``public, max-age=31536000, immutable``. The master playlist (and any URL without a token)
+gets a short max-age with ``stale-while-revalidate`` and ``stale-if-error``: a re-transcode
+changes only the master's text. A token that is not the current one is a 404 (the player
+holds a playlist of replaced files and must reload the master), briefly cacheable. ETags
+come from the playlist text, or from the file's version and the segment number. Every
+response names its purge keys: ``Surrogate-Key: track-{id} hls-{id}`` and the same as
+``Cache-Tag``.
 
 A segment URL has one spelling (``seg_7.m4s``, never ``seg_07.m4s``), so a CDN caches
 each segment once.
@@ -37,18 +43,35 @@ from streamer.renditions.catalog import (
     RenditionEntry,
     TrackRenditions,
 )
-from streamer.routes.media import ALLOW, Cors, MediaEndpoint, Window, WindowStale, request_headers
+from streamer.routes.media import (
+    ALLOW,
+    Cors,
+    MediaEndpoint,
+    Window,
+    WindowStale,
+    request_headers,
+    version_query,
+)
 from streamer.routes.problems import problem_response, storage_unavailable
 from streamer.storage import StorageError
 from streamer.types import Receive, Scope, Send
 
-__all__ = ["PLAYLIST_CACHE_CONTROL", "PLAYLIST_CONTENT_TYPE", "SEGMENT_CONTENT_TYPE", "HlsEndpoint"]
+__all__ = [
+    "IMMUTABLE_CACHE_CONTROL",
+    "PLAYLIST_CACHE_CONTROL",
+    "PLAYLIST_CONTENT_TYPE",
+    "SEGMENT_CONTENT_TYPE",
+    "HlsEndpoint",
+    "purge_keys",
+]
 
 logger = logging.getLogger("streamer.hls")
 
 PLAYLIST_CONTENT_TYPE = "application/vnd.apple.mpegurl"
 SEGMENT_CONTENT_TYPE = "audio/mp4"
-PLAYLIST_CACHE_CONTROL = b"max-age=60"
+PLAYLIST_CACHE_CONTROL = b"max-age=60, stale-while-revalidate=60, stale-if-error=86400"
+IMMUTABLE_CACHE_CONTROL = b"public, max-age=31536000, immutable"
+STALE_VERSION_CACHE_CONTROL = b"max-age=10"
 
 _MASTER_ROUTE = "/hls/{track_id}/master.m3u8"
 _PLAYLIST_ROUTE = "/hls/{track_id}/{rendition}/index.m3u8"
@@ -82,6 +105,8 @@ class HlsEndpoint:
             await problem_response(send, 405, "use GET or HEAD", [(b"allow", ALLOW), *cors])
             return
         track_id = parts[2]
+        cors = [*cors, *purge_keys(track_id)]
+        token = version_query(scope.get("query_string", b""))
         for attempt in (1, 2):
             try:
                 track = await self.catalog.get(track_id)
@@ -92,7 +117,7 @@ class HlsEndpoint:
                 await problem_response(send, 404, "no HLS renditions for this track", cors)
                 return
             try:
-                await self._answer(scope, receive, send, parts, route, track, headers, cors)
+                await self._answer(scope, receive, send, parts, route, track, headers, cors, token)
                 return
             except WindowStale:
                 # The rendition file was replaced (a re-transcode): its index is stale.
@@ -115,22 +140,30 @@ class HlsEndpoint:
         track: TrackRenditions,
         headers: dict[str, str],
         cors: Cors,
+        token: str | None,
     ) -> None:
+        method = scope["method"]
         if route == _MASTER_ROUTE:
-            await _playlist(send, scope["method"], headers, cors, track.master, track.modified)
+            await _playlist(send, method, headers, cors, track.master, track.modified)
             return
         entry = track.renditions.get(parts[3])
         if entry is None:
             await problem_response(send, 404, "no such rendition", cors)
             return
-        if route == _PLAYLIST_ROUTE:
-            await _playlist(send, scope["method"], headers, cors, entry.playlist, track.modified)
+        if token is not None and token != entry.token:
+            await problem_response(
+                send,
+                404,
+                "this version of the rendition was replaced; reload the master playlist",
+                [(b"cache-control", STALE_VERSION_CACHE_CONTROL), *cors],
+            )
             return
-        if route == _BYTERANGE_ROUTE:
-            playlist = entry.byterange_playlist
-            await _playlist(send, scope["method"], headers, cors, playlist, track.modified)
+        cache_control = IMMUTABLE_CACHE_CONTROL if token is not None else None
+        if route in (_PLAYLIST_ROUTE, _BYTERANGE_ROUTE):
+            playlist = entry.playlist if route == _PLAYLIST_ROUTE else entry.byterange_playlist
+            await _playlist(send, method, headers, cors, playlist, track.modified, cache_control)
             return
-        window = _window(entry, parts[4])
+        window = _window(entry, parts[4], cache_control)
         if window is None:
             await problem_response(send, 404, "no such segment", cors)
             return
@@ -172,7 +205,18 @@ def _segment_number(resource: str) -> int | None:
     return int(digits)
 
 
-def _window(entry: RenditionEntry, resource: str) -> Window | None:
+def purge_keys(track_id: str) -> list[tuple[bytes, bytes]]:
+    """The purge keys of a track's HLS responses, for Fastly-style and Cloudflare-style
+    CDNs; ``POST /api/v1/cache/purge`` names the same keys."""
+    return [
+        (b"surrogate-key", f"track-{track_id} hls-{track_id}".encode()),
+        (b"cache-tag", f"track-{track_id},hls-{track_id}".encode()),
+    ]
+
+
+def _window(
+    entry: RenditionEntry, resource: str, cache_control: bytes | None = None
+) -> Window | None:
     if resource == "init.mp4":
         return Window(
             key=entry.key,
@@ -182,6 +226,7 @@ def _window(entry: RenditionEntry, resource: str) -> Window | None:
             offset=0,
             length=entry.index.init_size,
             exact=True,
+            cache_control=cache_control,
         )
     n = _segment_number(resource)
     fragment = entry.fragment(n) if n is not None else None
@@ -195,6 +240,7 @@ def _window(entry: RenditionEntry, resource: str) -> Window | None:
         offset=fragment.offset,
         length=fragment.size,
         exact=True,
+        cache_control=cache_control,
     )
 
 
@@ -205,13 +251,15 @@ async def _playlist(
     cors: Cors,
     playlist: Playlist,
     modified: float,
+    cache_control: bytes | None = None,
 ) -> None:
     """A playlist from memory: 200, or 304/412 by its validators."""
+    cache_control = cache_control or PLAYLIST_CACHE_CONTROL
     etag = playlist.etag.encode("latin-1")
     last_modified = min(int(modified), int(time.time()))
     outcome = evaluate_preconditions(method, headers, playlist.etag, last_modified)
     if outcome == 304:
-        response = [(b"cache-control", PLAYLIST_CACHE_CONTROL), (b"etag", etag), *cors]
+        response = [(b"cache-control", cache_control), (b"etag", etag), *cors]
         await send({"type": "http.response.start", "status": 304, "headers": response})
         await send({"type": "http.response.body", "body": b""})
         return
@@ -226,7 +274,7 @@ async def _playlist(
     response = [
         (b"content-type", PLAYLIST_CONTENT_TYPE.encode()),
         (b"content-length", str(len(playlist.body)).encode()),
-        (b"cache-control", PLAYLIST_CACHE_CONTROL),
+        (b"cache-control", cache_control),
         *validators,
     ]
     await send({"type": "http.response.start", "status": 200, "headers": response})

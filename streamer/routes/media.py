@@ -36,7 +36,7 @@ from streamer.observe import ROUTE_KEY
 from streamer.renditions.catalog import RenditionCatalog
 from streamer.request_stats import RequestStats
 from streamer.routes.media_files import ObjectState, ObjectStates, read_chunk, read_inline
-from streamer.routes.media_index import MediaIndex
+from streamer.routes.media_index import TRACK_ID, MediaIndex
 from streamer.routes.problems import problem_response, storage_unavailable
 from streamer.settings import Settings
 from streamer.storage import ObjectStore
@@ -174,6 +174,7 @@ class MediaEndpoint:
         if method not in ("GET", "HEAD"):
             await problem_response(send, 405, "use GET or HEAD", [(b"allow", ALLOW), *cors])
             return
+        cors = [*cors, *_purge_keys(parts[2])]
         if original or cover:
             await self._original(scope, receive, send, parts[2], headers, cors, cover=cover)
         else:
@@ -235,7 +236,22 @@ class MediaEndpoint:
         if track is None or entry is None:
             await problem_response(send, 404, "no such rendition", cors)
             return
-        window = Window(key=entry.key, content_type=RENDITION_CONTENT_TYPE, version=entry.version)
+        token = version_query(scope.get("query_string", b""))
+        if token is not None and token != entry.token:
+            await problem_response(
+                send,
+                404,
+                "this version of the rendition was replaced; reload the playlist",
+                [(b"cache-control", b"max-age=10"), *cors],
+            )
+            return
+        window = Window(
+            key=entry.key,
+            content_type=RENDITION_CONTENT_TYPE,
+            version=entry.version,
+            # Named by its content at the current token: a CDN may keep it for good.
+            cache_control=b"public, max-age=31536000, immutable" if token else None,
+        )
         found = await self.serve(
             scope, receive, send, headers, cors, track.library_root, window, track_id
         )
@@ -351,18 +367,22 @@ class MediaEndpoint:
         return Cached(b"".join(parts), mtime)
 
     def cors_headers(self, origin: str | None) -> Cors:
-        """The CORS fields of a response to a request from ``origin``."""
+        """The CORS fields of a response to a request from ``origin``, with
+        Timing-Allow-Origin so players can measure their downloads (Resource Timing)."""
         allowed = self.config.allow_origins
         if "*" in allowed:
             return [
                 (b"access-control-allow-origin", b"*"),
                 (b"access-control-expose-headers", EXPOSE),
+                (b"timing-allow-origin", b"*"),
             ]
         vary = (b"vary", b"Origin")
         if origin is not None and origin in allowed:
+            named = origin.encode("latin-1")
             return [
-                (b"access-control-allow-origin", origin.encode("latin-1")),
+                (b"access-control-allow-origin", named),
                 (b"access-control-expose-headers", EXPOSE),
+                (b"timing-allow-origin", named),
                 vary,
             ]
         return [vary]
@@ -646,6 +666,27 @@ class MediaEndpoint:
                     aclose = getattr(stream, "aclose", None)
                     if aclose is not None:
                         await aclose()
+
+
+def _purge_keys(track_id: str) -> list[tuple[bytes, bytes]]:
+    # Only well-formed ids reach a CDN as keys; others are answered 404 anyway.
+    if not TRACK_ID.match(track_id):
+        return []
+    return [
+        (b"surrogate-key", f"track-{track_id}".encode()),
+        (b"cache-tag", f"track-{track_id}".encode()),
+    ]
+
+
+def version_query(query: bytes) -> str | None:
+    """The ``v`` of a query string, or None."""
+    if not query:
+        return None
+    for pair in query.split(b"&"):
+        name, _, value = pair.partition(b"=")
+        if name == b"v":
+            return value.decode("latin-1")
+    return None
 
 
 def segment_cache_key(window: Window) -> str:

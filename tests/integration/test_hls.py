@@ -31,6 +31,7 @@ from sqlalchemy import func, select
 
 from streamer.db import Database, Library, Rendition, Track
 from streamer.renditions import AAC_PRIMING, transcode_track
+from streamer.renditions.playlists import version_token
 from streamer.settings import Settings
 from streamer.storage.factory import open_store
 from tests.fixtures.s3 import s3_client
@@ -174,6 +175,26 @@ def _rendition(client: httpx.Client, track_id: str, name: str) -> tuple[bytes, S
     return response.content, parse_fmp4(io.BytesIO(response.content))
 
 
+def _version(served: Served, track_id: str, rendition: str) -> str:
+    """The stored version of a rendition file, as the catalogue records it."""
+
+    async def read() -> str:
+        db = Database(served.server.settings.effective_database_url)
+        try:
+            async with db.session() as session:
+                version = await session.scalar(
+                    select(Rendition.version)
+                    .where(Rendition.track_id == track_id, Rendition.name == rendition)
+                    .order_by(Rendition.created_at.desc())
+                )
+        finally:
+            await db.dispose()
+        assert version is not None
+        return version
+
+    return asyncio.run(read())
+
+
 def _playlist(client: httpx.Client, path: str) -> m3u8.M3U8:
     response = client.get(path)
     assert response.status_code == 200
@@ -191,7 +212,7 @@ def test_master_playlist_lists_every_rendition_with_the_middle_one_first(
     track_id = served.ids[name]
     master = _playlist(client, f"/hls/{track_id}/master.m3u8")
     assert master.is_variant
-    assert [p.uri for p in master.playlists] == [
+    assert [p.uri.split("?")[0] for p in master.playlists] == [
         "aac_128/index.m3u8",
         "aac_64/index.m3u8",
         "aac_256/index.m3u8",
@@ -221,11 +242,12 @@ def test_each_extinf_is_what_the_player_presents_of_its_fragment(
     for n, (segment, fragment) in enumerate(zip(media.segments, index.fragments, strict=True)):
         presented = fragment.duration - (index.priming if n == 0 else 0)
         assert abs(segment.duration - presented / index.timescale) <= 0.001
+        token = version_token(_version(served, track_id, rendition))
         if playlist == "index_br.m3u8":
-            assert segment.uri == f"../../../media/{track_id}/{rendition}.m4a"
+            assert segment.uri == f"../../../media/{track_id}/{rendition}.m4a?v={token}"
             assert segment.byterange == f"{fragment.size}@{fragment.offset}"
         else:
-            assert segment.uri == f"seg_{n}.m4s"
+            assert segment.uri == f"seg_{n}.m4s?v={token}"
     source = served.sources[name]
     total = sum(segment.duration for segment in media.segments)
     assert abs(total - source.seconds) <= AAC_PRIMING / source.rate
@@ -302,10 +324,74 @@ def test_if_none_match_answers_304(served: Served, client: httpx.Client, resourc
     assert again.headers["etag"] == first.headers["etag"]
 
 
-def test_playlists_are_cached_briefly(served: Served, client: httpx.Client) -> None:
+SHORT = "max-age=60, stale-while-revalidate=60, stale-if-error=86400"
+IMMUTABLE = "public, max-age=31536000, immutable"
+
+
+def test_the_master_and_unversioned_urls_are_cached_briefly(
+    served: Served, client: httpx.Client
+) -> None:
     track_id = served.ids["voice.mp3"]
     for path in ("master.m3u8", "aac_64/index.m3u8", "aac_64/index_br.m3u8"):
-        assert client.get(f"/hls/{track_id}/{path}").headers["cache-control"] == "max-age=60"
+        assert client.get(f"/hls/{track_id}/{path}").headers["cache-control"] == SHORT
+    for path in ("aac_64/init.mp4", "aac_64/seg_0.m4s"):
+        assert client.get(f"/hls/{track_id}/{path}").headers["cache-control"] == "max-age=86400"
+
+
+def test_everything_the_master_points_at_is_immutable(served: Served, client: httpx.Client) -> None:
+    track_id = served.ids["voice.mp3"]
+    master = _playlist(client, f"/hls/{track_id}/master.m3u8")
+    for variant in master.playlists:
+        media = client.get(f"/hls/{track_id}/{variant.uri}")
+        assert media.headers["cache-control"] == IMMUTABLE
+        playlist = m3u8.loads(media.text)
+        uris = [playlist.segment_map[0].uri, *(segment.uri for segment in playlist.segments)]
+        base = f"/hls/{track_id}/{variant.uri.split('/')[0]}/"
+        for uri in uris:
+            response = client.get(base + uri)
+            assert response.status_code == 200
+            assert response.headers["cache-control"] == IMMUTABLE
+    rendition = client.get(f"/api/v1/tracks/{track_id}").json()["renditions"][0]
+    progressive = rendition["urls"]["progressive"]
+    token = version_token(_version(served, track_id, rendition["name"]))
+    assert client.head(f"{progressive}?v={token}").headers["cache-control"] == IMMUTABLE
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/hls/{id}/aac_64/index.m3u8?v=0000000000000000",
+        "/hls/{id}/aac_64/seg_0.m4s?v=0000000000000000",
+        "/hls/{id}/aac_64/init.mp4?v=0000000000000000",
+        "/media/{id}/aac_64.m4a?v=0000000000000000",
+    ],
+)
+def test_a_replaced_version_is_a_briefly_cached_404(
+    served: Served, client: httpx.Client, path: str
+) -> None:
+    response = client.get(path.format(id=served.ids["voice.mp3"]))
+    assert response.status_code == 404
+    assert response.headers["cache-control"] == "max-age=10"
+    assert "reload" in response.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    ("path", "keys"),
+    [
+        ("/hls/{id}/master.m3u8", "track-{id} hls-{id}"),
+        ("/hls/{id}/aac_64/seg_0.m4s", "track-{id} hls-{id}"),
+        ("/media/{id}/original", "track-{id}"),
+        ("/media/{id}/aac_64.m4a", "track-{id}"),
+    ],
+)
+def test_responses_name_their_purge_keys_and_allow_timing(
+    served: Served, client: httpx.Client, path: str, keys: str
+) -> None:
+    track_id = served.ids["voice.mp3"]
+    response = client.get(path.format(id=track_id))
+    assert response.headers["surrogate-key"] == keys.format(id=track_id)
+    assert response.headers["cache-tag"] == keys.format(id=track_id).replace(" ", ",")
+    assert response.headers["timing-allow-origin"] == "*"
 
 
 @pytest.mark.parametrize(
