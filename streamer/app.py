@@ -69,7 +69,7 @@ class StreamerApp:
             self.renditions,
             self.segments,
         )
-        self.hls = HlsEndpoint(self.renditions, self.media)
+        self.hls = HlsEndpoint(self.renditions, self.media, prefetch=settings.prefetch_segments)
         api = create_api()
         api.state.db = self.db
         api.state.settings = settings
@@ -111,6 +111,7 @@ class StreamerApp:
             if self.access_log is not None:
                 self.access_log.flush()
             self.stats.flush()
+            await self.media.close()
             self.states.close()
             await self.segments.close()
             await self.stores.close()

@@ -83,9 +83,12 @@ _SEGMENT_ROUTE = "/hls/{track_id}/{rendition}/seg_{n}.m4s"
 class HlsEndpoint:
     """The ASGI app for /hls/{track_id}/..."""
 
-    def __init__(self, catalog: RenditionCatalog, media: MediaEndpoint) -> None:
+    def __init__(
+        self, catalog: RenditionCatalog, media: MediaEndpoint, *, prefetch: int = 2
+    ) -> None:
         self.catalog = catalog
         self.media = media
+        self.prefetch = prefetch  # segments after a requested one to warm the cache with
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         parts = scope["path"].split("/")
@@ -173,6 +176,13 @@ class HlsEndpoint:
         if not found:
             self.catalog.invalidate(track.track_id)
             await problem_response(send, 404, "the rendition's file is gone", cors)
+            return
+        n = _segment_number(parts[4])
+        if n is not None and self.prefetch and method == "GET":
+            following = (
+                _window(entry, f"seg_{m}.m4s") for m in range(n + 1, n + 1 + self.prefetch)
+            )
+            self.media.prefetch(track.library_root, [w for w in following if w is not None])
 
 
 def _route(parts: list[str]) -> str | None:

@@ -50,6 +50,8 @@ RENDITION_ROUTE = "/media/{track_id}/{rendition}.m4a"
 COVER_ROUTE = "/media/{track_id}/cover"
 RENDITION_CONTENT_TYPE = "audio/mp4"
 ALLOW = b"GET, HEAD, OPTIONS"
+PREFETCH_CONCURRENCY = 4  # segment prefetches reading storage at once, per worker
+PREFETCH_PENDING = 64  # prefetches waiting for a slot; more are dropped
 EXPOSE = b"Content-Range, Content-Length, Accept-Ranges, ETag, Last-Modified, X-Request-ID"
 ALLOWED_REQUEST_HEADERS = (
     "range, if-range, if-match, if-none-match, if-modified-since, if-unmodified-since, x-request-id"
@@ -153,6 +155,8 @@ class MediaEndpoint:
         # Exact windows (HLS init and segments) are immutable bytes: served from this
         # read-through cache (memory, Redis, storage) when there is one.
         self.segments = segments
+        self._prefetches: set[asyncio.Task[None]] = set()
+        self._prefetch_slots = asyncio.Semaphore(PREFETCH_CONCURRENCY)
         self.streaming = 0  # responses streaming now, sharing config.stream_buffer_budget
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -343,6 +347,38 @@ class MediaEndpoint:
             scope, receive, send, method, headers, cors, window, store, state, cached.data
         )
         return True
+
+    def prefetch(self, root: str, windows: Sequence[Window]) -> None:
+        """Warm the segment cache with ``windows`` in the background (a player asking for
+        segment n will ask for n+1 next). Bounded: at most PREFETCH_CONCURRENCY fills run
+        and PREFETCH_PENDING wait; beyond that, prefetches are dropped, never queued."""
+        cache = self.segments
+        if cache is None:
+            return
+        for window in windows:
+            if len(self._prefetches) >= PREFETCH_PENDING:
+                return
+            if segment_cache_key(window) in cache.memory:
+                continue
+            task = asyncio.create_task(self._prefetch(root, window))
+            self._prefetches.add(task)
+            task.add_done_callback(self._prefetches.discard)
+
+    async def _prefetch(self, root: str, window: Window) -> None:
+        assert self.segments is not None
+        async with self._prefetch_slots:
+            try:
+                store = await self.store_for(root)
+                await self.segments.get(
+                    segment_cache_key(window), lambda: self._load_window(store, window)
+                )
+            except (StorageError, WindowStale):
+                pass  # a prefetch is a hint: the request itself will answer properly
+
+    async def close(self) -> None:
+        for task in list(self._prefetches):
+            task.cancel()
+        await asyncio.gather(*self._prefetches, return_exceptions=True)
 
     async def _load_window(self, store: ObjectStore, window: Window) -> Cached:
         """Read an exact window at its version from storage (a cache fill)."""

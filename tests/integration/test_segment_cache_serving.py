@@ -5,7 +5,6 @@ segment is served from memory; Redis dying changes nothing a player can see."""
 from __future__ import annotations
 
 import asyncio
-import shutil
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ import pytest
 
 from streamer import cli
 from streamer.settings import Settings
+from tests.fixtures.audio import make_audio
 from tests.fixtures.redis import RedisProcess
 from tests.fixtures.servers import RunningServer, scan_roots, serve_in_thread
 
@@ -35,17 +35,15 @@ class Nodes:
 
 
 @pytest.fixture
-def nodes(
-    tmp_path: Path, audio_samples: dict[str, Path], redis_process: RedisProcess
-) -> Iterator[Nodes]:
+def nodes(tmp_path: Path, redis_process: RedisProcess) -> Iterator[Nodes]:
     library = tmp_path / "library"
-    library.mkdir()
-    shutil.copy(audio_samples["flac"], library / "tone.flac")
+    make_audio(library / "tone.flac", "flac", 20.0)  # four 6-second segments
     common: dict[str, Any] = {
         "data_dir": tmp_path / "data",
         "redis_url": redis_process.url,
         "redis_timeout": 0.2,
         "redis_retry_seconds": 0.3,
+        "prefetch_segments": 0,  # counted exactly below; prefetching has its own test
     }
     settings = Settings.load({}, **common)
     root = cli.normalise_root(str(library))
@@ -115,3 +113,30 @@ def test_with_redis_dead_segments_are_still_served_from_storage(nodes: Nodes) ->
     assert responses[0].content == expected
     assert time.monotonic() - started < 2.0
     assert nodes.stats(nodes.b)["tiers"]["redis"]["errors"] >= 1
+
+
+def test_a_segment_request_warms_the_next_ones(nodes: Nodes) -> None:
+    settings = nodes.a.settings.model_copy(update={"prefetch_segments": 2})
+    with serve_in_thread(settings) as warm:
+        assert _get(warm, f"/hls/{nodes.track_id}/aac_64/seg_0.m4s").status_code == 200
+        assert _reads_settle(nodes, warm) == 3  # seg_0, then seg_1 and seg_2
+
+        for n in (1, 2):
+            assert _get(warm, f"/hls/{nodes.track_id}/aac_64/seg_{n}.m4s").status_code == 200
+        assert nodes.stats(warm)["tiers"]["memory"]["hits"] >= 2
+        # Requests for seg_1 and seg_2 warmed seg_3 (once: a fill in flight is joined).
+        assert _reads_settle(nodes, warm) == 4
+
+
+def _reads_settle(nodes: Nodes, node: RunningServer) -> int:
+    """Storage reads once background fills have stopped adding to them."""
+    reads, stable_since = -1, time.monotonic()
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        now = nodes.stats(node)["storage"]["reads"]
+        if now != reads:
+            reads, stable_since = now, time.monotonic()
+        elif time.monotonic() - stable_since > 0.3:
+            break
+        time.sleep(0.02)
+    return reads
