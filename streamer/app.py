@@ -22,6 +22,7 @@ from starlette.routing import Mount, Route
 
 from streamer.access_log import AccessLog
 from streamer.cache.metrics import CacheMetrics, make_segment_cache
+from streamer.cache.purge import Purge, PurgeBus
 from streamer.db import Database
 from streamer.logs import configure_logging
 from streamer.metrics import Metrics
@@ -59,6 +60,9 @@ class StreamerApp:
         )
         self.renditions = RenditionCatalog(self.db, self.stores.get)
         self.segments = make_segment_cache(settings)
+        self.purges = PurgeBus(
+            self.segments, redis_url=settings.redis_url, on_purge=self._forget_track
+        )
         self.stats.add_flusher(CacheMetrics(self.segments.stats, self.metrics, self.segments).flush)
         self.media = MediaEndpoint(
             MediaConfig.from_settings(settings),
@@ -75,6 +79,7 @@ class StreamerApp:
         api.state.settings = settings
         api.state.stores = self.stores
         api.state.metrics = self.metrics
+        api.state.purges = self.purges
         api.state.stats = self.stats
         routes = [Route("/healthz", healthz), Route("/readyz", readyz), Mount("/api/v1", app=api)]
         if settings.metrics_enabled:
@@ -102,8 +107,13 @@ class StreamerApp:
         else:
             await self.router(scope, receive, send)
 
+    def _forget_track(self, purge: Purge) -> None:
+        self.renditions.invalidate(purge.track_id)
+        self.index.invalidate(purge.track_id)
+
     @asynccontextmanager
     async def _lifespan(self, _app: Starlette) -> AsyncIterator[dict[str, Any]]:
+        self.purges.start()
         try:
             # Lifespan state reaches the server's protocol too (streamer.serving).
             yield {SEND_BUFFER_STATE: self.settings.socket_send_buffer}
@@ -111,6 +121,7 @@ class StreamerApp:
             if self.access_log is not None:
                 self.access_log.flush()
             self.stats.flush()
+            await self.purges.close()
             await self.media.close()
             self.states.close()
             await self.segments.close()

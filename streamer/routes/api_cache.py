@@ -1,18 +1,21 @@
-"""/api/v1/cache/stats: the segment cache's counters, summed over the server's workers."""
+"""/api/v1/cache: the segment cache's counters (summed over the server's workers), and
+purges (this node's workers and every other node's, through Redis)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
-from pydantic import BaseModel
+from fastapi import APIRouter, HTTPException, Request
+from pydantic import BaseModel, model_validator
 
 from streamer.cache.metrics import cache_report
+from streamer.cache.purge import PurgeBus, track_purge
+from streamer.catalogue.repository import get_track
 from streamer.metrics import Metrics
 from streamer.request_stats import RequestStats
-from streamer.routes.api_common import PrincipalDep
+from streamer.routes.api_common import PROBLEM_RESPONSES, DatabaseDep, PrincipalDep
 
-__all__ = ["CacheStatsOut", "cache_router"]
+__all__ = ["CacheStatsOut", "PurgeIn", "PurgeOut", "cache_router"]
 
 
 class TierOut(BaseModel):
@@ -33,6 +36,36 @@ class CacheStatsOut(BaseModel):
     hit_ratio: float | None  # requests answered without reading storage
 
 
+class PurgeIn(BaseModel):
+    """One of: a track id, or a purge key as responses name them (track-{id}, hls-{id})."""
+
+    track_id: str | None = None
+    key: str | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> PurgeIn:
+        if (self.track_id is None) == (self.key is None):
+            raise ValueError("give exactly one of track_id and key")
+        return self
+
+    def track(self) -> str:
+        if self.track_id is not None:
+            return self.track_id
+        assert self.key is not None
+        prefix, _, track_id = self.key.partition("-")
+        if prefix not in ("track", "hls") or not track_id:
+            raise ValueError(f"unknown purge key {self.key!r}: use track-{{id}} or hls-{{id}}")
+        return track_id
+
+
+class PurgeOut(BaseModel):
+    track_id: str
+    memory_entries: int  # dropped by the worker that took this request
+    redis_entries: int  # deleted from the shared Redis tier
+    broadcast: bool  # sent to every other worker and node (needs Redis)
+    surrogate_keys: list[str]  # what to purge at the CDN (Surrogate-Key / Cache-Tag)
+
+
 def cache_router() -> APIRouter:
     router = APIRouter(prefix="/cache", tags=["cache"])
 
@@ -44,5 +77,27 @@ def cache_router() -> APIRouter:
         metrics: Metrics = request.app.state.metrics
         stats.flush()  # this worker's latest first
         return cache_report(metrics)
+
+    @router.post("/purge", response_model=PurgeOut, responses=PROBLEM_RESPONSES)
+    async def purge(
+        body: PurgeIn, request: Request, db: DatabaseDep, _principal: PrincipalDep
+    ) -> PurgeOut:
+        """Drop a track's cached segments and playlists on every node; the CDN's copies
+        are purged with the surrogate keys returned."""
+        try:
+            purge = track_purge(body.track())
+        except ValueError as exc:
+            raise HTTPException(422, str(exc)) from None
+        if await get_track(db, purge.track_id) is None:
+            raise HTTPException(404, "no such track")
+        bus: PurgeBus = request.app.state.purges
+        done = await bus.purge(purge)
+        return PurgeOut(
+            track_id=purge.track_id,
+            memory_entries=done.memory_entries,
+            redis_entries=done.redis_entries,
+            broadcast=done.broadcast,
+            surrogate_keys=purge.surrogate_keys,
+        )
 
     return router

@@ -140,3 +140,55 @@ def _reads_settle(nodes: Nodes, node: RunningServer) -> int:
             break
         time.sleep(0.02)
     return reads
+
+
+def _wait_subscribed(*servers: RunningServer) -> None:
+    deadline = time.monotonic() + 5
+    for server in servers:
+        assert server.app is not None
+        while not server.app.purges.subscribed.is_set():
+            assert time.monotonic() < deadline, "the purge listener never subscribed"
+            time.sleep(0.02)
+
+
+def test_a_purge_through_one_node_empties_redis_and_every_nodes_memory(nodes: Nodes) -> None:
+    _wait_subscribed(nodes.a, nodes.b)
+    path = f"/hls/{nodes.track_id}/aac_128/seg_0.m4s"
+    _get(nodes.a, path)
+    _get(nodes.b, path)
+    assert nodes.b.app is not None
+    assert len(nodes.b.app.segments.memory) == 1
+
+    with nodes.a.client() as client:
+        response = client.post("/api/v1/cache/purge", json={"key": f"hls-{nodes.track_id}"})
+
+    assert response.status_code == 200
+    body = response.json()
+    assert (body["memory_entries"], body["redis_entries"], body["broadcast"]) == (1, 1, True)
+    assert body["surrogate_keys"] == [f"track-{nodes.track_id}", f"hls-{nodes.track_id}"]
+    deadline = time.monotonic() + 5
+    while len(nodes.b.app.segments.memory) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert len(nodes.b.app.segments.memory) == 0
+    before = nodes.stats(nodes.b)["storage"]["reads"]
+    assert _get(nodes.b, path).status_code == 200
+    assert nodes.stats(nodes.b)["storage"]["reads"] == before + 1
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        ({"track_id": "0123456789abcdef"}, 404),
+        ({"track_id": "../etc"}, 422),
+        ({"key": "album-0123456789abcdef"}, 422),
+        ({}, 422),
+        ({"track_id": "0123456789abcdef", "key": "track-0123456789abcdef"}, 422),
+    ],
+)
+def test_a_purge_of_nothing_known_is_refused(
+    nodes: Nodes, body: dict[str, str], status: int
+) -> None:
+    with nodes.a.client() as client:
+        response = client.post("/api/v1/cache/purge", json=body)
+    assert response.status_code == status
+    assert response.headers["content-type"] == "application/problem+json"
