@@ -1,4 +1,4 @@
-"""`streamer serve | scan | migrate`: the command line.
+"""`streamer serve | scan | transcode | worker | migrate`: the command line.
 
 Settings come from STREAMER_* variables, an optional TOML file (--config) and the flags,
 in rising precedence. A bad setting is reported in one clear message and exit status 2.
@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import shutil
+import signal
 import sys
 import threading
 from collections.abc import Sequence
@@ -24,6 +25,7 @@ from streamer.catalogue.scan import ScanProgress, ScanReport, ensure_library, sc
 from streamer.db import Database, migrate
 from streamer.errors import CatalogueError, SettingsError, StorageError
 from streamer.jobs import JobRunner, RunnerConfig
+from streamer.jobs.runner import runner_for
 from streamer.jobs.watch import TranscodeOutcome, watch_jobs
 from streamer.logs import configure_logging
 from streamer.settings import Settings
@@ -48,6 +50,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "serve": serve,
         "scan": scan,
         "transcode": transcode_command,
+        "worker": worker_command,
         "migrate": migrate_command,
     }[args.command]
     try:
@@ -101,6 +104,11 @@ def _parser() -> argparse.ArgumentParser:
     transcode_p.add_argument("--force", action="store_true", help="even if already transcoded")
     transcode_p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
+    worker_p = sub.add_parser(
+        "worker", parents=[common], help="run queued jobs (transcodes) until stopped"
+    )
+    worker_p.add_argument("--concurrency", type=int, help="jobs at once (default: CPU count)")
+
     sub.add_parser("migrate", parents=[common], help="upgrade the database schema")
     return parser
 
@@ -110,6 +118,8 @@ def _settings(args: argparse.Namespace) -> Settings:
         "data_dir": args.data_dir,
         "database_url": args.database_url,
     }
+    if args.command == "worker" and args.concurrency:
+        overrides["job_concurrency"] = args.concurrency
     if args.command == "serve":
         overrides.update(host=args.host, port=args.port, workers=args.workers)
         if args.library:
@@ -176,6 +186,38 @@ async def run_transcodes(
         await runner.start()
         return await watch_jobs(db, [job.id for job in jobs], progress=progress)
     finally:
+        await runner.stop()
+        await stores.close()
+        await db.dispose()
+
+
+def worker_command(settings: Settings, _args: argparse.Namespace) -> int:
+    """Run jobs until SIGTERM or SIGINT; running jobs are then interrupted (ffmpeg killed)
+    and queued again for another worker."""
+    configure_logging(settings.log_level)
+    migrate(settings.effective_database_url)
+    asyncio.run(run_worker(settings))
+    return 0
+
+
+async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> None:
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    db = Database(settings.effective_database_url)
+    stores = StoreRegistry(settings)
+    # Other workers may share the database: only stale "running" rows are taken over.
+    runner = runner_for(db, stores.get, settings, recover_all=False)
+    await runner.start()
+    logger.info(
+        "worker running",
+        extra={"broker": settings.job_broker, "concurrency": settings.job_concurrency},
+    )
+    try:
+        await stop.wait()
+    finally:
+        logger.info("worker stopping")
         await runner.stop()
         await stores.close()
         await db.dispose()
@@ -289,7 +331,7 @@ class Background:
         stores = StoreRegistry(settings)
         runner = None
         if settings.jobs_in_process:
-            runner = JobRunner(db, stores.get, RunnerConfig.from_settings(settings))
+            runner = runner_for(db, stores.get, settings, recover_all=True)
             await runner.start()
         try:
             if settings.libraries and settings.scan_on_start:

@@ -15,7 +15,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from streamer.errors import SettingsError
 from transcoder.ladder import Rendition, parse_ladder
@@ -71,6 +78,9 @@ class Settings(BaseModel):
     # `serve` runs queued jobs in its supervisor process (the embedded default); turn it
     # off when `streamer worker` processes run them instead.
     jobs_in_process: bool = True
+    # How jobs travel: "memory" runs them in the process that dispatches them; "redis"
+    # sends them over a Redis stream (redis_url) to any `streamer worker` (or serve).
+    job_broker: Literal["memory", "redis"] = "memory"
 
     # Transcoding. The ladder names renditions "aac_<kbit/s>", "opus_<kbit/s>" or "flac";
     # changing it (or segment_seconds) re-transcodes tracks as their jobs run.
@@ -137,6 +147,12 @@ class Settings(BaseModel):
     def renditions(self) -> tuple[Rendition, ...]:
         """The ladder as the transcoder's renditions."""
         return parse_ladder(self.ladder)
+
+    @model_validator(mode="after")
+    def _broker_needs_redis(self) -> Settings:
+        if self.job_broker == "redis" and not self.redis_url:
+            raise ValueError("job_broker 'redis' needs redis_url (STREAMER_REDIS_URL)")
+        return self
 
     @field_validator("data_dir")
     @classmethod

@@ -192,6 +192,8 @@ class Job(Base):
     stderr_tail: Mapped[str | None] = mapped_column(Text, default=None)  # ffmpeg's last lines
     worker: Mapped[str | None] = mapped_column(String(128), default=None)
     heartbeat_at: Mapped[datetime | None] = mapped_column(default=None)
+    # When a runner last sent it to the shared broker (Redis stream); None: not yet.
+    dispatched_at: Mapped[datetime | None] = mapped_column(default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(default=None)
     finished_at: Mapped[datetime | None] = mapped_column(default=None)

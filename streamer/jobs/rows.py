@@ -38,12 +38,14 @@ __all__ = [
     "is_cancel_requested",
     "latest_jobs",
     "list_jobs",
+    "mark_dispatched",
     "release",
     "report_progress",
     "request_cancel",
     "requeue_stale",
     "retry",
     "schedule_retry",
+    "undispatch",
 ]
 
 TERMINAL = ("succeeded", "failed", "cancelled")
@@ -215,6 +217,29 @@ async def due_job_ids(db: Database, *, limit: int, exclude: Sequence[str] = ()) 
         return list((await session.scalars(query)).all())
 
 
+async def mark_dispatched(db: Database, job_id: str, *, unless_since: datetime) -> bool:
+    """Take the right to send a queued job to the shared broker: True for one runner only,
+    unless its last dispatch is older than ``unless_since`` (the message was lost)."""
+    statement = (
+        update(Job)
+        .where(
+            Job.id == job_id,
+            Job.status == "queued",
+            or_(Job.dispatched_at.is_(None), Job.dispatched_at < unless_since),
+        )
+        .values(dispatched_at=utcnow())
+    )
+    async with db.session() as session:
+        count: int = (await session.execute(statement)).rowcount  # type: ignore[attr-defined]
+        await session.commit()
+    return count == 1
+
+
+async def undispatch(db: Database, job_id: str) -> None:
+    """Forget that a queued job was sent to the broker (its receiver is stopping)."""
+    await _move(db, job_id, "queued", dispatched_at=None)
+
+
 async def claim(db: Database, job_id: str, worker: str) -> Job | None:
     """Move a queued job to running for ``worker``; None if someone else has it, or it
     was cancelled in the meantime."""
@@ -291,6 +316,7 @@ async def schedule_retry(
         job_id,
         "running",
         status="queued",
+        dispatched_at=None,
         run_after=utcnow() + timedelta(seconds=delay),
         error=error,
         stderr_tail=stderr_tail,
@@ -307,6 +333,7 @@ async def release(db: Database, job_id: str, *, reason: str) -> None:
         job_id,
         "running",
         status="queued",
+        dispatched_at=None,
         attempts=case((Job.attempts > 0, Job.attempts - 1), else_=0),
         progress=0.0,
         run_after=utcnow(),
@@ -329,6 +356,7 @@ async def requeue_stale(db: Database, *, older_than: datetime | None) -> int:
         .where(condition)
         .values(
             status="queued",
+            dispatched_at=None,
             progress=0.0,
             run_after=now,
             error="requeued: its worker stopped without finishing it",
@@ -388,6 +416,7 @@ async def retry(db: Database, job_id: str, *, max_attempts: int) -> Job:
         .where(Job.id == job_id, Job.status.in_(("failed", "cancelled")))
         .values(
             status="queued",
+            dispatched_at=None,
             attempts=0,
             max_attempts=max_attempts,
             progress=0.0,

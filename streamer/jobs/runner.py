@@ -11,9 +11,18 @@
                                         v  and the cancel flag (kills ffmpeg)
 
 The table is the queue of record and taskiq the transport. Any node may queue, cancel or
-retry a job by writing its row; the runner notices within ``poll`` seconds. The dispatcher
-kicks no more than ``concurrency`` jobs at a time, and a job is claimed with a conditional
-UPDATE, so a message delivered twice runs once.
+retry a job by writing its row; the runner notices within ``poll`` seconds. A job is
+claimed with a conditional UPDATE, so a message delivered twice runs once.
+
+Two transports, the same task code:
+
+- embedded (``serve``'s default): taskiq's InMemoryBroker. The dispatcher kicks no more
+  than ``concurrency`` jobs at a time and this process runs them.
+- shared (``job_broker = "redis"``, ``streamer worker``): taskiq-redis's RedisStreamBroker.
+  Every runner's dispatcher sends due jobs to the stream, each job once (a conditional
+  ``dispatched_at``, re-sent only if it sat unclaimed for ``stale`` seconds: a lost
+  message), and every runner's receiver takes up to ``concurrency`` jobs from it. Acks and
+  redelivery are the stream's; the claim keeps a redelivered job from running twice.
 
 Outcomes: success; bad input (the file is not decodable audio) fails the job and marks the
 track as failed, without retries; transient failures (ffmpeg crashed or timed out, storage
@@ -36,20 +45,24 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import redis
+from redis.driver_info import DriverInfo
 from sqlalchemy import select, update
 from taskiq import AsyncBroker, InMemoryBroker
+from taskiq.api import run_receiver_task
 
 from streamer.db import Database, Job, Library, Rendition, Track
 from streamer.db.models import utcnow
 from streamer.errors import ObjectChanged, StorageError
 from streamer.jobs import rows
 from streamer.renditions.outputs import source_hash, transcode_track
+from streamer.settings import Settings
 from streamer.storage.base import ObjectStore
 from transcoder.errors import BadInput, TranscodeError
 from transcoder.ladder import Rendition as LadderRendition
 from transcoder.ladder import ladder_hash
 
-__all__ = ["TRANSCODE_TASK", "JobRunner", "RunnerConfig", "queue_transcodes"]
+__all__ = ["TRANSCODE_TASK", "JobRunner", "RunnerConfig", "queue_transcodes", "runner_for"]
 
 logger = logging.getLogger("streamer.jobs")
 
@@ -58,6 +71,7 @@ _MAX_BACKOFF = 3600.0
 # Progress is written when it moved this much, or with the heartbeat every _HEARTBEAT s.
 _PROGRESS_STEP = 0.01
 _HEARTBEAT = 5.0
+_DISPATCH_BATCH = 100  # due jobs sent to a shared broker per poll
 
 StoreFor = Callable[[str], Awaitable[ObjectStore]]
 
@@ -90,7 +104,7 @@ class RunnerConfig:
         self.stale_seconds = stale_seconds
 
     @classmethod
-    def from_settings(cls, settings: Any) -> RunnerConfig:
+    def from_settings(cls, settings: Settings) -> RunnerConfig:
         return cls(
             ladder=settings.renditions,
             segment_seconds=settings.segment_seconds,
@@ -106,6 +120,30 @@ class RunnerConfig:
     def backoff(self, attempt: int) -> float:
         """Seconds before attempt ``attempt + 1``, after ``attempt`` failed ones."""
         return float(min(self.retry_seconds * 2 ** max(attempt - 1, 0), _MAX_BACKOFF))
+
+
+def runner_for(
+    db: Database, store_for: StoreFor, settings: Settings, *, recover_all: bool
+) -> JobRunner:
+    """The runner the settings ask for: the embedded broker, or the shared Redis stream
+    (``job_broker = "redis"``)."""
+    config = RunnerConfig.from_settings(settings)
+    if settings.job_broker != "redis":
+        return JobRunner(db, store_for, config, recover_all=recover_all)
+    assert settings.redis_url is not None  # settings validate it
+    from taskiq_redis import RedisStreamBroker
+
+    broker = RedisStreamBroker(
+        settings.redis_url,
+        queue_name="streamer:jobs",
+        consumer_group_name="streamer-workers",
+        consumer_id="0",  # a new group reads what was sent before it existed
+        maxlen=100_000,
+        idle_timeout=round(settings.job_stale_seconds * 2000),
+        xread_block=1000,
+        driver_info=DriverInfo(name="streamer", lib_version=redis.__version__),
+    )
+    return JobRunner(db, store_for, config, broker=broker, recover_all=False, shared=True)
 
 
 async def queue_transcodes(
@@ -140,6 +178,7 @@ class JobRunner:
         *,
         broker: AsyncBroker | None = None,
         recover_all: bool = True,
+        shared: bool = False,
     ) -> None:
         self.db = db
         self.store_for = store_for
@@ -149,6 +188,9 @@ class JobRunner:
         self.recover_all = recover_all
         self.name = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.broker = broker or InMemoryBroker(max_async_tasks=config.concurrency)
+        # A shared broker: other runners take what this one sends (module docstring).
+        self.shared = shared
+        self._receiver: asyncio.Task[None] | None = None
 
         # taskiq renames what it registers, which a bound method does not allow.
         async def run_job(job_id: str) -> None:
@@ -168,6 +210,13 @@ class JobRunner:
         await self.broker.startup()
         await self._recover(everything=self.recover_all)
         self._dispatcher = asyncio.create_task(self._dispatch(), name="job-dispatcher")
+        if self.shared:
+            self._receiver = asyncio.create_task(
+                run_receiver_task(
+                    self.broker, max_async_tasks=self.config.concurrency, run_startup=False
+                ),
+                name="job-receiver",
+            )
 
     async def enqueue(
         self, *, roots: Sequence[str] = (), track_ids: Sequence[str] = (), force: bool = False
@@ -189,17 +238,16 @@ class JobRunner:
 
     async def stop(self, grace: float = 15.0) -> None:
         """Stop dispatching, interrupt running jobs (killing ffmpeg; the jobs are queued
-        again) and wait for them to let go, at most ``grace`` seconds."""
+        again) and wait for them to let go, at most ``grace`` seconds; then stop taking
+        messages (after, so that the interrupted jobs' messages are still acknowledged)."""
         self._stopping = True
-        if self._dispatcher is not None:
-            self._dispatcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._dispatcher
+        await _cancel(self._dispatcher)
         for work in list(self._work.values()):
             work.cancel()
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(grace):
                 await self._idle.wait()
+        await _cancel(self._receiver)
         await self.broker.shutdown()
 
     # --- dispatching ---------------------------------------------------------------------
@@ -212,14 +260,17 @@ class JobRunner:
                 if loop.time() >= next_sweep:
                     next_sweep = loop.time() + self.config.stale_seconds / 4
                     await self._recover(everything=False)
-                free = self.config.concurrency - len(self._kicked)
-                if free > 0:
-                    for job_id in await rows.due_job_ids(
-                        self.db, limit=free, exclude=sorted(self._kicked)
-                    ):
-                        self._kicked.add(job_id)
-                        self._idle.clear()
-                        await self._task.kiq(job_id)
+                if self.shared:
+                    await self._send_due()
+                else:
+                    free = self.config.concurrency - len(self._kicked)
+                    if free > 0:
+                        for job_id in await rows.due_job_ids(
+                            self.db, limit=free, exclude=sorted(self._kicked)
+                        ):
+                            self._kicked.add(job_id)
+                            self._idle.clear()
+                            await self._task.kiq(job_id)
             except asyncio.CancelledError:
                 raise
             except Exception:  # the database may be briefly unreachable: try again later
@@ -228,6 +279,13 @@ class JobRunner:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self.config.poll_seconds):
                     await self._wake.wait()
+
+    async def _send_due(self) -> None:
+        """Shared broker: send each due job to the stream once (module docstring)."""
+        lost = utcnow() - timedelta(seconds=self.config.stale_seconds)
+        for job_id in await rows.due_job_ids(self.db, limit=_DISPATCH_BATCH):
+            if await rows.mark_dispatched(self.db, job_id, unless_since=lost):
+                await self._task.kiq(job_id)
 
     async def _recover(self, *, everything: bool) -> None:
         older = None if everything else utcnow() - timedelta(seconds=self.config.stale_seconds)
@@ -239,8 +297,13 @@ class JobRunner:
 
     async def _run(self, job_id: str) -> None:
         """The taskiq task: run one job to an outcome recorded in its row."""
+        if self.shared:  # received from the stream: this process now answers for it
+            self._kicked.add(job_id)
+            self._idle.clear()
         try:
             if self._stopping:
+                # Received while stopping: let another runner send it again at once.
+                await rows.undispatch(self.db, job_id)
                 return
             job = await rows.claim(self.db, job_id, self.name)
             if job is None:  # cancelled meanwhile, or another runner took it
@@ -278,6 +341,8 @@ class JobRunner:
         progress = _Progress()
         work = asyncio.create_task(self._transcode(track, root, progress))
         self._work[job.id] = work
+        if self._stopping:  # stop() ran while this job was being claimed
+            work.cancel()
         try:
             cancelled = await self._watch(job.id, work, progress)
             work.result()  # raises what the transcode raised
@@ -378,6 +443,13 @@ class JobRunner:
                 .values(status="error", error=f"ffmpeg cannot decode it: {reason}")
             )
             await session.commit()
+
+
+async def _cancel(task: asyncio.Task[None] | None) -> None:
+    if task is not None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 class _Progress:
