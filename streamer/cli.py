@@ -25,7 +25,7 @@ from streamer.catalogue.scan import ScanProgress, ScanReport, ensure_library, sc
 from streamer.db import Database, migrate
 from streamer.errors import CatalogueError, SettingsError, StorageError
 from streamer.jobs import JobRunner, RunnerConfig
-from streamer.jobs.runner import runner_for
+from streamer.jobs.runner import queue_transcodes, runner_for
 from streamer.jobs.watch import TranscodeOutcome, watch_jobs
 from streamer.logs import configure_logging
 from streamer.settings import Settings
@@ -335,7 +335,7 @@ class Background:
             await runner.start()
         try:
             if settings.libraries and settings.scan_on_start:
-                await self._scan_and_queue(runner)
+                await self._scan_and_queue(db, runner)
             await self._stop.wait()
         finally:
             if runner is not None:
@@ -343,7 +343,7 @@ class Background:
             await stores.close()
             await db.dispose()
 
-    async def _scan_and_queue(self, runner: JobRunner | None) -> None:
+    async def _scan_and_queue(self, db: Database, runner: JobRunner | None) -> None:
         settings = self.settings
         try:
             reports = await scan_roots(settings, settings.libraries, progress=False)
@@ -356,9 +356,15 @@ class Background:
                 root,
                 extra={"library": root, **{k: v for k, v in vars(report).items() if k != "errors"}},
             )
-        if runner is not None and settings.transcode_on_start:
+        if not settings.transcode_on_start:
+            return
+        if runner is not None:
             jobs = await runner.enqueue(roots=settings.libraries)
-            logger.info("queued transcodes", extra={"jobs": len(jobs)})
+        else:  # `streamer worker` processes run them
+            jobs = await queue_transcodes(
+                db, RunnerConfig.from_settings(settings), roots=settings.libraries
+            )
+        logger.info("queued transcodes", extra={"jobs": len(jobs)})
 
 
 def _run_uvicorn(settings: Settings) -> int:

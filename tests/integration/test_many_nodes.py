@@ -1,0 +1,181 @@
+"""The scaled stack for real: two `streamer serve` processes and one `streamer worker`
+sharing one Redis, one PostgreSQL and one S3 (moto's server).
+
+A file put in the bucket is catalogued by node A's start-up scan, transcoded by the worker
+(node A runs no jobs), served by node B; then the file is replaced, transcoded again,
+purged through node A, and node B never serves the old renditions: its master playlist
+moves to the new files at once and the old URLs answer 404."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import m3u8
+import pytest
+
+from streamer.db import migrate
+from tests.fixtures.audio import make_audio
+from tests.fixtures.s3 import ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY, S3Bucket
+from tests.fixtures.servers import ServerProcess, serve_in_process
+
+Json = dict[str, Any]
+
+
+def _until(check: Callable[[], Any], what: str, timeout: float = 90.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            value = check()
+        except httpx.TransportError:
+            value = None
+        if value:
+            return value
+        time.sleep(0.2)
+    raise TimeoutError(what)
+
+
+@dataclass
+class Stack:
+    a: ServerProcess
+    b: ServerProcess
+    bucket: S3Bucket
+    env: dict[str, str]  # the STREAMER_* settings every process shares
+    tmp_path: Path
+
+
+@pytest.fixture
+def stack(
+    tmp_path: Path, s3_bucket: S3Bucket, postgres_url: str, redis_url: str
+) -> Iterator[Stack]:
+    source = make_audio(tmp_path / "a.flac", "flac", 14.0, frequency=440)
+    s3_bucket.put("music/a.flac", source.read_bytes())
+    env = {
+        "STREAMER_DATABASE_URL": postgres_url,
+        "STREAMER_REDIS_URL": redis_url,
+        "STREAMER_JOB_BROKER": "redis",
+        "STREAMER_JOBS_IN_PROCESS": "false",
+        "STREAMER_JOB_POLL_SECONDS": "0.1",
+        "STREAMER_S3_ENDPOINT_URL": s3_bucket.endpoint,
+        "STREAMER_S3_REGION": REGION,
+        "STREAMER_S3_ACCESS_KEY_ID": ACCESS_KEY_ID,
+        "STREAMER_S3_SECRET_ACCESS_KEY": SECRET_ACCESS_KEY,
+        "STREAMER_PREFETCH_SEGMENTS": "0",
+    }
+    library = f"s3://{s3_bucket.name}/music"
+    migrate(postgres_url)
+    worker_log = (tmp_path / "worker.log").open("wb")
+    with worker_log:
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "streamer.cli", "worker", "--data-dir", str(tmp_path / "w")],
+            env={**os.environ, **env}, stdout=worker_log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    try:
+        common = ["--library", library, "--workers", "1"]
+        with (
+            serve_in_process(
+                [*common, "--data-dir", str(tmp_path / "a")], tmp_path / "a.log", env=env
+            ) as a,
+            serve_in_process(
+                [*common, "--no-scan", "--data-dir", str(tmp_path / "b")],
+                tmp_path / "b.log",
+                env=env,
+            ) as b,
+        ):
+            yield Stack(a, b, s3_bucket, env, tmp_path)
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        try:
+            worker.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+            worker.wait(timeout=5)
+
+
+def _track(node: ServerProcess) -> Json | None:
+    items = httpx.get(f"{node.base_url}/api/v1/tracks").json()["items"]
+    return items[0] if items and items[0]["status"] == "ok" else None
+
+
+def _master(node: ServerProcess, track_id: str) -> m3u8.M3U8 | None:
+    response = httpx.get(f"{node.base_url}/hls/{track_id}/master.m3u8")
+    return m3u8.loads(response.text) if response.status_code == 200 else None
+
+
+def _segment(node: ServerProcess, track_id: str, master: m3u8.M3U8) -> tuple[str, bytes]:
+    variant = next(p.uri for p in master.playlists if p.uri.startswith("aac_128/"))
+    media = m3u8.loads(httpx.get(f"{node.base_url}/hls/{track_id}/{variant}").text)
+    url = f"{node.base_url}/hls/{track_id}/aac_128/{media.segments[0].uri}"
+    response = httpx.get(url)
+    assert response.status_code == 200
+    return media.segments[0].uri, response.content
+
+
+@pytest.mark.slow
+def test_added_on_a_transcoded_by_the_worker_served_by_b_purged_never_stale(
+    stack: Stack,
+) -> None:
+    a, b, bucket, tmp_path = stack.a, stack.b, stack.bucket, stack.tmp_path
+    # Node A's start-up scan catalogues the file and queues its job; the worker runs it.
+    track = _until(lambda: _track(b), "node B sees the track")
+    track_id = track["id"]
+    job = _until(
+        lambda: httpx.get(f"{a.base_url}/api/v1/jobs", params={"status": "succeeded"}).json()[
+            "items"
+        ],
+        "the worker transcodes it",
+    )[0]
+    assert job["track_id"] == track_id
+    master = _until(lambda: _master(b, track_id), "node B serves HLS")
+    old_uri, old_bytes = _segment(b, track_id, master)
+    assert _segment(a, track_id, master) == (old_uri, old_bytes)
+
+    # The file is replaced: a rescan (the CLI, as an admin would) sees new content, node A
+    # queues its transcode, the worker runs it.
+    replacement = make_audio(tmp_path / "b.flac", "flac", 14.0, frequency=880)
+    bucket.put("music/a.flac", replacement.read_bytes())
+    scan_env = {k: v for k, v in os.environ.items() if not k.startswith("STREAMER_")}
+    scan_env.update(stack.env)
+    subprocess.run(
+        [sys.executable, "-m", "streamer.cli", "scan", f"s3://{bucket.name}/music",
+         "--data-dir", str(tmp_path / "scan"), "--no-progress"],
+        env=scan_env, check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    queued = httpx.post(f"{a.base_url}/api/v1/jobs", json={"track_id": track_id})
+    assert queued.status_code == 201
+    _until(
+        lambda: (
+            httpx.get(f"{a.base_url}/api/v1/jobs/{queued.json()['id']}").json()["status"]
+            == "succeeded"
+        ),
+        "the worker transcodes the new file",
+    )
+
+    purge = httpx.post(f"{a.base_url}/api/v1/cache/purge", json={"track_id": track_id})
+    assert purge.status_code == 200
+    assert purge.json()["broadcast"] is True
+
+    # Node B moves to the new renditions at once (within the purge's pub/sub hop).
+    new_master = _until(
+        lambda: (
+            (m := _master(b, track_id)) is not None
+            and m.playlists[0].uri != master.playlists[0].uri
+            and m
+        ),
+        "node B serves the new master",
+        timeout=2.0,
+    )
+    new_uri, new_bytes = _segment(b, track_id, new_master)
+    assert new_uri != old_uri
+    assert new_bytes != old_bytes
+    assert _segment(a, track_id, new_master)[1] == new_bytes
+    stale = httpx.get(f"{b.base_url}/hls/{track_id}/aac_128/{old_uri}")
+    assert stale.status_code == 404
