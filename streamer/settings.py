@@ -122,6 +122,12 @@ class Settings(BaseModel):
 
     metrics_enabled: bool = True
 
+    # Signed URLs: when set, every /media and /hls request needs a valid ?token= (HMAC
+    # with this secret, an expiry and a path scope; streamer/http/signing.py). Mint them
+    # with GET /api/v1/tracks/{id}/signed, or at a CDN edge with the same secret.
+    url_signing_secret: str | None = Field(None, min_length=16)
+    signed_url_seconds: int = Field(3600, ge=60, le=7 * 86400)
+
     @field_validator(
         "libraries", "cors_allow_origins", "forwarded_allow_ips", "ladder", mode="before"
     )

@@ -8,6 +8,7 @@ application/problem+json (RFC 9457).
 from __future__ import annotations
 
 import json
+import time
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -20,6 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 import streamer.catalogue.repository as repository
 from streamer.db import Library, Rendition, Track
 from streamer.errors import ObjectNotFound, StorageError
+from streamer.http.signing import make_token
 from streamer.jobs import rows as job_rows
 from streamer.routes.api_cache import cache_router
 from streamer.routes.api_common import (
@@ -27,6 +29,7 @@ from streamer.routes.api_common import (
     PROBLEM_RESPONSES,
     DatabaseDep,
     PrincipalDep,
+    SettingsDep,
     StoresDep,
     http_error,
     validation_error,
@@ -175,6 +178,14 @@ class WaveformOut(BaseModel):
     points: list[tuple[float, float]]
 
 
+class SignedOut(BaseModel):
+    """URLs of a track that work until ``expires`` (Unix seconds) with URL signing on."""
+
+    expires: int
+    token: str  # opens /hls/{id}/ and /media/{id}/: add ?token= to any of their URLs
+    urls: dict[str, str]
+
+
 class TrackPage(BaseModel):
     items: list[TrackOut]
     total: int
@@ -259,6 +270,36 @@ def create_api() -> FastAPI:
         job = (await job_rows.latest_jobs(db, [track_id])).get(track_id)
         out.job = JobOut.of(job) if job is not None else None
         return out
+
+    @api.get(
+        "/tracks/{track_id}/signed",
+        response_model=SignedOut,
+        responses={**PROBLEM_RESPONSES, 409: {"content": {PROBLEM: {}}}},
+        tags=["tracks"],
+    )
+    async def sign_track(
+        track_id: str,
+        db: DatabaseDep,
+        settings: SettingsDep,
+        _principal: PrincipalDep,
+        seconds: Annotated[int | None, Query(ge=60, le=7 * 86400)] = None,
+    ) -> SignedOut:
+        """Signed URLs of the track (HLS master, original), valid for ``seconds``
+        (default ``signed_url_seconds``). 409 when URL signing is off."""
+        if not settings.url_signing_secret:
+            raise HTTPException(409, "URL signing is off (url_signing_secret is not set)")
+        if await repository.get_track(db, track_id) is None:
+            raise HTTPException(404, "no such track")
+        expires = int(time.time()) + (seconds or settings.signed_url_seconds)
+        token = make_token(settings.url_signing_secret.encode(), f"track:{track_id}", expires)
+        return SignedOut(
+            expires=expires,
+            token=token,
+            urls={
+                "hls": f"/hls/{track_id}/master.m3u8?token={token}",
+                "original": f"/media/{track_id}/original?token={token}",
+            },
+        )
 
     @api.get(
         "/tracks/{track_id}/waveform",

@@ -36,6 +36,7 @@ import logging
 import time
 
 from streamer.http import evaluate_preconditions, format_http_date
+from streamer.http.signing import sign_playlist
 from streamer.observe import ROUTE_KEY
 from streamer.renditions.catalog import (
     Playlist,
@@ -49,6 +50,7 @@ from streamer.routes.media import (
     MediaEndpoint,
     Window,
     WindowStale,
+    query_value,
     request_headers,
     version_query,
 )
@@ -72,6 +74,8 @@ SEGMENT_CONTENT_TYPE = "audio/mp4"
 PLAYLIST_CACHE_CONTROL = b"max-age=60, stale-while-revalidate=60, stale-if-error=86400"
 IMMUTABLE_CACHE_CONTROL = b"public, max-age=31536000, immutable"
 STALE_VERSION_CACHE_CONTROL = b"max-age=10"
+# A signed playlist carries one viewer's token: never for a shared cache.
+SIGNED_CACHE_CONTROL = b"private, max-age=60"
 
 _MASTER_ROUTE = "/hls/{track_id}/master.m3u8"
 _PLAYLIST_ROUTE = "/hls/{track_id}/{rendition}/index.m3u8"
@@ -106,6 +110,8 @@ class HlsEndpoint:
             return
         if method not in ("GET", "HEAD"):
             await problem_response(send, 405, "use GET or HEAD", [(b"allow", ALLOW), *cors])
+            return
+        if not await self.media.authorised(scope, send, cors):
             return
         track_id = parts[2]
         cors = [*cors, *purge_keys(track_id)]
@@ -146,8 +152,19 @@ class HlsEndpoint:
         token: str | None,
     ) -> None:
         method = scope["method"]
+        signed = query_value(scope.get("query_string", b""), b"token")
+        if signed is not None and self.media.config.signing_secret is None:
+            signed = None  # signing is off: playlists are not rewritten
         if route == _MASTER_ROUTE:
-            await _playlist(send, method, headers, cors, track.master, track.modified)
+            await _playlist(
+                send,
+                method,
+                headers,
+                cors,
+                _signed(track.master, signed),
+                track.modified,
+                SIGNED_CACHE_CONTROL if signed else None,
+            )
             return
         entry = track.renditions.get(parts[3])
         if entry is None:
@@ -164,6 +181,8 @@ class HlsEndpoint:
         cache_control = IMMUTABLE_CACHE_CONTROL if token is not None else None
         if route in (_PLAYLIST_ROUTE, _BYTERANGE_ROUTE):
             playlist = entry.playlist if route == _PLAYLIST_ROUTE else entry.byterange_playlist
+            if signed:
+                playlist, cache_control = _signed(playlist, signed), SIGNED_CACHE_CONTROL
             await _playlist(send, method, headers, cors, playlist, track.modified, cache_control)
             return
         window = _window(entry, parts[4], cache_control)
@@ -213,6 +232,13 @@ def _segment_number(resource: str) -> int | None:
     if len(digits) > 9:  # beyond any index, and keeps int() cheap
         return None
     return int(digits)
+
+
+def _signed(playlist: Playlist, token: str | None) -> Playlist:
+    """The playlist with ``token`` on every URL it gives (a signed request's playlists)."""
+    if not token:
+        return playlist
+    return Playlist.of(sign_playlist(playlist.body.decode(), token))
 
 
 def purge_keys(track_id: str) -> list[tuple[bytes, bytes]]:

@@ -32,6 +32,7 @@ from streamer.http import (
     parse_range,
 )
 from streamer.http.multipart import MultipartPlan, make_boundary
+from streamer.http.signing import TokenError, verify_token
 from streamer.observe import ROUTE_KEY
 from streamer.renditions.catalog import RenditionCatalog
 from streamer.request_stats import RequestStats
@@ -119,6 +120,7 @@ class MediaConfig:
     chunk_size: int
     stream_buffer_budget: int
     inline_read_max: int
+    signing_secret: bytes | None = None  # set: every GET/HEAD needs a valid token
 
     @classmethod
     def from_settings(cls, settings: Settings) -> MediaConfig:
@@ -130,6 +132,9 @@ class MediaConfig:
             chunk_size=settings.chunk_size,
             stream_buffer_budget=settings.stream_buffer_budget,
             inline_read_max=settings.inline_read_max,
+            signing_secret=settings.url_signing_secret.encode()
+            if settings.url_signing_secret
+            else None,
         )
 
 
@@ -178,11 +183,26 @@ class MediaEndpoint:
         if method not in ("GET", "HEAD"):
             await problem_response(send, 405, "use GET or HEAD", [(b"allow", ALLOW), *cors])
             return
+        if not await self.authorised(scope, send, cors):
+            return
         cors = [*cors, *_purge_keys(parts[2])]
         if original or cover:
             await self._original(scope, receive, send, parts[2], headers, cors, cover=cover)
         else:
             await self._rendition(scope, receive, send, parts[2], parts[3][:-4], headers, cors)
+
+    async def authorised(self, scope: Scope, send: Send, cors: Cors) -> bool:
+        """With URL signing on, answer 403 unless the request's token opens its path."""
+        secret = self.config.signing_secret
+        if secret is None:
+            return True
+        token = query_value(scope.get("query_string", b""), b"token")
+        try:
+            verify_token(secret, token, scope["path"], time.time())
+        except TokenError as exc:
+            await problem_response(send, 403, str(exc), [(b"cache-control", b"no-store"), *cors])
+            return False
+        return True
 
     async def _original(
         self,
@@ -716,11 +736,16 @@ def _purge_keys(track_id: str) -> list[tuple[bytes, bytes]]:
 
 def version_query(query: bytes) -> str | None:
     """The ``v`` of a query string, or None."""
+    return query_value(query, b"v")
+
+
+def query_value(query: bytes, wanted: bytes) -> str | None:
+    """The first value of parameter ``wanted`` in a query string, or None."""
     if not query:
         return None
     for pair in query.split(b"&"):
         name, _, value = pair.partition(b"=")
-        if name == b"v":
+        if name == wanted:
             return value.decode("latin-1")
     return None
 
