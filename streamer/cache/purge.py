@@ -20,12 +20,10 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import redis
-import redis.asyncio as aioredis
-from redis.driver_info import DriverInfo
 from redis.exceptions import RedisError
 
 from streamer.cache.segments import SegmentCache
+from streamer.redis_client import connect
 
 __all__ = ["CHANNEL", "Purge", "PurgeBus", "PurgeOutcome", "track_purge"]
 
@@ -80,15 +78,7 @@ class PurgeBus:
         self.cache = cache
         self.on_purge = on_purge
         self.retry_seconds = retry_seconds
-        self._client = (
-            aioredis.Redis.from_url(
-                redis_url,
-                socket_connect_timeout=2.0,
-                driver_info=DriverInfo(name="streamer", lib_version=redis.__version__),
-            )
-            if redis_url
-            else None
-        )
+        self._client = connect(redis_url, socket_connect_timeout=2.0) if redis_url else None
         self._listener: asyncio.Task[None] | None = None
         self.subscribed = asyncio.Event()
 

@@ -17,13 +17,11 @@ from __future__ import annotations
 import asyncio
 import logging
 
-import redis
-import redis.asyncio as aioredis
-from redis.driver_info import DriverInfo
 from redis.exceptions import RedisError
 
 from streamer.cache.entry import Cached
 from streamer.cache.stats import TierStats
+from streamer.redis_client import connect
 
 __all__ = ["RedisTier"]
 
@@ -48,14 +46,11 @@ class RedisTier:
         self.max_entry_bytes = max_entry_bytes
         self.retry_seconds = retry_seconds
         self.prefix = prefix
-        self._client = aioredis.Redis.from_url(
+        self._client = connect(
             url,
             socket_timeout=max(timeout, 0.5),
             socket_connect_timeout=max(timeout, 0.5),
             max_connections=64,
-            # Named here: otherwise every new connection looks the version up in the
-            # installed packages' metadata, a blocking file-system scan on the loop.
-            driver_info=DriverInfo(name="streamer", lib_version=redis.__version__),
         )
         self._down_until = 0.0
 

@@ -45,8 +45,6 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import redis
-from redis.driver_info import DriverInfo
 from sqlalchemy import select, update
 from taskiq import AsyncBroker, InMemoryBroker
 from taskiq.api import run_receiver_task
@@ -55,6 +53,7 @@ from streamer.db import Database, Job, Library, Rendition, Track
 from streamer.db.models import utcnow
 from streamer.errors import ObjectChanged, StorageError
 from streamer.jobs import rows
+from streamer.redis_client import DRIVER_INFO
 from streamer.renditions.outputs import source_hash, transcode_track
 from streamer.settings import Settings
 from streamer.storage.base import ObjectStore
@@ -141,7 +140,7 @@ def runner_for(
         maxlen=100_000,
         idle_timeout=round(settings.job_stale_seconds * 2000),
         xread_block=1000,
-        driver_info=DriverInfo(name="streamer", lib_version=redis.__version__),
+        driver_info=DRIVER_INFO,
     )
     return JobRunner(db, store_for, config, broker=broker, recover_all=False, shared=True)
 
