@@ -25,7 +25,7 @@ from streamer.catalogue.scan import ScanProgress, ScanReport, ensure_library, sc
 from streamer.db import Database, migrate
 from streamer.errors import CatalogueError, SettingsError, StorageError
 from streamer.jobs import JobRunner, RunnerConfig
-from streamer.jobs.runner import queue_transcodes, runner_for
+from streamer.jobs.runner import make_warmer, queue_transcodes, runner_for
 from streamer.jobs.watch import TranscodeOutcome, watch_jobs
 from streamer.logs import configure_logging
 from streamer.settings import Settings
@@ -180,7 +180,13 @@ async def run_transcodes(
     db = Database(settings.effective_database_url)
     stores = StoreRegistry(settings)
     # This process runs its own jobs only: other runners may share the database.
-    runner = JobRunner(db, stores.get, RunnerConfig.from_settings(settings), recover_all=False)
+    runner = JobRunner(
+        db,
+        stores.get,
+        RunnerConfig.from_settings(settings),
+        recover_all=False,
+        warmer=make_warmer(settings),
+    )
     try:
         jobs = await runner.enqueue(roots=roots, track_ids=track_ids, force=force)
         await runner.start()

@@ -113,6 +113,8 @@ class Settings(BaseModel):
     redis_retry_seconds: float = Field(1.0, ge=0.0, le=300.0)
     # On a request for segment n, warm the cache with segments n+1..n+k in the background.
     prefetch_segments: int = Field(2, ge=0, le=16)
+    # After a transcode, put each rendition's init section and first segments in Redis.
+    warm_segments: int = Field(2, ge=0, le=16)
 
     # S3 (used when a library is s3://bucket/prefix).
     s3_endpoint_url: str | None = None

@@ -49,6 +49,9 @@ from sqlalchemy import select, update
 from taskiq import AsyncBroker, InMemoryBroker
 from taskiq.api import run_receiver_task
 
+from streamer.cache.redis_tier import RedisTier
+from streamer.cache.stats import TierStats
+from streamer.cache.warm import Warmer
 from streamer.db import Database, Job, Library, Rendition, Track
 from streamer.db.models import utcnow
 from streamer.errors import ObjectChanged, StorageError
@@ -61,7 +64,14 @@ from transcoder.errors import BadInput, TranscodeError
 from transcoder.ladder import Rendition as LadderRendition
 from transcoder.ladder import ladder_hash
 
-__all__ = ["TRANSCODE_TASK", "JobRunner", "RunnerConfig", "queue_transcodes", "runner_for"]
+__all__ = [
+    "TRANSCODE_TASK",
+    "JobRunner",
+    "RunnerConfig",
+    "make_warmer",
+    "queue_transcodes",
+    "runner_for",
+]
 
 logger = logging.getLogger("streamer.jobs")
 
@@ -121,14 +131,29 @@ class RunnerConfig:
         return float(min(self.retry_seconds * 2 ** max(attempt - 1, 0), _MAX_BACKOFF))
 
 
+def make_warmer(settings: Settings) -> Warmer | None:
+    """What warms Redis after a transcode, when there is a Redis and warming is on."""
+    if not settings.redis_url or not settings.warm_segments:
+        return None
+    tier = RedisTier(
+        settings.redis_url,
+        stats=TierStats(),
+        ttl=settings.redis_cache_ttl,
+        timeout=max(settings.redis_timeout, 1.0),  # a few 100 KB puts, off the hot path
+        max_entry_bytes=settings.cache_max_entry_bytes,
+    )
+    return Warmer(tier, segments=settings.warm_segments)
+
+
 def runner_for(
     db: Database, store_for: StoreFor, settings: Settings, *, recover_all: bool
 ) -> JobRunner:
     """The runner the settings ask for: the embedded broker, or the shared Redis stream
     (``job_broker = "redis"``)."""
     config = RunnerConfig.from_settings(settings)
+    warmer = make_warmer(settings)
     if settings.job_broker != "redis":
-        return JobRunner(db, store_for, config, recover_all=recover_all)
+        return JobRunner(db, store_for, config, recover_all=recover_all, warmer=warmer)
     assert settings.redis_url is not None  # settings validate it
     from taskiq_redis import RedisStreamBroker
 
@@ -142,7 +167,9 @@ def runner_for(
         xread_block=1000,
         driver_info=DRIVER_INFO,
     )
-    return JobRunner(db, store_for, config, broker=broker, recover_all=False, shared=True)
+    return JobRunner(
+        db, store_for, config, broker=broker, recover_all=False, shared=True, warmer=warmer
+    )
 
 
 async def queue_transcodes(
@@ -178,6 +205,7 @@ class JobRunner:
         broker: AsyncBroker | None = None,
         recover_all: bool = True,
         shared: bool = False,
+        warmer: Warmer | None = None,
     ) -> None:
         self.db = db
         self.store_for = store_for
@@ -189,6 +217,8 @@ class JobRunner:
         self.broker = broker or InMemoryBroker(max_async_tasks=config.concurrency)
         # A shared broker: other runners take what this one sends (module docstring).
         self.shared = shared
+        # After a transcode, the first segments of each rendition go to the shared cache.
+        self.warmer = warmer
         self._receiver: asyncio.Task[None] | None = None
 
         # taskiq renames what it registers, which a bound method does not allow.
@@ -248,6 +278,8 @@ class JobRunner:
                 await self._idle.wait()
         await _cancel(self._receiver)
         await self.broker.shutdown()
+        if self.warmer is not None:
+            await self.warmer.close()
 
     # --- dispatching ---------------------------------------------------------------------
 
@@ -338,7 +370,7 @@ class JobRunner:
             return
 
         progress = _Progress()
-        work = asyncio.create_task(self._transcode(track, root, progress))
+        work = asyncio.create_task(self._transcode(root, track, progress))
         self._work[job.id] = work
         if self._stopping:  # stop() ran while this job was being claimed
             work.cancel()
@@ -367,8 +399,20 @@ class JobRunner:
             self._work.pop(job.id, None)
         await rows.finish(self.db, job.id, "succeeded")
         logger.info("job succeeded", extra=log)
+        if self.warmer is not None:
+            await self._warm(root, work.result(), log)
 
-    async def _transcode(self, track: Track, root: str, progress: _Progress) -> list[Rendition]:
+    async def _warm(self, root: str, renditions: list[Rendition], log: dict[str, Any]) -> None:
+        assert self.warmer is not None
+        try:
+            store = await self.store_for(root)
+        except StorageError:
+            logger.warning("could not warm the segment cache", extra=log, exc_info=True)
+            return
+        warmed = await self.warmer(store, renditions)
+        logger.info("warmed the segment cache", extra={**log, "entries": warmed})
+
+    async def _transcode(self, root: str, track: Track, progress: _Progress) -> list[Rendition]:
         store = await self.store_for(root)
         return await transcode_track(
             self.db,

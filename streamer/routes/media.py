@@ -21,6 +21,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 
 from streamer.cache import Cached, SegmentCache
+from streamer.cache.keys import window_key
 from streamer.errors import ObjectChanged, ObjectNotFound, StorageError
 from streamer.http import (
     ByteRange,
@@ -751,9 +752,9 @@ def query_value(query: bytes, wanted: bytes) -> str | None:
 
 
 def segment_cache_key(window: Window) -> str:
-    """The segment cache's key of an exact window: its object, version and byte span.
-    A new version is a new key, so a cached entry is never stale."""
-    return f"{window.key}@{window.version}:{window.offset}+{window.length}"
+    """The segment cache's key of an exact window (streamer.cache.keys)."""
+    assert window.length is not None
+    return window_key(window.key, window.version, window.offset, window.length)
 
 
 def _slice_window(

@@ -44,6 +44,7 @@ def nodes(tmp_path: Path, redis_process: RedisProcess) -> Iterator[Nodes]:
         "redis_timeout": 0.2,
         "redis_retry_seconds": 0.3,
         "prefetch_segments": 0,  # counted exactly below; prefetching has its own test
+        "warm_segments": 0,  # and so has warming after a transcode
     }
     settings = Settings.load({}, **common)
     root = cli.normalise_root(str(library))
@@ -192,3 +193,29 @@ def test_a_purge_of_nothing_known_is_refused(
         response = client.post("/api/v1/cache/purge", json=body)
     assert response.status_code == status
     assert response.headers["content-type"] == "application/problem+json"
+
+
+def test_a_transcode_warms_redis_with_each_renditions_first_segments(
+    nodes: Nodes, tmp_path: Path
+) -> None:
+    settings = nodes.a.settings.model_copy(update={"warm_segments": 2})
+    outcome = asyncio.run(cli.run_transcodes(settings, track_ids=[nodes.track_id], force=True))
+    assert outcome.succeeded == 1
+
+    with serve_in_thread(settings) as fresh:
+        with fresh.client() as client:
+            master = client.get(f"/hls/{nodes.track_id}/master.m3u8").text
+        variant = next(line for line in master.splitlines() if line.startswith("aac_64/"))
+        with fresh.client() as client:
+            media = client.get(f"/hls/{nodes.track_id}/{variant}").text
+        uris = [line for line in media.splitlines() if line.startswith("seg_")]
+        init = next(line for line in media.splitlines() if "init.mp4" in line)
+        init_uri = init.split('URI="')[1].rstrip('"')
+        base = f"/hls/{nodes.track_id}/aac_64/"
+        for uri in (init_uri, uris[0], uris[1]):
+            assert _get(fresh, base + uri).status_code == 200
+        stats = nodes.stats(fresh)
+        assert stats["storage"]["reads"] == 0
+        assert stats["tiers"]["redis"]["hits"] == 3
+        assert _get(fresh, base + uris[2]).status_code == 200  # not warmed
+        assert nodes.stats(fresh)["storage"]["reads"] == 1
