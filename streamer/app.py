@@ -12,6 +12,7 @@ import json
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from typing import Any
 
 from starlette.applications import Starlette
@@ -21,6 +22,9 @@ from starlette.responses import Response
 from starlette.routing import Mount, Route
 
 from streamer.access_log import AccessLog
+from streamer.auth.authenticate import Authenticator
+from streamer.auth.ratelimit import RateLimits, limit_storage
+from streamer.auth.sessions import SessionPolicy
 from streamer.cache.metrics import CacheMetrics, make_segment_cache
 from streamer.cache.purge import Purge, PurgeBus
 from streamer.db import Database
@@ -74,7 +78,9 @@ class StreamerApp:
             self.segments,
         )
         self.hls = HlsEndpoint(self.renditions, self.media, prefetch=settings.prefetch_segments)
+        self.auth = make_authenticator(settings, self.db)
         api = create_api()
+        api.state.auth = self.auth
         api.state.db = self.db
         api.state.settings = settings
         api.state.stores = self.stores
@@ -138,6 +144,20 @@ async def _problem_for_http_exception(_request: Request, exc: Exception) -> Resp
         headers=exc.headers,
         media_type="application/problem+json",
     )
+
+
+def make_authenticator(settings: Settings, db: Database) -> Authenticator:
+    limits = RateLimits(
+        limit_storage(settings.redis_url),
+        api=settings.rate_limit_api,
+        ip=settings.rate_limit_ip,
+        login=settings.rate_limit_login,
+    )
+    policy = SessionPolicy(
+        idle=timedelta(seconds=settings.session_idle_seconds),
+        absolute=timedelta(seconds=settings.session_max_seconds),
+    )
+    return Authenticator(db, policy, limits)
 
 
 def create_app(settings: Settings) -> StreamerApp:

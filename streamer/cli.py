@@ -21,6 +21,7 @@ from typing import Any
 
 from tqdm import tqdm
 
+from streamer import cli_accounts
 from streamer.catalogue.scan import ScanProgress, ScanReport, ensure_library, scan_library
 from streamer.db import Database, migrate
 from streamer.errors import CatalogueError, SettingsError, StorageError
@@ -52,6 +53,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "transcode": transcode_command,
         "worker": worker_command,
         "migrate": migrate_command,
+        **cli_accounts.COMMANDS,
     }[args.command]
     try:
         return handler(settings, args)
@@ -110,6 +112,7 @@ def _parser() -> argparse.ArgumentParser:
     worker_p.add_argument("--concurrency", type=int, help="jobs at once (default: CPU count)")
 
     sub.add_parser("migrate", parents=[common], help="upgrade the database schema")
+    cli_accounts.add_parsers(sub, common)
     return parser
 
 

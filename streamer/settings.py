@@ -124,6 +124,19 @@ class Settings(BaseModel):
 
     metrics_enabled: bool = True
 
+    # Sign-in. Sessions end after session_idle_seconds without a request and, whatever
+    # happens, session_max_seconds after login. The cookie is Secure when the request
+    # came over TLS (directly or, from forwarded_allow_ips, X-Forwarded-Proto) unless
+    # cookie_secure says otherwise.
+    session_idle_seconds: int = Field(8 * 3600, ge=60, le=30 * 86400)
+    session_max_seconds: int = Field(7 * 86400, ge=300, le=365 * 86400)
+    cookie_secure: Literal["auto", "always", "never"] = "auto"
+    # Rate limits ("N/second|minute|hour"): every API request per key or user and per
+    # IP, and login and second-factor attempts per IP and per user name.
+    rate_limit_api: str = "600/minute"
+    rate_limit_ip: str = "1200/minute"
+    rate_limit_login: str = "10/minute"
+
     # Signed URLs: when set, every /media and /hls request needs a valid ?token= (HMAC
     # with this secret, an expiry and a path scope; streamer/http/signing.py). Mint them
     # with GET /api/v1/tracks/{id}/signed, or at a CDN edge with the same secret.
@@ -161,6 +174,17 @@ class Settings(BaseModel):
         if self.job_broker == "redis" and not self.redis_url:
             raise ValueError("job_broker 'redis' needs redis_url (STREAMER_REDIS_URL)")
         return self
+
+    @field_validator("rate_limit_api", "rate_limit_ip", "rate_limit_login")
+    @classmethod
+    def _valid_limit(cls, value: str) -> str:
+        from limits import parse
+
+        try:
+            parse(value)
+        except ValueError as exc:
+            raise ValueError(f"not a rate limit like '10/minute': {exc}") from exc
+        return value
 
     @field_validator("data_dir")
     @classmethod

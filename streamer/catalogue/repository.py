@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 from sqlalchemy import func, or_, select
 
@@ -44,6 +44,7 @@ async def list_tracks(
     db: Database,
     *,
     library_id: str | None = None,
+    library_ids: Collection[str] | None = None,
     codec: str | None = None,
     q: str | None = None,
     status: str | None = None,
@@ -53,9 +54,12 @@ async def list_tracks(
     """One page of tracks, most recently scanned first, and the total that match.
 
     ``q`` matches a case-insensitive substring of title, artist, album or key; ``%``, ``_``
-    and ``\\`` in it match themselves.
+    and ``\\`` in it match themselves. ``library_ids`` (None: all) are the libraries the
+    caller may see.
     """
     query = select(Track)
+    if library_ids is not None:
+        query = query.where(Track.library_id.in_(list(library_ids)))
     if library_id is not None:
         query = query.where(Track.library_id == library_id)
     if codec is not None:
@@ -81,12 +85,13 @@ async def list_tracks(
     return tracks, int(total)
 
 
-async def list_libraries(db: Database) -> list[Library]:
-    """Every library, by name."""
+async def list_libraries(db: Database, ids: Collection[str] | None = None) -> list[Library]:
+    """Every library (or those of ``ids``), by name."""
+    query = select(Library).order_by(Library.name, Library.id)
+    if ids is not None:
+        query = query.where(Library.id.in_(list(ids)))
     async with db.session() as session:
-        return list(
-            (await session.scalars(select(Library).order_by(Library.name, Library.id))).all()
-        )
+        return list((await session.scalars(query)).all())
 
 
 async def get_library(db: Database, library_id: str) -> Library | None:

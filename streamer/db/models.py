@@ -198,3 +198,116 @@ class Job(Base):
     started_at: Mapped[datetime | None] = mapped_column(default=None)
     finished_at: Mapped[datetime | None] = mapped_column(default=None)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+# --- identity, access and audit (streamer/auth) ----------------------------------------
+
+Role = Literal["admin", "editor", "viewer"]
+LibraryAccess = Literal["none", "read", "write", "manage"]
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    password_hash: Mapped[str] = mapped_column(Text)
+    role: Mapped[str] = mapped_column(String(16))
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    # TOTP: the confirmed secret, and a secret being enrolled until its first code.
+    totp_secret: Mapped[str | None] = mapped_column(String(64), default=None)
+    totp_pending_secret: Mapped[str | None] = mapped_column(String(64), default=None)
+    # Hashes of the unused single-use recovery codes.
+    recovery_codes: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # Sessions created before this instant are void ("log out everywhere", password change).
+    sessions_valid_after: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    last_login_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class LibraryGrant(Base):
+    """A user's access to one library; no row means none (admins manage every library)."""
+
+    __tablename__ = "library_grants"
+
+    user_id: Mapped[str] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    library_id: Mapped[str] = mapped_column(
+        ForeignKey("libraries.id", ondelete="CASCADE"), primary_key=True
+    )
+    access: Mapped[str] = mapped_column(String(16))
+
+
+class UserSession(Base):
+    """A cookie session. The cookie holds a random token; the row holds its SHA-256."""
+
+    __tablename__ = "sessions"
+    __table_args__ = (Index("ix_sessions_user", "user_id"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # sha256 of the token
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    # Password checked, second factor still to come: nothing else is allowed.
+    second_factor_pending: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column()  # absolute expiry
+    ip: Mapped[str | None] = mapped_column(String(64), default=None)
+    user_agent: Mapped[str | None] = mapped_column(String(300), default=None)
+
+
+class ApiKey(Base):
+    """A bearer key with a role and, optionally, a set of libraries. Only its SHA-256 is
+    stored (keys are 256-bit random, so a fast hash is safe and cheap per request)."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    prefix: Mapped[str] = mapped_column(String(32))  # shown in lists to recognise a key
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[str] = mapped_column(String(16))
+    # None: every library (up to the role); else {library_id: access}.
+    libraries: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    created_by: Mapped[str | None] = mapped_column(String(32), default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime | None] = mapped_column(default=None)
+    last_used_at: Mapped[datetime | None] = mapped_column(default=None)
+    revoked_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class AuditEntry(Base):
+    """One mutation: who, what, on which target, the state before and after, from where."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (
+        Index("ix_audit_at", "at"),
+        Index("ix_audit_actor_at", "actor_id", "at"),
+        Index("ix_audit_target", "target_type", "target_id"),
+        Index("ix_audit_action_at", "action", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    actor_type: Mapped[str] = mapped_column(String(16))  # user | apikey | cli | system
+    actor_id: Mapped[str | None] = mapped_column(String(32), default=None)
+    actor_name: Mapped[str | None] = mapped_column(String(100), default=None)
+    action: Mapped[str] = mapped_column(String(64))  # "user.create", "track.update", ...
+    target_type: Mapped[str] = mapped_column(String(32))
+    target_id: Mapped[str | None] = mapped_column(String(64), default=None)
+    before: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    after: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    request_id: Mapped[str | None] = mapped_column(String(64), default=None)
+    ip: Mapped[str | None] = mapped_column(String(64), default=None)
+
+
+class SecurityPolicy(Base):
+    """Server-wide security choices admins make through the API (one row, id 1)."""
+
+    __tablename__ = "security_policy"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    require_2fa_roles: Mapped[list[str]] = mapped_column(JSON, default=list)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

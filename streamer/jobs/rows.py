@@ -16,7 +16,7 @@ matches no row. A partial unique index keeps at most one queued or running job p
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -167,17 +167,25 @@ async def list_jobs(
     status: str | None = None,
     track_id: str | None = None,
     library_id: str | None = None,
+    library_ids: Collection[str] | None = None,
     limit: int = 50,
     offset: int = 0,
 ) -> JobPage:
-    """Jobs, newest first, filtered by status, track and library."""
+    """Jobs, newest first, filtered by status, track and library; ``library_ids``
+    (None: all) are the libraries the caller may see."""
     query = select(Job)
+    if library_ids is not None:
+        query = query.join(Track, Track.id == Job.track_id).where(
+            Track.library_id.in_(list(library_ids))
+        )
     if status is not None:
         query = query.where(Job.status == status)
     if track_id is not None:
         query = query.where(Job.track_id == track_id)
     if library_id is not None:
-        query = query.join(Track, Track.id == Job.track_id).where(Track.library_id == library_id)
+        if library_ids is None:
+            query = query.join(Track, Track.id == Job.track_id)
+        query = query.where(Track.library_id == library_id)
     count = select(func.count()).select_from(query.order_by(None).subquery())
     page = query.order_by(Job.created_at.desc(), Job.id).limit(limit).offset(offset)
     async with db.session() as session:

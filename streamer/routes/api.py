@@ -32,6 +32,7 @@ from streamer.routes.api_common import (
     SettingsDep,
     StoresDep,
     http_error,
+    require_access,
     validation_error,
 )
 from streamer.routes.api_jobs import JobOut, jobs_router
@@ -230,7 +231,7 @@ def create_api() -> FastAPI:
     @api.get("/tracks", response_model=TrackPage, responses=PROBLEM_RESPONSES, tags=["tracks"])
     async def list_tracks(
         db: DatabaseDep,
-        _principal: PrincipalDep,
+        principal: PrincipalDep,
         library: Annotated[str | None, Query(description="library id")] = None,
         codec: Annotated[str | None, Query(max_length=32)] = None,
         status: Annotated[Literal["ok", "error", "gone"] | None, Query()] = None,
@@ -242,7 +243,14 @@ def create_api() -> FastAPI:
     ) -> TrackPage:
         """List tracks, newest scan first, filtered by library, codec, status and text."""
         tracks, total = await repository.list_tracks(
-            db, library_id=library, codec=codec, q=q, status=status, limit=limit, offset=offset
+            db,
+            library_id=library,
+            library_ids=principal.readable_libraries(),
+            codec=codec,
+            q=q,
+            status=status,
+            limit=limit,
+            offset=offset,
         )
         jobs = await job_rows.latest_jobs(db, [t.id for t in tracks])
         items = []
@@ -256,12 +264,13 @@ def create_api() -> FastAPI:
     @api.get(
         "/tracks/{track_id}", response_model=TrackOut, responses=PROBLEM_RESPONSES, tags=["tracks"]
     )
-    async def get_track(track_id: str, db: DatabaseDep, _principal: PrincipalDep) -> TrackOut:
+    async def get_track(track_id: str, db: DatabaseDep, principal: PrincipalDep) -> TrackOut:
         """One track with its metadata, scan status, loudness, renditions, newest job and
         media URLs (original, HLS, cover, waveform)."""
         track = await repository.get_track(db, track_id)
         if track is None:
             raise HTTPException(404, "no such track")
+        require_access(principal, track.library_id, "read", "track")
         out = TrackOut.of(track)
         renditions = await repository.current_renditions(db, track_id)
         out.renditions = [RenditionOut.of(r) for r in renditions]
@@ -281,15 +290,17 @@ def create_api() -> FastAPI:
         track_id: str,
         db: DatabaseDep,
         settings: SettingsDep,
-        _principal: PrincipalDep,
+        principal: PrincipalDep,
         seconds: Annotated[int | None, Query(ge=60, le=7 * 86400)] = None,
     ) -> SignedOut:
         """Signed URLs of the track (HLS master, original), valid for ``seconds``
         (default ``signed_url_seconds``). 409 when URL signing is off."""
         if not settings.url_signing_secret:
             raise HTTPException(409, "URL signing is off (url_signing_secret is not set)")
-        if await repository.get_track(db, track_id) is None:
+        track = await repository.get_track(db, track_id)
+        if track is None:
             raise HTTPException(404, "no such track")
+        require_access(principal, track.library_id, "read", "track")
         expires = int(time.time()) + (seconds or settings.signed_url_seconds)
         token = make_token(settings.url_signing_secret.encode(), f"track:{track_id}", expires)
         return SignedOut(
@@ -308,10 +319,12 @@ def create_api() -> FastAPI:
         tags=["tracks"],
     )
     async def get_waveform(
-        track_id: str, db: DatabaseDep, stores: StoresDep, _principal: PrincipalDep
+        track_id: str, db: DatabaseDep, stores: StoresDep, principal: PrincipalDep
     ) -> Response:
         """The track's waveform peaks, measured when it was transcoded."""
         found = await repository.get_track_with_root(db, track_id)
+        if found is not None:
+            require_access(principal, found[0].library_id, "read", "track")
         key = found[0].waveform_key if found is not None else None
         if found is None or key is None:
             raise HTTPException(404, "no waveform for this track (not transcoded yet?)")
@@ -331,9 +344,10 @@ def create_api() -> FastAPI:
         return Response(body, media_type="application/json")
 
     @api.get("/libraries", response_model=list[LibraryOut], tags=["libraries"])
-    async def list_libraries(db: DatabaseDep, _principal: PrincipalDep) -> list[LibraryOut]:
-        """Every library with the summary of its last scan."""
-        return [LibraryOut.of(lib) for lib in await repository.list_libraries(db)]
+    async def list_libraries(db: DatabaseDep, principal: PrincipalDep) -> list[LibraryOut]:
+        """Every library the caller may read, with the summary of its last scan."""
+        libraries = await repository.list_libraries(db, principal.readable_libraries())
+        return [LibraryOut.of(lib) for lib in libraries]
 
     @api.get(
         "/libraries/{library_id}",
@@ -341,8 +355,9 @@ def create_api() -> FastAPI:
         responses=PROBLEM_RESPONSES,
         tags=["libraries"],
     )
-    async def get_library(library_id: str, db: DatabaseDep, _principal: PrincipalDep) -> LibraryOut:
+    async def get_library(library_id: str, db: DatabaseDep, principal: PrincipalDep) -> LibraryOut:
         """One library."""
+        require_access(principal, library_id, "read", "library")
         library = await repository.get_library(db, library_id)
         if library is None:
             raise HTTPException(404, "no such library")

@@ -8,12 +8,19 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Request
 from pydantic import BaseModel, model_validator
 
+from streamer.auth import audit
 from streamer.cache.metrics import cache_report
 from streamer.cache.purge import PurgeBus, track_purge
 from streamer.catalogue.repository import get_track
 from streamer.metrics import Metrics
 from streamer.request_stats import RequestStats
-from streamer.routes.api_common import PROBLEM_RESPONSES, DatabaseDep, PrincipalDep
+from streamer.routes.api_common import (
+    PROBLEM_RESPONSES,
+    DatabaseDep,
+    PrincipalDep,
+    actor,
+    require_access,
+)
 
 __all__ = ["CacheStatsOut", "PurgeIn", "PurgeOut", "cache_router"]
 
@@ -80,7 +87,7 @@ def cache_router() -> APIRouter:
 
     @router.post("/purge", response_model=PurgeOut, responses=PROBLEM_RESPONSES)
     async def purge(
-        body: PurgeIn, request: Request, db: DatabaseDep, _principal: PrincipalDep
+        body: PurgeIn, request: Request, db: DatabaseDep, principal: PrincipalDep
     ) -> PurgeOut:
         """Drop a track's cached segments and playlists on every node; the CDN's copies
         are purged with the surrogate keys returned."""
@@ -88,10 +95,20 @@ def cache_router() -> APIRouter:
             purge = track_purge(body.track())
         except ValueError as exc:
             raise HTTPException(422, str(exc)) from None
-        if await get_track(db, purge.track_id) is None:
+        track = await get_track(db, purge.track_id)
+        if track is None:
             raise HTTPException(404, "no such track")
+        require_access(principal, track.library_id, "write", "track")
         bus: PurgeBus = request.app.state.purges
         done = await bus.purge(purge)
+        await audit.write(
+            db,
+            actor(request, principal),
+            "cache.purge",
+            "track",
+            track.id,
+            after={"redis_entries": done.redis_entries, "broadcast": done.broadcast},
+        )
         return PurgeOut(
             track_id=purge.track_id,
             memory_entries=done.memory_entries,

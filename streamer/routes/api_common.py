@@ -1,51 +1,110 @@
-"""What every part of the admin API shares: the caller's principal, the database and the
-settings as dependencies, and errors as application/problem+json (RFC 9457)."""
+"""What every part of the admin API shares: the caller's principal and the checks on it,
+the database and the settings as dependencies, and errors as application/problem+json
+(RFC 9457).
+
+Every endpoint but sign-in takes ``PrincipalDep`` (or ``AdminDep``): a request without
+valid credentials never reaches a handler. Handlers check library access with
+``require_access``: no read access answers 404, as if the target did not exist, so ids
+in foreign libraries cannot be probed; read access without enough rights answers 403.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from streamer.auth.access import Access, Principal
+from streamer.auth.audit import Actor, actor_of
+from streamer.auth.authenticate import CSRF_HEADER, Authenticator, AuthFailure, Credentials
+from streamer.auth.sessions import SESSION_COOKIE
 from streamer.db import Database
 from streamer.settings import Settings
 from streamer.storage.registry import StoreRegistry
 
 __all__ = [
+    "AUTH_RESPONSES",
     "CONFLICT_RESPONSES",
     "PROBLEM",
     "PROBLEM_RESPONSES",
+    "AdminDep",
     "DatabaseDep",
     "Principal",
     "PrincipalDep",
     "Problem",
     "SettingsDep",
     "StoresDep",
+    "actor",
+    "client_ip",
+    "credentials",
     "current_principal",
     "http_error",
     "problem",
+    "require_access",
     "validation_error",
 ]
 
 PROBLEM = "application/problem+json"
 
 
-@dataclass(frozen=True)
-class Principal:
-    """Who is calling. Anonymous read access until authentication lands (issue 5)."""
-
-    name: str = "anonymous"
-    can_read_all: bool = True
+def client_ip(request: Request) -> str | None:
+    return request.client.host if request.client else None
 
 
-async def current_principal() -> Principal:
-    return Principal()
+def credentials(request: Request) -> Credentials:
+    return Credentials(
+        method=request.method,
+        ip=client_ip(request),
+        authorization=request.headers.get("authorization"),
+        cookie=request.cookies.get(SESSION_COOKIE),
+        csrf=request.headers.get(CSRF_HEADER),
+        origin=request.headers.get("origin"),
+        host=request.headers.get("host"),
+    )
+
+
+def authenticator(request: Request) -> Authenticator:
+    value: Authenticator = request.app.state.auth
+    return value
+
+
+def as_http(exc: AuthFailure) -> HTTPException:
+    return HTTPException(exc.status, exc.detail, headers=exc.headers or None)
+
+
+async def current_principal(request: Request) -> Principal:
+    try:
+        principal = await authenticator(request).principal(credentials(request))
+    except AuthFailure as exc:
+        raise as_http(exc) from None
+    request.state.principal = principal
+    return principal
+
+
+async def current_admin(request: Request) -> Principal:
+    principal = await current_principal(request)
+    if not principal.is_admin:
+        raise HTTPException(403, "only admins may do this")
+    return principal
+
+
+def require_access(principal: Principal, library_id: str, want: Access, what: str) -> None:
+    """Raise unless ``principal`` has ``want`` access to the library: 404 ("no such
+    ``what``") without read access, 403 with read access but too little."""
+    if not principal.allows(library_id, "read"):
+        raise HTTPException(404, f"no such {what}")
+    if not principal.allows(library_id, want):
+        raise HTTPException(403, f"{want} access to this {what}'s library is needed")
+
+
+def actor(request: Request, principal: Principal) -> Actor:
+    """The audit log's actor for a request."""
+    return actor_of(principal, client_ip(request))
 
 
 def database(request: Request) -> Database:
@@ -54,6 +113,7 @@ def database(request: Request) -> Database:
 
 
 PrincipalDep = Annotated[Principal, Depends(current_principal)]
+AdminDep = Annotated[Principal, Depends(current_admin)]
 
 
 def settings(request: Request) -> Settings:
@@ -79,7 +139,11 @@ class Problem(BaseModel):
     errors: list[dict[str, Any]] | None = None
 
 
+AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": Problem, "content": {PROBLEM: {}}} for status in (401, 403, 429)
+}
 PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **AUTH_RESPONSES,
     404: {"model": Problem, "content": {PROBLEM: {}}},
     422: {"model": Problem, "content": {PROBLEM: {}}},
 }

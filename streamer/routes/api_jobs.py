@@ -9,11 +9,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, HTTPException, Query, Response
+from fastapi import APIRouter, HTTPException, Query, Request, Response
 from pydantic import BaseModel
 
+from streamer.auth import audit
+from streamer.auth.access import Access, Principal
 from streamer.catalogue.repository import get_track
-from streamer.db import Job
+from streamer.db import Database, Job
 from streamer.jobs import JobConflict, RunnerConfig, rows
 from streamer.jobs.runner import queue_transcodes
 from streamer.routes.api_common import (
@@ -22,6 +24,8 @@ from streamer.routes.api_common import (
     DatabaseDep,
     PrincipalDep,
     SettingsDep,
+    actor,
+    require_access,
 )
 
 __all__ = ["JobOut", "JobPage", "jobs_router"]
@@ -93,7 +97,7 @@ def jobs_router() -> APIRouter:
     @router.get("", response_model=JobPage, responses=PROBLEM_RESPONSES)
     async def list_jobs(
         db: DatabaseDep,
-        _principal: PrincipalDep,
+        principal: PrincipalDep,
         status: Annotated[JobStatusName | None, Query()] = None,
         track: Annotated[str | None, Query(max_length=32, description="track id")] = None,
         library: Annotated[str | None, Query(max_length=32, description="library id")] = None,
@@ -102,7 +106,13 @@ def jobs_router() -> APIRouter:
     ) -> JobPage:
         """Jobs, newest first, filtered by status, track and library."""
         page = await rows.list_jobs(
-            db, status=status, track_id=track, library_id=library, limit=limit, offset=offset
+            db,
+            status=status,
+            track_id=track,
+            library_id=library,
+            library_ids=principal.readable_libraries(),
+            limit=limit,
+            offset=offset,
         )
         return JobPage(
             items=[JobOut.of(job) for job in page.items],
@@ -119,10 +129,11 @@ def jobs_router() -> APIRouter:
     )
     async def queue_transcode(
         body: TranscodeRequest,
+        request: Request,
         response: Response,
         db: DatabaseDep,
         settings: SettingsDep,
-        _principal: PrincipalDep,
+        principal: PrincipalDep,
     ) -> JobOut:
         """Queue a transcode of one track into the configured ladder.
 
@@ -132,6 +143,7 @@ def jobs_router() -> APIRouter:
         track = await get_track(db, body.track_id)
         if track is None:
             raise HTTPException(404, "no such track")
+        require_access(principal, track.library_id, "write", "track")
         if track.status != "ok":
             raise HTTPException(
                 409, f"the track cannot be transcoded: {track.error or track.status}"
@@ -145,39 +157,81 @@ def jobs_router() -> APIRouter:
         )
         if not jobs:
             raise HTTPException(409, "already transcoded with the current ladder; pass force")
+        await audit.write(
+            db,
+            actor(request, principal),
+            "job.create",
+            "job",
+            jobs[0].id,
+            after={"track_id": track.id, "force": body.force},
+        )
         return JobOut.of(jobs[0])
 
     @router.get("/{job_id}", response_model=JobOut, responses=PROBLEM_RESPONSES)
-    async def get_job(job_id: str, db: DatabaseDep, _principal: PrincipalDep) -> JobOut:
+    async def get_job(job_id: str, db: DatabaseDep, principal: PrincipalDep) -> JobOut:
         """One job."""
-        job = await rows.get_job(db, job_id)
-        if job is None:
-            raise HTTPException(404, "no such job")
-        return JobOut.of(job)
+        return JobOut.of(await _job(db, principal, job_id, "read"))
 
     @router.post("/{job_id}/cancel", response_model=JobOut, responses=CONFLICT_RESPONSES)
-    async def cancel_job(job_id: str, db: DatabaseDep, _principal: PrincipalDep) -> JobOut:
+    async def cancel_job(
+        job_id: str, request: Request, db: DatabaseDep, principal: PrincipalDep
+    ) -> JobOut:
         """Cancel a job: a queued one at once; a running one within a moment (its runner
         kills ffmpeg and removes partial outputs; the job then reads "cancelled").
         Cancelling a cancelled job changes nothing; a finished one is a 409."""
+        before = await _job(db, principal, job_id, "write")
         try:
-            return JobOut.of(await rows.request_cancel(db, job_id))
+            job = await rows.request_cancel(db, job_id)
         except LookupError:
             raise HTTPException(404, "no such job") from None
         except JobConflict as exc:
             raise HTTPException(409, str(exc)) from None
+        await _audit_transition(request, db, principal, "job.cancel", before, job)
+        return JobOut.of(job)
 
     @router.post("/{job_id}/retry", response_model=JobOut, responses=CONFLICT_RESPONSES)
     async def retry_job(
-        job_id: str, db: DatabaseDep, settings: SettingsDep, _principal: PrincipalDep
+        job_id: str,
+        request: Request,
+        db: DatabaseDep,
+        settings: SettingsDep,
+        principal: PrincipalDep,
     ) -> JobOut:
         """Queue a failed or cancelled job again with a fresh count of attempts."""
+        before = await _job(db, principal, job_id, "write")
         try:
             job = await rows.retry(db, job_id, max_attempts=settings.job_max_attempts)
         except LookupError:
             raise HTTPException(404, "no such job") from None
         except JobConflict as exc:
             raise HTTPException(409, str(exc)) from None
+        await _audit_transition(request, db, principal, "job.retry", before, job)
         return JobOut.of(job)
 
     return router
+
+
+async def _job(db: Database, principal: Principal, job_id: str, want: Access) -> Job:
+    """The job, if the principal has ``want`` access to its track's library."""
+    job = await rows.get_job(db, job_id)
+    track = await get_track(db, job.track_id) if job is not None else None
+    if job is None or track is None:
+        raise HTTPException(404, "no such job")
+    require_access(principal, track.library_id, want, "job")
+    return job
+
+
+async def _audit_transition(
+    request: Request, db: Database, principal: Principal, action: str, before: Job, after: Job
+) -> None:
+    if (before.status, before.cancel_requested) == (after.status, after.cancel_requested):
+        return  # nothing changed (cancelling a cancelled job): nothing to record
+    await audit.write(
+        db,
+        actor(request, principal),
+        action,
+        "job",
+        after.id,
+        before={"status": before.status, "cancel_requested": before.cancel_requested},
+        after={"status": after.status, "cancel_requested": after.cancel_requested},
+    )

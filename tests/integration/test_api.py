@@ -26,7 +26,7 @@ def api(
     awkward_files(library / "awkward")
     settings = Settings.load({}, data_dir=root / "data")
     scan_roots(settings, [str(library)])
-    with serve_in_thread(settings) as server, server.client() as client:
+    with serve_in_thread(settings) as server, server.api() as client:
         yield client
 
 

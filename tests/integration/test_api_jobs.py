@@ -69,7 +69,7 @@ def live(
     background = Background(settings)
     background.start()
     try:
-        with serve_in_thread(settings) as server, server.client() as client:
+        with serve_in_thread(settings) as server, server.api() as client:
             deadline = time.monotonic() + 30
             tracks: list[Json] = []
             while time.monotonic() < deadline and len(tracks) < 4:

@@ -83,12 +83,15 @@ def test_serve_with_two_workers_serves_the_demo_library_and_stops_on_sigterm(
     tmp_path: Path,
 ) -> None:
     args = ["--demo", "--workers", "2", "--data-dir", str(tmp_path / "data")]
+    minted = _cli("apikey", "create", "--name", "t", "--role", "viewer", *args[-2:])
+    assert minted.returncode == 0, minted.stderr
+    auth = {"Authorization": f"Bearer {minted.stdout.strip()}"}
     with serve_in_process(args, tmp_path / "serve.log") as server:
         base_url, process = server.base_url, server.process
         deadline = time.monotonic() + 60
         tracks: list[dict[str, str]] = []
         while time.monotonic() < deadline:
-            tracks = httpx.get(f"{base_url}/api/v1/tracks").json()["items"]
+            tracks = httpx.get(f"{base_url}/api/v1/tracks", headers=auth).json()["items"]
             if len(tracks) == 4 and all(t["status"] == "ok" for t in tracks):
                 break
             time.sleep(0.2)
@@ -146,7 +149,7 @@ def test_transcode_makes_tracks_playable_as_hls_and_skips_them_next_time(
     assert main(["transcode", "--data-dir", data, "--no-progress"]) == 0
     assert "0 transcoded, 0 failed" in capsys.readouterr().out
     settings = Settings.load({}, data_dir=Path(data))
-    with serve_in_thread(settings) as server, server.client() as client:
+    with serve_in_thread(settings) as server, server.api() as client:
         track = client.get("/api/v1/tracks", params={"status": "ok"}).json()["items"][0]
         master = client.get(f"/hls/{track['id']}/master.m3u8")
         assert master.status_code == 200

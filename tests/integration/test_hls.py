@@ -155,7 +155,7 @@ def served(
     (report,) = scan_roots(settings, [root])
     assert report.failed == 0, report.errors
     asyncio.run(_transcode_library(settings, root, data / "work"))
-    with serve_in_thread(settings) as server, server.client() as client:
+    with serve_in_thread(settings) as server, server.api() as client:
         page = client.get("/api/v1/tracks", params={"limit": 100}).json()
         ids = {item["path"]: item["id"] for item in page["items"]}
         assert set(ids) == set(SOURCES)
@@ -164,7 +164,7 @@ def served(
 
 @pytest.fixture
 def client(served: Served) -> Iterator[httpx.Client]:
-    with served.server.client() as client:
+    with served.server.api() as client:
         yield client
 
 

@@ -61,7 +61,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     scan_roots(settings, [root])
     outcome = asyncio.run(cli.run_transcodes(settings, roots=[root]))
     assert (outcome.succeeded, outcome.failed) == (1, [])
-    with serve_in_thread(settings) as server, server.client() as client:
+    with serve_in_thread(settings) as server, server.api() as client:
         track_id = client.get("/api/v1/tracks").json()["items"][0]["id"]
         yield Served(client, server.base_url, track_id)
 

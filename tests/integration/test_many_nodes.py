@@ -50,6 +50,7 @@ class Stack:
     bucket: S3Bucket
     env: dict[str, str]  # the STREAMER_* settings every process shares
     tmp_path: Path
+    auth: dict[str, str]  # an admin key minted with `streamer apikey create`
 
 
 @pytest.fixture
@@ -72,6 +73,12 @@ def stack(
     }
     library = f"s3://{s3_bucket.name}/music"
     migrate(postgres_url)
+    mint = [sys.executable, "-m", "streamer.cli", "apikey", "create", "--name", "t", "--role"]
+    minted = subprocess.run(
+        [*mint, "admin"], env={**os.environ, **env}, check=True, capture_output=True, text=True,
+        timeout=60,
+    )  # fmt: skip
+    auth = {"Authorization": f"Bearer {minted.stdout.strip()}"}
     worker_log = (tmp_path / "worker.log").open("wb")
     with worker_log:
         worker = subprocess.Popen(
@@ -90,7 +97,7 @@ def stack(
                 env=env,
             ) as b,
         ):
-            yield Stack(a, b, s3_bucket, env, tmp_path)
+            yield Stack(a, b, s3_bucket, env, tmp_path, auth)
     finally:
         worker.send_signal(signal.SIGTERM)
         try:
@@ -100,8 +107,8 @@ def stack(
             worker.wait(timeout=5)
 
 
-def _track(node: ServerProcess) -> Json | None:
-    items = httpx.get(f"{node.base_url}/api/v1/tracks").json()["items"]
+def _track(node: ServerProcess, auth: dict[str, str]) -> Json | None:
+    items = httpx.get(f"{node.base_url}/api/v1/tracks", headers=auth).json()["items"]
     return items[0] if items and items[0]["status"] == "ok" else None
 
 
@@ -125,12 +132,12 @@ def test_added_on_a_transcoded_by_the_worker_served_by_b_purged_never_stale(
 ) -> None:
     a, b, bucket, tmp_path = stack.a, stack.b, stack.bucket, stack.tmp_path
     # Node A's start-up scan catalogues the file and queues its job; the worker runs it.
-    track = _until(lambda: _track(b), "node B sees the track")
+    track = _until(lambda: _track(b, stack.auth), "node B sees the track")
     track_id = track["id"]
     job = _until(
-        lambda: httpx.get(f"{a.base_url}/api/v1/jobs", params={"status": "succeeded"}).json()[
-            "items"
-        ],
+        lambda: httpx.get(
+            f"{a.base_url}/api/v1/jobs", params={"status": "succeeded"}, headers=stack.auth
+        ).json()["items"],
         "the worker transcodes it",
     )[0]
     assert job["track_id"] == track_id
@@ -149,17 +156,19 @@ def test_added_on_a_transcoded_by_the_worker_served_by_b_purged_never_stale(
          "--data-dir", str(tmp_path / "scan"), "--no-progress"],
         env=scan_env, check=True, capture_output=True, timeout=60,
     )  # fmt: skip
-    queued = httpx.post(f"{a.base_url}/api/v1/jobs", json={"track_id": track_id})
+    queued = httpx.post(
+        f"{a.base_url}/api/v1/jobs", json={"track_id": track_id}, headers=stack.auth
+    )
     assert queued.status_code == 201
+    job_url = f"{a.base_url}/api/v1/jobs/{queued.json()['id']}"
     _until(
-        lambda: (
-            httpx.get(f"{a.base_url}/api/v1/jobs/{queued.json()['id']}").json()["status"]
-            == "succeeded"
-        ),
+        lambda: httpx.get(job_url, headers=stack.auth).json()["status"] == "succeeded",
         "the worker transcodes the new file",
     )
 
-    purge = httpx.post(f"{a.base_url}/api/v1/cache/purge", json={"track_id": track_id})
+    purge = httpx.post(
+        f"{a.base_url}/api/v1/cache/purge", json={"track_id": track_id}, headers=stack.auth
+    )
     assert purge.status_code == 200
     assert purge.json()["broadcast"] is True
 

@@ -115,7 +115,7 @@ def served(
         root = f"s3://{bucket}/music"
     (report,) = scan_roots(settings, [root])
     assert report.failed == 0, report.errors
-    with serve_in_thread(settings) as server, server.client() as client:
+    with serve_in_thread(settings) as server, server.api() as client:
         ids = _track_ids(client)
         assert set(ids) == set(FORMATS)
         yield Served(server, ids, media_files, request.param)
@@ -123,7 +123,7 @@ def served(
 
 @pytest.fixture
 def client(served: Served) -> Iterator[httpx.Client]:
-    with served.server.client() as client:
+    with served.server.api() as client:
         yield client
 
 

@@ -17,7 +17,7 @@ from streamer.app import create_app
 from streamer.settings import Settings
 from tests.fixtures.audio import make_audio
 from tests.fixtures.s3 import S3Bucket
-from tests.fixtures.servers import RunningServer, scan_roots, serve_in_thread
+from tests.fixtures.servers import RunningServer, bearer, scan_roots, serve_in_thread
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +49,9 @@ def server(tmp_path: Path, library: Path) -> Iterator[RunningServer]:
 
 
 def _url(server: RunningServer) -> str:
-    track = httpx.get(f"{server.base_url}/api/v1/tracks").json()["items"][0]
+    track = httpx.get(f"{server.base_url}/api/v1/tracks", headers=bearer(server.api_key)).json()[
+        "items"
+    ][0]
     return f"{server.base_url}/media/{track['id']}/original"
 
 
@@ -157,7 +159,11 @@ async def test_a_client_that_leaves_stops_the_read(tmp_path: Path, big_wav: Path
 
 def _first_track_id(settings: Settings) -> str:
     with serve_in_thread(settings) as server:
-        return str(httpx.get(f"{server.base_url}/api/v1/tracks").json()["items"][0]["id"])
+        return str(
+            httpx.get(f"{server.base_url}/api/v1/tracks", headers=bearer(server.api_key)).json()[
+                "items"
+            ][0]["id"]
+        )
 
 
 def test_an_s3_object_replaced_under_a_cached_stat_is_served_fresh(

@@ -21,7 +21,7 @@ import pytest
 from streamer import cli
 from streamer.settings import Settings
 from tests.fixtures.audio import make_audio
-from tests.fixtures.servers import RunningServer, free_port, scan_roots, serve_in_thread
+from tests.fixtures.servers import RunningServer, bearer, free_port, scan_roots, serve_in_thread
 
 SHIELD = Path(__file__).parents[2] / "config" / "nginx-shield.conf"
 
@@ -45,7 +45,7 @@ class Shield:
         """Requests the origin answered on ``route`` (from its own metrics)."""
         assert self.origin.app is not None
         self.origin.app.stats.flush()
-        with self.origin.client() as client:
+        with self.origin.api() as client:
             text = client.get("/metrics").text
         pattern = re.escape(f'route="{route}"') + r"[^}]*\} (\S+)"
         return sum(
@@ -105,7 +105,7 @@ def shield(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shield]:
     root = cli.normalise_root(str(library))
     scan_roots(settings, [root])
     assert asyncio.run(cli.run_transcodes(settings, roots=[root])).succeeded == 1
-    with serve_in_thread(settings) as origin, origin.client() as client:
+    with serve_in_thread(settings) as origin, origin.api() as client:
         track_id = client.get("/api/v1/tracks").json()["items"][0]["id"]
         port = free_port()
         (base / "nginx").mkdir()
@@ -164,7 +164,7 @@ def test_a_storm_of_misses_reaches_the_origin_once(shield: Shield) -> None:
 
 def test_ranges_of_originals_pass_through_the_shield(shield: Shield) -> None:
     url = f"{shield.url}/media/{shield.track_id}/original"
-    with shield.origin.client() as client:
+    with shield.origin.api() as client:
         whole = client.get(f"/media/{shield.track_id}/original").content
 
     part = httpx.get(url, headers={"Range": "bytes=100-199"})
@@ -176,6 +176,7 @@ def test_ranges_of_originals_pass_through_the_shield(shield: Shield) -> None:
 
 
 def test_the_api_is_never_cached(shield: Shield) -> None:
-    response = httpx.get(f"{shield.url}/api/v1/tracks/{shield.track_id}")
+    url = f"{shield.url}/api/v1/tracks/{shield.track_id}"
+    response = httpx.get(url, headers=bearer(shield.origin.api_key or ""))
     assert response.status_code == 200
     assert "x-cache-status" not in response.headers

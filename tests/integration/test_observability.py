@@ -14,7 +14,7 @@ import pytest
 
 from streamer.logs import JSONFormatter, request_id_var
 from streamer.settings import Settings
-from tests.fixtures.servers import RunningServer, scan_roots, serve_in_thread
+from tests.fixtures.servers import RunningServer, bearer, scan_roots, serve_in_thread
 
 
 @pytest.fixture
@@ -51,7 +51,9 @@ def test_readyz_checks_database_and_every_library(server: RunningServer, library
 
 
 def test_metrics_count_requests_by_route_template_and_range_kind(server: RunningServer) -> None:
-    track = httpx.get(f"{server.base_url}/api/v1/tracks").json()["items"][0]
+    track = httpx.get(f"{server.base_url}/api/v1/tracks", headers=bearer(server.api_key)).json()[
+        "items"
+    ][0]
     url = f"{server.base_url}/media/{track['id']}/original"
     httpx.get(url, headers={"Range": "bytes=0-9"})
     httpx.get(url, headers={"Range": "bytes=0-1,5-6"})

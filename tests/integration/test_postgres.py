@@ -30,7 +30,7 @@ def test_scan_and_serve_from_postgresql(tmp_path: Path, library: Path, postgres_
     (again,) = scan_roots(settings, [str(library)])
     assert again.unchanged == 9
     assert again.added == again.changed == 0
-    with serve_in_thread(settings) as server, server.client() as client:
+    with serve_in_thread(settings) as server, server.api() as client:
         page = client.get("/api/v1/tracks", params={"status": "ok", "q": "SAMPLE.F"}).json()
         assert [item["path"] for item in page["items"]] == ["sample.flac"]
         url = page["items"][0]["urls"]["original"]

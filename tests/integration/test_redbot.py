@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from streamer.settings import Settings
-from tests.fixtures.servers import scan_roots, serve_in_thread
+from tests.fixtures.servers import bearer, scan_roots, serve_in_thread
 
 # redbot misreads audio/mp4 bodies as not matching their type (DESIGN.md); not ours.
 KNOWN_FALSE_POSITIVES = {"CONTENT_TYPE_MISMATCH"}
@@ -28,7 +28,9 @@ def test_redbot_reports_no_problem_on_a_media_url(
     settings = Settings.load({}, data_dir=tmp_path / "data")
     scan_roots(settings, [str(library)])
     with serve_in_thread(settings) as server:
-        track = httpx.get(f"{server.base_url}/api/v1/tracks").json()["items"][0]
+        track = httpx.get(
+            f"{server.base_url}/api/v1/tracks", headers=bearer(server.api_key)
+        ).json()["items"][0]
         url = f"{server.base_url}/media/{track['id']}/original"
         result = subprocess.run(
             [str(Path(sys.executable).parent / "redbot"), "-o", "har", url],

@@ -29,7 +29,7 @@ class Nodes:
     redis: RedisProcess
 
     def stats(self, node: RunningServer) -> dict[str, Any]:
-        with node.client() as client:
+        with node.api() as client:
             body: dict[str, Any] = client.get("/api/v1/cache/stats").json()
             return body
 
@@ -51,13 +51,13 @@ def nodes(tmp_path: Path, redis_process: RedisProcess) -> Iterator[Nodes]:
     scan_roots(settings, [root])
     outcome = asyncio.run(cli.run_transcodes(settings, roots=[root]))
     assert outcome.succeeded == 1
-    with serve_in_thread(settings) as a, serve_in_thread(settings) as b, a.client() as client:
+    with serve_in_thread(settings) as a, serve_in_thread(settings) as b, a.api() as client:
         track_id = client.get("/api/v1/tracks").json()["items"][0]["id"]
         yield Nodes(a, b, track_id, redis_process)
 
 
 def _get(node: RunningServer, path: str, **headers: str) -> httpx.Response:
-    with node.client() as client:
+    with node.api() as client:
         return client.get(path, headers=headers)
 
 
@@ -160,7 +160,7 @@ def test_a_purge_through_one_node_empties_redis_and_every_nodes_memory(nodes: No
     assert nodes.b.app is not None
     assert len(nodes.b.app.segments.memory) == 1
 
-    with nodes.a.client() as client:
+    with nodes.a.api() as client:
         response = client.post("/api/v1/cache/purge", json={"key": f"hls-{nodes.track_id}"})
 
     assert response.status_code == 200
@@ -189,7 +189,7 @@ def test_a_purge_through_one_node_empties_redis_and_every_nodes_memory(nodes: No
 def test_a_purge_of_nothing_known_is_refused(
     nodes: Nodes, body: dict[str, str], status: int
 ) -> None:
-    with nodes.a.client() as client:
+    with nodes.a.api() as client:
         response = client.post("/api/v1/cache/purge", json=body)
     assert response.status_code == status
     assert response.headers["content-type"] == "application/problem+json"
@@ -203,10 +203,10 @@ def test_a_transcode_warms_redis_with_each_renditions_first_segments(
     assert outcome.succeeded == 1
 
     with serve_in_thread(settings) as fresh:
-        with fresh.client() as client:
+        with fresh.api() as client:
             master = client.get(f"/hls/{nodes.track_id}/master.m3u8").text
         variant = next(line for line in master.splitlines() if line.startswith("aac_64/"))
-        with fresh.client() as client:
+        with fresh.api() as client:
             media = client.get(f"/hls/{nodes.track_id}/{variant}").text
         uris = [line for line in media.splitlines() if line.startswith("seg_")]
         init = next(line for line in media.splitlines() if "init.mp4" in line)

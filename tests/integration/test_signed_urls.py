@@ -43,7 +43,7 @@ def signed(
     root = cli.normalise_root(str(library))
     scan_roots(settings, [root])
     assert asyncio.run(cli.run_transcodes(settings, roots=[root])).succeeded == 1
-    with serve_in_thread(settings) as server, server.client() as client:
+    with serve_in_thread(settings) as server, server.api() as client:
         track_id = client.get("/api/v1/tracks").json()["items"][0]["id"]
         yield Signed(client, server.base_url, track_id)
 
@@ -104,6 +104,6 @@ def test_expired_or_foreign_tokens_are_refused(
 def test_minting_needs_signing_on(tmp_path: Path) -> None:
     settings = Settings.load({}, data_dir=tmp_path / "data")
     scan_roots(settings, [])
-    with serve_in_thread(settings) as server, server.client() as client:
+    with serve_in_thread(settings) as server, server.api() as client:
         response = client.get("/api/v1/tracks/0123456789abcdef/signed")
     assert response.status_code == 409

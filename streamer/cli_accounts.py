@@ -1,0 +1,139 @@
+"""`streamer user ...` and `streamer apikey ...`: bootstrapping accounts from a shell.
+
+`apikey create` prints only the key on stdout (messages go to stderr), so scripts can
+capture it: KEY=$(streamer apikey create --name ci --role admin).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import sys
+from datetime import timedelta
+from typing import cast, get_args
+
+from streamer.auth.access import ACCESS_LEVELS, ROLES, Access, Role
+from streamer.auth.audit import Actor
+from streamer.auth.users import UserExists, check_new_password, create_key, create_user
+from streamer.db import Database, migrate
+from streamer.db.models import utcnow
+from streamer.settings import Settings
+
+__all__ = ["COMMANDS", "add_parsers"]
+
+_CLI = Actor("cli", None, getpass.getuser() if hasattr(getpass, "getuser") else None)
+
+
+def add_parsers(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
+) -> None:
+    user_p = sub.add_parser("user", help="manage users")
+    user_sub = user_p.add_subparsers(dest="user_command", required=True)
+    create_p = user_sub.add_parser("create", parents=[common], help="create a user")
+    create_p.add_argument("name")
+    create_p.add_argument("--role", choices=ROLES, required=True)
+    create_p.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read the password from stdin (else it is asked for twice)",
+    )
+
+    key_p = sub.add_parser("apikey", help="manage API keys")
+    key_sub = key_p.add_subparsers(dest="apikey_command", required=True)
+    mint_p = key_sub.add_parser(
+        "create", parents=[common], help="create an API key and print it (only once)"
+    )
+    mint_p.add_argument("--name", required=True)
+    mint_p.add_argument("--role", choices=ROLES, required=True)
+    mint_p.add_argument(
+        "--library",
+        action="append",
+        metavar="ID[=ACCESS]",
+        help=f"limit the key to this library (repeatable; access {'|'.join(ACCESS_LEVELS[1:])},"
+        " default read)",
+    )
+    mint_p.add_argument("--expires-days", type=int, metavar="N", help="expire after N days")
+
+
+def user_command(settings: Settings, args: argparse.Namespace) -> int:
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = getpass.getpass("password: ")
+        if getpass.getpass("again: ") != password:
+            print("streamer: the passwords differ", file=sys.stderr)
+            return 2
+    try:
+        check_new_password(password)
+    except ValueError as exc:
+        print(f"streamer: {exc}", file=sys.stderr)
+        return 2
+    migrate(settings.effective_database_url)
+
+    async def run() -> str:
+        db = Database(settings.effective_database_url)
+        try:
+            user = await create_user(db, args.name, password, cast(Role, args.role), _CLI)
+            return user.id
+        finally:
+            await db.dispose()
+
+    try:
+        user_id = asyncio.run(run())
+    except (UserExists, ValueError) as exc:
+        print(f"streamer: {exc}", file=sys.stderr)
+        return 1
+    print(f"created {args.role} {args.name} ({user_id})", file=sys.stderr)
+    return 0
+
+
+def apikey_command(settings: Settings, args: argparse.Namespace) -> int:
+    try:
+        libraries = _libraries(args.library)
+    except ValueError as exc:
+        print(f"streamer: {exc}", file=sys.stderr)
+        return 2
+    if args.expires_days is not None and args.expires_days < 1:
+        print("streamer: --expires-days must be 1 or more", file=sys.stderr)
+        return 2
+    expires = utcnow() + timedelta(days=args.expires_days) if args.expires_days else None
+    migrate(settings.effective_database_url)
+
+    async def run() -> str:
+        db = Database(settings.effective_database_url)
+        try:
+            secret, _row = await create_key(
+                db, args.name, cast(Role, args.role), _CLI, libraries=libraries, expires_at=expires
+            )
+            return secret
+        finally:
+            await db.dispose()
+
+    try:
+        secret = asyncio.run(run())
+    except ValueError as exc:
+        print(f"streamer: {exc}", file=sys.stderr)
+        return 1
+    print(secret)
+    print(
+        f"created {args.role} key {args.name!r}: store it now, it is not shown again",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def _libraries(specs: list[str] | None) -> dict[str, Access] | None:
+    if not specs:
+        return None
+    out: dict[str, Access] = {}
+    for spec in specs:
+        library, _, access = spec.partition("=")
+        access = access or "read"
+        if access not in get_args(Access) or access == "none" or not library:
+            raise ValueError(f"--library {spec!r}: use ID or ID=read|write|manage")
+        out[library] = cast(Access, access)
+    return out
+
+
+COMMANDS = {"user": user_command, "apikey": apikey_command}
