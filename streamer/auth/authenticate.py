@@ -137,7 +137,7 @@ class Authenticator:
                         LibraryGrant.user_id == user.id
                     )
                 )
-                grants = {lib: cast(Access, access) for lib, access in rows.tuples()}
+                grants = {lib: cast(Access, access) for lib, access in rows}
         return Principal(
             "user",
             user.id,

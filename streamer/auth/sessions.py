@@ -86,7 +86,7 @@ async def find_session(
         ).one_or_none()
         if found is None:
             return None
-        row, user = found.tuple()
+        row, user = found
         dead = (
             now >= row.expires_at
             or now - row.last_seen_at >= policy.idle

@@ -14,7 +14,7 @@ from streamer.auth.access import Access, Role
 from streamer.auth.apikeys import new_key_row
 from streamer.auth.audit import Actor, record
 from streamer.auth.secrets import hash_password, new_id
-from streamer.db import ApiKey, Database, User
+from streamer.db import ApiKey, Database, LibraryGrant, User
 from streamer.db.models import utcnow
 
 __all__ = [
@@ -66,7 +66,15 @@ def key_view(key: ApiKey) -> dict[str, Any]:
     }
 
 
-async def create_user(db: Database, name: str, password: str, role: Role, actor: Actor) -> User:
+async def create_user(
+    db: Database,
+    name: str,
+    password: str,
+    role: Role,
+    actor: Actor,
+    *,
+    grants: Mapping[str, Access] | None = None,
+) -> User:
     if not _NAME.match(name):
         raise ValueError("a user name is 1-100 letters, digits and . _ @ -")
     check_new_password(password)
@@ -86,7 +94,10 @@ async def create_user(db: Database, name: str, password: str, role: Role, actor:
                 raise UserExists(f"a user named {name!r} exists already")
             session.add(user)
             await session.flush()
-            record(session, actor, "user.create", "user", user.id, after=user_view(user))
+            for library_id, access in (grants or {}).items():
+                session.add(LibraryGrant(user_id=user.id, library_id=library_id, access=access))
+            after = {**user_view(user), "libraries": dict(grants or {})}
+            record(session, actor, "user.create", "user", user.id, after=after)
     except IntegrityError:  # created at the same moment by another request
         raise UserExists(f"a user named {name!r} exists already") from None
     return user

@@ -217,6 +217,8 @@ class User(Base):
     # TOTP: the confirmed secret, and a secret being enrolled until its first code.
     totp_secret: Mapped[str | None] = mapped_column(String(64), default=None)
     totp_pending_secret: Mapped[str | None] = mapped_column(String(64), default=None)
+    # The time step of the last accepted code: a code is good once.
+    totp_last_step: Mapped[int | None] = mapped_column(BigInteger, default=None)
     # Hashes of the unused single-use recovery codes.
     recovery_codes: Mapped[list[str]] = mapped_column(JSON, default=list)
     # Sessions created before this instant are void ("log out everywhere", password change).

@@ -23,6 +23,8 @@ from streamer.db import Library, Rendition, Track
 from streamer.errors import ObjectNotFound, StorageError
 from streamer.http.signing import make_token
 from streamer.jobs import rows as job_rows
+from streamer.routes.api_audit import audit_router
+from streamer.routes.api_auth import auth_router
 from streamer.routes.api_cache import cache_router
 from streamer.routes.api_common import (
     PROBLEM,
@@ -32,10 +34,12 @@ from streamer.routes.api_common import (
     SettingsDep,
     StoresDep,
     http_error,
+    internal_error,
     require_access,
     validation_error,
 )
 from streamer.routes.api_jobs import JobOut, jobs_router
+from streamer.routes.api_users import users_router
 
 _MAX_WAVEFORM_BYTES = 4 * 1024 * 1024  # 2,000 points take about 30 KB
 
@@ -225,6 +229,7 @@ def create_api() -> FastAPI:
         exception_handlers={
             StarletteHTTPException: http_error,
             RequestValidationError: validation_error,
+            Exception: internal_error,
         },
     )
 
@@ -363,6 +368,9 @@ def create_api() -> FastAPI:
             raise HTTPException(404, "no such library")
         return LibraryOut.of(library)
 
+    api.include_router(auth_router())
+    api.include_router(users_router())
+    api.include_router(audit_router())
     api.include_router(jobs_router())
     api.include_router(cache_router())
     return api

@@ -10,6 +10,7 @@ in foreign libraries cannot be probed; read access without enough rights answers
 
 from __future__ import annotations
 
+import logging
 from http import HTTPStatus
 from typing import Annotated, Any
 
@@ -40,16 +41,20 @@ __all__ = [
     "SettingsDep",
     "StoresDep",
     "actor",
+    "as_http",
+    "authenticator",
     "client_ip",
     "credentials",
     "current_principal",
     "http_error",
+    "internal_error",
     "problem",
     "require_access",
     "validation_error",
 ]
 
 PROBLEM = "application/problem+json"
+logger = logging.getLogger("streamer.api")
 
 
 def client_ip(request: Request) -> str | None:
@@ -166,6 +171,12 @@ async def http_error(_request: Request, exc: Exception) -> JSONResponse:
     if exc.headers:
         response.headers.update(exc.headers)
     return response
+
+
+async def internal_error(request: Request, exc: Exception) -> JSONResponse:
+    """A bug: logged with its traceback, answered as a problem without details."""
+    logger.error("unhandled error in %s %s", request.method, request.url.path, exc_info=exc)
+    return problem(500, "an internal error occurred; it has been logged")
 
 
 async def validation_error(_request: Request, exc: Exception) -> JSONResponse:

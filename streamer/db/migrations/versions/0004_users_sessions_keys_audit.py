@@ -71,6 +71,7 @@ def upgrade() -> None:
         sa.Column("disabled", sa.Boolean(), nullable=False),
         sa.Column("totp_secret", sa.String(length=64), nullable=True),
         sa.Column("totp_pending_secret", sa.String(length=64), nullable=True),
+        sa.Column("totp_last_step", sa.BigInteger(), nullable=True),
         sa.Column("recovery_codes", sa.JSON(), nullable=False),
         sa.Column("sessions_valid_after", sa.DateTime(timezone=True), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
