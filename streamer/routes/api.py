@@ -14,7 +14,8 @@ from typing import Annotated, Any, Literal
 
 from fastapi import FastAPI, HTTPException, Query
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import Response
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -223,8 +224,9 @@ def create_api() -> FastAPI:
     api = FastAPI(
         title="Streamer admin API",
         version="1",
-        openapi_url="/openapi.json",
-        docs_url="/docs",
+        # Served below behind credentials, like everything else in the API.
+        openapi_url=None,
+        docs_url=None,
         redoc_url=None,
         exception_handlers={
             StarletteHTTPException: http_error,
@@ -367,6 +369,14 @@ def create_api() -> FastAPI:
         if library is None:
             raise HTTPException(404, "no such library")
         return LibraryOut.of(library)
+
+    @api.get("/openapi.json", include_in_schema=False)
+    async def openapi(_principal: PrincipalDep) -> JSONResponse:
+        return JSONResponse(api.openapi())
+
+    @api.get("/docs", include_in_schema=False)
+    async def docs(_principal: PrincipalDep) -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url="/api/v1/openapi.json", title="Streamer API")
 
     api.include_router(auth_router())
     api.include_router(users_router())

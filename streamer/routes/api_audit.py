@@ -85,9 +85,7 @@ def _row(entry: AuditEntry) -> dict[str, Any]:
     return AuditOut.model_validate(entry, from_attributes=True).model_dump(mode="json")
 
 
-async def _batches(
-    db: Database, query: Select[AuditEntry]
-) -> AsyncIterator[list[AuditEntry]]:
+async def _batches(db: Database, query: Select[AuditEntry]) -> AsyncIterator[list[AuditEntry]]:
     """Everything the query matches, newest first, in bounded batches (keyset paging)."""
     cursor: int | None = None
     while True:

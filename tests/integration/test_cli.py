@@ -187,3 +187,79 @@ def test_scan_wait_transcodes_with_a_bar_per_job_and_reports_failures(
     assert "failed: unknown-codec.wav: ffmpeg cannot read the source" in captured.out
     assert "succeeded: good.mp3" in captured.err
     assert "jobs: 100%" in captured.err
+
+
+def test_apikey_create_prints_only_the_key_and_it_opens_the_api(tmp_path: Path) -> None:
+    data = ["--data-dir", str(tmp_path / "data")]
+    minted = _cli("apikey", "create", "--name", "ci", "--role", "admin", *data)
+    assert minted.returncode == 0, minted.stderr
+    key = minted.stdout.strip()
+    assert minted.stdout == key + "\n"
+    assert key.startswith("stk_")
+    assert "not shown again" in minted.stderr
+    settings = Settings.load({}, data_dir=tmp_path / "data")
+    with serve_in_thread(settings) as server:
+        response = httpx.get(
+            f"{server.base_url}/api/v1/users", headers={"Authorization": f"Bearer {key}"}
+        )
+        assert response.status_code == 200
+
+
+def test_user_create_reads_the_password_from_stdin_and_the_user_can_sign_in(
+    tmp_path: Path,
+) -> None:
+    data = ["--data-dir", str(tmp_path / "data")]
+    created = subprocess.run(
+        [sys.executable, "-m", "streamer.cli", "user", "create", "ada", "--role", "admin",
+         "--password-stdin", *data],
+        input="a long enough secret\n", capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert created.returncode == 0, created.stderr
+    again = subprocess.run(
+        [sys.executable, "-m", "streamer.cli", "user", "create", "ada", "--role", "admin",
+         "--password-stdin", *data],
+        input="a long enough secret\n", capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert again.returncode == 1
+    assert "exists already" in again.stderr
+    settings = Settings.load({}, data_dir=tmp_path / "data")
+    with serve_in_thread(settings) as server:
+        login = httpx.post(
+            f"{server.base_url}/api/v1/auth/login",
+            json={"name": "ada", "password": "a long enough secret"},
+        )
+        assert login.status_code == 200
+        assert login.json()["role"] == "admin"
+
+
+@pytest.mark.parametrize(
+    ("args", "stdin", "message"),
+    [
+        (
+            ["user", "create", "bob", "--role", "admin", "--password-stdin"],
+            "short\n",
+            "at least 10",
+        ),
+        (["user", "create", "bob", "--role", "boss", "--password-stdin"], "", "invalid choice"),
+        (
+            ["apikey", "create", "--name", "x", "--role", "admin", "--library", "lib=own"],
+            "",
+            "ID=read",
+        ),
+        (
+            ["apikey", "create", "--name", "x", "--role", "admin", "--expires-days", "0"],
+            "",
+            "1 or more",
+        ),
+    ],
+)
+def test_account_commands_refuse_bad_input_clearly(
+    tmp_path: Path, args: list[str], stdin: str, message: str
+) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "streamer.cli", *args, "--data-dir", str(tmp_path)],
+        input=stdin, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert result.stdout == ""

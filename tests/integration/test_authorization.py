@@ -1,0 +1,288 @@
+"""The authorization matrix: every API endpoint x every role x a target in the caller's
+own library and in a foreign one, asserting allowed or denied; and nothing answers
+without credentials but sign-in, the public streaming URLs, /healthz and /metrics.
+
+The table below must name every route of the live OpenAPI document, so a new endpoint
+cannot ship without a decision about who may call it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from streamer.auth.access import Access, Principal
+from streamer.auth.audit import Actor
+from streamer.auth.users import create_key
+from streamer.db import Database
+from streamer.settings import Settings
+from tests.fixtures.servers import RunningServer, bearer, scan_roots, serve_in_thread
+
+# Who may call each route: "public"; "session" (a signed-in user acting on themselves,
+# never a key); "any" (any principal); "admin"; or ("read"|"write", kind) where kind
+# names the path parameter or body field whose library decides.
+RULES: dict[tuple[str, str], Any] = {
+    ("GET", "/tracks"): "any",
+    ("GET", "/tracks/{track_id}"): ("read", "track"),
+    ("GET", "/tracks/{track_id}/signed"): ("read", "track"),
+    ("GET", "/tracks/{track_id}/waveform"): ("read", "track"),
+    ("GET", "/libraries"): "any",
+    ("GET", "/libraries/{library_id}"): ("read", "library"),
+    ("GET", "/jobs"): "any",
+    ("POST", "/jobs"): ("write", "track"),
+    ("GET", "/jobs/{job_id}"): ("read", "job"),
+    ("POST", "/jobs/{job_id}/cancel"): ("write", "job"),
+    ("POST", "/jobs/{job_id}/retry"): ("write", "job"),
+    ("GET", "/cache/stats"): "any",
+    ("POST", "/cache/purge"): ("write", "track"),
+    ("POST", "/auth/login"): "public",
+    ("POST", "/auth/second-factor"): "session",
+    ("GET", "/auth/session"): "session",
+    ("POST", "/auth/logout"): "session",
+    ("POST", "/auth/logout-everywhere"): "session",
+    ("POST", "/auth/password"): "session",
+    ("POST", "/auth/totp"): "session",
+    ("POST", "/auth/totp/confirm"): "session",
+    ("POST", "/auth/totp/disable"): "session",
+    ("POST", "/auth/recovery-codes"): "session",
+    ("GET", "/users"): "admin",
+    ("POST", "/users"): "admin",
+    ("GET", "/users/{user_id}"): "admin",
+    ("PATCH", "/users/{user_id}"): "admin",
+    ("DELETE", "/users/{user_id}"): "admin",
+    ("PUT", "/users/{user_id}/libraries"): "admin",
+    ("GET", "/apikeys"): "admin",
+    ("POST", "/apikeys"): "admin",
+    ("DELETE", "/apikeys/{key_id}"): "admin",
+    ("GET", "/audit"): "admin",
+    ("GET", "/security"): "admin",
+    ("PUT", "/security"): "admin",
+}
+
+# (role, the key's grants: None = every library) -> a name
+CALLERS: dict[str, tuple[str, dict[str, Access] | None]] = {
+    "admin": ("admin", None),
+    "editor-write": ("editor", {"own": "write"}),
+    "editor-read": ("editor", {"own": "read"}),
+    "editor-manage": ("editor", {"own": "manage"}),
+    "viewer": ("viewer", {"own": "read"}),
+    "viewer-granted-write": ("viewer", {"own": "write"}),  # the role caps it at read
+}
+
+
+@dataclass
+class World:
+    server: RunningServer
+    libraries: dict[str, str]  # own / foreign -> library id
+    tracks: dict[str, str]
+    keys: dict[str, str]  # caller -> API key
+    principals: dict[str, Principal]
+    counter: Iterator[int]
+
+    def job(self, side: str) -> str:
+        with self.server.api() as admin:
+            jobs = admin.get("/api/v1/jobs", params={"library": self.libraries[side]}).json()
+            if jobs["items"]:
+                return str(jobs["items"][0]["id"])
+            queued = admin.post("/api/v1/jobs", json={"track_id": self.tracks[side]})
+            return str(queued.json()["id"])
+
+    def user(self) -> str:
+        with self.server.api() as admin:
+            made = admin.post(
+                "/api/v1/users",
+                json={"name": f"m{next(self.counter)}", "password": "x" * 12, "role": "viewer"},
+            )
+            return str(made.json()["id"])
+
+    def key(self) -> str:
+        with self.server.api() as admin:
+            made = admin.post("/api/v1/apikeys", json={"name": "m", "role": "viewer"})
+            return str(made.json()["id"])
+
+
+@pytest.fixture(scope="module")
+def world(
+    tmp_path_factory: pytest.TempPathFactory, audio_samples: dict[str, Path]
+) -> Iterator[World]:
+    root = tmp_path_factory.mktemp("authz")
+    roots = {}
+    for side in ("own", "foreign"):
+        folder = root / side
+        folder.mkdir()
+        shutil.copy(audio_samples["mp3"], folder / f"{side}.mp3")
+        roots[side] = str(folder)
+    settings = Settings.load(
+        {}, data_dir=root / "data", workers=1, rate_limit_api="100000/minute",
+        rate_limit_ip="100000/minute", url_signing_secret="s" * 32,
+    )  # fmt: skip
+    scan_roots(settings, list(roots.values()))
+    with serve_in_thread(settings) as server, server.api() as admin:
+        libraries = {
+            side: next(lib["id"] for lib in admin.get("/api/v1/libraries").json()
+                       if lib["root"] == roots[side])
+            for side in roots
+        }  # fmt: skip
+        tracks = {
+            side: admin.get("/api/v1/tracks", params={"library": lib}).json()["items"][0]["id"]
+            for side, lib in libraries.items()
+        }
+        keys, principals = _mint(settings, libraries)
+        yield World(server, libraries, tracks, keys, principals, itertools.count())
+
+
+def _mint(
+    settings: Settings, libraries: dict[str, str]
+) -> tuple[dict[str, str], dict[str, Principal]]:
+    async def mint() -> tuple[dict[str, str], dict[str, Principal]]:
+        db = Database(settings.effective_database_url)
+        keys, principals = {}, {}
+        try:
+            for name, (role, grants) in CALLERS.items():
+                scoped = {libraries[s]: a for s, a in grants.items()} if grants else None
+                secret, row = await create_key(
+                    db,
+                    name,
+                    role,
+                    Actor("cli", None, "tests"),
+                    libraries=scoped,  # type: ignore[arg-type]
+                )
+                keys[name] = secret
+                principals[name] = Principal("apikey", row.id, name, role, scoped)  # type: ignore[arg-type]
+        finally:
+            await db.dispose()
+        return keys, principals
+
+    return asyncio.run(mint())
+
+
+def _api_routes(world: World) -> set[tuple[str, str]]:
+    spec = httpx.get(
+        f"{world.server.base_url}/api/v1/openapi.json", headers=bearer(world.keys["viewer"])
+    ).json()
+    return {
+        (method.upper(), path)
+        for path, item in spec["paths"].items()
+        for method in item
+        if method in ("get", "post", "put", "patch", "delete")
+    }
+
+
+def test_every_route_has_a_rule(world: World) -> None:
+    assert _api_routes(world) == set(RULES)
+
+
+def _request(world: World, method: str, path: str, side: str) -> tuple[str, dict[str, Any] | None]:
+    """The concrete URL and body of a route aimed at ``side``'s library."""
+    body: dict[str, Any] | None = None
+    ids = {
+        "{track_id}": world.tracks[side],
+        "{library_id}": world.libraries[side],
+    }
+    if "{job_id}" in path:
+        ids["{job_id}"] = world.job(side)
+    if "{user_id}" in path:
+        ids["{user_id}"] = world.user()
+    if "{key_id}" in path:
+        ids["{key_id}"] = world.key()
+    for placeholder, value in ids.items():
+        path = path.replace(placeholder, value)
+    if (method, path) in (("POST", "/jobs"), ("POST", "/cache/purge")):
+        body = {"track_id": world.tracks[side]}
+    elif method == "POST" and path == "/users":
+        body = {"name": f"n{next(world.counter)}", "password": "x" * 12, "role": "viewer"}
+    elif method == "POST" and path == "/apikeys":
+        body = {"name": "k", "role": "viewer"}
+    elif path.endswith("/libraries") and method == "PUT":
+        body = {}
+    elif method == "PATCH":
+        body = {"disabled": False}
+    elif path == "/security" and method == "PUT":
+        body = {"require_2fa_roles": []}
+    elif method in ("POST", "PUT", "PATCH"):
+        body = {}
+    return f"/api/v1{path}", body
+
+
+def _expected(rule: Any, principal: Principal, library: str) -> bool:
+    if rule == "any":
+        return True
+    if rule == "admin":
+        return principal.is_admin
+    if rule in ("session", "public"):
+        return False  # keys are not sessions (public: checked separately)
+    want, _kind = rule
+    return principal.allows(library, want)
+
+
+CASES = [
+    (route, caller, side)
+    for route, rule in RULES.items()
+    if rule != "public"
+    for caller in CALLERS
+    for side in (("own", "foreign") if isinstance(rule, tuple) else ("own",))
+]
+
+
+@pytest.mark.parametrize(
+    ("route", "caller", "side"),
+    CASES,
+    ids=[f"{m} {p} {c} {s}" for (m, p), c, s in CASES],
+)
+def test_the_matrix(world: World, route: tuple[str, str], caller: str, side: str) -> None:
+    method, template = route
+    url, body = _request(world, method, template, side)
+    principal = world.principals[caller]
+    allowed = _expected(RULES[route], principal, world.libraries[side])
+    response = httpx.request(
+        method, f"{world.server.base_url}{url}", json=body, headers=bearer(world.keys[caller])
+    )
+    assert response.status_code < 500, response.text
+    if allowed:
+        assert response.status_code not in (401, 403), response.text
+        # Allowed and present: a 404 can only be about something else (no waveform yet).
+        assert response.status_code != 404 or not response.json()["detail"].startswith("no such")
+    else:
+        assert response.status_code in (401, 403, 404), response.text
+
+
+@pytest.mark.parametrize(("route"), [r for r, rule in RULES.items() if rule != "public"])
+def test_nothing_answers_without_credentials(world: World, route: tuple[str, str]) -> None:
+    method, template = route
+    url, body = _request(world, method, template, "own")
+    response = httpx.request(method, f"{world.server.base_url}{url}", json=body)
+    assert response.status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("path", "public"),
+    [
+        ("/healthz", True),
+        ("/metrics", True),
+        ("/readyz", True),
+        ("/api/v1/openapi.json", False),
+        ("/api/v1/docs", False),
+    ],
+)
+def test_only_health_metrics_and_streams_are_public(world: World, path: str, public: bool) -> None:
+    response = httpx.get(f"{world.server.base_url}{path}")
+    assert (response.status_code == 200) is public
+
+
+def test_foreign_tracks_are_left_out_of_lists(world: World) -> None:
+    response = httpx.get(
+        f"{world.server.base_url}/api/v1/tracks", headers=bearer(world.keys["viewer"])
+    )
+    assert [t["library_id"] for t in response.json()["items"]] == [world.libraries["own"]]
+    libraries = httpx.get(
+        f"{world.server.base_url}/api/v1/libraries", headers=bearer(world.keys["viewer"])
+    ).json()
+    assert [lib["id"] for lib in libraries] == [world.libraries["own"]]
