@@ -145,8 +145,10 @@ def test_a_tuspy_upload_becomes_a_track_with_a_queued_transcode(
     assert sha256(site.library / "uploads" / "journey.flac") == sha256(site.audio)
     tracks = api.get("/api/v1/tracks", params={"library": site.library_id}).json()["items"]
     track = next(t for t in tracks if t["path"] == "uploads/journey.flac")
-    assert track["id"] == state["track_id"] and track["status"] == "ok"
-    assert track["codec"] == "flac" and track["duration"] == pytest.approx(4.0, abs=0.1)
+    assert track["id"] == state["track_id"]
+    assert track["status"] == "ok"
+    assert track["codec"] == "flac"
+    assert track["duration"] == pytest.approx(4.0, abs=0.1)
     jobs = api.get("/api/v1/jobs", params={"track": track["id"]}).json()["items"]
     assert [job["status"] for job in jobs] == ["queued"]
     assert audit(site.settings, state["id"]) == ["upload.create", "upload.complete"]
@@ -164,7 +166,8 @@ def test_an_upload_never_replaces_a_file_already_in_the_library(
             tusup.upload()
         keys.append(api.get(tusup.url).json()["key"])
     assert keys[0] == "uploads/twice.flac"
-    assert keys[1].startswith("uploads/twice-") and keys[1].endswith(".flac")
+    assert keys[1].startswith("uploads/twice-")
+    assert keys[1].endswith(".flac")
 
 
 def test_creation_with_upload_sends_the_whole_file_in_the_post(
@@ -235,10 +238,10 @@ def test_an_upload_resumes_after_a_server_restart(site: Site) -> None:
         ) as tusup:
             tusup.upload(stop_at=half)
         path = httpx.URL(tusup.url).path
-    with serve_in_thread(site.settings) as second:  # a new process state, a new port
-        with uploader(
-            second, site.audio, url=f"{second.base_url}{path}", chunk_size=16 * 1024
-        ) as resumed:
+    # A new server (new state, new port) on the same database and data directory.
+    with serve_in_thread(site.settings) as second:
+        url = f"{second.base_url}{path}"
+        with uploader(second, site.audio, url=url, chunk_size=16 * 1024) as resumed:
             assert resumed.offset >= half
             resumed.upload()
     assert sha256(site.library / "uploads" / "restarted.flac") == sha256(site.audio)
@@ -261,8 +264,10 @@ def test_a_file_that_is_not_audio_fails_with_its_reason_and_leaves_the_library_a
         tusup.upload()
     assert failure.value.status_code == 422
     state = api.get(tusup.url).json()
-    assert state["status"] == "failed" and state["error"].startswith("not playable audio")
-    assert state["key"] is None and state["track_id"] is None
+    assert state["status"] == "failed"
+    assert state["error"].startswith("not playable audio")
+    assert state["key"] is None
+    assert state["track_id"] is None
     assert not (site.library / "uploads" / "fake.mp3").exists()
     assert api.head(tusup.url, headers=TUS).status_code == 410
     assert audit(site.settings, state["id"]) == ["upload.create", "upload.fail"]
@@ -288,7 +293,8 @@ def test_a_chunk_with_a_wrong_checksum_is_refused_with_460_and_discarded(
         content=body[:1000],
         headers={**OCTETS, "Upload-Offset": "0", "Upload-Checksum": f"sha1 {right}"},
     )
-    assert response.status_code == 204 and response.headers["upload-offset"] == "1000"
+    assert response.status_code == 204
+    assert response.headers["upload-offset"] == "1000"
 
 
 def test_a_patch_at_the_wrong_offset_is_a_409(site: Site, api: httpx.Client) -> None:
@@ -476,4 +482,5 @@ def test_the_list_shows_uploads_newest_first(site: Site, api: httpx.Client) -> N
     location = create(api, site, 10, "newest.flac")
     items = api.get("/api/v1/uploads").json()
     assert items[0]["id"] == location.rsplit("/", 1)[1]
-    assert items[0]["filename"] == "newest.flac" and items[0]["status"] == "receiving"
+    assert items[0]["filename"] == "newest.flac"
+    assert items[0]["status"] == "receiving"
