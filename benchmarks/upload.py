@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import os
 import shutil
 import socket
@@ -188,8 +189,6 @@ def run(base: Path, size: int) -> None:
 def upload(
     port: int, key: str, library_id: str, source: Path, size: int, pid: int, library: Path
 ) -> None:
-    import base64
-
     meta = ",".join(
         f"{k} {base64.b64encode(v.encode()).decode()}"
         for k, v in (("filename", "bench.wav"), ("library", library_id))
@@ -233,7 +232,8 @@ def upload(
         f" growth {(sampler.peak - baseline) / 1e6:.1f} MB"
     )
     stored = library / "uploads" / "bench.wav"
-    print(f"stored              {stored.stat().st_size == size and 'same size' or 'SIZE DIFFERS'}")
+    same = stored.stat().st_size == size
+    print(f"stored              {'same size' if same else 'SIZE DIFFERS'}")
 
 
 if __name__ == "__main__":
