@@ -53,7 +53,7 @@ logger = logging.getLogger("streamer.uploads")
 
 UploadStatus = Literal["receiving", "completed", "failed", "terminated", "expired"]
 UPLOAD_PREFIX = "uploads/"  # where completed uploads land in their library's store
-SYSTEM = Actor("system", None, "expire_uploads")
+_SYSTEM = Actor("system", None, "expire_uploads")
 
 
 def staging_area(settings: Settings) -> StagingArea:
@@ -267,7 +267,7 @@ async def expire_uploads(db: Database, settings: Settings, *, now: datetime | No
         )
     expired = 0
     for upload in due:
-        if await _transition(db, upload, SYSTEM, "upload.expire", {"status": "expired"}):
+        if await _transition(db, upload, _SYSTEM, "upload.expire", {"status": "expired"}):
             await staging.remove(upload.id)
             expired += 1
     if expired:
