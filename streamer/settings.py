@@ -122,6 +122,12 @@ class Settings(BaseModel):
     s3_access_key_id: str | None = None
     s3_secret_access_key: str | None = None
 
+    # Uploads (tus, /api/v1/uploads): the largest upload accepted (413 beyond), and how
+    # long an unfinished upload is kept after its last PATCH before expire_uploads may
+    # delete its partial data. Partial data is staged under data_dir/uploads.
+    upload_max_bytes: int = Field(2 * 1024**3, ge=1, le=1024**4)
+    upload_expiry_seconds: int = Field(24 * 3600, ge=60, le=30 * 86400)
+
     metrics_enabled: bool = True
 
     # Sign-in. Sessions end after session_idle_seconds without a request and, whatever

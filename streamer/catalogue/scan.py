@@ -42,7 +42,7 @@ from streamer.storage.base import (
 )
 from transcoder.probe import Cover, ProbeError, ProbeResult, probe
 
-__all__ = ["ScanProgress", "ScanReport", "ensure_library", "scan_library"]
+__all__ = ["ScanProgress", "ScanReport", "ensure_library", "scan_library", "scan_objects"]
 
 logger = logging.getLogger("streamer.catalogue")
 
@@ -176,6 +176,27 @@ async def scan_library(
     return await scan.run()
 
 
+async def scan_objects(
+    db: Database, store: ObjectStore, library: Library, infos: list[ObjectInfo]
+) -> ScanReport:
+    """Catalogue just these objects of ``library`` (a file an upload has stored), exactly
+    as a scan would (same hash, probe, cover and row), touching nothing else: no listing,
+    nothing marked gone, the library's last-scan summary left alone."""
+    scan = _Scan(db, store, library, 1, None, False, len(infos) or 1)
+    started = time.monotonic()
+    scan.known = await scan._load_known([info.key for info in infos])
+    executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="scan")
+    try:
+        for info in infos:
+            scan.report.total += 1
+            await scan._examine(info, executor)
+    finally:
+        executor.shutdown(wait=False)
+    await scan._flush()
+    scan.report.seconds = time.monotonic() - started
+    return scan.report
+
+
 class _Scan:
     """The state of one scan; see :func:`scan_library`."""
 
@@ -243,10 +264,12 @@ class _Scan:
         await self._save_report()
         return self.report
 
-    async def _load_known(self) -> dict[str, _Known]:
+    async def _load_known(self, keys: list[str] | None = None) -> dict[str, _Known]:
         query = select(
             Track.key, Track.size, Track.mtime, Track.version, Track.content_hash, Track.status
         ).where(Track.library_id == self.library.id)
+        if keys is not None:
+            query = query.where(Track.key.in_(keys))
         async with self.db.session() as session:
             rows = await session.execute(query)
             return {row[0]: _Known(*row[1:]) for row in rows}

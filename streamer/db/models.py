@@ -313,3 +313,34 @@ class SecurityPolicy(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     require_2fa_roles: Mapped[list[str]] = mapped_column(JSON, default=list)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class Upload(Base):
+    """A tus upload (streamer/uploads, /api/v1/uploads): its place in a library and how
+    far it has come. Partial bytes live in a staging file named by the id under
+    ``data_dir/uploads``; ``offset`` counts only bytes synced there, so it is where a
+    client resumes, after a dropped connection or a restart alike."""
+
+    __tablename__ = "uploads"
+    __table_args__ = (
+        Index("ix_uploads_library_created", "library_id", "created_at"),
+        Index("ix_uploads_created_by", "created_by"),
+        Index("ix_uploads_status_expires", "status", "expires_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    library_id: Mapped[str] = mapped_column(ForeignKey("libraries.id", ondelete="CASCADE"))
+    filename: Mapped[str] = mapped_column(Text)  # as the client named it (metadata)
+    length: Mapped[int] = mapped_column(BigInteger)  # Upload-Length
+    offset: Mapped[int] = mapped_column(BigInteger, default=0)  # bytes durably staged
+    # The decoded Upload-Metadata; "metadata" is reserved on declarative classes.
+    meta: Mapped[dict[str, Any]] = mapped_column("metadata", JSON, default=dict)
+    created_by: Mapped[str | None] = mapped_column(String(32), default=None)  # principal id
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    expires_at: Mapped[datetime] = mapped_column()
+    # receiving | completed | failed | terminated | expired
+    status: Mapped[str] = mapped_column(String(16), default="receiving")
+    error: Mapped[str | None] = mapped_column(Text, default=None)  # why it failed
+    key: Mapped[str | None] = mapped_column(Text, default=None)  # where it was stored
+    track_id: Mapped[str | None] = mapped_column(String(32), default=None)

@@ -41,6 +41,7 @@ from streamer.routes.api_common import (
 )
 from streamer.routes.api_jobs import JobOut, jobs_router
 from streamer.routes.api_users import users_router
+from streamer.routes.uploads import uploads_router
 
 _MAX_WAVEFORM_BYTES = 4 * 1024 * 1024  # 2,000 points take about 30 KB
 
@@ -383,4 +384,5 @@ def create_api() -> FastAPI:
     api.include_router(audit_router())
     api.include_router(jobs_router())
     api.include_router(cache_router())
+    api.include_router(uploads_router())
     return api

@@ -16,6 +16,7 @@ import pytest
         "packager",
         "transcoder",
         "streamer.renditions",
+        "streamer.uploads",
     ],
 )
 def test_all_is_sorted_and_complete(package: str) -> None:

@@ -1,0 +1,416 @@
+"""/api/v1/uploads: tus 1.0 resumable uploads (core, creation, creation-with-upload,
+termination, checksum, expiration) into a library, and JSON views of upload state.
+
+Protocol parsing lives in ``streamer.uploads.protocol``, staging on disk in
+``streamer.uploads.staging`` and the state transitions in ``streamer.uploads.service``;
+this module checks the caller and maps outcomes to responses. Every response carries
+``Tus-Resumable`` (the route class below adds it, errors included). See docs/uploads.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
+
+from streamer.auth.access import Principal
+from streamer.catalogue.repository import get_library
+from streamer.db import Database, Upload
+from streamer.db.models import utcnow
+from streamer.errors import StorageError
+from streamer.http.content_types import AUDIO_EXTENSIONS
+from streamer.http.dates import format_http_date
+from streamer.routes.api_common import (
+    PROBLEM,
+    PROBLEM_RESPONSES,
+    DatabaseDep,
+    PrincipalDep,
+    Problem,
+    SettingsDep,
+    StoresDep,
+    actor,
+    http_error,
+    problem,
+    require_access,
+    validation_error,
+)
+from streamer.settings import Settings
+from streamer.storage.registry import StoreRegistry
+from streamer.uploads import protocol, service
+from streamer.uploads.protocol import OFFSET_CONTENT_TYPE, TUS_VERSION, TusError
+from streamer.uploads.staging import BodyTooLarge, StagingWriter, UploadBusy
+
+__all__ = ["UploadOut", "uploads_router"]
+
+_GONE = {"terminated": "was terminated", "expired": "has expired", "failed": "failed"}
+
+
+class UploadOut(BaseModel):
+    id: str
+    library_id: str
+    filename: str
+    length: int
+    offset: int
+    status: service.UploadStatus
+    error: str | None  # why a failed upload failed
+    metadata: dict[str, Any]
+    created_by: str | None
+    created_at: datetime
+    updated_at: datetime
+    expires_at: datetime | None  # for unfinished uploads
+    key: str | None  # where a completed upload was stored in its library
+    track_id: str | None
+    urls: dict[str, str]
+
+    @classmethod
+    def of(cls, upload: Upload) -> UploadOut:
+        urls = {"self": f"/api/v1/uploads/{upload.id}"}
+        if upload.track_id:
+            urls["track"] = f"/api/v1/tracks/{upload.track_id}"
+        return cls(
+            id=upload.id,
+            library_id=upload.library_id,
+            filename=upload.filename,
+            length=upload.length,
+            offset=upload.offset,
+            status=upload.status,
+            error=upload.error,
+            metadata=upload.meta or {},
+            created_by=upload.created_by,
+            created_at=upload.created_at,
+            updated_at=upload.updated_at,
+            expires_at=upload.expires_at if upload.status == "receiving" else None,
+            key=upload.key,
+            track_id=upload.track_id,
+            urls=urls,
+        )
+
+
+class TusRoute(APIRoute):
+    """Adds Tus-Resumable to every response, errors (auth, validation) included, and
+    answers TusError with its status as application/problem+json."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def tus_handler(request: Request) -> Response:
+            try:
+                response = await handler(request)
+            except TusError as exc:
+                response = problem(exc.status, exc.detail)
+                if exc.status == 412:
+                    response.headers["Tus-Version"] = TUS_VERSION
+            except StarletteHTTPException as exc:
+                response = await http_error(request, exc)
+            except RequestValidationError as exc:
+                response = await validation_error(request, exc)
+            response.headers["Tus-Resumable"] = TUS_VERSION
+            return response
+
+        return tus_handler
+
+
+def _discovery(settings: Settings) -> dict[str, str]:
+    return {
+        "Tus-Version": TUS_VERSION,
+        "Tus-Extension": ",".join(protocol.EXTENSIONS),
+        "Tus-Max-Size": str(settings.upload_max_bytes),
+        "Tus-Checksum-Algorithm": ",".join(protocol.CHECKSUM_ALGORITHMS),
+    }
+
+
+def _expires(upload: Upload) -> str:
+    return format_http_date(upload.expires_at.timestamp())
+
+
+def _state_headers(upload: Upload) -> dict[str, str]:
+    headers = {"Upload-Offset": str(upload.offset), "Cache-Control": "no-store"}
+    if upload.status == "receiving":
+        headers["Upload-Expires"] = _expires(upload)
+    return headers
+
+
+async def _upload_for(
+    db: Database, principal: Principal, upload_id: str, want: str, *, live: bool
+) -> Upload:
+    """The upload, if the caller may ``want`` its library. ``live``: one that can still
+    take bytes (404 unknown, 410 terminated, expired or failed)."""
+    upload = await service.get_upload(db, upload_id) if upload_id.isalnum() else None
+    if upload is None:
+        raise HTTPException(404, "no such upload")
+    require_access(principal, upload.library_id, want, "upload")  # type: ignore[arg-type]
+    if live:
+        if upload.status == "receiving" and upload.expires_at <= utcnow():
+            raise HTTPException(410, "the upload has expired")
+        if upload.status in _GONE:
+            detail = f"the upload {_GONE[upload.status]}"
+            raise HTTPException(410, f"{detail}: {upload.error}" if upload.error else detail)
+    return upload
+
+
+def _offset_body(request: Request) -> bool:
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type != OFFSET_CONTENT_TYPE:
+        raise TusError(415, f"the body must be {OFFSET_CONTENT_TYPE}")
+    return True
+
+
+class _Transfer:
+    """One request's bytes into an upload: the shared body of PATCH and of a POST with
+    creation-with-upload. Returns the response's status and extra headers."""
+
+    def __init__(
+        self,
+        request: Request,
+        db: Database,
+        settings: Settings,
+        stores: StoreRegistry,
+        principal: Principal,
+    ) -> None:
+        self.request = request
+        self.db = db
+        self.settings = settings
+        self.stores = stores
+        self.actor = actor(request, principal)
+        self.staging = service.staging_area(settings)
+
+    async def run(self, upload: Upload, checksum: protocol.Checksum | None) -> Response | None:
+        """Stage the body; complete the upload if it is whole. A response when the
+        request must fail, None on success (the caller answers)."""
+        remaining = upload.length - upload.offset
+        declared = self.request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > remaining:
+            raise TusError(413, f"the body is larger than the {remaining} bytes still expected")
+        try:
+            writer = await self.staging.open_writer(upload.id, upload.offset)
+        except UploadBusy:
+            raise TusError(423, "another request is writing this upload; try again") from None
+        try:
+            return await self._stage(writer, upload, checksum, remaining)
+        finally:
+            await writer.close()
+
+    async def _stage(
+        self,
+        writer: StagingWriter,
+        upload: Upload,
+        checksum: protocol.Checksum | None,
+        remaining: int,
+    ) -> Response | None:
+        hasher = checksum.new() if checksum is not None else None
+        try:
+            await writer.receive(self.request.stream(), remaining, hasher)
+        except ClientDisconnect:
+            # Keep what arrived, so the client resumes from there; a chunk that carried a
+            # checksum cannot be verified in part, so it is dropped whole.
+            if checksum is not None:
+                await writer.rollback()
+            else:
+                await self._commit(writer, upload)
+            return Response(status_code=400)  # nobody is listening
+        except BodyTooLarge:
+            await writer.rollback()
+            raise TusError(
+                413, f"the body is larger than the {remaining} bytes still expected"
+            ) from None
+        except BaseException:
+            await writer.rollback()
+            raise
+        if checksum is not None and hasher is not None and hasher.digest() != checksum.digest:
+            await writer.rollback()
+            # 460 Checksum Mismatch is tus's own status; HTTPStatus does not know it.
+            return _checksum_mismatch(checksum.algorithm)
+        await self._commit(writer, upload)
+        if upload.offset == upload.length:
+            return await self._complete(upload)
+        return None
+
+    async def _commit(self, writer: StagingWriter, upload: Upload) -> None:
+        if writer.position == upload.offset:
+            return
+        await writer.sync()
+        if not await service.move_offset(
+            self.db, upload, writer.position, service.expiry(self.settings)
+        ):
+            await writer.rollback()
+            raise TusError(409, "the upload moved on meanwhile; ask for its offset again")
+
+    async def _complete(self, upload: Upload) -> Response | None:
+        try:
+            await service.complete_upload(
+                self.db, self.stores, self.settings, self.staging, upload, self.actor
+            )
+        except StorageError as exc:
+            # The bytes are all staged: a zero-byte PATCH at this offset tries again.
+            raise HTTPException(503, f"storage unavailable: {exc}", {"Retry-After": "5"}) from exc
+        if upload.status == "failed":
+            response = problem(422, upload.error)
+            response.headers.update(_state_headers(upload))
+            return response
+        return None
+
+
+def _checksum_mismatch(algorithm: str) -> Response:
+    # 460 Checksum Mismatch is tus's own status, unknown to HTTPStatus (and to problem()).
+    body = Problem(
+        title="Checksum Mismatch",
+        status=460,
+        detail=f"the chunk's {algorithm} does not match Upload-Checksum; it was discarded",
+    )
+    return JSONResponse(body.model_dump(exclude_none=True), status_code=460, media_type=PROBLEM)
+
+
+def uploads_router() -> APIRouter:
+    router = APIRouter(prefix="/uploads", tags=["uploads"], route_class=TusRoute)
+
+    @router.options("", status_code=204)
+    @router.options("/{upload_id}", status_code=204)
+    async def discover(settings: SettingsDep) -> Response:
+        """tus discovery: version, extensions, size limit, checksum algorithms. No
+        credentials needed (browsers send it as a CORS preflight)."""
+        return Response(status_code=204, headers=_discovery(settings))
+
+    @router.post("", status_code=201, responses=PROBLEM_RESPONSES)
+    async def create(
+        request: Request,
+        db: DatabaseDep,
+        settings: SettingsDep,
+        stores: StoresDep,
+        principal: PrincipalDep,
+    ) -> Response:
+        """tus creation (and creation-with-upload). Upload-Metadata needs ``filename`` (an
+        audio file name) and ``library`` (a library id with write access)."""
+        headers = request.headers
+        protocol.check_version(headers.get("tus-resumable"))
+        length = protocol.parse_length(headers.get("upload-length"), settings.upload_max_bytes)
+        metadata = protocol.parse_metadata(headers.get("upload-metadata"))
+        library_id, filename = metadata.get("library"), metadata.get("filename")
+        if not library_id or not filename:
+            raise TusError(400, "Upload-Metadata needs 'filename' and 'library' (a library id)")
+        require_access(principal, library_id, "write", "library")
+        if await get_library(db, library_id) is None:
+            raise HTTPException(404, "no such library")
+        try:
+            name = protocol.safe_filename(filename)
+        except ValueError as exc:
+            raise TusError(400, str(exc)) from None
+        extension = name.rpartition(".")[2].lower() if "." in name else ""
+        if extension not in AUDIO_EXTENSIONS:
+            allowed = ", ".join(sorted(AUDIO_EXTENSIONS))
+            raise TusError(400, f"{filename!r} is not an audio file name (one of: {allowed})")
+        has_body = int(headers.get("content-length") or 0) > 0 or "transfer-encoding" in headers
+        checksum = protocol.parse_checksum(headers.get("upload-checksum"))
+        if has_body:
+            _offset_body(request)
+        upload = await service.create_upload(
+            db,
+            service.staging_area(settings),
+            actor(request, principal),
+            library_id=library_id,
+            filename=filename,
+            length=length,
+            metadata=metadata,
+            expires_at=service.expiry(settings),
+        )
+        location = f"{str(request.url.replace(query=None)).rstrip('/')}/{upload.id}"
+        failed: Response | None = None
+        if has_body or length == 0:
+            transfer = _Transfer(request, db, settings, stores, principal)
+            failed = await transfer.run(upload, checksum if has_body else None)
+        if failed is not None:
+            failed.headers["Location"] = location
+            return failed
+        return Response(status_code=201, headers={"Location": location, **_state_headers(upload)})
+
+    @router.head("/{upload_id}", responses=PROBLEM_RESPONSES)
+    async def offset(
+        upload_id: str, request: Request, db: DatabaseDep, principal: PrincipalDep
+    ) -> Response:
+        """tus core: where to resume (Upload-Offset), with Upload-Length and expiry."""
+        protocol.check_version(request.headers.get("tus-resumable"))
+        upload = await _upload_for(db, principal, upload_id, "write", live=True)
+        headers = {**_state_headers(upload), "Upload-Length": str(upload.length)}
+        if request.headers.get("upload-metadata") is None and upload.meta:
+            headers["Upload-Metadata"] = protocol.encode_metadata(upload.meta)
+        return Response(status_code=200, headers=headers)
+
+    @router.patch("/{upload_id}", status_code=204, responses=PROBLEM_RESPONSES)
+    async def append(
+        upload_id: str,
+        request: Request,
+        db: DatabaseDep,
+        settings: SettingsDep,
+        stores: StoresDep,
+        principal: PrincipalDep,
+    ) -> Response:
+        """tus core: append the body at Upload-Offset (409 elsewhere). The request that
+        brings the last byte completes the upload: 204 when it became a track, 422 with
+        the reason when it is not audio (the upload is then ``failed``)."""
+        headers = request.headers
+        protocol.check_version(headers.get("tus-resumable"))
+        _offset_body(request)
+        claimed = protocol.parse_offset(headers.get("upload-offset"))
+        checksum = protocol.parse_checksum(headers.get("upload-checksum"))
+        upload = await _upload_for(db, principal, upload_id, "write", live=True)
+        if upload.status == "completed":
+            raise TusError(409, "the upload is already complete")
+        if claimed != upload.offset:
+            raise TusError(
+                409, f"Upload-Offset {claimed} does not match the upload's {upload.offset}"
+            )
+        failed = await _Transfer(request, db, settings, stores, principal).run(upload, checksum)
+        if failed is not None:
+            return failed
+        return Response(status_code=204, headers=_state_headers(upload))
+
+    @router.delete("/{upload_id}", status_code=204, responses=PROBLEM_RESPONSES)
+    async def terminate(
+        upload_id: str,
+        request: Request,
+        db: DatabaseDep,
+        settings: SettingsDep,
+        principal: PrincipalDep,
+    ) -> Response:
+        """tus termination: discard an unfinished upload (later requests get 410). A
+        completed upload is part of its library (409): delete the track instead."""
+        protocol.check_version(request.headers.get("tus-resumable"))
+        upload = await _upload_for(db, principal, upload_id, "write", live=True)
+        if upload.status == "completed":
+            raise TusError(409, "the upload is complete; its file belongs to the library now")
+        staging = service.staging_area(settings)
+        if not await service.terminate_upload(db, staging, upload, actor(request, principal)):
+            raise HTTPException(410, "the upload is no longer in progress")
+        return Response(status_code=204)
+
+    @router.get("", response_model=list[UploadOut], responses=PROBLEM_RESPONSES)
+    async def list_all(
+        db: DatabaseDep,
+        principal: PrincipalDep,
+        mine: Annotated[bool, Query(description="only the caller's own uploads")] = False,
+        limit: Annotated[int, Query(ge=1, le=500)] = 50,
+        offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+    ) -> list[UploadOut]:
+        """Uploads into the libraries the caller may read, newest first."""
+        uploads = await service.list_uploads(
+            db,
+            library_ids=principal.readable_libraries(),
+            created_by=principal.id if mine else None,
+            limit=limit,
+            offset=offset,
+        )
+        return [UploadOut.of(upload) for upload in uploads]
+
+    @router.get("/{upload_id}", response_model=UploadOut, responses=PROBLEM_RESPONSES)
+    async def get_one(upload_id: str, db: DatabaseDep, principal: PrincipalDep) -> UploadOut:
+        """One upload's state: progress, and once finished its track or why it failed."""
+        return UploadOut.of(await _upload_for(db, principal, upload_id, "read", live=False))
+
+    return router
