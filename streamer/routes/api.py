@@ -36,6 +36,7 @@ from streamer.routes.api_common import (
     validation_error,
 )
 from streamer.routes.api_jobs import JobOut, jobs_router
+from streamer.routes.api_playlists import playlists_router
 
 _MAX_WAVEFORM_BYTES = 4 * 1024 * 1024  # 2,000 points take about 30 KB
 
@@ -365,4 +366,5 @@ def create_api() -> FastAPI:
 
     api.include_router(jobs_router())
     api.include_router(cache_router())
+    api.include_router(playlists_router())
     return api
