@@ -83,7 +83,9 @@ def media_playlist(
         # A discontinuity comes first: the new EXT-X-MAP already belongs to the new content.
         if segment.discontinuity:
             lines.append("#EXT-X-DISCONTINUITY")
-        if segment.init is not None and segment.init != current_init:
+        # After a discontinuity the init section is named again even if unchanged (the
+        # same track twice in a row): each joined part then reads on its own.
+        if segment.init is not None and (segment.init != current_init or segment.discontinuity):
             current_init = segment.init
             lines.append(_map_tag(current_init))
         lines.append(f"#EXTINF:{_format_duration(duration_us)},")

@@ -31,11 +31,13 @@ from streamer.db import Database
 from streamer.logs import configure_logging
 from streamer.metrics import Metrics
 from streamer.observe import ObserveMiddleware
+from streamer.playlists.streams import PlaylistStreams
 from streamer.renditions.catalog import RenditionCatalog
 from streamer.request_stats import RequestStats
 from streamer.routes.api import create_api
 from streamer.routes.health import healthz, metrics, readyz
 from streamer.routes.hls import HlsEndpoint
+from streamer.routes.hls_playlists import PlaylistHlsEndpoint
 from streamer.routes.media import MediaConfig, MediaEndpoint
 from streamer.routes.media_files import ObjectStates
 from streamer.routes.media_index import MediaIndex
@@ -78,6 +80,9 @@ class StreamerApp:
             self.segments,
         )
         self.hls = HlsEndpoint(self.renditions, self.media, prefetch=settings.prefetch_segments)
+        self.hls_playlists = PlaylistHlsEndpoint(
+            PlaylistStreams(self.db, self.renditions), self.media
+        )
         self.auth = make_authenticator(settings, self.db)
         api = create_api()
         api.state.auth = self.auth
@@ -108,6 +113,9 @@ class StreamerApp:
     async def _dispatch(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"].startswith("/media/"):
             await self.media(scope, receive, send)
+        elif scope["type"] == "http" and scope["path"].startswith("/hls/playlists/"):
+            # Before the track routes: "playlists" is not a track id.
+            await self.hls_playlists(scope, receive, send)
         elif scope["type"] == "http" and scope["path"].startswith("/hls/"):
             await self.hls(scope, receive, send)
         else:

@@ -344,3 +344,59 @@ class Upload(Base):
     error: Mapped[str | None] = mapped_column(Text, default=None)  # why it failed
     key: Mapped[str | None] = mapped_column(Text, default=None)  # where it was stored
     track_id: Mapped[str | None] = mapped_column(String(32), default=None)
+
+
+# --- playlists (streamer/playlists) ----------------------------------------------------
+
+
+class Playlist(Base):
+    """An ordered list of tracks, played as one HLS stream. Its library decides who may see
+    (read) and change (write) it.
+
+    ``revision`` is the revision the playlist shows now (undo and redo move it);
+    ``last_revision`` is the highest number ever given, so a new edit after an undo takes a
+    number no earlier state had, and an ETag (the revision) never names two contents.
+    """
+
+    __tablename__ = "playlists"
+    __table_args__ = (Index("ix_playlists_library", "library_id"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    library_id: Mapped[str] = mapped_column(ForeignKey("libraries.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    revision: Mapped[int] = mapped_column(Integer, default=1)
+    last_revision: Mapped[int] = mapped_column(Integer, default=1)
+    created_by: Mapped[str | None] = mapped_column(String(100), default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class PlaylistItem(Base):
+    """One entry of a playlist: positions run 0..n-1 (a track may appear more than once)."""
+
+    __tablename__ = "playlist_items"
+    __table_args__ = (Index("ix_playlist_items_track", "track_id"),)
+
+    playlist_id: Mapped[str] = mapped_column(
+        ForeignKey("playlists.id", ondelete="CASCADE"), primary_key=True
+    )
+    position: Mapped[int] = mapped_column(Integer, primary_key=True)
+    track_id: Mapped[str] = mapped_column(ForeignKey("tracks.id", ondelete="CASCADE"))
+
+
+class PlaylistRevision(Base):
+    """A snapshot of a playlist after one change, for its history, undo and redo."""
+
+    __tablename__ = "playlist_revisions"
+
+    playlist_id: Mapped[str] = mapped_column(
+        ForeignKey("playlists.id", ondelete="CASCADE"), primary_key=True
+    )
+    revision: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    track_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
+    action: Mapped[str] = mapped_column(String(32))  # the audit action that made it
+    actor_name: Mapped[str | None] = mapped_column(String(100), default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

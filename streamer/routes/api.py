@@ -40,6 +40,7 @@ from streamer.routes.api_common import (
     validation_error,
 )
 from streamer.routes.api_jobs import JobOut, jobs_router
+from streamer.routes.api_playlists import playlists_router
 from streamer.routes.api_users import users_router
 from streamer.routes.uploads import uploads_router
 
@@ -385,4 +386,5 @@ def create_api() -> FastAPI:
     api.include_router(jobs_router())
     api.include_router(cache_router())
     api.include_router(uploads_router())
+    api.include_router(playlists_router())
     return api

@@ -63,8 +63,11 @@ __all__ = [
     "PLAYLIST_CACHE_CONTROL",
     "PLAYLIST_CONTENT_TYPE",
     "SEGMENT_CONTENT_TYPE",
+    "SIGNED_CACHE_CONTROL",
+    "STALE_VERSION_CACHE_CONTROL",
     "HlsEndpoint",
     "purge_keys",
+    "send_playlist",
 ]
 
 logger = logging.getLogger("streamer.hls")
@@ -156,7 +159,7 @@ class HlsEndpoint:
         if signed is not None and self.media.config.signing_secret is None:
             signed = None  # signing is off: playlists are not rewritten
         if route == _MASTER_ROUTE:
-            await _playlist(
+            await send_playlist(
                 send,
                 method,
                 headers,
@@ -183,7 +186,9 @@ class HlsEndpoint:
             playlist = entry.playlist if route == _PLAYLIST_ROUTE else entry.byterange_playlist
             if signed:
                 playlist, cache_control = _signed(playlist, signed), SIGNED_CACHE_CONTROL
-            await _playlist(send, method, headers, cors, playlist, track.modified, cache_control)
+            await send_playlist(
+                send, method, headers, cors, playlist, track.modified, cache_control
+            )
             return
         window = _window(entry, parts[4], cache_control)
         if window is None:
@@ -280,7 +285,7 @@ def _window(
     )
 
 
-async def _playlist(
+async def send_playlist(
     send: Send,
     method: str,
     headers: dict[str, str],

@@ -1,0 +1,203 @@
+"""A playlist as one HLS stream: stitched playlists built from the tracks' renditions.
+
+    /hls/playlists/{id}/master.m3u8              variants: "{rendition}/index.m3u8?v={token}"
+    /hls/playlists/{id}/{rendition}/index.m3u8   every track's segments of that rendition
+
+The media playlists point at the tracks' own URLs (``../../../{track}/{rendition}/
+seg_{n}.m4s?v={token}``, exactly as the track playlists name them), so nothing new is
+stored and a CDN caches each segment once, whichever stream fetched it.
+
+Which tracks and renditions: tracks without renditions yet (not transcoded, gone, failed)
+are skipped, so a playlist plays what is ready; the variants offered are the renditions
+every remaining track has (a variant missing from one track would leave a hole).
+
+Validators: a media playlist's ``?v=`` token hashes its text, which names every track's
+file version, so a playlist at a token never changes (immutable, like the tracks' files).
+The master's ETag names the playlist's revision and a hash of its text (hence of the
+tracks' versions). Built streams are cached for ``ttl`` seconds per playlist (loads
+coalesced): edits and new transcodes show within that time on every node.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import select
+
+from packager import InitSection, Part, Segment, common_renditions, stitched_playlist
+from streamer.coalescing_cache import CoalescingCache
+from streamer.db import Database, Playlist, PlaylistItem, Rendition
+from streamer.http.signing import make_token
+from streamer.renditions.catalog import Playlist as PlaylistText
+from streamer.renditions.catalog import RenditionCatalog, TrackRenditions
+from streamer.renditions.playlists import VariantInfo, master_for, presented_durations
+
+__all__ = ["PLAYLIST_ID", "PlaylistStreams", "StitchedStream", "sign_stitched"]
+
+PLAYLIST_ID = re.compile(r"^[0-9a-f]{16}$")
+_TRACK_URI = re.compile(r"(\.\./\.\./\.\./([0-9a-f]{16})/[^\"\s]*)")
+
+
+@dataclass(frozen=True, slots=True)
+class StitchedStream:
+    """What the /hls/playlists/{id}/ route needs, resolved from memory."""
+
+    playlist_id: str
+    revision: int
+    master: PlaylistText
+    media: Mapping[str, tuple[str, PlaylistText]]  # rendition -> (token, playlist)
+    modified: float  # seconds since the epoch: the playlist's or a rendition's change
+    track_ids: tuple[str, ...]  # those played (the skipped ones left out)
+
+
+class PlaylistStreams:
+    """Playlist id -> :class:`StitchedStream`, cached (see the module docstring)."""
+
+    def __init__(
+        self,
+        db: Database,
+        catalog: RenditionCatalog,
+        *,
+        ttl: float = 2.0,
+        negative_ttl: float = 1.0,
+        max_entries: int = 2_000,
+    ) -> None:
+        self.db = db
+        self.catalog = catalog
+        self._cache: CoalescingCache[str, StitchedStream] = CoalescingCache(
+            self._load, ttl=ttl, negative_ttl=negative_ttl, max_entries=max_entries
+        )
+
+    async def get(self, playlist_id: str) -> StitchedStream | None:
+        """The stream, or None (unknown playlist, or nothing playable in it).
+
+        Raises StorageError when a track's segment index cannot be read."""
+        if not PLAYLIST_ID.match(playlist_id):
+            return None
+        return await self._cache.get(playlist_id)
+
+    def invalidate(self, playlist_id: str | None = None) -> None:
+        self._cache.invalidate(playlist_id)
+
+    async def _load(self, playlist_id: str) -> StitchedStream | None:
+        async with asyncio.timeout(5.0), self.db.session() as session:
+            playlist = await session.get(Playlist, playlist_id)
+            if playlist is None:
+                return None
+            items = await session.scalars(
+                select(PlaylistItem.track_id)
+                .where(PlaylistItem.playlist_id == playlist_id)
+                .order_by(PlaylistItem.position)
+            )
+            track_ids = list(items)
+        found: dict[str, TrackRenditions | None] = {}
+        for track_id in dict.fromkeys(track_ids):
+            found[track_id] = await self.catalog.get(track_id)
+        tracks = [found[t] for t in track_ids if found[t] is not None]
+        ready: list[TrackRenditions] = [t for t in tracks if t is not None]
+        names = common_renditions([list(track.renditions) for track in ready])
+        if not names:
+            return None
+        details = await self._details(ready, names)
+        # A rendition row replaced between the catalog's load and ours (a re-transcode)
+        # leaves a name undescribed for a moment: leave it out until the next load.
+        names = [n for n in names if any((t.track_id, n) in details for t in ready)]
+        if not names:
+            return None
+        media: dict[str, tuple[str, PlaylistText]] = {}
+        variants = []
+        for name in names:
+            text = stitched_playlist([_part(track, name) for track in ready])
+            token = hashlib.sha256(text.encode()).hexdigest()[:16]
+            media[name] = (token, PlaylistText.of(text))
+            variants.append(_variant(name, token, ready, details))
+        master_text = master_for(variants)
+        digest = hashlib.sha256(master_text.encode()).hexdigest()[:24]
+        return StitchedStream(
+            playlist_id=playlist_id,
+            revision=playlist.revision,
+            master=PlaylistText(master_text.encode(), f'"r{playlist.revision}.{digest}"'),
+            media=media,
+            modified=max([playlist.updated_at.timestamp(), *(t.modified for t in ready)]),
+            track_ids=tuple(track.track_id for track in ready),
+        )
+
+    async def _details(
+        self, tracks: Sequence[TrackRenditions], names: Sequence[str]
+    ) -> dict[tuple[str, str], Rendition]:
+        """The rendition rows of the files the catalog serves, for codecs and bit rates."""
+        query = select(Rendition).where(
+            Rendition.track_id.in_({t.track_id for t in tracks}), Rendition.name.in_(names)
+        )
+        async with asyncio.timeout(5.0), self.db.session() as session:
+            rows = list(await session.scalars(query))
+        served = {(t.track_id, n): t.renditions[n].version for t in tracks for n in names}
+        return {
+            (row.track_id, row.name): row
+            for row in rows
+            if served.get((row.track_id, row.name)) == row.version
+        }
+
+
+def _part(track: TrackRenditions, name: str) -> Part:
+    entry = track.renditions[name]
+    # From /hls/playlists/{id}/{rendition}/ up three levels is /hls/.
+    base = f"../../../{track.track_id}/{name}"
+    return Part(
+        InitSection(f"{base}/init.mp4?v={entry.token}"),
+        [
+            Segment(duration, f"{base}/seg_{n}.m4s?v={entry.token}")
+            for n, duration in enumerate(presented_durations(entry.index))
+        ],
+    )
+
+
+def _variant(
+    name: str,
+    token: str,
+    tracks: Sequence[TrackRenditions],
+    details: Mapping[tuple[str, str], Rendition],
+) -> VariantInfo:
+    rows = [details[key] for t in tracks if (key := (t.track_id, name)) in details]
+    seconds = sum(row.duration for row in rows) or 1.0
+    average = sum(row.average_bitrate * row.duration for row in rows) / seconds
+    peak = max(row.peak_bitrate for row in rows)
+    first = rows[0]
+    return VariantInfo(
+        name=name,
+        token=token,
+        codec=first.codec,
+        codecs=first.codecs,
+        bitrate=first.bitrate,
+        peak_bitrate=peak,
+        average_bitrate=min(round(average), peak),
+    )
+
+
+def sign_stitched(text: str, secret: bytes, expires: int, request_token: str) -> str:
+    """A stitched playlist for a signed request: URLs under the playlist carry the
+    request's token, each track's URLs a token of that track expiring at the same time
+    (the request's token opens /hls/playlists/{id}/ only)."""
+    tokens: dict[str, str] = {}
+
+    def track_token(track_id: str) -> str:
+        if track_id not in tokens:
+            tokens[track_id] = make_token(secret, f"track:{track_id}", expires)
+        return tokens[track_id]
+
+    def sign(match: re.Match[str]) -> str:
+        uri = match.group(1)
+        return f"{uri}{'&' if '?' in uri else '?'}token={track_token(match.group(2))}"
+
+    lines = []
+    for line in text.split("\n"):
+        if _TRACK_URI.search(line):
+            line = _TRACK_URI.sub(sign, line)
+        elif line and not line.startswith("#"):
+            line = f"{line}{'&' if '?' in line else '?'}token={request_token}"
+        lines.append(line)
+    return "\n".join(lines)

@@ -1,0 +1,128 @@
+"""GET|HEAD|OPTIONS /hls/playlists/{playlist_id}/...: a playlist as one HLS stream.
+
+    /hls/playlists/{id}/master.m3u8              the renditions every track has
+    /hls/playlists/{id}/{rendition}/index.m3u8   the tracks' segments, stitched
+
+Only playlists are served here; segments and init sections are the tracks' own URLs
+(streamer.playlists.streams), served by the track route. Like the track URLs these are
+public streaming URLs: with URL signing on, a token whose scope is /hls/playlists/{id}/
+opens them (``GET /api/v1/playlists/{id}/signed`` mints one), and the playlists served to
+a signed request carry a token on every URL, a per-track one for the tracks' segments.
+
+Caching: the master gets a short max-age with stale-while-revalidate (the playlist
+changes); a media playlist at its current ``?v=`` token is immutable, an old token is a
+short-lived 404. Purge key: ``playlist-{id}``.
+"""
+
+from __future__ import annotations
+
+from streamer.observe import ROUTE_KEY
+from streamer.playlists.streams import PlaylistStreams, sign_stitched
+from streamer.renditions.catalog import Playlist
+from streamer.routes.hls import (
+    IMMUTABLE_CACHE_CONTROL,
+    SIGNED_CACHE_CONTROL,
+    STALE_VERSION_CACHE_CONTROL,
+    send_playlist,
+)
+from streamer.routes.media import ALLOW, MediaEndpoint, query_value, request_headers, version_query
+from streamer.routes.problems import problem_response, storage_unavailable
+from streamer.storage import StorageError
+from streamer.types import Receive, Scope, Send
+
+__all__ = ["PlaylistHlsEndpoint"]
+
+_MASTER_ROUTE = "/hls/playlists/{playlist_id}/master.m3u8"
+_MEDIA_ROUTE = "/hls/playlists/{playlist_id}/{rendition}/index.m3u8"
+
+
+class PlaylistHlsEndpoint:
+    """The ASGI app for /hls/playlists/{playlist_id}/..."""
+
+    def __init__(self, streams: PlaylistStreams, media: MediaEndpoint) -> None:
+        self.streams = streams
+        self.media = media
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        parts = scope["path"].split("/")
+        # ["", "hls", "playlists", id, "master.m3u8"] or [..., id, rendition, "index.m3u8"]
+        route = _route(parts)
+        scope[ROUTE_KEY] = route or "/hls/playlists/"
+        headers = request_headers(scope)
+        cors = self.media.cors_headers(headers.get("origin"))
+        if route is None:
+            await problem_response(send, 404, "no such HLS URL", cors)
+            return
+        method = scope["method"]
+        if method == "OPTIONS":
+            await self.media.options(send, headers, cors)
+            return
+        if method not in ("GET", "HEAD"):
+            await problem_response(send, 405, "use GET or HEAD", [(b"allow", ALLOW), *cors])
+            return
+        if not await self.media.authorised(scope, send, cors):
+            return
+        playlist_id = parts[3]
+        cors = [*cors, *purge_keys(playlist_id)]
+        try:
+            stream = await self.streams.get(playlist_id)
+        except StorageError:
+            await storage_unavailable(send, cors)
+            return
+        if stream is None:
+            await problem_response(
+                send, 404, "no such playlist, or nothing in it is playable", cors
+            )
+            return
+        query = scope.get("query_string", b"")
+        signed = query_value(query, b"token")
+        secret = self.media.config.signing_secret
+        if route == _MASTER_ROUTE:
+            playlist, cache_control = stream.master, None
+            if signed and secret is not None:
+                text = sign_stitched(playlist.body.decode(), secret, _expires(signed), signed)
+                playlist, cache_control = Playlist.of(text), SIGNED_CACHE_CONTROL
+            await send_playlist(
+                send, method, headers, cors, playlist, stream.modified, cache_control
+            )
+            return
+        found = stream.media.get(parts[4])
+        if found is None:
+            await problem_response(send, 404, "no such rendition in this playlist", cors)
+            return
+        token, playlist = found
+        version = version_query(query)
+        if version is not None and version != token:
+            await problem_response(
+                send,
+                404,
+                "this version of the playlist was replaced; reload the master playlist",
+                [(b"cache-control", STALE_VERSION_CACHE_CONTROL), *cors],
+            )
+            return
+        media_cache = IMMUTABLE_CACHE_CONTROL if version is not None else None
+        if signed and secret is not None:
+            text = sign_stitched(playlist.body.decode(), secret, _expires(signed), signed)
+            playlist, media_cache = Playlist.of(text), SIGNED_CACHE_CONTROL
+        await send_playlist(send, method, headers, cors, playlist, stream.modified, media_cache)
+
+
+def _route(parts: list[str]) -> str | None:
+    if len(parts) == 5 and parts[4] == "master.m3u8":
+        return _MASTER_ROUTE
+    if len(parts) == 6 and parts[4] and parts[5] == "index.m3u8":
+        return _MEDIA_ROUTE
+    return None
+
+
+def _expires(token: str) -> int:
+    """The expiry of a token already verified (``{expires}.{scope}.{signature}``)."""
+    return int(token.split(".", 1)[0])
+
+
+def purge_keys(playlist_id: str) -> list[tuple[bytes, bytes]]:
+    """The purge keys of a playlist's HLS responses (Fastly- and Cloudflare-style)."""
+    return [
+        (b"surrogate-key", f"playlist-{playlist_id}".encode()),
+        (b"cache-tag", f"playlist-{playlist_id}".encode()),
+    ]

@@ -1,0 +1,173 @@
+"""A playlist as one HLS stream: three transcoded tracks stitched, played by ffmpeg as an
+HLS client from /hls/playlists/{id}/master.m3u8 end to end.
+
+Each track's rendition hides its AAC priming with an edit list, and ffmpeg decodes whole
+frames, so each track decodes to its samples plus under one AAC frame of padding: the
+stream decodes to the sum of the tracks plus under one frame per track.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import m3u8
+import pytest
+from sqlalchemy import select
+
+from streamer.db import Database, Library, Track
+from streamer.renditions import transcode_track
+from streamer.settings import Settings
+from streamer.storage.factory import open_store
+from tests.fixtures.servers import RunningServer, scan_roots, serve_in_thread
+from transcoder.ffmpeg import ffmpeg_exe
+
+FFMPEG_TIMEOUT = 60.0
+AAC_FRAME = 1024
+RATE = 48_000
+# name -> seconds of a tone
+SOURCES = {"a.flac": 3.0, "b.flac": 4.5, "c.flac": 2.0}
+
+pytestmark = pytest.mark.slow
+
+
+def _decoded_samples(url: str) -> int:
+    done = subprocess.run(
+        [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-i", url,
+         "-map", "0:a:0", "-ac", "1", "-ar", str(RATE), "-f", "s16le", "-c:a", "pcm_s16le", "-"],
+        check=True, capture_output=True, timeout=FFMPEG_TIMEOUT,
+    )  # fmt: skip
+    return len(done.stdout) // 2
+
+
+async def _transcode(settings: Settings, root: str, work_dir: Path) -> None:
+    db = Database(settings.effective_database_url)
+    store = open_store(root, settings)
+    await store.open()
+    try:
+        async with db.session() as session:
+            query = select(Track).join(Library).where(Library.root == root, Track.status == "ok")
+            tracks = (await session.execute(query)).scalars().all()
+        for track in tracks:
+            await transcode_track(db, store, track, work_dir=work_dir)
+    finally:
+        await store.close()
+        await db.dispose()
+
+
+@dataclass
+class Served:
+    server: RunningServer
+    ids: dict[str, str]  # file name -> track id
+    samples: dict[str, int]  # file name -> decoded samples of the source
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    folder = tmp_path_factory.mktemp("playlist-library")
+    samples = {}
+    for n, (name, seconds) in enumerate(SOURCES.items()):
+        subprocess.run(
+            [ffmpeg_exe(), "-nostdin", "-loglevel", "error", "-y", "-f", "lavfi",
+             "-i", f"sine=f={220 * (n + 1)}:r={RATE}:d={seconds},volume=0.5",
+             "-c:a", "flac", str(folder / name)],
+            check=True, capture_output=True, timeout=FFMPEG_TIMEOUT,
+        )  # fmt: skip
+        samples[name] = _decoded_samples(str(folder / name))
+    data = tmp_path_factory.mktemp("playlist-data")
+    settings = Settings.load({}, data_dir=data)
+    scan_roots(settings, [str(folder)])
+    asyncio.run(_transcode(settings, str(folder), data / "work"))
+    with serve_in_thread(settings) as server, server.api() as client:
+        page = client.get("/api/v1/tracks", params={"limit": 100}).json()
+        ids = {item["path"]: item["id"] for item in page["items"]}
+        yield Served(server, ids, samples)
+
+
+def _make_playlist(served: Served, names: list[str]) -> str:
+    with served.server.api() as client:
+        library = client.get("/api/v1/libraries").json()[0]["id"]
+        body = {
+            "library_id": library,
+            "name": "stitched",
+            "track_ids": [served.ids[n] for n in names],
+        }
+        response = client.post("/api/v1/playlists", json=body)
+        assert response.status_code == 201, response.text
+        return str(response.json()["id"])
+
+
+# Seen with ffmpeg 9.0.2: all 449 packets of the three tracks are read, but only the first
+# track's 211 frames are decoded. ffmpeg's HLS demuxer does not reopen its MP4 demuxer at an
+# EXT-X-MAP change; it feeds the new init section into the running one, which skips the
+# second moov ("duplicated"), keeps the first track's edit list and drops the later
+# fragments as past its end. hls.js and Safari reset at EXT-X-DISCONTINUITY; not yet
+# checked here with a browser (see docs/playlists.md).
+FFMPEG_MAP_CHANGE = "ffmpeg's HLS demuxer keeps the first init section across EXT-X-MAP changes"
+
+
+@pytest.mark.xfail(reason=FFMPEG_MAP_CHANGE, strict=True)
+def test_ffmpeg_plays_the_playlist_as_one_stream(served: Served) -> None:
+    order = ["b.flac", "a.flac", "c.flac"]
+    playlist_id = _make_playlist(served, order)
+    url = f"{served.server.base_url}/hls/playlists/{playlist_id}/master.m3u8"
+    decoded = _decoded_samples(url)
+    expected = sum(served.samples[name] for name in order)
+    assert 0 <= decoded - expected < AAC_FRAME * len(order), (decoded, expected)
+
+
+def test_stitched_playlists_parse_with_discontinuities_and_maps(served: Served) -> None:
+    order = ["a.flac", "c.flac", "a.flac"]
+    playlist_id = _make_playlist(served, order)
+    with served.server.client() as client:
+        master = client.get(f"/hls/playlists/{playlist_id}/master.m3u8")
+        assert master.status_code == 200
+        assert master.headers["content-type"] == "application/vnd.apple.mpegurl"
+        assert "stale-while-revalidate" in master.headers["cache-control"]
+        assert master.headers["etag"].startswith('"r1.')
+        assert master.headers["surrogate-key"] == f"playlist-{playlist_id}"
+        variants = m3u8.loads(master.text).playlists
+        assert {v.uri.split("/")[0] for v in variants} == {"aac_64", "aac_128", "aac_256"}
+        again = client.get(master.url, headers={"If-None-Match": master.headers["etag"]})
+        assert again.status_code == 304
+
+        media_url = master.url.join(variants[0].uri)
+        media = client.get(media_url)
+        assert media.status_code == 200
+        assert "immutable" in media.headers["cache-control"]
+        playlist = m3u8.loads(media.text)
+        assert media.text.count("#EXT-X-DISCONTINUITY") == 2
+        assert media.text.count("#EXT-X-MAP") == 3
+        total = sum(segment.duration for segment in playlist.segments)
+        assert total == pytest.approx(3.0 + 2.0 + 3.0, abs=0.001)
+        tracks = [served.ids[name] for name in order]
+        starts = [s for s in playlist.segments if s.discontinuity or s is playlist.segments[0]]
+        assert [s.uri.split("/")[3] for s in starts] == tracks
+        # Every segment and init URL is the track's own, and it serves.
+        for segment in playlist.segments:
+            resolved = media_url.join(segment.uri)
+            assert resolved.path.startswith(f"/hls/{segment.uri.split('/')[3]}/")
+            assert client.get(resolved).status_code == 200
+            assert client.get(media_url.join(segment.init_section.uri)).status_code == 200
+        stale = client.get(media_url.copy_with(query=b"v=0000000000000000"))
+        assert stale.status_code == 404
+
+
+def test_edits_show_in_the_stream_and_unknown_playlists_are_404(served: Served) -> None:
+    playlist_id = _make_playlist(served, ["a.flac"])
+    with served.server.client() as client, served.server.api() as api:
+        first = client.get(f"/hls/playlists/{playlist_id}/master.m3u8")
+        api.post(
+            f"/api/v1/playlists/{playlist_id}/items", json={"track_ids": [served.ids["b.flac"]]}
+        )
+        served.server.app.hls_playlists.streams.invalidate(playlist_id)  # type: ignore[union-attr]
+        second = client.get(f"/hls/playlists/{playlist_id}/master.m3u8")
+        assert second.headers["etag"].startswith('"r2.')
+        assert second.text != first.text
+        assert client.get("/hls/playlists/0123456789abcdef/master.m3u8").status_code == 404
+        assert client.get("/hls/playlists/nope/master.m3u8").status_code == 404
+        assert client.get(f"/hls/playlists/{playlist_id}/flac/index.m3u8").status_code == 404
+        assert client.post(f"/hls/playlists/{playlist_id}/master.m3u8").status_code == 405
