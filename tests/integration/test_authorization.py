@@ -9,6 +9,7 @@ cannot ship without a decision about who may call it.
 from __future__ import annotations
 
 import asyncio
+import base64
 import itertools
 import shutil
 from collections.abc import Iterator
@@ -65,7 +66,26 @@ RULES: dict[tuple[str, str], Any] = {
     ("GET", "/audit"): "admin",
     ("GET", "/security"): "admin",
     ("PUT", "/security"): "admin",
+    ("GET", "/playlists"): "any",
+    ("POST", "/playlists"): ("write", "library"),
+    ("GET", "/playlists/{playlist_id}"): ("read", "playlist"),
+    ("PATCH", "/playlists/{playlist_id}"): ("write", "playlist"),
+    ("DELETE", "/playlists/{playlist_id}"): ("write", "playlist"),
+    ("PUT", "/playlists/{playlist_id}/items"): ("write", "playlist"),
+    ("POST", "/playlists/{playlist_id}/items"): ("write", "playlist"),
+    ("POST", "/playlists/{playlist_id}/items/move"): ("write", "playlist"),
+    ("DELETE", "/playlists/{playlist_id}/items/{position}"): ("write", "playlist"),
+    ("GET", "/playlists/{playlist_id}/revisions"): ("read", "playlist"),
+    ("GET", "/playlists/{playlist_id}/signed"): ("read", "playlist"),
+    ("POST", "/playlists/{playlist_id}/undo"): ("write", "playlist"),
+    ("POST", "/playlists/{playlist_id}/redo"): ("write", "playlist"),
+    ("GET", "/uploads"): "any",
+    ("POST", "/uploads"): ("write", "library"),
+    ("GET", "/uploads/{upload_id}"): ("read", "upload"),
+    ("PATCH", "/uploads/{upload_id}"): ("write", "upload"),
+    ("DELETE", "/uploads/{upload_id}"): ("write", "upload"),
 }
+TUS = {"Tus-Resumable": "1.0.0"}
 
 # (role, the key's grants: None = every library) -> a name
 CALLERS: dict[str, tuple[str, dict[str, Access] | None]] = {
@@ -102,6 +122,23 @@ class World:
                 json={"name": f"m{next(self.counter)}", "password": "x" * 12, "role": "viewer"},
             )
             return str(made.json()["id"])
+
+    def playlist(self, side: str) -> str:
+        """A new playlist of two tracks in ``side``'s library (so every edit applies)."""
+        with self.server.api() as admin:
+            made = admin.post(
+                "/api/v1/playlists", json={"library_id": self.libraries[side], "name": "p"}
+            ).json()
+            tracks = [self.tracks[side]] * 2
+            admin.put(f"/api/v1/playlists/{made['id']}/items", json={"track_ids": tracks})
+            admin.delete(f"/api/v1/playlists/{made['id']}/items/1")
+            admin.post(f"/api/v1/playlists/{made['id']}/undo")  # a redo to make
+            return str(made["id"])
+
+    def upload(self, side: str) -> str:
+        with self.server.api() as admin:
+            made = admin.post("/api/v1/uploads", headers={**TUS, **_tus_meta(self.libraries[side])})
+            return str(made.headers["location"].rstrip("/").rsplit("/", 1)[-1])
 
     def key(self) -> str:
         with self.server.api() as admin:
@@ -180,9 +217,23 @@ def test_every_route_has_a_rule(world: World) -> None:
     assert _api_routes(world) == set(RULES)
 
 
-def _request(world: World, method: str, path: str, side: str) -> tuple[str, dict[str, Any] | None]:
-    """The concrete URL and body of a route aimed at ``side``'s library."""
+def _tus_meta(library: str) -> dict[str, str]:
+    def b64(text: str) -> str:
+        return base64.b64encode(text.encode()).decode()
+
+    return {
+        "Upload-Length": "4",
+        "Upload-Metadata": f"filename {b64('a.mp3')},library {b64(library)}",
+    }
+
+
+def _request(
+    world: World, method: str, path: str, side: str
+) -> tuple[str, dict[str, Any] | None, dict[str, str], bytes | None]:
+    """The concrete URL, JSON body, headers and raw body of a route aimed at ``side``."""
     body: dict[str, Any] | None = None
+    headers: dict[str, str] = {}
+    content: bytes | None = None
     ids = {
         "{track_id}": world.tracks[side],
         "{library_id}": world.libraries[side],
@@ -193,9 +244,33 @@ def _request(world: World, method: str, path: str, side: str) -> tuple[str, dict
         ids["{user_id}"] = world.user()
     if "{key_id}" in path:
         ids["{key_id}"] = world.key()
+    if "{playlist_id}" in path:
+        ids["{playlist_id}"] = world.playlist(side)
+        ids["{position}"] = "0"
+    if "{upload_id}" in path:
+        ids["{upload_id}"] = world.upload(side)
+    template = path
     for placeholder, value in ids.items():
         path = path.replace(placeholder, value)
-    if (method, path) in (("POST", "/jobs"), ("POST", "/cache/purge")):
+    if template.startswith("/uploads"):
+        headers = dict(TUS)
+        if method == "POST":
+            headers.update(_tus_meta(world.libraries[side]))
+        elif method == "PATCH":
+            headers.update(
+                {"Upload-Offset": "0", "Content-Type": "application/offset+octet-stream"}
+            )
+            content = b"ab"
+        return f"/api/v1{path}", None, headers, content
+    if template == "/playlists" and method == "POST":
+        body = {"library_id": world.libraries[side], "name": "new"}
+    elif template == "/playlists/{playlist_id}/items" and method in ("PUT", "POST"):
+        body = {"track_ids": [world.tracks[side]]}
+    elif template.endswith("/items/move"):
+        body = {"from": 0, "to": 0}
+    elif template == "/playlists/{playlist_id}" and method == "PATCH":
+        body = {"name": "renamed"}
+    elif (method, path) in (("POST", "/jobs"), ("POST", "/cache/purge")):
         body = {"track_id": world.tracks[side]}
     elif method == "POST" and path == "/users":
         body = {"name": f"n{next(world.counter)}", "password": "x" * 12, "role": "viewer"}
@@ -209,7 +284,7 @@ def _request(world: World, method: str, path: str, side: str) -> tuple[str, dict
         body = {"require_2fa_roles": []}
     elif method in ("POST", "PUT", "PATCH"):
         body = {}
-    return f"/api/v1{path}", body
+    return f"/api/v1{path}", body, headers, content
 
 
 def _expected(rule: Any, principal: Principal, library: str) -> bool:
@@ -239,11 +314,15 @@ CASES = [
 )
 def test_the_matrix(world: World, route: tuple[str, str], caller: str, side: str) -> None:
     method, template = route
-    url, body = _request(world, method, template, side)
+    url, body, headers, content = _request(world, method, template, side)
     principal = world.principals[caller]
     allowed = _expected(RULES[route], principal, world.libraries[side])
     response = httpx.request(
-        method, f"{world.server.base_url}{url}", json=body, headers=bearer(world.keys[caller])
+        method,
+        f"{world.server.base_url}{url}",
+        json=body,
+        content=content,
+        headers={**headers, **bearer(world.keys[caller])},
     )
     assert response.status_code < 500, response.text
     if allowed:
@@ -257,8 +336,10 @@ def test_the_matrix(world: World, route: tuple[str, str], caller: str, side: str
 @pytest.mark.parametrize(("route"), [r for r, rule in RULES.items() if rule != "public"])
 def test_nothing_answers_without_credentials(world: World, route: tuple[str, str]) -> None:
     method, template = route
-    url, body = _request(world, method, template, "own")
-    response = httpx.request(method, f"{world.server.base_url}{url}", json=body)
+    url, body, headers, content = _request(world, method, template, "own")
+    response = httpx.request(
+        method, f"{world.server.base_url}{url}", json=body, content=content, headers=headers
+    )
     assert response.status_code == 401
 
 
