@@ -27,6 +27,7 @@ from streamer.auth.ratelimit import RateLimits, limit_storage
 from streamer.auth.sessions import SessionPolicy
 from streamer.cache.metrics import CacheMetrics, make_segment_cache
 from streamer.cache.purge import Purge, PurgeBus
+from streamer.catalogue.scan_tasks import ScanTasks
 from streamer.db import Database
 from streamer.logs import configure_logging
 from streamer.metrics import Metrics
@@ -89,6 +90,7 @@ class StreamerApp:
         api.state.db = self.db
         api.state.settings = settings
         api.state.stores = self.stores
+        api.state.scans = self.scans = ScanTasks(self.db, self.stores, settings)
         api.state.metrics = self.metrics
         api.state.purges = self.purges
         api.state.stats = self.stats
@@ -135,6 +137,7 @@ class StreamerApp:
             if self.access_log is not None:
                 self.access_log.flush()
             self.stats.flush()
+            await self.scans.close()
             await self.purges.close()
             await self.media.close()
             self.states.close()

@@ -69,7 +69,10 @@ class Settings(BaseModel):
     open_file_valid_seconds: float = Field(1.0, ge=0.0, le=3600.0)
     open_file_cache_size: int = Field(1024, ge=0, le=100_000)
 
-    # Catalogue.
+    # Catalogue. Folders the API may add as libraries must lie inside one of these
+    # (admins cannot publish /etc by mistake); libraries given on the command line and
+    # s3:// libraries need no entry.
+    library_parents: tuple[str, ...] = ()
     scan_concurrency: int = Field(8, ge=1, le=256)
     scan_on_start: bool = True
     # After the start-up scan, queue a transcode job for every track without renditions
@@ -150,7 +153,12 @@ class Settings(BaseModel):
     signed_url_seconds: int = Field(3600, ge=60, le=7 * 86400)
 
     @field_validator(
-        "libraries", "cors_allow_origins", "forwarded_allow_ips", "ladder", mode="before"
+        "libraries",
+        "cors_allow_origins",
+        "forwarded_allow_ips",
+        "ladder",
+        "library_parents",
+        mode="before",
     )
     @classmethod
     def _split_list(cls, value: Any) -> Any:

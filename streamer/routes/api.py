@@ -40,6 +40,7 @@ from streamer.routes.api_common import (
     validation_error,
 )
 from streamer.routes.api_jobs import JobOut, jobs_router
+from streamer.routes.api_libraries import libraries_router
 from streamer.routes.api_playlists import playlists_router
 from streamer.routes.api_users import users_router
 from streamer.routes.uploads import uploads_router
@@ -383,6 +384,7 @@ def create_api() -> FastAPI:
     api.include_router(auth_router())
     api.include_router(users_router())
     api.include_router(audit_router())
+    api.include_router(libraries_router())
     api.include_router(jobs_router())
     api.include_router(cache_router())
     api.include_router(uploads_router())

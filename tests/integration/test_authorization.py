@@ -66,6 +66,11 @@ RULES: dict[tuple[str, str], Any] = {
     ("GET", "/audit"): "admin",
     ("GET", "/security"): "admin",
     ("PUT", "/security"): "admin",
+    ("POST", "/libraries"): "admin",
+    ("PATCH", "/libraries/{library_id}"): ("manage", "library"),
+    ("DELETE", "/libraries/{library_id}"): "admin",
+    ("POST", "/libraries/{library_id}/scan"): ("write", "library"),
+    ("GET", "/libraries/{library_id}/scan"): ("read", "library"),
     ("GET", "/playlists"): "any",
     ("POST", "/playlists"): ("write", "library"),
     ("GET", "/playlists/{playlist_id}"): ("read", "playlist"),
@@ -106,6 +111,16 @@ class World:
     keys: dict[str, str]  # caller -> API key
     principals: dict[str, Principal]
     counter: Iterator[int]
+    root: Path  # library_parents: where new libraries may be added
+
+    def folder(self) -> str:
+        folder = self.root / f"new{next(self.counter)}"
+        folder.mkdir()
+        return str(folder)
+
+    def spare_library(self) -> str:
+        with self.server.api() as admin:
+            return str(admin.post("/api/v1/libraries", json={"root": self.folder()}).json()["id"])
 
     def job(self, side: str) -> str:
         with self.server.api() as admin:
@@ -159,7 +174,7 @@ def world(
         roots[side] = str(folder)
     settings = Settings.load(
         {}, data_dir=root / "data", workers=1, rate_limit_api="100000/minute",
-        rate_limit_ip="100000/minute", url_signing_secret="s" * 32,
+        rate_limit_ip="100000/minute", url_signing_secret="s" * 32, library_parents=[str(root)],
     )  # fmt: skip
     scan_roots(settings, list(roots.values()))
     with serve_in_thread(settings) as server, server.api() as admin:
@@ -173,7 +188,7 @@ def world(
             for side, lib in libraries.items()
         }
         keys, principals = _mint(settings, libraries)
-        yield World(server, libraries, tracks, keys, principals, itertools.count())
+        yield World(server, libraries, tracks, keys, principals, itertools.count(), root)
 
 
 def _mint(
@@ -238,6 +253,8 @@ def _request(
         "{track_id}": world.tracks[side],
         "{library_id}": world.libraries[side],
     }
+    if (method, path) == ("DELETE", "/libraries/{library_id}"):
+        ids["{library_id}"] = world.spare_library()
     if "{job_id}" in path:
         ids["{job_id}"] = world.job(side)
     if "{user_id}" in path:
@@ -262,7 +279,11 @@ def _request(
             )
             content = b"ab"
         return f"/api/v1{path}", None, headers, content
-    if template == "/playlists" and method == "POST":
+    if template == "/libraries" and method == "POST":
+        body = {"root": world.folder()}
+    elif template == "/libraries/{library_id}" and method == "PATCH":
+        body = {"name": "renamed"}
+    elif template == "/playlists" and method == "POST":
         body = {"library_id": world.libraries[side], "name": "new"}
     elif template == "/playlists/{playlist_id}/items" and method in ("PUT", "POST"):
         body = {"track_ids": [world.tracks[side]]}
