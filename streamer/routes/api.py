@@ -222,6 +222,29 @@ class LibraryOut(BaseModel):
         )
 
 
+def document_common_errors(spec: dict[str, Any]) -> dict[str, Any]:
+    """Name the errors every operation of a kind can answer, which FastAPI leaves out:
+    400 for a body that is not JSON, 412 for If-Match and tus preconditions."""
+    problem = {"$ref": "#/components/schemas/Problem"}
+    for path, item in spec.get("paths", {}).items():
+        for operation in item.values():
+            if not isinstance(operation, dict) or "responses" not in operation:
+                continue
+            responses = operation["responses"]
+            params = {p.get("name", "").lower() for p in operation.get("parameters", [])}
+            wanted = []
+            if "requestBody" in operation:
+                wanted.append(("400", "The body is not valid JSON"))
+            if "if-match" in params or path.startswith("/uploads"):
+                wanted.append(("412", "A precondition failed"))
+            for status, text in wanted:
+                responses.setdefault(
+                    status,
+                    {"description": text, "content": {PROBLEM: {"schema": problem}}},
+                )
+    return spec
+
+
 def create_api() -> FastAPI:
     """The /api/v1 application; the outer app sets ``state.db`` before serving."""
     api = FastAPI(
@@ -375,7 +398,9 @@ def create_api() -> FastAPI:
 
     @api.get("/openapi.json", include_in_schema=False)
     async def openapi(_principal: PrincipalDep) -> JSONResponse:
-        return JSONResponse(api.openapi())
+        if api.openapi_schema is None:
+            api.openapi_schema = document_common_errors(api.openapi())
+        return JSONResponse(api.openapi_schema)
 
     @api.get("/docs", include_in_schema=False)
     async def docs(_principal: PrincipalDep) -> HTMLResponse:

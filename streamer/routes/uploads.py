@@ -272,7 +272,7 @@ def uploads_router() -> APIRouter:
     router = APIRouter(prefix="/uploads", tags=["uploads"], route_class=TusRoute)
 
     @router.options("", status_code=204)
-    @router.options("/{upload_id}", status_code=204)
+    @router.options("/{upload_id}", status_code=204, include_in_schema=False)
     async def discover(settings: SettingsDep) -> Response:
         """tus discovery: version, extensions, size limit, checksum algorithms. No
         credentials needed (browsers send it as a CORS preflight)."""
