@@ -9,7 +9,7 @@ import io
 import json
 import shutil
 from collections.abc import Iterator
-from contextlib import closing
+from contextlib import ExitStack, closing
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -22,24 +22,34 @@ from sqlalchemy import func, select, update
 from streamer.db import AuditEntry, Database, UserSession
 from streamer.db.models import utcnow
 from streamer.settings import Settings
+from tests.fixtures.postgres import fresh_database
 from tests.fixtures.servers import RunningServer, bearer, scan_roots, serve_in_thread
 
 PASSWORD = "correct horse battery"
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def server(
-    tmp_path_factory: pytest.TempPathFactory, audio_samples: dict[str, Path]
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    audio_samples: dict[str, Path],
 ) -> Iterator[RunningServer]:
     root = tmp_path_factory.mktemp("auth")
     library = root / "library"
     library.mkdir()
     shutil.copy(audio_samples["mp3"], library / "a.mp3")
-    # Generous limits: the throttling test runs its own server.
-    settings = Settings.load({}, data_dir=root / "data", workers=1, rate_limit_login="1000/minute")
-    scan_roots(settings, [str(library)])
-    with serve_in_thread(settings) as running:
-        yield running
+    with ExitStack() as stack:
+        database_url = None
+        if request.param == "postgresql":
+            postgres = request.getfixturevalue("postgres_server")
+            database_url = stack.enter_context(fresh_database(postgres))
+        # Generous limits: the throttling test runs its own server.
+        settings = Settings.load(
+            {}, data_dir=root / "data", workers=1, rate_limit_login="1000/minute",
+            database_url=database_url,
+        )  # fmt: skip
+        scan_roots(settings, [str(library)])
+        yield stack.enter_context(serve_in_thread(settings))
 
 
 _names = iter(range(10_000))
