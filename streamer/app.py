@@ -138,6 +138,7 @@ class StreamerApp:
                 self.access_log.flush()
             self.stats.flush()
             await self.scans.close()
+            await self.auth.limits.close()
             await self.purges.close()
             await self.media.close()
             self.states.close()
@@ -158,8 +159,10 @@ async def _problem_for_http_exception(_request: Request, exc: Exception) -> Resp
 
 
 def make_authenticator(settings: Settings, db: Database) -> Authenticator:
+    storage, pool = limit_storage(settings.redis_url)
     limits = RateLimits(
-        limit_storage(settings.redis_url),
+        storage,
+        pool=pool,
         api=settings.rate_limit_api,
         ip=settings.rate_limit_ip,
         login=settings.rate_limit_login,

@@ -13,6 +13,9 @@ from limits import RateLimitItem, parse
 from limits.aio.storage import MemoryStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter
 from limits.storage import storage_from_string
+from redis.asyncio import ConnectionPool
+
+from streamer.redis_client import DRIVER_INFO
 
 __all__ = ["RateLimited", "RateLimits", "Rule", "limit_storage"]
 
@@ -25,13 +28,19 @@ class RateLimited(Exception):
         self.retry_after = retry_after
 
 
-def limit_storage(redis_url: str | None) -> Storage:
+def limit_storage(redis_url: str | None) -> tuple[Storage, ConnectionPool | None]:
+    """The counters' store, and the Redis pool to disconnect at shutdown (if any)."""
     if not redis_url:
-        return MemoryStorage()
+        return MemoryStorage(), None
+    # Our own pool: a named driver (redis-py otherwise reads package metadata, blocking,
+    # per connection), short timeouts, and something to close at shutdown.
+    pool = ConnectionPool.from_url(
+        redis_url, driver_info=DRIVER_INFO, socket_timeout=0.5, socket_connect_timeout=0.5
+    )
     uri = "async+" + redis_url if redis_url.startswith(("redis://", "rediss://")) else redis_url
-    storage = storage_from_string(uri, implementation="redispy")
+    storage = storage_from_string(uri, implementation="redispy", connection_pool=pool)  # type: ignore[arg-type]
     assert isinstance(storage, Storage)
-    return storage
+    return storage, pool
 
 
 @dataclass(frozen=True)
@@ -44,8 +53,17 @@ class RateLimits:
     """The server's limits: ``api`` per principal, ``ip`` per client address, ``login``
     per address and per user name on login and second-factor attempts."""
 
-    def __init__(self, storage: Storage, *, api: str, ip: str, login: str) -> None:
+    def __init__(
+        self,
+        storage: Storage,
+        *,
+        api: str,
+        ip: str,
+        login: str,
+        pool: ConnectionPool | None = None,
+    ) -> None:
         self.storage = storage
+        self.pool = pool
         self.limiter = MovingWindowRateLimiter(storage)
         self.api = Rule("api", parse(api))
         self.ip = Rule("ip", parse(ip))
@@ -65,3 +83,7 @@ class RateLimits:
 
     async def reset(self) -> None:
         await self.storage.reset()
+
+    async def close(self) -> None:
+        if self.pool is not None:
+            await self.pool.disconnect()

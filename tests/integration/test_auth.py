@@ -437,3 +437,30 @@ def test_logins_are_throttled_per_address_and_name(tmp_path: Path) -> None:
         limited = httpx.post(url, json={"name": "admin", "password": "guess"})
         assert int(limited.headers["retry-after"]) > 0
         assert limited.headers["content-type"] == "application/problem+json"
+
+
+def test_api_limits_are_shared_through_redis_by_every_node(tmp_path: Path, redis_url: str) -> None:
+    settings = Settings.load(
+        {}, data_dir=tmp_path / "data", workers=1, redis_url=redis_url, rate_limit_api="6/minute"
+    )
+    with serve_in_thread(settings) as a, serve_in_thread(settings) as b:
+        key = a.api_key or ""
+        statuses = [
+            httpx.get(f"{node.base_url}/api/v1/libraries", headers=bearer(key)).status_code
+            for node in (a, b, a, b, a, b, a, b)
+        ]
+        assert statuses[:6] == [200] * 6
+        assert statuses[6:] == [429, 429]
+        # Another key has its own budget.
+        other = b.api_key or ""
+        assert httpx.get(f"{a.base_url}/api/v1/libraries", headers=bearer(other)).status_code == 200
+
+
+def test_a_limit_store_that_fails_lets_requests_through(tmp_path: Path) -> None:
+    # Nothing listens on this port: every limit check fails, and is logged, not fatal.
+    settings = Settings.load(
+        {}, data_dir=tmp_path / "data", workers=1, redis_url="redis://127.0.0.1:9/0",
+        rate_limit_api="1/minute",
+    )  # fmt: skip
+    with serve_in_thread(settings) as server, server.api() as client:
+        assert [client.get("/api/v1/libraries").status_code for _ in range(3)] == [200] * 3
