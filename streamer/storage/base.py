@@ -142,9 +142,12 @@ class ObjectStore(Protocol):
     # -- writes --------------------------------------------------------------------------
 
     async def put_file(
-        self, key: str, path: Path, *, content_type: str | None = None
+        self, key: str, path: Path, *, content_type: str | None = None, consume: bool = False
     ) -> ObjectInfo:
         """Store a copy of the local file ``path`` under ``key``, replacing any object there.
+
+        ``consume``: the caller is done with the file (it will only delete it), so a local
+        store on the same filesystem may link it instead of copying it.
 
         Atomic for readers (they see the old object or the whole new one) and bounded in
         memory whatever the file's size (S3 uses a multipart upload above a threshold).

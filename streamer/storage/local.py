@@ -319,7 +319,7 @@ class LocalStore:
     # -- writes ----------------------------------------------------------------------------
 
     async def put_file(
-        self, key: str, path: Path, *, content_type: str | None = None
+        self, key: str, path: Path, *, content_type: str | None = None, consume: bool = False
     ) -> ObjectInfo:
         """Copy ``path`` into the store under ``key``, atomically for readers.
 
@@ -330,15 +330,20 @@ class LocalStore:
         cancelled.
         """
         check_key(key)
-        return await asyncio.to_thread(self._put_file_sync, key, path)
+        return await asyncio.to_thread(self._put_file_sync, key, path, consume)
 
-    def _put_file_sync(self, key: str, path: Path) -> ObjectInfo:
+    def _put_file_sync(self, key: str, path: Path, consume: bool = False) -> ObjectInfo:
         # Opened before anything is created, so an unreadable source leaves no trace; its
         # errors are the caller's and stay OSErrors. O_NONBLOCK keeps a FIFO from blocking.
         source = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
         try:
             if not stat_mode.S_ISREG(os.fstat(source).st_mode):
                 raise OSError(errno.EINVAL, "not a regular file", str(path))
+            if consume:
+                # A second name for the same inode: no bytes move (a 1 GiB upload lands
+                # at once). Another filesystem or a refusal falls back to the copy.
+                with contextlib.suppress(OSError, StorageError):
+                    return self._write_sync(key, lambda _fd: None, link_from=str(path))
             return self._write_sync(key, lambda fd: _copy_fd(source, fd))
         finally:
             os.close(source)
@@ -350,8 +355,11 @@ class LocalStore:
         check_key(key)
         return await asyncio.to_thread(self._write_sync, key, lambda fd: _write_all(fd, data))
 
-    def _write_sync(self, key: str, write: Callable[[int], None]) -> ObjectInfo:
-        """Create ``key`` from what ``write`` puts into a new file descriptor."""
+    def _write_sync(
+        self, key: str, write: Callable[[int], None], *, link_from: str | None = None
+    ) -> ObjectInfo:
+        """Create ``key`` from what ``write`` puts into a new file descriptor, or (with
+        ``link_from``) as a hard link to that file."""
         self._check_sync()  # never create a missing root: that is an unavailable store
         _, parent, name = self._locate(key)
         try:
@@ -364,11 +372,15 @@ class LocalStore:
         # Hidden, so listings skip it; random, so concurrent writers never share one.
         temporary = os.path.join(parent, f".{name[:200]}.{secrets.token_hex(8)}.tmp")
         try:
-            fd = os.open(
-                temporary,
-                os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
-                0o666,  # as open() creates files: the umask decides
-            )
+            if link_from is not None:
+                os.link(link_from, temporary, follow_symlinks=False)
+                fd = os.open(temporary, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            else:
+                fd = os.open(
+                    temporary,
+                    os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                    0o666,  # as open() creates files: the umask decides
+                )
             try:
                 write(fd)
                 os.fsync(fd)

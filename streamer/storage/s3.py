@@ -331,7 +331,7 @@ class S3Store:
     # -- writes ----------------------------------------------------------------------------
 
     async def put_file(
-        self, key: str, path: Path, *, content_type: str | None = None
+        self, key: str, path: Path, *, content_type: str | None = None, consume: bool = False
     ) -> ObjectInfo:
         """Upload ``path`` to ``key``: one PutObject below ``multipart_threshold``, else a
         multipart upload with bounded memory that is aborted on any failure or cancellation.

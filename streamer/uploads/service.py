@@ -210,7 +210,8 @@ async def complete_upload(
         raise LookupError("the upload's library no longer exists")
     store = await stores.get(library.root)
     key = await _free_key(store, upload)
-    info = await store.put_file(key, path, content_type=content_type_for(key))
+    # The staging file is synced and only deleted after: a local library may link it.
+    info = await store.put_file(key, path, content_type=content_type_for(key), consume=True)
     report = await scan_objects(db, store, library, [info])
     if report.failed:
         # Probed fine above, so this is the stored copy misbehaving: keep the library

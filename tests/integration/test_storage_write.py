@@ -159,6 +159,31 @@ async def test_put_file_leaves_the_source_file_in_place(store: ObjectStore, tmp_
     assert source.read_bytes() == b"keep me"
 
 
+async def test_a_consumed_file_is_stored_and_outlives_its_source(
+    store: ObjectStore, tmp_path: Path
+) -> None:
+    source = _file(tmp_path, b"an upload, given up")
+    info = await store.put_file("given.bin", source, consume=True)
+    source.unlink()  # what the caller does next
+    assert info.size == len(b"an upload, given up")
+    assert await store.read("given.bin", 0, info.size) == b"an upload, given up"
+
+
+async def test_a_consumed_local_file_is_linked_not_copied(tmp_path: Path) -> None:
+    root = tmp_path / "library"
+    root.mkdir()
+    store = open_store(str(root), Settings.load({}))
+    await store.open()
+    try:
+        source = _file(tmp_path, b"x" * 100_000)
+        await store.put_file("linked.bin", source, consume=True)
+        assert (root / "linked.bin").stat().st_ino == source.stat().st_ino
+        await store.put_file("copied.bin", source)
+        assert (root / "copied.bin").stat().st_ino != source.stat().st_ino
+    finally:
+        await store.close()
+
+
 @pytest.mark.parametrize("data", [b"", b"{}", b'{"segments": []}' * 1000])
 async def test_put_bytes_stores_the_exact_bytes(store: ObjectStore, data: bytes) -> None:
     info = await store.put_bytes(".streamer/t/1/128k.index.json", data)
