@@ -1,4 +1,5 @@
-"""`streamer serve | scan | transcode | worker | migrate`: the command line.
+"""`streamer serve | scan | transcode | worker | migrate | backup | restore | cleanup`: the
+command line.
 
 Settings come from STREAMER_* variables, an optional TOML file (--config) and the flags,
 in rising precedence. A bad setting is reported in one clear message and exit status 2.
@@ -21,7 +22,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from streamer import cli_accounts
+from streamer import cli_accounts, cli_maintenance
 from streamer.catalogue.scan import ScanProgress, ScanReport, ensure_library, scan_library
 from streamer.db import Database, migrate
 from streamer.errors import CatalogueError, SettingsError, StorageError
@@ -54,6 +55,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "worker": worker_command,
         "migrate": migrate_command,
         **cli_accounts.COMMANDS,
+        **cli_maintenance.COMMANDS,
     }[args.command]
     try:
         return handler(settings, args)
@@ -113,6 +115,7 @@ def _parser() -> argparse.ArgumentParser:
 
     sub.add_parser("migrate", parents=[common], help="upgrade the database schema")
     cli_accounts.add_parsers(sub, common)
+    cli_maintenance.add_parsers(sub, common)
     return parser
 
 

@@ -6,7 +6,9 @@
     │   ├── ObjectNotFound       no such key, or a key that escapes the library
     │   ├── ObjectChanged        the object changed size or identity while being read
     │   └── StorageUnavailable   the backend cannot be reached
-    └── CatalogueError           a scan could not run at all (one bad file is not an error)
+    ├── CatalogueError           a scan could not run at all (one bad file is not an error)
+    └── MaintenanceError         backup, restore or cleanup refused its input (a destination
+                                 in use, a non-empty database, a damaged backup); exit 2
 
 Lower-layer errors are translated with ``raise ... from exc`` so the cause stays visible.
 """
@@ -40,3 +42,7 @@ class StorageUnavailable(StorageError):
 
 class CatalogueError(StreamerError):
     """A library cannot be scanned (missing root, unreachable bucket)."""
+
+
+class MaintenanceError(StreamerError):
+    """A backup, restore or cleanup cannot go ahead with what it was given."""

@@ -111,6 +111,15 @@ class ObjectStore(Protocol):
         """
         ...
 
+    def iter_derived(self) -> AsyncIterator[ObjectInfo]:
+        """Every derived object (keys under DERIVED_PREFIX), in no particular order.
+
+        What iter_objects leaves out, for maintenance (backup manifests, cleanup of orphaned
+        renditions). Local stores skip hidden names (half-written temporary files) and
+        never follow symlinks here; a store without a derived prefix yields nothing.
+        """
+        ...
+
     def iter_range(
         self,
         key: str,

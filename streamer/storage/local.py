@@ -24,6 +24,7 @@ from collections.abc import AsyncGenerator, Callable
 from pathlib import Path, PurePosixPath
 
 from streamer.storage.base import (
+    DERIVED_PREFIX,
     ObjectChanged,
     ObjectInfo,
     ObjectNotFound,
@@ -536,6 +537,42 @@ class LocalStore:
                 # The consumer left; what the walker met afterwards no longer matters.
                 with contextlib.suppress(Exception):
                     walker.result()
+
+    async def iter_derived(self) -> AsyncGenerator[ObjectInfo, None]:
+        """Every regular file under ``.streamer/``, listed in one worker thread.
+
+        Maintenance only (not a hot path): the listing is gathered whole, which is bounded
+        by the number of derived objects (a few per track).
+        """
+        for info in await asyncio.to_thread(self._list_derived):
+            yield info
+
+    def _list_derived(self) -> list[ObjectInfo]:
+        base = os.path.join(os.path.realpath(self._root), DERIVED_PREFIX.rstrip("/"))
+        found: list[ObjectInfo] = []
+        pending: list[tuple[str, str]] = [(base, DERIVED_PREFIX)]
+        while pending:
+            directory, prefix = pending.pop()
+            try:
+                with os.scandir(directory) as entries:
+                    for entry in entries:
+                        # Hidden names are temporary files of writes in progress.
+                        if entry.name.startswith("."):
+                            continue
+                        try:
+                            # Derived objects are never symlinks: do not follow any.
+                            st = entry.stat(follow_symlinks=False)
+                        except OSError:
+                            continue
+                        if stat_mode.S_ISDIR(st.st_mode):
+                            pending.append((entry.path, f"{prefix}{entry.name}/"))
+                        elif stat_mode.S_ISREG(st.st_mode):
+                            found.append(_info(prefix + entry.name, st))
+            except FileNotFoundError:
+                continue  # no derived objects yet, or a folder removed meanwhile
+            except OSError as exc:
+                raise StorageUnavailable(f"cannot list {directory}: {exc.strerror}") from exc
+        return found
 
     def _walk(self, emit: Callable[[list[ObjectInfo] | None], bool], stop: threading.Event) -> None:
         """Depth-first walk of the root; runs in a worker thread."""

@@ -227,6 +227,26 @@ class S3Store:
         except (ClientError, BotoCoreError) as exc:
             raise StorageUnavailable(f"cannot list {self.url}: {exc}") from exc
 
+    async def iter_derived(self) -> AsyncGenerator[ObjectInfo, None]:
+        """Every object under the prefix's DERIVED_PREFIX (list_objects_v2, 1,000 per page)."""
+        paginator = self._s3().get_paginator("list_objects_v2")
+        try:
+            async for page in paginator.paginate(
+                Bucket=self._bucket, Prefix=self._key_prefix + DERIVED_PREFIX
+            ):
+                for entry in page.get("Contents", []):
+                    key = entry["Key"][len(self._key_prefix) :]
+                    if key.endswith("/"):
+                        continue
+                    yield ObjectInfo(
+                        key=key,
+                        size=entry["Size"],
+                        mtime=entry["LastModified"].timestamp(),
+                        version=entry["ETag"].strip('"'),
+                    )
+        except (ClientError, BotoCoreError) as exc:
+            raise StorageUnavailable(f"cannot list {self.url}: {exc}") from exc
+
     async def iter_range(
         self,
         key: str,

@@ -17,6 +17,7 @@ import pytest
         "transcoder",
         "streamer.renditions",
         "streamer.uploads",
+        "streamer.maintenance",
     ],
 )
 def test_all_is_sorted_and_complete(package: str) -> None:

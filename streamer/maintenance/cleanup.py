@@ -1,0 +1,205 @@
+"""`streamer cleanup`: remove what nothing needs any more, never a source file.
+
+- expired uploads: unfinished tus uploads past their expiry (``expire_uploads``);
+- superseded renditions: rendition rows of a ladder other than the track's newest, which
+  ``current_renditions`` (and so /hls and /media) never serves;
+- orphaned derived objects under ``.streamer/tracks/``: old transcode runs and the folders
+  of deleted tracks, i.e. objects no rendition row and no track's waveform refers to;
+- expired sessions.
+
+Two guards keep it from racing a transcode: tracks with a queued or running job are left
+alone (a run uploads its objects before its rows commit), and objects younger than
+``grace`` seconds are kept (nodes may still serve a replaced run from their caches).
+One ``maintenance.cleanup`` audit entry records the counts of each real run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, func, select
+
+from streamer.auth.audit import Actor, write
+from streamer.db import ACTIVE_JOB_STATUSES, Database, Job, Library, Rendition, Upload
+from streamer.db.models import UserSession, utcnow
+from streamer.errors import StorageError
+from streamer.maintenance.objects import references
+from streamer.settings import Settings
+from streamer.storage.base import DERIVED_PREFIX
+from streamer.storage.factory import open_store
+from streamer.uploads.service import expire_uploads, staging_area
+
+__all__ = ["DEFAULT_GRACE_SECONDS", "CleanupReport", "Removal", "cleanup"]
+
+_TRACKS_PREFIX = f"{DERIVED_PREFIX}tracks/"
+DEFAULT_GRACE_SECONDS = 3600.0
+
+
+@dataclass(frozen=True)
+class Removal:
+    """One thing removed (or, in a dry run, to be removed)."""
+
+    what: str  # "upload <id>", "rendition <id>" or the object's key
+    detail: str  # the upload's file name, the rendition's track and name, the library
+    size: int  # bytes freed
+
+
+@dataclass
+class CleanupReport:
+    dry_run: bool
+    uploads: list[Removal] = field(default_factory=list)
+    renditions: list[Removal] = field(default_factory=list)  # superseded rows
+    objects: list[Removal] = field(default_factory=list)  # orphaned derived objects
+    sessions: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    def counts(self) -> dict[str, Any]:
+        return {
+            "uploads": len(self.uploads),
+            "renditions": len(self.renditions),
+            "objects": len(self.objects),
+            "object_bytes": sum(r.size for r in self.objects),
+            "upload_bytes": sum(r.size for r in self.uploads),
+            "sessions": self.sessions,
+            "errors": len(self.errors),
+        }
+
+
+async def cleanup(
+    db: Database,
+    settings: Settings,
+    *,
+    dry_run: bool = False,
+    grace: float = DEFAULT_GRACE_SECONDS,
+    actor: Actor | None = None,
+    now: datetime | None = None,
+) -> CleanupReport:
+    """Remove (or with ``dry_run`` only list) what nothing needs; see the module docstring."""
+    moment = now or utcnow()
+    report = CleanupReport(dry_run)
+    await _uploads(db, settings, report, moment)
+    busy = await _busy_tracks(db)
+    superseded = await _superseded(db, busy)
+    report.renditions = [
+        Removal(f"rendition {r.id}", f"{r.track_id} {r.name}", r.size) for r in superseded
+    ]
+    async with db.session() as session:
+        libraries = list(await session.execute(select(Library.id, Library.root)))
+    for library_id, root in libraries:
+        await _orphans(db, settings, report, library_id, root, superseded, busy, grace, moment)
+    async with db.session() as session:
+        expired = (
+            select(func.count()).select_from(UserSession).where(UserSession.expires_at < moment)
+        )
+        report.sessions = int(await session.scalar(expired) or 0)
+        if not dry_run:
+            if superseded:
+                await session.execute(
+                    delete(Rendition).where(Rendition.id.in_([r.id for r in superseded]))
+                )
+            await session.execute(delete(UserSession).where(UserSession.expires_at < moment))
+            await session.commit()
+    if not dry_run:
+        await write(
+            db,
+            actor or Actor("cli", None, None),
+            "maintenance.cleanup",
+            "maintenance",
+            None,
+            after=report.counts(),
+        )
+    return report
+
+
+async def _uploads(
+    db: Database, settings: Settings, report: CleanupReport, moment: datetime
+) -> None:
+    async with db.session() as session:
+        due = list(
+            await session.scalars(
+                select(Upload).where(Upload.status == "receiving", Upload.expires_at < moment)
+            )
+        )
+    staging = staging_area(settings)
+    sizes = await asyncio.to_thread(_staged_sizes, staging, [u.id for u in due])
+    report.uploads = [Removal(f"upload {u.id}", u.filename, sizes.get(u.id, 0)) for u in due]
+    if not report.dry_run and due:
+        await expire_uploads(db, settings, now=moment)
+
+
+def _staged_sizes(staging: Any, ids: list[str]) -> dict[str, int]:
+    sizes: dict[str, int] = {}
+    for upload_id in ids:
+        try:
+            sizes[upload_id] = staging.path(upload_id).stat().st_size
+        except (OSError, ValueError):
+            sizes[upload_id] = 0
+    return sizes
+
+
+async def _busy_tracks(db: Database) -> set[str]:
+    async with db.session() as session:
+        return set(
+            await session.scalars(select(Job.track_id).where(Job.status.in_(ACTIVE_JOB_STATUSES)))
+        )
+
+
+async def _superseded(db: Database, busy: set[str]) -> list[Rendition]:
+    """Rendition rows of a ladder other than their track's newest (never served)."""
+    async with db.session() as session:
+        every = list(await session.scalars(select(Rendition).order_by(Rendition.id)))
+    by_track: dict[str, list[Rendition]] = defaultdict(list)
+    for row in every:
+        by_track[row.track_id].append(row)
+    out: list[Rendition] = []
+    for track_id, renditions in by_track.items():
+        if track_id in busy:
+            continue
+        # The same choice as repository.newest_ladder, which current_renditions serves.
+        newest = max(renditions, key=lambda r: r.created_at).ladder_hash
+        out.extend(r for r in renditions if r.ladder_hash != newest)
+    return out
+
+
+async def _orphans(
+    db: Database,
+    settings: Settings,
+    report: CleanupReport,
+    library_id: str,
+    root: str,
+    superseded: list[Rendition],
+    busy: set[str],
+    grace: float,
+    moment: datetime,
+) -> None:
+    async with db.engine.connect() as conn:
+        refs = await references(conn, library_id)
+    dropping = {f"rendition:{r.id}" for r in superseded}
+    # Kept: every key some row will still refer to once the superseded rows are gone.
+    kept = {key for key, holders in refs.items() if any(h not in dropping for h in holders)}
+    cutoff = moment.timestamp() - grace
+    store = open_store(root, settings)
+    try:
+        await store.open()
+        found = [info async for info in store.iter_derived()]
+        doomed = []
+        for info in found:
+            if not info.key.startswith(_TRACKS_PREFIX) or info.key in kept:
+                continue
+            track_id = info.key[len(_TRACKS_PREFIX) :].split("/", 1)[0]
+            if track_id in busy or info.mtime > cutoff:
+                continue
+            doomed.append(info)
+        doomed.sort(key=lambda i: i.key)
+        for info in doomed:
+            if not report.dry_run:
+                await store.delete(info.key)
+            report.objects.append(Removal(info.key, root, info.size))
+    except StorageError as exc:
+        report.errors.append(f"{root}: {exc}")
+    finally:
+        await store.close()
