@@ -120,6 +120,8 @@ class _Known(NamedTuple):
     version: str
     content_hash: str | None
     status: str
+    # Fields edited through the API: they win over the file's tags (see _examine).
+    overrides: dict[str, Any]
 
 
 async def ensure_library(db: Database, root: str, name: str | None = None) -> Library:
@@ -266,13 +268,21 @@ class _Scan:
 
     async def _load_known(self, keys: list[str] | None = None) -> dict[str, _Known]:
         query = select(
-            Track.key, Track.size, Track.mtime, Track.version, Track.content_hash, Track.status
+            Track.key,
+            Track.size,
+            Track.mtime,
+            Track.version,
+            Track.content_hash,
+            Track.status,
+            Track.overrides,
         ).where(Track.library_id == self.library.id)
         if keys is not None:
             query = query.where(Track.key.in_(keys))
         async with self.db.session() as session:
             rows = await session.execute(query)
-            return {row[0]: _Known(*row[1:]) for row in rows}
+            return {
+                row[0]: _Known(row[1], row[2], row[3], row[4], row[5], row[6] or {}) for row in rows
+            }
 
     async def _list(self, queue: asyncio.Queue[ObjectInfo | None]) -> None:
         listed = 0
@@ -357,6 +367,10 @@ class _Scan:
             row.update(_error_fields(outcome.reason))
         else:
             row.update(_ok_fields(outcome))
+            if known is not None:
+                # An edit made through the API outlives new tags in the file: the user
+                # said what the field is, and the file's tags are still in ``tags``.
+                row.update(known.overrides)
             if outcome.cover is not None:
                 row["cover_key"] = await self._store_cover(outcome.cover, info.key)
             if known is None or known.status == "gone":

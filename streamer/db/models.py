@@ -44,7 +44,7 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 
 class Base(DeclarativeBase):
-    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON()}
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON(), list[str]: JSON()}
 
 
 def library_id_for(root: str) -> str:
@@ -76,6 +76,16 @@ class Track(Base):
         Index("ix_tracks_library_status", "library_id", "status"),
         Index("ix_tracks_codec", "codec"),
         Index("ix_tracks_status_id", "status", "id"),
+        # One (column, id) index per sort of GET /tracks: the id breaks ties, so a page is
+        # an index range walked in either direction and a cursor resumes inside it.
+        Index("ix_tracks_title_id", "title", "id"),
+        Index("ix_tracks_artist_id", "artist", "id"),
+        Index("ix_tracks_album_id", "album", "id"),
+        Index("ix_tracks_genre_id", "genre", "id"),
+        Index("ix_tracks_year_id", "year", "id"),
+        Index("ix_tracks_duration_id", "duration", "id"),
+        Index("ix_tracks_created_id", "created_at", "id"),
+        Index("ix_tracks_scanned_id", "scanned_at", "id"),
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
@@ -117,9 +127,30 @@ class Track(Base):
     true_peak: Mapped[float | None] = mapped_column(Float, default=None)
     waveform_key: Mapped[str | None] = mapped_column(Text, default=None)  # peaks JSON object
 
+    # User labels ("tags" of the API's tag filter), edited through the API only. The list is
+    # what the API shows and search reads; track_labels holds the same pairs, indexed.
+    labels: Mapped[list[str]] = mapped_column(default=list, server_default=text("'[]'"))
+    # Metadata fields edited through the API, with their values: a rescan of a changed file
+    # reads its tags again, and these win over them, so an edit is never undone.
+    overrides: Mapped[dict[str, Any]] = mapped_column(default=dict, server_default=text("'{}'"))
+    # Incremented by every edit through the API: the track's strong ETag.
+    row_version: Mapped[int] = mapped_column(Integer, default=1, server_default=text("1"))
+
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     scanned_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class TrackLabel(Base):
+    """One label of a track: the index behind GET /tracks?tag= (a JSON list has none)."""
+
+    __tablename__ = "track_labels"
+    __table_args__ = (Index("ix_track_labels_label_track", "label", "track_id"),)
+
+    track_id: Mapped[str] = mapped_column(
+        ForeignKey("tracks.id", ondelete="CASCADE"), primary_key=True
+    )
+    label: Mapped[str] = mapped_column(String(64), primary_key=True)
 
 
 class Rendition(Base):

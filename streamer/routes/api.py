@@ -20,7 +20,9 @@ from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import streamer.catalogue.repository as repository
-from streamer.db import Library, Rendition, Track
+import streamer.catalogue.search as search
+from streamer.catalogue.editing import etag_of
+from streamer.db import Database, Library, Rendition, Track
 from streamer.errors import ObjectNotFound, StorageError
 from streamer.http.signing import make_token
 from streamer.jobs import rows as job_rows
@@ -42,6 +44,7 @@ from streamer.routes.api_common import (
 from streamer.routes.api_jobs import JobOut, jobs_router
 from streamer.routes.api_libraries import libraries_router
 from streamer.routes.api_playlists import playlists_router
+from streamer.routes.api_track_edits import track_edits_router
 from streamer.routes.api_users import users_router
 from streamer.routes.uploads import uploads_router
 
@@ -119,7 +122,10 @@ class TrackOut(BaseModel):
     year: int | None
     track_number: int | None
     disc_number: int | None
-    tags: dict[str, Any]
+    tags: dict[str, Any]  # the file's own tags, as read by the scan
+    labels: list[str]  # user labels: what ?tag= filters on, edited through the API
+    edited: list[str]  # fields edited through the API, which a rescan keeps
+    version: int  # the row version: the ETag is "<id>.<version>"
     cover: CoverOut | None
     loudness: LoudnessOut | None
     # Listed on GET /tracks/{id} only (None in pages): the newest ladder's renditions.
@@ -155,6 +161,9 @@ class TrackOut(BaseModel):
             track_number=track.track_number,
             disc_number=track.disc_number,
             tags=track.tags or {},
+            labels=list(track.labels or []),
+            edited=sorted(track.overrides or {}),
+            version=track.row_version,
             cover=CoverOut(mime=track.cover_mime, size=track.cover_size)
             if track.cover_mime
             else None,
@@ -200,6 +209,14 @@ class TrackPage(BaseModel):
     total: int
     limit: int
     offset: int
+    # Pass as ?cursor= (with the same filters and sort) for the next page; None: the last.
+    next_cursor: str | None = None
+
+
+SortName = Literal[
+    "title", "-title", "artist", "-artist", "album", "-album", "year", "-year",
+    "duration", "-duration", "created_at", "-created_at", "scanned_at", "-scanned_at",
+]  # fmt: skip
 
 
 class LibraryOut(BaseModel):
@@ -245,6 +262,24 @@ def document_common_errors(spec: dict[str, Any]) -> dict[str, Any]:
     return spec
 
 
+async def _full_track(db: Database, track: Track) -> TrackOut:
+    out = TrackOut.of(track)
+    renditions = await repository.current_renditions(db, track.id)
+    out.renditions = [RenditionOut.of(r) for r in renditions]
+    if renditions:
+        out.urls["hls"] = f"/hls/{track.id}/master.m3u8"
+    job = (await job_rows.latest_jobs(db, [track.id])).get(track.id)
+    out.job = JobOut.of(job) if job is not None else None
+    return out
+
+
+async def _render_track(db: Database, track_id: str) -> dict[str, Any]:
+    track = await repository.get_track(db, track_id)
+    if track is None:  # deleted between the edit and this read
+        raise HTTPException(404, "no such track")
+    return (await _full_track(db, track)).model_dump(mode="json")
+
+
 def create_api() -> FastAPI:
     """The /api/v1 application; the outer app sets ``state.db`` before serving."""
     api = FastAPI(
@@ -269,49 +304,89 @@ def create_api() -> FastAPI:
         codec: Annotated[str | None, Query(max_length=32)] = None,
         status: Annotated[Literal["ok", "error", "gone"] | None, Query()] = None,
         q: Annotated[
-            str | None, Query(max_length=200, description="text in title, artist, album or path")
+            str | None,
+            Query(
+                max_length=200,
+                description="words that must each begin a word of the title, artist, "
+                "album, labels or path (case-insensitive)",
+            ),
+        ] = None,
+        tag: Annotated[
+            list[str] | None,
+            Query(max_length=64, description="a label; repeat for several (see tags_mode)"),
+        ] = None,
+        tags_mode: Annotated[
+            Literal["any", "all"], Query(description="any: one of the tags; all: every one")
+        ] = "any",
+        genre: Annotated[str | None, Query(max_length=200)] = None,
+        year_min: Annotated[int | None, Query(ge=0, le=9999)] = None,
+        year_max: Annotated[int | None, Query(ge=0, le=9999)] = None,
+        duration_min: Annotated[float | None, Query(ge=0, description="seconds")] = None,
+        duration_max: Annotated[float | None, Query(ge=0, description="seconds")] = None,
+        sort: Annotated[
+            SortName, Query(description="field to sort by, '-' first for descending")
+        ] = "-scanned_at",
+        cursor: Annotated[
+            str | None,
+            Query(max_length=2000, description="next_cursor of the previous page"),
         ] = None,
         limit: Annotated[int, Query(ge=1, le=500)] = 50,
         offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
     ) -> TrackPage:
-        """List tracks, newest scan first, filtered by library, codec, status and text."""
-        tracks, total = await repository.list_tracks(
-            db,
-            library_id=library,
-            library_ids=principal.readable_libraries(),
-            codec=codec,
+        """List the tracks the caller may read: searched, filtered (all filters combine),
+        sorted (ties broken by id), paged by ``cursor`` (or by ``offset``, not both)."""
+        if cursor and offset:
+            raise HTTPException(422, "pass either cursor or offset, not both")
+        where = search.TrackFilter(
+            readable=principal.readable_libraries(),
+            library=library,
             q=q,
+            tags=tag or (),
+            tags_mode=tags_mode,
+            genre=genre,
+            year_min=year_min,
+            year_max=year_max,
+            duration_min=duration_min,
+            duration_max=duration_max,
+            codec=codec,
             status=status,
-            limit=limit,
-            offset=offset,
         )
-        jobs = await job_rows.latest_jobs(db, [t.id for t in tracks])
+        try:
+            found = await search.search_tracks(
+                db, where, sort=sort, limit=limit, offset=offset, cursor=cursor
+            )
+        except search.InvalidCursor as exc:
+            raise HTTPException(422, str(exc)) from None
+        jobs = await job_rows.latest_jobs(db, [t.id for t in found.tracks])
         items = []
-        for track in tracks:
+        for track in found.tracks:
             out = TrackOut.of(track)
             job = jobs.get(track.id)
             out.job = JobOut.of(job) if job is not None else None
             items.append(out)
-        return TrackPage(items=items, total=total, limit=limit, offset=offset)
+        return TrackPage(
+            items=items,
+            total=found.total,
+            limit=limit,
+            offset=offset,
+            next_cursor=found.next_cursor,
+        )
 
     @api.get(
         "/tracks/{track_id}", response_model=TrackOut, responses=PROBLEM_RESPONSES, tags=["tracks"]
     )
-    async def get_track(track_id: str, db: DatabaseDep, principal: PrincipalDep) -> TrackOut:
-        """One track with its metadata, scan status, loudness, renditions, newest job and
-        media URLs (original, HLS, cover, waveform)."""
+    async def get_track(
+        track_id: str, db: DatabaseDep, principal: PrincipalDep, response: Response
+    ) -> TrackOut:
+        """One track with its metadata, labels, scan status, loudness, renditions, newest
+        job and media URLs (original, HLS, cover, waveform). ``ETag`` names the row
+        version, which every edit increments: send it as ``If-Match`` to PATCH."""
         track = await repository.get_track(db, track_id)
         if track is None:
             raise HTTPException(404, "no such track")
         require_access(principal, track.library_id, "read", "track")
-        out = TrackOut.of(track)
-        renditions = await repository.current_renditions(db, track_id)
-        out.renditions = [RenditionOut.of(r) for r in renditions]
-        if renditions:
-            out.urls["hls"] = f"/hls/{track_id}/master.m3u8"
-        job = (await job_rows.latest_jobs(db, [track_id])).get(track_id)
-        out.job = JobOut.of(job) if job is not None else None
-        return out
+        response.headers["ETag"] = etag_of(track.id, track.row_version)
+        return await _full_track(db, track)
 
     @api.get(
         "/tracks/{track_id}/signed",
@@ -414,4 +489,5 @@ def create_api() -> FastAPI:
     api.include_router(cache_router())
     api.include_router(uploads_router())
     api.include_router(playlists_router())
+    api.include_router(track_edits_router(_render_track))
     return api

@@ -9,6 +9,7 @@ from alembic import context
 from sqlalchemy import create_engine, pool
 
 from streamer.db.models import Base
+from streamer.db.schema import include_name
 
 config = context.config
 target_metadata = Base.metadata
@@ -26,7 +27,7 @@ def sync_url(url: str) -> str:
 
 url = sync_url(config.get_main_option("sqlalchemy.url") or "")
 if context.is_offline_mode():
-    context.configure(url=url, target_metadata=target_metadata)
+    context.configure(url=url, target_metadata=target_metadata, include_name=include_name)
     with context.begin_transaction():
         context.run_migrations()
 else:
@@ -36,6 +37,7 @@ else:
             context.configure(
                 connection=connection,
                 target_metadata=target_metadata,
+                include_name=include_name,
                 render_as_batch=connection.dialect.name == "sqlite",
             )
             with context.begin_transaction():
