@@ -39,6 +39,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from streamer.db.schema import include_name
+
 __all__ = [
     "ALEMBIC_TABLE",
     "ColumnKind",
@@ -76,10 +78,15 @@ async def open_engine(url: str) -> AsyncEngine:
 
 
 async def reflect(conn: AsyncConnection) -> list[Table]:
-    """The application's tables (not Alembic's), parents before children."""
+    """The application's tables (not Alembic's), parents before children. The search
+    index's tables are left out: its triggers fill it again as the tracks are restored."""
     metadata = MetaData()
     await conn.run_sync(lambda sync: metadata.reflect(bind=sync))
-    return [table for table in metadata.sorted_tables if table.name != ALEMBIC_TABLE]
+    return [
+        table
+        for table in metadata.sorted_tables
+        if table.name != ALEMBIC_TABLE and include_name(table.name, "table", {})
+    ]
 
 
 async def current_revision(conn: AsyncConnection) -> str | None:
