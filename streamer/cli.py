@@ -295,6 +295,12 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
         folder = make_demo_library(settings.data_dir / "demo")
         settings = settings.model_copy(update={"libraries": (str(folder.resolve()),)})
     migrate(settings.effective_database_url)
+    if not asyncio.run(cli_accounts.has_accounts(settings)):
+        print(
+            "streamer: no users or API keys yet; the admin API needs one: "
+            "streamer user create NAME --role admin (or streamer apikey create ...)",
+            file=sys.stderr,
+        )
     background = Background(settings)
     background.start()
     try:

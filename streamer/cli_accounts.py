@@ -13,10 +13,12 @@ import sys
 from datetime import timedelta
 from typing import cast, get_args
 
+from sqlalchemy import select
+
 from streamer.auth.access import ACCESS_LEVELS, ROLES, Access, Role
 from streamer.auth.audit import Actor
 from streamer.auth.users import UserExists, check_new_password, create_key, create_user
-from streamer.db import Database, migrate
+from streamer.db import ApiKey, Database, User, migrate
 from streamer.db.models import utcnow
 from streamer.settings import Settings
 
@@ -134,6 +136,18 @@ def _libraries(specs: list[str] | None) -> dict[str, Access] | None:
             raise ValueError(f"--library {spec!r}: use ID or ID=read|write|manage")
         out[library] = cast(Access, access)
     return out
+
+
+async def has_accounts(settings: Settings) -> bool:
+    """Whether any user or API key exists (so `serve` can say how to make the first)."""
+    db = Database(settings.effective_database_url)
+    try:
+        async with db.session() as session:
+            user = await session.scalar(select(User.id).limit(1))
+            key = await session.scalar(select(ApiKey.id).limit(1))
+        return user is not None or key is not None
+    finally:
+        await db.dispose()
 
 
 COMMANDS = {"user": user_command, "apikey": apikey_command}

@@ -263,3 +263,10 @@ def test_account_commands_refuse_bad_input_clearly(
     assert result.returncode == 2
     assert message in result.stderr
     assert result.stdout == ""
+
+
+def test_serve_without_accounts_says_how_to_make_the_first(tmp_path: Path) -> None:
+    args = ["--no-scan", "--workers", "1", "--data-dir", str(tmp_path / "data")]
+    with serve_in_process(args, tmp_path / "serve.log") as server:
+        logs = server.logs()
+    assert "streamer user create NAME --role admin" in logs
