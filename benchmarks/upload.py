@@ -225,7 +225,7 @@ def upload(
     print(f"tus PATCH transfer  {size / transfer / 1e6:8.0f} MB/s  ({transfer:.2f} s to last byte)")
     print(
         f"tus PATCH + finish  {size / total / 1e6:8.0f} MB/s  ({total:.2f} s: + fsync, probe,"
-        " put_file copy, hash)"
+        " put_file link or copy, hash)"
     )
     print(
         f"server RSS          {baseline / 1e6:8.1f} MB before, peak {sampler.peak / 1e6:.1f} MB,"
