@@ -4,7 +4,8 @@ sharing one Redis, one PostgreSQL and one S3 (moto's server).
 A file put in the bucket is catalogued by node A's start-up scan, transcoded by the worker
 (node A runs no jobs), served by node B; then the file is replaced, transcoded again,
 purged through node A, and node B never serves the old renditions: its master playlist
-moves to the new files at once and the old URLs answer 404."""
+moves to the new files at once and the old URLs answer 404. A file uploaded with tus
+through node A goes the same way: into S3, transcoded by the worker, served by B."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from typing import Any
 import httpx
 import m3u8
 import pytest
+from tusclient import client as tus
 
 from streamer.db import migrate
 from tests.fixtures.audio import make_audio
@@ -188,3 +190,45 @@ def test_added_on_a_transcoded_by_the_worker_served_by_b_purged_never_stale(
     assert _segment(a, track_id, new_master)[1] == new_bytes
     stale = httpx.get(f"{b.base_url}/hls/{track_id}/aac_128/{old_uri}")
     assert stale.status_code == 404
+
+
+@pytest.mark.slow
+def test_uploaded_through_a_transcoded_by_the_worker_served_by_b(stack: Stack) -> None:
+    a, b, bucket = stack.a, stack.b, stack.bucket
+    library = _until(
+        lambda: httpx.get(f"{a.base_url}/api/v1/libraries", headers=stack.auth).json(),
+        "node A catalogues the bucket",
+    )[0]["id"]
+    source = make_audio(stack.tmp_path / "upload.flac", "flac", 9.0, frequency=660)
+    client = tus.TusClient(f"{a.base_url}/api/v1/uploads", headers=stack.auth)
+    with source.open("rb") as stream:
+        uploader = client.uploader(
+            file_stream=stream,
+            chunk_size=256 * 1024,  # several PATCHes
+            metadata={"filename": "episode 1.flac", "library": library},
+        )
+        uploader.upload()
+    state = httpx.get(uploader.url, headers=stack.auth).json()
+    assert state["status"] == "completed", state
+    # Stored in the bucket through S3, byte for byte.
+    stored = bucket.client.get_object(Bucket=bucket.name, Key=f"music/{state['key']}")
+    assert stored["Body"].read() == source.read_bytes()
+
+    track_id = state["track_id"]
+    job = _until(
+        lambda: next(
+            (
+                j
+                for j in httpx.get(
+                    f"{b.base_url}/api/v1/jobs", params={"track": track_id}, headers=stack.auth
+                ).json()["items"]
+                if j["status"] == "succeeded"
+            ),
+            None,
+        ),
+        "the worker transcodes the upload",
+    )
+    assert job["track_id"] == track_id  # run by the worker: the nodes run no jobs
+    master = _until(lambda: _master(b, track_id), "node B serves the upload as HLS")
+    _uri, segment = _segment(b, track_id, master)
+    assert segment[4:8] in (b"styp", b"moof")  # an fMP4 fragment
