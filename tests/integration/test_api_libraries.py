@@ -24,9 +24,15 @@ def parents(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def server(tmp_path: Path, parents: Path) -> Iterator[RunningServer]:
+def server(
+    tmp_path: Path, parents: Path, module_database_url: str | None
+) -> Iterator[RunningServer]:
     settings = Settings.load(
-        {}, data_dir=tmp_path / "data", workers=1, library_parents=[str(parents)]
+        {},
+        data_dir=tmp_path / "data",
+        workers=1,
+        library_parents=[str(parents)],
+        database_url=module_database_url,
     )
     with serve_in_thread(settings) as running:
         yield running

@@ -71,7 +71,9 @@ class World:
 
 @pytest.fixture(scope="module")
 def world(
-    tmp_path_factory: pytest.TempPathFactory, audio_samples: dict[str, Path]
+    tmp_path_factory: pytest.TempPathFactory,
+    audio_samples: dict[str, Path],
+    module_database_url: str | None,
 ) -> Iterator[World]:
     root = tmp_path_factory.mktemp("playlists")
     first, second = root / "first", root / "second"
@@ -80,7 +82,7 @@ def world(
     for fmt in ("mp3", "flac", "m4a"):
         shutil.copy(audio_samples[fmt], first / f"sample.{fmt}")
     shutil.copy(audio_samples["ogg"], second / "sample.ogg")
-    settings = Settings.load({}, data_dir=root / "data")
+    settings = Settings.load({}, data_dir=root / "data", database_url=module_database_url)
     scan_roots(settings, [str(first), str(second)])
     with serve_in_thread(settings) as server, server.api() as client:
         libraries = {lib["root"]: lib["id"] for lib in client.get("/api/v1/libraries").json()}

@@ -166,7 +166,9 @@ class World:
 
 @pytest.fixture(scope="module")
 def world(
-    tmp_path_factory: pytest.TempPathFactory, audio_samples: dict[str, Path]
+    tmp_path_factory: pytest.TempPathFactory,
+    audio_samples: dict[str, Path],
+    module_database_url: str | None,
 ) -> Iterator[World]:
     root = tmp_path_factory.mktemp("authz")
     roots = {}
@@ -178,6 +180,7 @@ def world(
     settings = Settings.load(
         {}, data_dir=root / "data", workers=1, rate_limit_api="100000/minute",
         rate_limit_ip="100000/minute", url_signing_secret="s" * 32, library_parents=[str(root)],
+        database_url=module_database_url,
     )  # fmt: skip
     scan_roots(settings, list(roots.values()))
     with serve_in_thread(settings) as server, server.api() as admin:

@@ -7,7 +7,6 @@ import asyncio
 import base64
 import hashlib
 import socket
-import sqlite3
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,12 +17,13 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import select
 from tusclient import client as tus
 from tusclient.exceptions import TusCommunicationError
 from tusclient.uploader import Uploader
 
 from streamer.cli import normalise_root
-from streamer.db import Database, library_id_for
+from streamer.db import AuditEntry, Database, library_id_for
 from streamer.db.models import utcnow
 from streamer.settings import Settings
 from streamer.uploads import expire_uploads
@@ -55,18 +55,26 @@ def metadata(filename: str, library: str) -> str:
 
 
 def audit(settings: Settings, target_id: str) -> list[str]:
-    """The audit actions recorded for one upload, oldest first."""
-    with sqlite3.connect(settings.data_dir / "streamer.db") as db:
-        rows = db.execute(
-            "SELECT action FROM audit_log WHERE target_type = 'upload' AND target_id = ?"
-            " ORDER BY id",
-            (target_id,),
-        ).fetchall()
-    return [row[0] for row in rows]
+    """The audit actions recorded for one upload, oldest first (either database)."""
+
+    async def read() -> list[str]:
+        db = Database(settings.effective_database_url)
+        try:
+            async with db.session() as session:
+                rows = await session.scalars(
+                    select(AuditEntry.action)
+                    .where(AuditEntry.target_type == "upload", AuditEntry.target_id == target_id)
+                    .order_by(AuditEntry.id)
+                )
+                return list(rows)
+        finally:
+            await db.dispose()
+
+    return asyncio.run(read())
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory) -> Site:
+def site(tmp_path_factory: pytest.TempPathFactory, module_database_url: str | None) -> Site:
     base = tmp_path_factory.mktemp("uploads")
     library = base / "library"
     library.mkdir()
@@ -79,6 +87,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Site:
         upload_max_bytes=MAX_BYTES,
         scan_on_start=False,
         transcode_on_start=False,
+        database_url=module_database_url,
     )
     scan_roots(settings, [root])  # creates the library row
     audio = make_audio(base / "tone.flac", "flac", 4.0, frequency=330)
