@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import NamedTuple
 
 from streamer.http import evaluate_preconditions, format_http_date
 from streamer.http.signing import sign_playlist
@@ -65,7 +66,9 @@ __all__ = [
     "SEGMENT_CONTENT_TYPE",
     "SIGNED_CACHE_CONTROL",
     "STALE_VERSION_CACHE_CONTROL",
+    "Admitted",
     "HlsEndpoint",
+    "admit",
     "purge_keys",
     "send_playlist",
 ]
@@ -100,22 +103,10 @@ class HlsEndpoint:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         parts = scope["path"].split("/")
         # ["", "hls", track_id, "master.m3u8"] or ["", "hls", track_id, rendition, resource]
-        route = _route(parts)
-        scope[ROUTE_KEY] = route or "/hls/"
-        headers = request_headers(scope)
-        cors = self.media.cors_headers(headers.get("origin"))
-        if route is None:
-            await problem_response(send, 404, "no such HLS URL", cors)
+        admitted = await admit(self.media, scope, send, _route(parts), "/hls/")
+        if admitted is None:
             return
-        method = scope["method"]
-        if method == "OPTIONS":
-            await self.media.options(send, headers, cors)
-            return
-        if method not in ("GET", "HEAD"):
-            await problem_response(send, 405, "use GET or HEAD", [(b"allow", ALLOW), *cors])
-            return
-        if not await self.media.authorised(scope, send, cors):
-            return
+        route, _method, headers, cors = admitted
         track_id = parts[2]
         cors = [*cors, *purge_keys(track_id)]
         token = version_query(scope.get("query_string", b""))
@@ -207,6 +198,37 @@ class HlsEndpoint:
                 _window(entry, f"seg_{m}.m4s") for m in range(n + 1, n + 1 + self.prefetch)
             )
             self.media.prefetch(track.library_root, [w for w in following if w is not None])
+
+
+class Admitted(NamedTuple):
+    route: str
+    method: str
+    headers: dict[str, str]
+    cors: list[tuple[bytes, bytes]]
+
+
+async def admit(
+    media: MediaEndpoint, scope: Scope, send: Send, route: str | None, prefix: str
+) -> Admitted | None:
+    """What every HLS request goes through before its resource is looked at: the route
+    template (``prefix`` when the path matches none: 404), CORS, OPTIONS, GET/HEAD only,
+    signed-URL tokens. None when it has answered the request itself."""
+    scope[ROUTE_KEY] = route or prefix
+    headers = request_headers(scope)
+    cors = media.cors_headers(headers.get("origin"))
+    if route is None:
+        await problem_response(send, 404, "no such HLS URL", cors)
+        return None
+    method = scope["method"]
+    if method == "OPTIONS":
+        await media.options(send, headers, cors)
+        return None
+    if method not in ("GET", "HEAD"):
+        await problem_response(send, 405, "use GET or HEAD", [(b"allow", ALLOW), *cors])
+        return None
+    if not await media.authorised(scope, send, cors):
+        return None
+    return Admitted(route, method, headers, cors)
 
 
 def _route(parts: list[str]) -> str | None:

@@ -16,16 +16,16 @@ short-lived 404. Purge key: ``playlist-{id}``.
 
 from __future__ import annotations
 
-from streamer.observe import ROUTE_KEY
 from streamer.playlists.streams import PlaylistStreams, sign_stitched
 from streamer.renditions.catalog import Playlist
 from streamer.routes.hls import (
     IMMUTABLE_CACHE_CONTROL,
     SIGNED_CACHE_CONTROL,
     STALE_VERSION_CACHE_CONTROL,
+    admit,
     send_playlist,
 )
-from streamer.routes.media import ALLOW, MediaEndpoint, query_value, request_headers, version_query
+from streamer.routes.media import MediaEndpoint, query_value, version_query
 from streamer.routes.problems import problem_response, storage_unavailable
 from streamer.storage import StorageError
 from streamer.types import Receive, Scope, Send
@@ -46,22 +46,10 @@ class PlaylistHlsEndpoint:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         parts = scope["path"].split("/")
         # ["", "hls", "playlists", id, "master.m3u8"] or [..., id, rendition, "index.m3u8"]
-        route = _route(parts)
-        scope[ROUTE_KEY] = route or "/hls/playlists/"
-        headers = request_headers(scope)
-        cors = self.media.cors_headers(headers.get("origin"))
-        if route is None:
-            await problem_response(send, 404, "no such HLS URL", cors)
+        admitted = await admit(self.media, scope, send, _route(parts), "/hls/playlists/")
+        if admitted is None:
             return
-        method = scope["method"]
-        if method == "OPTIONS":
-            await self.media.options(send, headers, cors)
-            return
-        if method not in ("GET", "HEAD"):
-            await problem_response(send, 405, "use GET or HEAD", [(b"allow", ALLOW), *cors])
-            return
-        if not await self.media.authorised(scope, send, cors):
-            return
+        route, method, headers, cors = admitted
         playlist_id = parts[3]
         cors = [*cors, *purge_keys(playlist_id)]
         try:
