@@ -206,37 +206,26 @@ class S3Store:
         streamer's own derived objects (keys under DERIVED_PREFIX), as the local walker skips
         hidden names.
         """
+        async for info in self._list(self._key_prefix, skip_derived=True):
+            yield info
+
+    async def iter_derived(self) -> AsyncGenerator[ObjectInfo, None]:
+        """Every object under the prefix's DERIVED_PREFIX (list_objects_v2, 1,000 per page)."""
+        async for info in self._list(self._key_prefix + DERIVED_PREFIX, skip_derived=False):
+            yield info
+
+    async def _list(self, prefix: str, *, skip_derived: bool) -> AsyncGenerator[ObjectInfo, None]:
         paginator = self._s3().get_paginator("list_objects_v2")
         try:
-            async for page in paginator.paginate(Bucket=self._bucket, Prefix=self._key_prefix):
+            async for page in paginator.paginate(Bucket=self._bucket, Prefix=prefix):
                 for entry in page.get("Contents", []):
                     key = entry["Key"][len(self._key_prefix) :]
-                    if key.endswith("/") or key.startswith(DERIVED_PREFIX):
+                    if key.endswith("/") or (skip_derived and key.startswith(DERIVED_PREFIX)):
                         continue
                     try:
                         check_key(key)
                     except ObjectNotFound:
                         logger.warning("skipping S3 object with an invalid key: %r", entry["Key"])
-                        continue
-                    yield ObjectInfo(
-                        key=key,
-                        size=entry["Size"],
-                        mtime=entry["LastModified"].timestamp(),
-                        version=entry["ETag"].strip('"'),
-                    )
-        except (ClientError, BotoCoreError) as exc:
-            raise StorageUnavailable(f"cannot list {self.url}: {exc}") from exc
-
-    async def iter_derived(self) -> AsyncGenerator[ObjectInfo, None]:
-        """Every object under the prefix's DERIVED_PREFIX (list_objects_v2, 1,000 per page)."""
-        paginator = self._s3().get_paginator("list_objects_v2")
-        try:
-            async for page in paginator.paginate(
-                Bucket=self._bucket, Prefix=self._key_prefix + DERIVED_PREFIX
-            ):
-                for entry in page.get("Contents", []):
-                    key = entry["Key"][len(self._key_prefix) :]
-                    if key.endswith("/"):
                         continue
                     yield ObjectInfo(
                         key=key,

@@ -738,3 +738,12 @@ async def test_s3_a_200_mb_upload_stays_within_bounded_memory(
     assert info.size == size
     assert info.version.endswith(f"-{size // store.multipart_chunksize}")
     assert growth_mb < 60
+
+
+async def test_derived_objects_are_listed_apart_from_the_library(store: ObjectStore) -> None:
+    await store.put_bytes(".streamer/tracks/t1/run/aac_128.mp4", b"derived")
+    derived = [info.key async for info in store.iter_derived()]
+    library = [info.key async for info in store.iter_objects()]
+    assert derived == [".streamer/tracks/t1/run/aac_128.mp4"]
+    assert not any(key.startswith(".streamer/") for key in library)
+    assert library  # the sources are still listed
