@@ -20,7 +20,7 @@ from streamer.auth.authenticate import Authenticator, AuthFailure, Signed
 from streamer.auth.secrets import check_password, hash_password
 from streamer.auth.sessions import SESSION_COOKIE, end_all, end_session, start_session
 from streamer.auth.users import check_new_password, user_view
-from streamer.db import User
+from streamer.db import Database, User
 from streamer.db.models import utcnow
 from streamer.routes.api_common import (
     AUTH_RESPONSES,
@@ -102,6 +102,23 @@ def _actor(request: Request, user: User) -> Actor:
     return Actor("user", user.id, user.name, client_ip(request))
 
 
+async def _change_user(
+    db: Database,
+    request: Request,
+    user: User,
+    action: str,
+    values: dict[str, Any],
+    *,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+) -> None:
+    """Apply ``values`` to the user's row and record ``action``, in one transaction."""
+    async with db.session() as session, session.begin():
+        if values:
+            await session.execute(update(User).where(User.id == user.id).values(**values))
+        record(session, _actor(request, user), action, "user", user.id, before=before, after=after)
+
+
 def _set_cookie(response: Response, request: Request, settings: Settings, token: str) -> None:
     secure = settings.cookie_secure == "always" or (
         settings.cookie_secure == "auto" and request.url.scheme == "https"
@@ -166,15 +183,10 @@ def auth_router() -> APIRouter:
             user_agent=request.headers.get("user-agent"),
             replaces=request.cookies.get(SESSION_COOKIE),
         )
-        async with db.session() as session, session.begin():
-            if not pending:
-                await session.execute(
-                    update(User).where(User.id == found.id).values(last_login_at=utcnow())
-                )
-            record(
-                session, _actor(request, found), "auth.login", "user", found.id,
-                after={"second_factor_pending": pending},
-            )  # fmt: skip
+        await _change_user(
+            db, request, found, "auth.login", {} if pending else {"last_login_at": utcnow()},
+            after={"second_factor_pending": pending},
+        )  # fmt: skip
         _set_cookie(response, request, settings, token)
         return await _session_out(auth, found, row.csrf_token, pending)
 
@@ -221,12 +233,10 @@ def auth_router() -> APIRouter:
             user_agent=request.headers.get("user-agent"),
             replaces=request.cookies.get(SESSION_COOKIE),
         )
-        async with db.session() as session, session.begin():
-            await session.execute(update(User).where(User.id == user.id).values(**values))
-            record(
-                session, _actor(request, user), "auth.second_factor", "user", user.id,
-                after={"method": "totp" if body.code is not None else "recovery_code"},
-            )  # fmt: skip
+        await _change_user(
+            db, request, user, "auth.second_factor", values,
+            after={"method": "totp" if body.code is not None else "recovery_code"},
+        )  # fmt: skip
         _set_cookie(response, request, settings, token)
         return await _session_out(auth, user, row.csrf_token, False)
 
@@ -279,13 +289,13 @@ def auth_router() -> APIRouter:
             raise HTTPException(422, str(exc)) from None
         new_hash = await hash_password(body.new_password)
         now = utcnow()
-        async with db.session() as session, session.begin():
-            await session.execute(
-                update(User)
-                .where(User.id == user.id)
-                .values(password_hash=new_hash, sessions_valid_after=now)
-            )
-            record(session, _actor(request, user), "user.password", "user", user.id)
+        await _change_user(
+            db,
+            request,
+            user,
+            "user.password",
+            {"password_hash": new_hash, "sessions_valid_after": now},
+        )
         await end_all(db, user.id, at=now)
         auth = authenticator(request)
         token, row = await start_session(
@@ -302,11 +312,7 @@ def auth_router() -> APIRouter:
         if user.totp_secret is not None:
             raise HTTPException(409, "TOTP is on already; turn it off first")
         secret = totp.new_secret()
-        async with db.session() as session, session.begin():
-            await session.execute(
-                update(User).where(User.id == user.id).values(totp_pending_secret=secret)
-            )
-            record(session, _actor(request, user), "user.totp_enrol", "user", user.id)
+        await _change_user(db, request, user, "user.totp_enrol", {"totp_pending_secret": secret})
         return TotpEnrolOut(secret=secret, otpauth_uri=totp.provisioning_uri(secret, user.name))
 
     @router.post("/totp/confirm", response_model=RecoveryCodesOut, responses=PROBLEM_RESPONSES)
@@ -321,22 +327,17 @@ def auth_router() -> APIRouter:
         if step is None:
             raise HTTPException(422, "wrong code: check the authenticator app's clock")
         codes = totp.new_recovery_codes()
-        async with db.session() as session, session.begin():
-            await session.execute(
-                update(User)
-                .where(User.id == user.id)
-                .values(
-                    totp_secret=user.totp_pending_secret,
-                    totp_pending_secret=None,
-                    totp_last_step=step,
-                    recovery_codes=[totp.hash_recovery_code(c) for c in codes],
-                )
-            )
-            before = user_view(user)
-            record(
-                session, _actor(request, user), "user.totp_on", "user", user.id,
-                before=before, after={**before, "totp": True},
-            )  # fmt: skip
+        before = user_view(user)
+        await _change_user(
+            db, request, user, "user.totp_on",
+            {
+                "totp_secret": user.totp_pending_secret,
+                "totp_pending_secret": None,
+                "totp_last_step": step,
+                "recovery_codes": [totp.hash_recovery_code(c) for c in codes],
+            },
+            before=before, after={**before, "totp": True},
+        )  # fmt: skip
         return RecoveryCodesOut(recovery_codes=codes)
 
     @router.post("/totp/disable", status_code=204, responses=PROBLEM_RESPONSES)
@@ -349,13 +350,10 @@ def auth_router() -> APIRouter:
             raise HTTPException(403, "the password is wrong")
         if user.totp_secret is None:
             raise HTTPException(409, "TOTP is not on")
-        async with db.session() as session, session.begin():
-            await session.execute(
-                update(User)
-                .where(User.id == user.id)
-                .values(totp_secret=None, totp_last_step=None, recovery_codes=[])
-            )
-            record(session, _actor(request, user), "user.totp_off", "user", user.id)
+        await _change_user(
+            db, request, user, "user.totp_off",
+            {"totp_secret": None, "totp_last_step": None, "recovery_codes": []},
+        )  # fmt: skip
         return Response(status_code=204)
 
     @router.post("/recovery-codes", response_model=RecoveryCodesOut, responses=PROBLEM_RESPONSES)
@@ -370,16 +368,10 @@ def auth_router() -> APIRouter:
         if step is None:
             raise HTTPException(403, "wrong or already used code")
         codes = totp.new_recovery_codes()
-        async with db.session() as session, session.begin():
-            await session.execute(
-                update(User)
-                .where(User.id == user.id)
-                .values(
-                    totp_last_step=step,
-                    recovery_codes=[totp.hash_recovery_code(c) for c in codes],
-                )
-            )
-            record(session, _actor(request, user), "user.recovery_codes", "user", user.id)
+        await _change_user(
+            db, request, user, "user.recovery_codes",
+            {"totp_last_step": step, "recovery_codes": [totp.hash_recovery_code(c) for c in codes]},
+        )  # fmt: skip
         return RecoveryCodesOut(recovery_codes=codes)
 
     return router
