@@ -29,13 +29,13 @@ import m3u8
 import pytest
 from sqlalchemy import func, select
 
-from streamer.db import Database, Library, Rendition, Track
+from streamer.db import Database, Rendition, Track
 from streamer.renditions import AAC_PRIMING, transcode_track
 from streamer.renditions.playlists import version_token
 from streamer.settings import Settings
 from streamer.storage.factory import open_store
 from tests.fixtures.s3 import s3_client
-from tests.fixtures.servers import RunningServer, scan_roots, serve_in_thread
+from tests.fixtures.servers import RunningServer, scan_roots, serve_in_thread, transcode_library
 from transcoder.ffmpeg import ffmpeg_exe
 from transcoder.fmp4 import SegmentIndex, parse_fmp4
 
@@ -100,22 +100,6 @@ def library(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, S
     return folder, sources
 
 
-async def _transcode_library(settings: Settings, root: str, work_dir: Path) -> None:
-    db = Database(settings.effective_database_url)
-    store = open_store(root, settings)
-    await store.open()
-    try:
-        async with db.session() as session:
-            query = select(Track).join(Library).where(Library.root == root, Track.status == "ok")
-            tracks = (await session.execute(query)).scalars().all()
-        for track in tracks:
-            rows = await transcode_track(db, store, track, work_dir=work_dir)
-            assert sorted(row.name for row in rows) == sorted(LADDER)
-    finally:
-        await store.close()
-        await db.dispose()
-
-
 @dataclass
 class Served:
     server: RunningServer
@@ -154,7 +138,8 @@ def served(
         root = f"s3://{bucket}/music"
     (report,) = scan_roots(settings, [root])
     assert report.failed == 0, report.errors
-    asyncio.run(_transcode_library(settings, root, data / "work"))
+    for rows in transcode_library(settings, root, data / "work"):
+        assert sorted(row.name for row in rows) == sorted(LADDER)
     with serve_in_thread(settings) as server, server.api() as client:
         page = client.get("/api/v1/tracks", params={"limit": 100}).json()
         ids = {item["path"]: item["id"] for item in page["items"]}

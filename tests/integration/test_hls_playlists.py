@@ -8,21 +8,15 @@ stream decodes to the sum of the tracks plus under one frame per track.
 
 from __future__ import annotations
 
-import asyncio
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import m3u8
 import pytest
-from sqlalchemy import select
 
-from streamer.db import Database, Library, Track
-from streamer.renditions import transcode_track
 from streamer.settings import Settings
-from streamer.storage.factory import open_store
-from tests.fixtures.servers import RunningServer, scan_roots, serve_in_thread
+from tests.fixtures.servers import RunningServer, scan_roots, serve_in_thread, transcode_library
 from transcoder.ffmpeg import ffmpeg_exe
 
 FFMPEG_TIMEOUT = 60.0
@@ -41,21 +35,6 @@ def _decoded_samples(url: str) -> int:
         check=True, capture_output=True, timeout=FFMPEG_TIMEOUT,
     )  # fmt: skip
     return len(done.stdout) // 2
-
-
-async def _transcode(settings: Settings, root: str, work_dir: Path) -> None:
-    db = Database(settings.effective_database_url)
-    store = open_store(root, settings)
-    await store.open()
-    try:
-        async with db.session() as session:
-            query = select(Track).join(Library).where(Library.root == root, Track.status == "ok")
-            tracks = (await session.execute(query)).scalars().all()
-        for track in tracks:
-            await transcode_track(db, store, track, work_dir=work_dir)
-    finally:
-        await store.close()
-        await db.dispose()
 
 
 @dataclass
@@ -80,7 +59,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     data = tmp_path_factory.mktemp("playlist-data")
     settings = Settings.load({}, data_dir=data)
     scan_roots(settings, [str(folder)])
-    asyncio.run(_transcode(settings, str(folder), data / "work"))
+    transcode_library(settings, str(folder), data / "work")
     with serve_in_thread(settings) as server, server.api() as client:
         page = client.get("/api/v1/tracks", params={"limit": 100}).json()
         ids = {item["path"]: item["id"] for item in page["items"]}
