@@ -7,7 +7,7 @@ PORT ?= 8000
 WORKERS ?=
 DATA_DIR ?= .data
 
-.PHONY: serve test check lint format bench venv clean
+.PHONY: serve test check lint format bench venv assets clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -20,12 +20,16 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 
 venv: $(VENV)/.installed
 
+# The web admin's front-end libraries from npm (scripts/assets; a no-op when up to date).
+assets:
+	bash scripts/assets
+
 # With no LIBRARY a small demo library of real audio is generated under $(DATA_DIR)/demo.
-serve: venv
+serve: venv assets
 	$(BIN)/streamer serve --data-dir $(DATA_DIR) --port $(PORT) \
 		$(if $(LIBRARY),--library $(LIBRARY),--demo) $(if $(WORKERS),--workers $(WORKERS))
 
-test: venv
+test: venv assets
 	bash scripts/test-services
 	bash scripts/check
 	bash scripts/test
@@ -41,4 +45,4 @@ bench: venv
 	$(BIN)/python benchmarks/ranges.py
 
 clean:
-	rm -rf $(VENV) .data .coverage .coverage.* htmlcov .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) web/node_modules streamer/admin/static/vendor .data .coverage .coverage.* htmlcov .pytest_cache .mypy_cache .ruff_cache

@@ -22,6 +22,7 @@ from starlette.responses import Response
 from starlette.routing import Mount, Route
 
 from streamer.access_log import AccessLog
+from streamer.admin.site import AdminSite
 from streamer.auth.authenticate import Authenticator
 from streamer.auth.ratelimit import RateLimits, limit_storage
 from streamer.auth.sessions import SessionPolicy
@@ -106,6 +107,7 @@ class StreamerApp:
         self.router.state.stores = self.stores
         self.router.state.metrics = self.metrics
         self.router.state.stats = self.stats
+        self.admin = AdminSite()
         self.access_log = AccessLog() if settings.access_log else None
         self.app: ASGIApp = ObserveMiddleware(self._dispatch, self.stats, self.access_log)
 
@@ -120,6 +122,10 @@ class StreamerApp:
             await self.hls_playlists(scope, receive, send)
         elif scope["type"] == "http" and scope["path"].startswith("/hls/"):
             await self.hls(scope, receive, send)
+        elif scope["type"] == "http" and (
+            scope["path"] == "/admin" or scope["path"].startswith("/admin/")
+        ):
+            await self.admin(scope, receive, send)
         else:
             await self.router(scope, receive, send)
 

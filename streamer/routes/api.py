@@ -479,7 +479,14 @@ def create_api() -> FastAPI:
 
     @api.get("/docs", include_in_schema=False)
     async def docs(_principal: PrincipalDep) -> HTMLResponse:
-        return get_swagger_ui_html(openapi_url="/api/v1/openapi.json", title="Streamer API")
+        # Swagger UI 5 (it renders OpenAPI 3.1) from the admin's vendored npm files.
+        return get_swagger_ui_html(
+            openapi_url="/api/v1/openapi.json",
+            title="Streamer API",
+            swagger_js_url="/admin/vendor/swagger-ui-bundle.js",
+            swagger_css_url="/admin/vendor/swagger-ui.css",
+            swagger_favicon_url="/admin/favicon.svg",
+        )
 
     api.include_router(auth_router())
     api.include_router(users_router())

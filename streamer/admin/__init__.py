@@ -1,0 +1,1 @@
+"""The web admin: static ES modules served at /admin (no build step)."""
