@@ -43,10 +43,37 @@ T = TypeVar("T")
 
 # name -> (seconds, tags); long enough for a player to advance, short enough to transcode fast.
 TRACKS: dict[str, tuple[float, dict[str, str]]] = {
-    "aurora.flac": (12.0, {"title": "Aurora", "artist": "Nadia Ray", "album": "Northern", "genre": "Ambient", "date": "2021"}),
-    "bright lights.mp3": (9.0, {"title": "Bright Lights", "artist": "The Sparks", "album": "City", "genre": "Rock", "date": "2019"}),
-    "cascade.flac": (7.0, {"title": "Cascade", "artist": "Nadia Ray", "album": "Northern", "genre": "Ambient", "date": "2021"}),
-}  # fmt: skip
+    "aurora.flac": (
+        12.0,
+        {
+            "title": "Aurora",
+            "artist": "Nadia Ray",
+            "album": "Northern",
+            "genre": "Ambient",
+            "date": "2021",
+        },
+    ),
+    "bright lights.mp3": (
+        9.0,
+        {
+            "title": "Bright Lights",
+            "artist": "The Sparks",
+            "album": "City",
+            "genre": "Rock",
+            "date": "2019",
+        },
+    ),
+    "cascade.flac": (
+        7.0,
+        {
+            "title": "Cascade",
+            "artist": "Nadia Ray",
+            "album": "Northern",
+            "genre": "Ambient",
+            "date": "2021",
+        },
+    ),
+}
 
 pytestmark = pytest.mark.slow
 
