@@ -1,8 +1,19 @@
 # Slim runtime image: Python, ffmpeg from Debian, the streamer as a non-root user.
+# The web admin's front-end libraries come from npm at build time (scripts/assets), never
+# from a CDN at run time.
+FROM node:20-slim AS assets
+WORKDIR /src
+COPY web/package.json web/package-lock.json web/
+RUN npm ci --prefix web --no-audit --no-fund --ignore-scripts --loglevel=error
+COPY scripts/assets scripts/need scripts/
+COPY streamer/admin/static streamer/admin/static
+RUN bash scripts/assets
+
 FROM python:3.11-slim AS build
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY streamer streamer
+COPY --from=assets /src/streamer/admin/static/vendor streamer/admin/static/vendor
 COPY transcoder transcoder
 COPY packager packager
 RUN pip wheel --no-cache-dir --wheel-dir /wheels .

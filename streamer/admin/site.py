@@ -27,6 +27,12 @@ __all__ = ["STATIC", "AdminSite"]
 
 STATIC = Path(__file__).parent / "static"
 REVALIDATE_SECONDS = 2.0
+# Installed from npm by scripts/assets (`make serve` and `make test` run it).
+VENDOR_MARKER = "/vendor/preact.mjs"
+MISSING_VENDOR = (
+    "the web admin's front-end libraries are not installed: run `make assets` "
+    "(scripts/assets copies them from npm into streamer/admin/static/vendor)"
+)
 
 TYPES = {
     ".html": "text/html; charset=utf-8",
@@ -132,6 +138,9 @@ class AdminSite:
         page = name is None and "." not in rest.rsplit("/", 1)[-1]
         if page:
             name = "/index.html"
+            if VENDOR_MARKER not in files:
+                await _problem(send, 503, MISSING_VENDOR)
+                return
         if name is None or name not in files:
             await _problem(send, 404, "no such file in the web admin")
             return
