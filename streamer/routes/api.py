@@ -285,6 +285,9 @@ def create_api() -> FastAPI:
     api = FastAPI(
         title="Streamer admin API",
         version="1",
+        # The API is mounted at /api/v1: clients of the spec (Swagger UI's "Try it out",
+        # code generators) need the prefix.
+        servers=[{"url": "/api/v1"}],
         # Served below behind credentials, like everything else in the API.
         openapi_url=None,
         docs_url=None,
