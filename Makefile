@@ -7,7 +7,7 @@ PORT ?= 8000
 WORKERS ?=
 DATA_DIR ?= .data
 
-.PHONY: serve test check lint format bench venv assets clean
+.PHONY: serve test check lint format bench venv assets screenshots clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,10 @@ check: venv
 format: venv
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
+
+# docs/screenshots/: every admin page at desktop and phone width (runs the browser tests).
+screenshots: venv assets
+	bash scripts/screenshots
 
 bench: venv
 	$(BIN)/python benchmarks/ranges.py

@@ -295,12 +295,24 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
         folder = make_demo_library(settings.data_dir / "demo")
         settings = settings.model_copy(update={"libraries": (str(folder.resolve()),)})
     migrate(settings.effective_database_url)
+    admin_url = f"http://{settings.host}:{settings.port}/admin/"
     if not asyncio.run(cli_accounts.has_accounts(settings)):
-        print(
-            "streamer: no users or API keys yet; the admin API needs one: "
-            "streamer user create NAME --role admin (or streamer apikey create ...)",
-            file=sys.stderr,
-        )
+        if args.demo:
+            password = asyncio.run(cli_accounts.create_demo_admin(settings))
+            print(
+                f"streamer: web admin at {admin_url} - sign in as "
+                f"{cli_accounts.DEMO_ADMIN} / {password} (a demo account made because there "
+                "was none; change its password on the Account page)",
+                file=sys.stderr,
+            )
+        else:
+            print(
+                "streamer: no users or API keys yet; the admin API needs one: "
+                "streamer user create NAME --role admin (or streamer apikey create ...)",
+                file=sys.stderr,
+            )
+    else:
+        print(f"streamer: web admin at {admin_url}", file=sys.stderr)
     background = Background(settings)
     background.start()
     try:

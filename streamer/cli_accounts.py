@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
+import secrets
 import sys
 from datetime import timedelta
 from typing import cast, get_args
@@ -148,6 +149,21 @@ async def has_accounts(settings: Settings) -> bool:
         return user is not None or key is not None
     finally:
         await db.dispose()
+
+
+DEMO_ADMIN = "admin"
+
+
+async def create_demo_admin(settings: Settings) -> str:
+    """An admin named ``admin`` with a random password, returned to print once: `serve
+    --demo` makes it when there is no account, so the first run can open the web admin."""
+    password = secrets.token_urlsafe(12)
+    db = Database(settings.effective_database_url)
+    try:
+        await create_user(db, DEMO_ADMIN, password, "admin", _CLI)
+    finally:
+        await db.dispose()
+    return password
 
 
 COMMANDS = {"user": user_command, "apikey": apikey_command}

@@ -270,3 +270,22 @@ def test_serve_without_accounts_says_how_to_make_the_first(tmp_path: Path) -> No
     with serve_in_process(args, tmp_path / "serve.log") as server:
         logs = server.logs()
     assert "streamer user create NAME --role admin" in logs
+
+
+@pytest.mark.slow
+def test_serve_demo_without_accounts_prints_a_demo_admin_that_can_sign_in(
+    tmp_path: Path,
+) -> None:
+    args = ["--demo", "--no-scan", "--workers", "1", "--data-dir", str(tmp_path / "data")]
+    with serve_in_process(args, tmp_path / "serve.log") as server:
+        found = None
+        deadline = time.monotonic() + 10
+        while found is None and time.monotonic() < deadline:
+            found = re.search(r"web admin at (\S+) - sign in as admin / (\S+) ", server.logs())
+            time.sleep(0.05)
+        assert found is not None, server.logs()
+        assert found.group(1).endswith("/admin/")
+        login = {"name": "admin", "password": found.group(2)}
+        response = httpx.post(f"{server.base_url}/api/v1/auth/login", json=login)
+        assert response.status_code == 200
+        assert response.json()["role"] == "admin"
