@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,8 @@ from sqlalchemy import delete, insert, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from streamer.auth.audit import Actor, record
-from streamer.db.models import Track, TrackLabel, utcnow
+from streamer.catalogue.scan import hash_file
+from streamer.db.models import Rendition, Track, TrackLabel, utcnow
 from streamer.storage.base import ObjectStore
 
 __all__ = [
@@ -147,7 +149,7 @@ async def apply_edit(
     if labels is not None:
         await _replace_labels(session, track.id, labels)
     if store is not None and fields:
-        await write_tags(store, track, fields)
+        await _record_new_source(session, track, await write_tags(store, track, fields))
     after = {**before, **fields, "version": expected_version + 1}
     if labels is not None:
         after["labels"] = labels
@@ -163,14 +165,53 @@ async def _replace_labels(session: AsyncSession, track_id: str, labels: Sequence
         )
 
 
-async def write_tags(store: ObjectStore, track: Track, fields: Mapping[str, Any]) -> None:
-    """Write ``fields`` into the track's source file with mutagen, in a worker thread."""
-    await asyncio.to_thread(_write_tags_sync, store, track.key, track.size, track.mtime, fields)
+@dataclass(frozen=True)
+class SourceState:
+    """What a scan records of a source file, as it is after a tag write."""
+
+    size: int
+    mtime: float
+    version: str | None
+    content_hash: str
+
+
+async def write_tags(store: ObjectStore, track: Track, fields: Mapping[str, Any]) -> SourceState:
+    """Write ``fields`` into the track's source file with mutagen, in a worker thread, and
+    return the file's new size, time, version and hash."""
+    content_hash = await asyncio.to_thread(
+        _write_tags_sync, store, track.key, track.size, track.mtime, fields
+    )
+    info = await store.stat(track.key)
+    return SourceState(info.size, info.mtime, info.version, content_hash)
+
+
+async def _record_new_source(session: AsyncSession, track: Track, state: SourceState) -> None:
+    """Keep the scan's view of the file true after a tag write, so the next scan does not
+    take the file for changed, and move the renditions to the new hash: the audio they were
+    made from is the same, only tag blocks were rewritten, so nothing is transcoded again."""
+    await session.execute(
+        update(Track)
+        .where(Track.id == track.id)
+        .values(
+            size=state.size,
+            mtime=state.mtime,
+            version=state.version,
+            content_hash=state.content_hash,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if track.content_hash is not None:
+        await session.execute(
+            update(Rendition)
+            .where(Rendition.track_id == track.id, Rendition.content_hash == track.content_hash)
+            .values(content_hash=state.content_hash)
+            .execution_options(synchronize_session=False)
+        )
 
 
 def _write_tags_sync(
     store: ObjectStore, key: str, size: int, mtime: float, fields: Mapping[str, Any]
-) -> None:
+) -> str:
     import mutagen  # imported here: only tag write-back needs the writer side
 
     try:
@@ -205,3 +246,5 @@ def _write_tags_sync(
     except (KeyError, ValueError, TypeError, mutagen.MutagenError) as exc:
         # EasyID3KeyError is a KeyError: a field the format's easy interface lacks.
         raise TagsUnsupported(f"cannot write these tags into this format: {exc}") from exc
+    with open(path, "rb") as fh:
+        return hash_file(fh)[0]

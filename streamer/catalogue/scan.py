@@ -42,7 +42,14 @@ from streamer.storage.base import (
 )
 from transcoder.probe import Cover, ProbeError, ProbeResult, probe
 
-__all__ = ["ScanProgress", "ScanReport", "ensure_library", "scan_library", "scan_objects"]
+__all__ = [
+    "ScanProgress",
+    "ScanReport",
+    "ensure_library",
+    "hash_file",
+    "scan_library",
+    "scan_objects",
+]
 
 logger = logging.getLogger("streamer.catalogue")
 
@@ -413,12 +420,7 @@ class _Scan:
             with RangeFile(self.store, info.key, info.size, self.loop) as remote:
                 return content_hash, _probe(cast(BinaryIO, remote), info.key, info.size)
         with open(path, "rb") as fh:
-            digest = hashlib.blake2b(digest_size=16)
-            size = 0
-            while chunk := fh.read(_HASH_CHUNK):
-                digest.update(chunk)
-                size += len(chunk)
-            content_hash = digest.hexdigest()
+            content_hash, size = hash_file(fh)
             if content_hash == prior_hash:
                 return content_hash, None
             return content_hash, _probe(fh, info.key, size)
@@ -491,6 +493,17 @@ def _probe(fileobj: BinaryIO, key: str, size: int) -> ProbeResult | ProbeError:
         return probe(fileobj, key, size)
     except ProbeError as exc:
         return exc
+
+
+def hash_file(fh: BinaryIO) -> tuple[str, int]:
+    """(content hash, size) of a local file read from its start: the identity a scan
+    records (blocking; call it in a thread)."""
+    digest = hashlib.blake2b(digest_size=16)
+    size = 0
+    while chunk := fh.read(_HASH_CHUNK):
+        digest.update(chunk)
+        size += len(chunk)
+    return digest.hexdigest(), size
 
 
 def _remote_hash(info: ObjectInfo) -> str:

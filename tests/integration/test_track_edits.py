@@ -13,7 +13,7 @@ import mutagen
 import pytest
 
 from streamer.settings import Settings
-from tests.fixtures.servers import RunningServer, scan_roots, serve_in_thread
+from tests.fixtures.servers import RunningServer, scan_roots, serve_in_thread, transcode_library
 
 
 @pytest.fixture
@@ -108,6 +108,50 @@ def test_written_tags_reach_the_file_and_a_rescan_keeps_the_edit(world: Any) -> 
         scan_roots(settings, [str(library)])
         after = api.get(f"/api/v1/tracks/{track_id}").json()
         assert (after["title"], after["artist"]) == ("Written", "Somebody")
+
+
+def _write_title(api: httpx.Client, track_id: str, title: str) -> httpx.Response:
+    etag = api.get(f"/api/v1/tracks/{track_id}").headers["etag"]
+    return api.patch(
+        f"/api/v1/tracks/{track_id}",
+        params={"write_tags": "true"},
+        json={"title": title},
+        headers={"If-Match": etag},
+    )
+
+
+def test_tag_writes_follow_each_other_without_a_scan_in_between(world: Any) -> None:
+    server, _, library = world
+    with server.api() as api:
+        track_id, _ = _track(api, "sample.mp3")
+        assert _write_title(api, track_id, "First").status_code == 200
+        second = _write_title(api, track_id, "Second")
+        assert second.status_code == 200, second.text
+        assert mutagen.File(library / "sample.mp3", easy=True).tags["title"] == ["Second"]
+
+
+def test_a_rescan_after_a_tag_write_finds_the_file_unchanged(world: Any) -> None:
+    server, settings, library = world
+    with server.api() as api:
+        track_id, _ = _track(api, "sample.flac")
+        assert _write_title(api, track_id, "Written").status_code == 200
+        (report,) = scan_roots(settings, [str(library)])
+        assert (report.added, report.changed) == (0, 0)
+        track = api.get(f"/api/v1/tracks/{track_id}").json()
+        assert track["size"] == (library / "sample.flac").stat().st_size
+
+
+def test_a_tag_write_does_not_make_the_renditions_stale(world: Any, tmp_path: Path) -> None:
+    server, settings, library = world
+    transcode_library(settings, str(library), tmp_path / "work")
+    with server.api() as api:
+        track_id, _ = _track(api, "sample.flac")
+        assert _write_title(api, track_id, "Written").status_code == 200
+        scan_roots(settings, [str(library)])
+        # The renditions still count as the track's current ones: nothing to transcode.
+        queued = api.post("/api/v1/jobs", json={"track_id": track_id})
+        assert queued.status_code == 409, queued.text
+        assert "already transcoded" in queued.json()["detail"]
 
 
 def test_tags_are_not_written_into_a_file_changed_since_the_scan(world: Any) -> None:
