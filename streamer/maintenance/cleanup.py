@@ -5,6 +5,8 @@
   ``current_renditions`` (and so /hls and /media) never serves;
 - orphaned derived objects under ``.streamer/tracks/``: old transcode runs and the folders
   of deleted tracks, i.e. objects no rendition row and no track's waveform refers to;
+- orphaned covers under ``.streamer/covers/`` (content-addressed, shared by the tracks
+  whose embedded art is the same): those no track refers to any more;
 - expired sessions.
 
 Two guards keep it from racing a transcode: tracks with a queued or running job are left
@@ -36,6 +38,7 @@ from streamer.uploads.service import expire_uploads, staging_area
 __all__ = ["DEFAULT_GRACE_SECONDS", "CleanupReport", "Removal", "cleanup"]
 
 _TRACKS_PREFIX = f"{DERIVED_PREFIX}tracks/"
+_COVERS_PREFIX = f"{DERIVED_PREFIX}covers/"
 DEFAULT_GRACE_SECONDS = 3600.0
 
 
@@ -188,11 +191,14 @@ async def _orphans(
         found = [info async for info in store.iter_derived()]
         doomed = []
         for info in found:
-            if not info.key.startswith(_TRACKS_PREFIX) or info.key in kept:
+            if info.key in kept or info.mtime > cutoff:
                 continue
-            track_id = info.key[len(_TRACKS_PREFIX) :].split("/", 1)[0]
-            if track_id in busy or info.mtime > cutoff:
+            if info.key.startswith(_TRACKS_PREFIX):
+                if info.key[len(_TRACKS_PREFIX) :].split("/", 1)[0] in busy:
+                    continue
+            elif not info.key.startswith(_COVERS_PREFIX):
                 continue
+            # A scan stores a cover before its track's row commits: the grace covers that.
             doomed.append(info)
         doomed.sort(key=lambda i: i.key)
         for info in doomed:

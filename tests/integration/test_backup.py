@@ -263,5 +263,25 @@ def test_cleanup_removes_orphans_and_keeps_what_is_served(
         assert segment.content
 
 
+def test_cleanup_removes_covers_no_track_refers_to(
+    installation: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    library: Path = installation["library"]
+    url = installation["settings"].effective_database_url
+    used = {key for (key,) in _db_rows(url, select(Track.cover_key)) if key}
+    assert used, "the samples carry embedded covers"
+    orphan = library / ".streamer" / "covers" / "ff" / ("ff" * 16 + ".png")
+    orphan.parent.mkdir(parents=True, exist_ok=True)
+    orphan.write_bytes(b"\x89PNG old art")
+    two_hours_ago = time.time() - 7200
+    for path in [orphan, *(library / key for key in used)]:
+        os.utime(path, (two_hours_ago, two_hours_ago))
+
+    assert main(["cleanup", "--data-dir", str(installation["data"])]) == 0
+    assert "removed 1 orphaned derived objects" in capsys.readouterr().out
+    assert not orphan.exists()
+    assert all((library / key).exists() for key in used)
+
+
 def _first_uri(playlist: str) -> str:
     return next(line for line in playlist.splitlines() if line and not line.startswith("#"))
