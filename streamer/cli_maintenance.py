@@ -107,6 +107,8 @@ def restore_command(settings: Settings, args: argparse.Namespace) -> int:
             problems = True
             print(f"  {check.root}: cannot check: {check.error}")
             continue
+        if check.put_back:
+            print(f"  {check.root}: {check.put_back} derived objects put back from the backup")
         if not check.missing and not check.changed:
             print(f"  {check.root}: all {check.objects} objects present")
             continue

@@ -3,8 +3,10 @@
 Order: check the backup's checksums; refuse a database that holds rows (unless forced,
 when its tables are dropped); migrate the empty database to the backup's Alembic revision;
 load every table in the backup's (dependency) order in one transaction; migrate to head;
-then compare the manifest of stored objects with what the stores hold now. Tracks whose
-derived objects are missing get a forced transcode job, run by the server or a worker.
+then compare the manifest of stored objects with what the stores hold now. Derived objects
+missing from a store are put back from the backup when it carries them (``--with-derived``);
+tracks whose derived objects are still missing get a forced transcode job, run by the
+server or a worker.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, MetaData, make_url, select
+from sqlalchemy import Connection, MetaData, make_url, select, update
 
 from streamer.auth.audit import Actor, write
 from streamer.db import Database, migrate
@@ -51,6 +53,7 @@ class LibraryCheck:
     changed: list[str] = field(default_factory=list)
     # Tracks whose renditions, segment indexes or waveform are missing from the store.
     retranscode: list[str] = field(default_factory=list)
+    put_back: int = 0  # derived objects copied back into the store from the backup
     error: str | None = None
 
 
@@ -231,6 +234,7 @@ async def _check_library(
         check.error = "not in the restored database"
         return check
     recorded: dict[str, dict[str, Any]] = {}
+    put_back: set[str] = set()
     if entry.get("file"):
         text = await asyncio.to_thread((root / entry["file"]).read_text, encoding="utf-8")
         recorded = {item["key"]: item for item in map(json.loads, text.splitlines()) if item}
@@ -238,16 +242,36 @@ async def _check_library(
     try:
         await store.open()
         present = {info.key: info for info in await list_store(store)}
+        copies = root / "derived" / entry["id"]
+        for key, item in recorded.items():
+            if key in present or not item.get("derived"):
+                continue
+            copy = copies / key
+            if await asyncio.to_thread(copy.is_file):
+                present[key] = await store.put_file(key, copy)
+                put_back.add(key)
+        check.put_back = len(put_back)
     except StorageError as exc:
         check.error = str(exc)
         return check
     finally:
         await store.close()
+    if put_back:
+        # Renditions name the store's version of their MP4, which a copy does not keep.
+        async with db.session() as session, session.begin():
+            for key in put_back:
+                await session.execute(
+                    update(Rendition)
+                    .where(Rendition.key == key)
+                    .values(version=present[key].version)
+                )
     check.objects = len(present)
     for key, item in recorded.items():
         info = present.get(key)
         if info is None:
             check.missing.append(key)
+        elif key in put_back:  # the backup's own (checksummed) bytes, with a new version
+            continue
         elif info.size != item["size"] or info.version != item["version"]:
             check.changed.append(key)
     # Whatever the manifest says, a rendition row must find its objects to be served.

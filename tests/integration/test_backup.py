@@ -132,6 +132,41 @@ def test_restore_into_an_empty_data_dir_serves_the_same_installation(
     assert main(["restore", str(dest), "--data-dir", str(fresh), "--force"]) == 0
 
 
+def test_restore_puts_derived_objects_back_from_a_backup_with_them(
+    installation: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    library: Path = installation["library"]
+    dest = tmp_path / "backup"
+    assert (
+        main(["backup", str(dest), "--with-derived", "--data-dir", str(installation["data"])]) == 0
+    )
+    derived = sorted(
+        p.relative_to(library) for p in (library / ".streamer").rglob("*") if p.is_file()
+    )
+    shutil.rmtree(library / ".streamer")  # the disk that held the renditions is gone
+    capsys.readouterr()
+
+    fresh = tmp_path / "restored"
+    assert main(["restore", str(dest), "--data-dir", str(fresh)]) == 0
+    out = capsys.readouterr().out
+    assert f"{len(derived)} derived objects put back from the backup" in out, out
+    assert "transcodes queued" not in out
+    assert (
+        sorted(p.relative_to(library) for p in (library / ".streamer").rglob("*") if p.is_file())
+        == derived
+    )
+    settings = Settings.load({}, data_dir=fresh, workers=1)
+    with serve_in_thread(settings) as server, server.api() as api:
+        track = api.get("/api/v1/tracks").json()["items"][0]["id"]
+        with server.client() as player:
+            master = player.get(f"/hls/{track}/master.m3u8")
+            assert master.status_code == 200
+            variant = master.url.join(_first_uri(master.text))
+            segment = player.get(variant.join(_first_uri(player.get(variant).text)))
+            assert segment.status_code in (200, 206)
+            assert segment.content
+
+
 def test_backup_manifest_records_objects_and_checksums(
     installation: dict[str, Any], tmp_path: Path
 ) -> None:
