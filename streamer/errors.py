@@ -6,6 +6,7 @@
     │   ├── ObjectNotFound       no such key, or a key that escapes the library
     │   ├── ObjectChanged        the object changed size or identity while being read
     │   └── StorageUnavailable   the backend cannot be reached
+    ├── DatabaseUnavailable      the database cannot be reached now (down, restarting)
     ├── CatalogueError           a scan could not run at all (one bad file is not an error)
     └── MaintenanceError         backup, restore or cleanup refused its input (a destination
                                  in use, a non-empty database, a damaged backup); exit 2
@@ -38,6 +39,10 @@ class ObjectChanged(StorageError):
 
 class StorageUnavailable(StorageError):
     """The storage backend cannot be reached or refused the request."""
+
+
+class DatabaseUnavailable(StreamerError):
+    """The database cannot be reached now: down, restarting, refusing connections."""
 
 
 class CatalogueError(StreamerError):

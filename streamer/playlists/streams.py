@@ -31,6 +31,8 @@ from sqlalchemy import select
 from packager import InitSection, Part, Segment, common_renditions, stitched_playlist
 from streamer.coalescing_cache import CoalescingCache
 from streamer.db import Database, Playlist, PlaylistItem, Rendition
+from streamer.db.availability import SERVE_STALE_SECONDS, translate_unavailable
+from streamer.errors import DatabaseUnavailable, StorageUnavailable
 from streamer.http.signing import make_token
 from streamer.renditions.catalog import Playlist as PlaylistText
 from streamer.renditions.catalog import RenditionCatalog, TrackRenditions
@@ -69,7 +71,12 @@ class PlaylistStreams:
         self.db = db
         self.catalog = catalog
         self._cache: CoalescingCache[str, StitchedStream] = CoalescingCache(
-            self._load, ttl=ttl, negative_ttl=negative_ttl, max_entries=max_entries
+            translate_unavailable(self._load),
+            ttl=ttl,
+            negative_ttl=negative_ttl,
+            max_entries=max_entries,
+            stale_on=(DatabaseUnavailable, StorageUnavailable),
+            max_stale=SERVE_STALE_SECONDS,
         )
 
     async def get(self, playlist_id: str) -> StitchedStream | None:

@@ -25,7 +25,8 @@ from sqlalchemy import select
 from streamer.catalogue.repository import newest_ladder
 from streamer.coalescing_cache import CoalescingCache
 from streamer.db import Database, Library, Rendition, Track
-from streamer.errors import ObjectNotFound
+from streamer.db.availability import SERVE_STALE_SECONDS, translate_unavailable
+from streamer.errors import DatabaseUnavailable, ObjectNotFound, StorageUnavailable
 from streamer.renditions.playlists import (
     VariantInfo,
     byterange_playlist,
@@ -107,7 +108,12 @@ class RenditionCatalog:
         self.store_for = store_for
         self.max_indexes = max_indexes
         self._cache: CoalescingCache[str, TrackRenditions] = CoalescingCache(
-            self._load, ttl=ttl, negative_ttl=negative_ttl, max_entries=max_entries
+            translate_unavailable(self._load),
+            ttl=ttl,
+            negative_ttl=negative_ttl,
+            max_entries=max_entries,
+            stale_on=(DatabaseUnavailable, StorageUnavailable),
+            max_stale=SERVE_STALE_SECONDS,
         )
         self._indexes: OrderedDict[tuple[str, str, str], RenditionEntry] = OrderedDict()
 

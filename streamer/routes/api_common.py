@@ -25,6 +25,7 @@ from streamer.auth.audit import Actor, actor_of
 from streamer.auth.authenticate import CSRF_HEADER, Authenticator, AuthFailure, Credentials
 from streamer.auth.sessions import SESSION_COOKIE
 from streamer.db import Database
+from streamer.db.availability import database_unavailable
 from streamer.settings import Settings
 from streamer.storage.registry import StoreRegistry
 
@@ -174,7 +175,13 @@ async def http_error(_request: Request, exc: Exception) -> JSONResponse:
 
 
 async def internal_error(request: Request, exc: Exception) -> JSONResponse:
-    """A bug: logged with its traceback, answered as a problem without details."""
+    """A bug: logged with its traceback, answered as a problem without details. The
+    database being unreachable is not a bug: 503 with Retry-After, logged as a warning."""
+    if database_unavailable(exc):
+        logger.warning("database unavailable in %s %s: %s", request.method, request.url.path, exc)
+        response = problem(503, "the database is unavailable; try again shortly")
+        response.headers["Retry-After"] = "5"
+        return response
     logger.error("unhandled error in %s %s", request.method, request.url.path, exc_info=exc)
     return problem(500, "an internal error occurred; it has been logged")
 

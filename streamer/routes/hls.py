@@ -36,6 +36,7 @@ import logging
 import time
 from typing import NamedTuple
 
+from streamer.errors import DatabaseUnavailable
 from streamer.http import evaluate_preconditions, format_http_date
 from streamer.http.signing import sign_playlist
 from streamer.observe import ROUTE_KEY
@@ -113,7 +114,7 @@ class HlsEndpoint:
         for attempt in (1, 2):
             try:
                 track = await self.catalog.get(track_id)
-            except StorageError:
+            except (StorageError, DatabaseUnavailable):
                 await storage_unavailable(send, cors, track_id=track_id)
                 return
             if track is None:

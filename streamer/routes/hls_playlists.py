@@ -16,6 +16,7 @@ short-lived 404. Purge key: ``playlist-{id}``.
 
 from __future__ import annotations
 
+from streamer.errors import DatabaseUnavailable
 from streamer.playlists.streams import PlaylistStreams, sign_stitched
 from streamer.renditions.catalog import Playlist
 from streamer.routes.hls import (
@@ -54,7 +55,7 @@ class PlaylistHlsEndpoint:
         cors = [*cors, *purge_keys(playlist_id)]
         try:
             stream = await self.streams.get(playlist_id)
-        except StorageError:
+        except (StorageError, DatabaseUnavailable):
             await storage_unavailable(send, cors)
             return
         if stream is None:

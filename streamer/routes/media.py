@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from streamer.cache import Cached, SegmentCache
 from streamer.cache.keys import window_key
-from streamer.errors import ObjectChanged, ObjectNotFound, StorageError
+from streamer.errors import DatabaseUnavailable, ObjectChanged, ObjectNotFound, StorageError
 from streamer.http import (
     ByteRange,
     MalformedRange,
@@ -216,7 +216,11 @@ class MediaEndpoint:
         *,
         cover: bool = False,
     ) -> None:
-        entry = await self.index.get(track_id)
+        try:
+            entry = await self.index.get(track_id)
+        except DatabaseUnavailable:
+            await storage_unavailable(send, cors, track_id=track_id)
+            return
         if entry is None:
             await problem_response(send, 404, "no such track", cors)
             return
@@ -254,7 +258,7 @@ class MediaEndpoint:
         assert self.renditions is not None
         try:
             track = await self.renditions.get(track_id)
-        except StorageError:
+        except (StorageError, DatabaseUnavailable):
             await storage_unavailable(send, cors, track_id=track_id)
             return
         entry = track.renditions.get(name) if track is not None else None

@@ -15,6 +15,8 @@ from sqlalchemy import select
 
 from streamer.coalescing_cache import CoalescingCache
 from streamer.db import Database, Library, Track
+from streamer.db.availability import SERVE_STALE_SECONDS, translate_unavailable
+from streamer.errors import DatabaseUnavailable, StorageUnavailable
 
 TRACK_ID = re.compile(r"^[0-9a-f]{16}$")
 
@@ -45,7 +47,12 @@ class MediaIndex:
     ) -> None:
         self.db = db
         self._cache: CoalescingCache[str, MediaEntry] = CoalescingCache(
-            self._load, ttl=ttl, negative_ttl=negative_ttl, max_entries=max_entries
+            translate_unavailable(self._load),
+            ttl=ttl,
+            negative_ttl=negative_ttl,
+            max_entries=max_entries,
+            stale_on=(DatabaseUnavailable, StorageUnavailable),
+            max_stale=SERVE_STALE_SECONDS,
         )
 
     async def get(self, track_id: str) -> MediaEntry | None:

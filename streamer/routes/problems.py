@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 from collections.abc import Iterable
 from http import HTTPStatus
 
+from streamer.errors import DatabaseUnavailable
 from streamer.types import Send
 
 logger = logging.getLogger("streamer.storage")
@@ -44,7 +46,9 @@ async def problem_response(
 async def storage_unavailable(
     send: Send, headers: Iterable[tuple[bytes, bytes]] = (), *, track_id: str | None = None
 ) -> None:
-    """503 with Retry-After for a store that failed: logged with its cause (call it from the
-    ``except`` block), never a 500."""
-    logger.warning("storage failed", exc_info=True, extra={"track": track_id})
-    await problem_response(send, 503, "storage unavailable", [(b"retry-after", b"5"), *headers])
+    """503 with Retry-After for a store, or the catalogue's database, that failed: logged
+    with its cause (call it from the ``except`` block), never a 500."""
+    database = isinstance(sys.exc_info()[1], DatabaseUnavailable)
+    what = "the catalogue database is unavailable" if database else "storage unavailable"
+    logger.warning(what, exc_info=True, extra={"track": track_id})
+    await problem_response(send, 503, what, [(b"retry-after", b"5"), *headers])

@@ -73,3 +73,74 @@ async def test_invalidate_and_the_size_bound() -> None:
     cache.invalidate()
     await cache.get("0")
     assert load.calls == calls + 3
+
+
+class Down(Exception):
+    """The kind of failure the cache may answer from stale values."""
+
+
+class Switchable:
+    """Loads values until told to fail with ``error``."""
+
+    def __init__(self, values: dict[str, int | None]) -> None:
+        self.values = values
+        self.error: Exception | None = None
+        self.calls = 0
+
+    async def __call__(self, key: str) -> int | None:
+        self.calls += 1
+        if self.error is not None:
+            raise self.error
+        return self.values.get(key)
+
+
+def _stale_cache(load: Switchable, **kwargs: float) -> CoalescingCache[str, int]:
+    options = {"max_stale": 60.0, "error_retry": 60.0, **kwargs}
+    return CoalescingCache(
+        load, ttl=0.0, negative_ttl=0.0, max_entries=10, stale_on=(Down,), **options
+    )
+
+
+async def test_an_expired_value_is_served_when_a_reload_fails_with_a_stale_error() -> None:
+    load = Switchable({"a": 1})
+    cache = _stale_cache(load)
+    assert await cache.get("a") == 1
+    load.error = Down()
+    assert await cache.get("a") == 1
+
+
+async def test_after_a_stale_answer_the_next_reload_waits_error_retry() -> None:
+    load = Switchable({"a": 1})
+    cache = _stale_cache(load)
+    await cache.get("a")
+    load.error = Down()
+    await cache.get("a")
+    calls = load.calls
+    assert await cache.get("a") == 1
+    assert load.calls == calls  # answered from the entry, the dead source left alone
+
+
+@pytest.mark.parametrize(
+    ("error", "max_stale"),
+    [(RuntimeError("a bug"), 60.0), (Down(), 0.0)],
+    ids=["other-errors", "too-old"],
+)
+async def test_other_errors_and_values_older_than_max_stale_are_raised(
+    error: Exception, max_stale: float
+) -> None:
+    load = Switchable({"a": 1})
+    cache = _stale_cache(load, max_stale=max_stale)
+    await cache.get("a")
+    await asyncio.sleep(0.01)
+    load.error = error
+    with pytest.raises(type(error)):
+        await cache.get("a")
+
+
+async def test_an_absent_result_is_never_served_stale() -> None:
+    load = Switchable({})
+    cache = _stale_cache(load)
+    assert await cache.get("a") is None
+    load.error = Down()
+    with pytest.raises(Down):
+        await cache.get("a")
