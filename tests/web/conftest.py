@@ -96,6 +96,7 @@ class WebServer:
     library: Path  # the library folder
     totp_secrets: dict[str, str] = field(default_factory=dict)  # user name -> TOTP secret
     track_ids: dict[str, str] = field(default_factory=dict)  # file name -> track id
+    parents: Path = Path()  # library_parents: folders the API may add as libraries
 
     def api(self) -> httpx.Client:
         return httpx.Client(base_url=self.base_url, headers=bearer(self.api_key), timeout=15)
@@ -155,7 +156,9 @@ def start_web_server(
         "STREAMER_RATE_LIMIT_API": "100000/minute",
         "STREAMER_RATE_LIMIT_IP": "100000/minute",
         "STREAMER_JOB_POLL_SECONDS": "0.1",
+        "STREAMER_LIBRARY_PARENTS": str(tmp / "parents"),
     }
+    (tmp / "parents").mkdir()
     args = ["--library", str(library), "--data-dir", str(data), "--workers", "1"]
     with serve_in_process(args, tmp / "serve.log", env=env) as process:
         with httpx.Client(base_url=process.base_url, headers=bearer(key), timeout=15) as client:
@@ -165,6 +168,7 @@ def start_web_server(
         server = WebServer(
             process.base_url, process, key, library_id, library, secrets,
             {item["path"]: item["id"] for item in items},
+            tmp / "parents",
         )  # fmt: skip
         server.wait_for_jobs()
         yield server

@@ -14,6 +14,7 @@ import Login from './pages/login.js';
 const ROUTES = [
   { path: '/admin/library', title: 'Library', load: () => import('./pages/library.js') },
   { path: '/admin/tracks/:id', title: 'Track', load: () => import('./pages/track.js') },
+  { path: '/admin/libraries', title: 'Libraries', load: () => import('./pages/libraries.js') },
   { path: '/admin/playlists', title: 'Playlists', load: () => import('./pages/playlists.js') },
   { path: '/admin/playlists/:id', title: 'Playlist', load: () => import('./pages/playlist.js') },
   { path: '/admin/dashboard', title: 'Dashboard', load: () => import('./pages/dashboard.js') },
@@ -22,11 +23,18 @@ const ROUTES = [
 ];
 
 const NAV = [
-  { href: '/admin/library', label: 'Library' },
+  { href: '/admin/library', label: 'Library', also: ['/admin/tracks'] },
+  { href: '/admin/libraries', label: 'Libraries' },
   { href: '/admin/playlists', label: 'Playlists' },
   { href: '/admin/dashboard', label: 'Dashboard' },
   { href: '/admin/users', label: 'Users', needs: 'admin' },
 ];
+
+// Whether the nav item names the current page ('/admin/library' is not '/admin/libraries').
+function current(path, item) {
+  const pathname = path.split('?')[0];
+  return [item.href, ...(item.also || [])].some((href) => pathname === href || pathname.startsWith(href + '/'));
+}
 
 function LazyPage({ route, params, user }) {
   const [loaded, setLoaded] = useState(null);
@@ -74,7 +82,7 @@ function Header({ user, path }) {
       <ul>
         ${NAV.filter((item) => !item.needs || can(user, item.needs)).map(
           (item) => html`<li key=${item.href}>
-            <a href=${item.href} aria-current=${path.startsWith(item.href) ? 'page' : undefined}>${item.label}</a>
+            <a href=${item.href} aria-current=${current(path, item) ? 'page' : undefined}>${item.label}</a>
           </li>`,
         )}
       </ul>
