@@ -133,7 +133,10 @@ async def _create_users(settings: Settings, library_id: str) -> dict[str, str]:
 
 
 def start_web_server(
-    tmp: Path, *, tracks: dict[str, tuple[float, dict[str, str]]] = TRACKS
+    tmp: Path,
+    *,
+    tracks: dict[str, tuple[float, dict[str, str]]] = TRACKS,
+    extra_env: dict[str, str] | None = None,  # more STREAMER_* settings for the server
 ) -> Iterator[WebServer]:
     library = tmp / "library"
     for n, (name, (seconds, tags)) in enumerate(tracks.items()):
@@ -155,6 +158,7 @@ def start_web_server(
         "STREAMER_RATE_LIMIT_API": "100000/minute",
         "STREAMER_RATE_LIMIT_IP": "100000/minute",
         "STREAMER_JOB_POLL_SECONDS": "0.1",
+        **(extra_env or {}),
     }
     args = ["--library", str(library), "--data-dir", str(data), "--workers", "1"]
     with serve_in_process(args, tmp / "serve.log", env=env) as process:

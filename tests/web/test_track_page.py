@@ -11,13 +11,28 @@ playing tests would fail if it could not.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
-from playwright.sync_api import Dialog, Page, Request, expect
+import mutagen
+import pytest
+from playwright.sync_api import Browser, Dialog, Page, Request, Route, expect
 
-from tests.web.conftest import Signed, WebServer, check_accessibility, screenshot
+from tests.web.conftest import (
+    TRACKS,
+    PageErrors,
+    Signed,
+    WebServer,
+    check_accessibility,
+    new_context,
+    screenshot,
+    sign_in,
+    start_web_server,
+)
 
+PROBLEM = "application/problem+json"
 OpenAs = Callable[..., Signed]  # the open_as fixture
 PLAYED = "() => document.querySelector('audio').currentTime > {seconds}"
 
@@ -276,3 +291,78 @@ def test_the_track_page_passes_axe(open_as: OpenAs, web_server: WebServer) -> No
     expect(page.get_by_label("Rendition", exact=True)).to_be_enabled()
     check_accessibility(page, "the track page")
     screenshot(page, "track")
+
+
+def test_saving_with_write_back_writes_the_tags_into_the_file(
+    open_as: OpenAs, web_server: WebServer
+) -> None:
+    name = "bright lights.mp3"
+    page = open_as("eve", track_url(web_server, name)).page
+    genre = page.get_by_label("Genre", exact=True)
+    expect(genre).to_have_value(re.compile(".+"))
+    genre.fill("Synth Rock")
+    page.get_by_label("Also write the tags into the audio file").check()
+    page.get_by_role("button", name="Save", exact=True).click()
+    expect(page.locator(".save-status")).to_contain_text("tags written to the file")
+    tags = mutagen.File(web_server.library / name, easy=True)
+    assert tags["genre"] == ["Synth Rock"]
+
+
+def test_a_failed_save_says_why_and_keeps_the_edit(open_as: OpenAs, web_server: WebServer) -> None:
+    page = open_as("eve", track_url(web_server, "aurora.flac")).page
+    before, _ = api_track(web_server, "aurora.flac")
+
+    def refuse(route: Route) -> None:  # the server's answer when its database is away
+        if route.request.method != "PATCH":
+            route.continue_()
+            return
+        problem = {"title": "Service Unavailable", "status": 503, "detail": "database unavailable"}
+        route.fulfill(status=503, json=problem, headers={"Content-Type": PROBLEM})
+
+    page.route("**/api/v1/tracks/*", refuse)
+    title = page.get_by_label("Title", exact=True)
+    expect(title).to_have_value(before["title"])
+    title.fill("Lost?")
+    page.get_by_role("button", name="Save", exact=True).click()
+    expect(page.locator(".save-status")).to_have_text("Not saved: database unavailable")
+    expect(page.locator(".toast-error")).to_contain_text("database unavailable")
+    expect(title).to_have_value("Lost?")
+    assert api_track(web_server, "aurora.flac")[0]["title"] == before["title"]
+
+
+@pytest.fixture(scope="module")
+def signing_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebServer]:
+    """A second server, with URL signing on: /media and /hls need ?token=."""
+    yield from start_web_server(
+        Path(tmp_path_factory.mktemp("signed")),
+        tracks={"aurora.flac": TRACKS["aurora.flac"]},
+        extra_env={"STREAMER_URL_SIGNING_SECRET": "a secret for the track page tests"},
+    )
+
+
+def test_with_url_signing_the_player_and_cover_use_signed_urls(
+    browser: Browser, signing_server: WebServer
+) -> None:
+    track_id = signing_server.track_ids["aurora.flac"]
+    with signing_server.api() as client:
+        assert client.get(f"/hls/{track_id}/master.m3u8").status_code == 403  # no token
+    context = new_context(browser, signing_server)
+    sign_in(context, signing_server, "ed")
+    page = context.new_page()
+    errors = PageErrors(page)
+    media: list[str] = []
+
+    def record(request: Request) -> None:
+        if urlsplit(request.url).path.startswith(("/hls/", "/media/")):
+            media.append(request.url)
+
+    page.on("request", record)
+    page.goto(f"/admin/tracks/{track_id}")
+    start_playing(page, 1.0)
+    cover = page.get_by_role("img", name="Cover of Aurora")
+    expect(cover).to_be_visible()
+    assert cover.evaluate("img => img.naturalWidth") > 0
+    assert any("/seg_" in url for url in media)
+    assert all(parse_qs(urlsplit(url).query).get("token") for url in media), media
+    context.close()
+    assert errors.errors == []
