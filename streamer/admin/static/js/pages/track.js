@@ -125,7 +125,7 @@ export default function TrackPage({ id, user }) {
   return html`<div class="track-page stack">
     <p class="breadcrumb"><a href="/admin/library">← Library</a></p>
     <header class="track-header">
-      <${Cover} track=${track} token=${signing.token} />
+      <${Cover} key=${signing.token || ''} track=${track} token=${signing.token} ready=${signing.ready} />
       <div class="track-heading">
         <h1>${track.title || track.path}</h1>
         ${subtitle ? html`<p class="track-subtitle">${subtitle}</p>` : null}
@@ -159,9 +159,10 @@ export default function TrackPage({ id, user }) {
   </div>`;
 }
 
-function Cover({ track, token }) {
+// Keyed by the token: a new token is a new URL, worth trying again after a failure.
+function Cover({ track, token, ready }) {
   const [broken, setBroken] = useState(false);
-  if (!track.urls.cover || broken) return html`<div class="cover cover-none" aria-hidden="true">♪</div>`;
+  if (!track.urls.cover || broken || !ready) return html`<div class="cover cover-none" aria-hidden="true">♪</div>`;
   return html`<img class="cover" src=${withToken(track.urls.cover, token)} alt=${`Cover of ${track.title || track.path}`} onError=${() => setBroken(true)} />`;
 }
 
