@@ -61,6 +61,19 @@ export function Player({ track, token, points }) {
   const hlsUrl = track.urls.hls ? withToken(track.urls.hls, token) : null;
   const originalUrl = withToken(track.urls.original, token);
   const duration = track.duration || mediaDuration || 0;
+  // A finished transcode publishes new renditions under the same master URL (older
+  // segment URLs then answer 404): load the source again, at the same position.
+  const ladder = useRef(null);
+  if (track.job && track.job.status === 'succeeded') ladder.current = track.job.id;
+
+  // Remember the position across a change of source. Declared before the set-up below:
+  // Preact runs cleanups in order, and that one's empties the element.
+  useEffect(() => {
+    const media = audio.current;
+    return () => {
+      if (media.currentTime > 0) pendingSeek.current = media.currentTime;
+    };
+  }, [hlsUrl, originalUrl, attempt, ladder.current]);
 
   // Set up the source; tear hls.js down on unmount or when the URLs change.
   useEffect(() => {
@@ -102,7 +115,7 @@ export function Player({ track, token, points }) {
       media.removeAttribute('src');
       media.load();
     };
-  }, [hlsUrl, originalUrl, attempt]);
+  }, [hlsUrl, originalUrl, attempt, ladder.current]);
 
   useEffect(() => {
     const media = audio.current;
