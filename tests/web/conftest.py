@@ -134,7 +134,10 @@ async def _create_users(settings: Settings, library_id: str) -> dict[str, str]:
 
 
 def start_web_server(
-    tmp: Path, *, tracks: dict[str, tuple[float, dict[str, str]]] = TRACKS
+    tmp: Path,
+    *,
+    tracks: dict[str, tuple[float, dict[str, str]]] = TRACKS,
+    extra_env: dict[str, str] | None = None,  # more STREAMER_* settings for the server
 ) -> Iterator[WebServer]:
     library = tmp / "library"
     for n, (name, (seconds, tags)) in enumerate(tracks.items()):
@@ -157,6 +160,7 @@ def start_web_server(
         "STREAMER_RATE_LIMIT_IP": "100000/minute",
         "STREAMER_JOB_POLL_SECONDS": "0.1",
         "STREAMER_LIBRARY_PARENTS": str(tmp / "parents"),
+        **(extra_env or {}),
     }
     (tmp / "parents").mkdir()
     args = ["--library", str(library), "--data-dir", str(data), "--workers", "1"]
