@@ -381,25 +381,45 @@ def test_a_change_made_through_the_api_appears_live(
     expect(page.get_by_role("status").filter(has_text="changed elsewhere")).to_be_visible()
 
 
+# Listens to the page's player: the loudest frequency (Hz) of what it plays now. Each
+# generated track is a tone of its own (conftest: 330 Hz + 110 Hz per track in TRACKS order).
+LISTEN = """() => {
+    const audio = document.querySelector('.pl-player audio');
+    const context = new AudioContext();
+    const analyser = context.createAnalyser();
+    analyser.fftSize = 8192;
+    analyser.smoothingTimeConstant = 0;  // each reading is what plays now
+    context.createMediaElementSource(audio).connect(analyser);  // not to the speakers
+    window.loudest = () => {
+        const bins = new Float32Array(analyser.frequencyBinCount);
+        analyser.getFloatFrequencyData(bins);
+        let top = 1;
+        for (let i = 2; i < bins.length; i++) if (bins[i] > bins[top]) top = i;
+        return top * context.sampleRate / analyser.fftSize;
+    };
+    audio.currentTime = 5;
+    return context.resume().then(() => audio.play());
+}"""
+TONES = {CASCADE: 550.0, BRIGHT: 440.0}
+
+
 def test_the_stitched_stream_plays_past_the_first_track(open_as: Any, playlists: Playlists) -> None:
     playlist = playlists.make("Two in a row", [CASCADE, BRIGHT])  # 7 s, then 9 s
     page = open_editor(open_as, playlist)
-    audio = page.locator(".pl-player audio")
-    expect(audio).to_be_visible()
-    page.wait_for_function("() => document.querySelector('.pl-player audio').readyState >= 1")
-    # Seek near the end of the first track and play (muted: no user gesture in the test).
-    page.evaluate(
-        """() => { const a = document.querySelector('.pl-player audio');
-                   a.muted = true; a.currentTime = 5.5; return a.play(); }"""
-    )
+    audio = "document.querySelector('.pl-player audio')"
+    page.wait_for_function(f"() => {audio}.readyState >= 1")
+    # A click first: the page may then start sound (autoplay needs a user's gesture).
+    page.get_by_role("heading", name="Listen").click()
+    page.evaluate(LISTEN)
+    page.wait_for_function(f"() => {audio}.currentTime > 6")
     expect(page.get_by_text("Now playing: Cascade")).to_be_visible()
-    page.wait_for_function(
-        "() => document.querySelector('.pl-player audio').currentTime > 8", timeout=15_000
-    )
+    assert page.evaluate("loudest()") == pytest.approx(TONES[CASCADE], abs=12)
+    # Past the join (EXT-X-DISCONTINUITY, a new EXT-X-MAP): the second track sounds.
+    page.wait_for_function(f"() => {audio}.currentTime > 8.5", timeout=15_000)
     expect(page.get_by_text("Now playing: Bright Lights")).to_be_visible()
+    assert page.evaluate("loudest()") == pytest.approx(TONES[BRIGHT], abs=12)
     state = page.evaluate(
-        """() => { const a = document.querySelector('.pl-player audio');
-                   return {error: a.error && a.error.code, ranges: a.buffered.length}; }"""
+        f"() => ({{error: {audio}.error && {audio}.error.code, ranges: {audio}.buffered.length}})"
     )
     assert state == {"error": None, "ranges": 1}  # one buffered range: no hole at the join
     expect(page.locator(".pl-player .error")).to_have_count(0)
