@@ -378,7 +378,8 @@ def test_a_change_made_through_the_api_appears_live(
         moved = api.post(f"/api/v1/playlists/{three['id']}/items/move", json={"from": 2, "to": 0})
         assert moved.status_code == 200, moved.text
     expect(item_titles(page)).to_have_text([CASCADE, AURORA, BRIGHT])
-    expect(page.get_by_role("status").filter(has_text="changed elsewhere")).to_be_visible()
+    expect(page.locator(".pl-status")).to_contain_text("changed elsewhere")
+    expect(page.locator(".toast")).to_contain_text("changed elsewhere")
 
 
 # Listens to the page's player: the loudest frequency (Hz) of what it plays now. Each
