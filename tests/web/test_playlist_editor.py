@@ -349,6 +349,24 @@ def test_a_change_that_cannot_reach_the_server_shows_a_failure(
     assert playlists.titles(three["id"]) == [AURORA, BRIGHT, CASCADE]
 
 
+def test_an_edit_of_a_stale_revision_is_refused_and_the_current_order_shown(
+    open_as: Any, three: dict[str, Any], playlists: Playlists
+) -> None:
+    page = open_editor(open_as, three)
+    # No live events in this page: it cannot learn of the change below but by its refusal.
+    page.route("**/api/v1/events", lambda route: route.abort())
+    page.reload()
+    expect(item_titles(page)).to_have_text([AURORA, BRIGHT, CASCADE])
+    with playlists.web_server.api() as api:
+        moved = api.post(f"/api/v1/playlists/{three['id']}/items/move", json={"from": 2, "to": 0})
+        assert moved.status_code == 200, moved.text
+    option(page, AURORA).click()
+    page.keyboard.press("Alt+ArrowDown")  # If-Match: "1", the playlist is at 2: 412
+    expect(page.get_by_role("alert")).to_contain_text("Failed: the playlist was changed elsewhere")
+    expect(item_titles(page)).to_have_text([CASCADE, AURORA, BRIGHT])
+    assert playlists.titles(three["id"]) == [CASCADE, AURORA, BRIGHT]
+
+
 def test_a_playlist_deleted_elsewhere_shows_a_failure(
     open_as: Any, three: dict[str, Any], web_server: WebServer
 ) -> None:
