@@ -71,9 +71,9 @@ function reasonOf(error) {
 
 // "Keys" of the help overlay: each alternative as <kbd>s joined with +.
 function Keys({ keys }) {
-  return keys.map((combo, n) => html`${n ? html` <span class="muted">or</span> ` : ''}${combo.map(
+  return keys.map((combo, n) => html`${n ? html` <span class="muted">or</span> ` : ''}<span class="pl-combo">${combo.map(
     (key, k) => html`${k ? '+' : ''}<kbd>${key}</kbd>`,
-  )}`);
+  )}</span>`);
 }
 
 function HelpDialog({ open, onClose }) {
