@@ -110,21 +110,34 @@ async def list_playlists(
     library_id: str | None,
     limit: int,
     offset: int,
-) -> tuple[list[tuple[Playlist, int]], int]:
-    """Playlists (with their item counts), newest change first, in the readable libraries
-    (None: all), and the total."""
+    name: str | None = None,
+) -> tuple[list[tuple[Playlist, int, float | None]], int]:
+    """Playlists (with their item counts and the summed durations of the items that have
+    one), newest change first, in the readable libraries (None: all), and the total.
+
+    ``name`` matches a case-insensitive substring of the name (``%`` and ``_`` in it
+    match themselves).
+    """
     where: list[ColumnElement[bool]] = []
     if library_ids is not None:
         where.append(Playlist.library_id.in_(library_ids))
     if library_id is not None:
         where.append(Playlist.library_id == library_id)
+    if name:
+        # lower() LIKE lower() with the wildcards escaped; SQLite folds ASCII only.
+        where.append(Playlist.name.icontains(name, autoescape=True))
     counts = (
-        select(PlaylistItem.playlist_id, func.count().label("n"))
+        select(
+            PlaylistItem.playlist_id,
+            func.count().label("n"),
+            func.sum(Track.duration).label("seconds"),
+        )
+        .outerjoin(Track, Track.id == PlaylistItem.track_id)
         .group_by(PlaylistItem.playlist_id)
         .subquery()
     )
     query = (
-        select(Playlist, func.coalesce(counts.c.n, 0))
+        select(Playlist, func.coalesce(counts.c.n, 0), counts.c.seconds)
         .outerjoin(counts, counts.c.playlist_id == Playlist.id)
         .where(*where)
         .order_by(Playlist.updated_at.desc(), Playlist.id)
@@ -134,7 +147,9 @@ async def list_playlists(
     async with db.session() as session:
         total = await session.scalar(select(func.count()).select_from(Playlist).where(*where))
         rows = (await session.execute(query)).all()
-    return [(row[0], int(row[1])) for row in rows], int(total or 0)
+    return [
+        (row[0], int(row[1]), float(row[2]) if row[2] is not None else None) for row in rows
+    ], int(total or 0)
 
 
 async def list_revisions(

@@ -178,6 +178,10 @@ def playlists_router() -> APIRouter:
         db: DatabaseDep,
         principal: PrincipalDep,
         library: Annotated[str | None, Query(max_length=32, description="library id")] = None,
+        q: Annotated[
+            str | None,
+            Query(max_length=200, description="part of the name (case-insensitive)"),
+        ] = None,
         limit: Annotated[int, Query(ge=1, le=500)] = 50,
         offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
     ) -> PlaylistPage:
@@ -186,10 +190,15 @@ def playlists_router() -> APIRouter:
             db,
             library_ids=principal.readable_libraries(),
             library_id=library,
+            name=q,
             limit=limit,
             offset=offset,
         )
-        items = [PlaylistOut.of(playlist, count) for playlist, count in rows]
+        items = []
+        for playlist, count, seconds in rows:
+            out = PlaylistOut.of(playlist, count)
+            out.duration = seconds
+            items.append(out)
         return PlaylistPage(items=items, total=total, limit=limit, offset=offset)
 
     @router.post("", response_model=PlaylistOut, status_code=201, responses=WRITE_RESPONSES)

@@ -150,6 +150,35 @@ def test_create_get_list_patch_delete(api: httpx.Client, world: World) -> None:
     ]
 
 
+def test_the_list_searches_names_and_sums_durations(api: httpx.Client, world: World) -> None:
+    a, b, _ = world.tracks
+    full = api.post(
+        "/api/v1/playlists",
+        json={"library_id": world.library, "name": "Late 100%_Mix", "track_ids": [a, b, a]},
+    ).json()
+    empty = api.post(
+        "/api/v1/playlists", json={"library_id": world.library, "name": "late 100 mix"}
+    ).json()
+    listed = {
+        p["id"]: p for p in api.get("/api/v1/playlists", params={"limit": 500}).json()["items"]
+    }
+    assert listed[full["id"]]["duration"] == pytest.approx(full["duration"])
+    assert listed[full["id"]]["item_count"] == 3
+    assert listed[empty["id"]]["duration"] is None
+
+    def names(q: str) -> list[str]:
+        page = api.get("/api/v1/playlists", params={"q": q, "limit": 500}).json()
+        assert page["total"] == len(page["items"])
+        return sorted(p["id"] for p in page["items"])
+
+    assert names("LATE 100") == sorted([full["id"], empty["id"]])
+    # LIKE wildcards in the query match themselves.
+    assert names("100%_") == [full["id"]]
+    assert names("_") == [full["id"]]
+    for playlist in (full, empty):
+        assert api.delete(f"/api/v1/playlists/{playlist['id']}").status_code == 204
+
+
 def test_insert_move_remove_and_replace(api: httpx.Client, world: World) -> None:
     a, b, c = world.tracks
     playlist_id = _create(api, world, [a])["id"]
