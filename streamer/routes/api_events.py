@@ -58,6 +58,7 @@ def events_router() -> APIRouter:
     @router.get(
         "/events",
         response_class=EventStream,
+        status_code=200,
         responses=_STREAM_RESPONSE,
         description=_DESCRIPTION,
         summary="Live events (server-sent events)",

@@ -597,8 +597,9 @@ def test_events_cross_processes_from_the_serve_supervisors_job_runner(
     assert stream.events("track") == [
         {"id": done.data["track_id"], "library_id": library_id, "action": "created"}
     ]
-    assert [e["status"] for e in stream.events("job")][0] == "queued"
-    assert "running" in [e["status"] for e in stream.events("job")]
+    statuses = [e["status"] for e in stream.events("job")]
+    assert statuses[0] == "queued"
+    assert "running" in statuses
 
 
 # --- helpers -------------------------------------------------------------------------------
