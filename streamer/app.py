@@ -8,6 +8,7 @@ wraps both.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 from collections.abc import AsyncIterator
@@ -30,6 +31,8 @@ from streamer.cache.metrics import CacheMetrics, make_segment_cache
 from streamer.cache.purge import Purge, PurgeBus
 from streamer.catalogue.scan_tasks import ScanTasks
 from streamer.db import Database
+from streamer.events import EventHub
+from streamer.events.metrics import EventMetrics
 from streamer.logs import configure_logging
 from streamer.metrics import Metrics
 from streamer.observe import ObserveMiddleware
@@ -44,7 +47,7 @@ from streamer.routes.media import MediaConfig, MediaEndpoint
 from streamer.routes.media_files import ObjectStates
 from streamer.routes.media_index import MediaIndex
 from streamer.routes.problems import problem_body
-from streamer.serving import SEND_BUFFER_STATE
+from streamer.serving import SEND_BUFFER_STATE, SHUTDOWN_STATE
 from streamer.settings import Settings
 from streamer.storage.registry import StoreRegistry
 from streamer.types import ASGIApp, Receive, Scope, Send
@@ -86,12 +89,17 @@ class StreamerApp:
             PlaylistStreams(self.db, self.renditions), self.media
         )
         self.auth = make_authenticator(settings, self.db)
+        self.events = make_event_hub(settings, self.db)
+        self.stats.add_flusher(EventMetrics(self.events, self.metrics).flush)
         api = create_api()
         api.state.auth = self.auth
         api.state.db = self.db
         api.state.settings = settings
         api.state.stores = self.stores
-        api.state.scans = self.scans = ScanTasks(self.db, self.stores, settings)
+        api.state.events = self.events
+        api.state.scans = self.scans = ScanTasks(
+            self.db, self.stores, settings, events=self.events.publisher
+        )
         api.state.metrics = self.metrics
         api.state.purges = self.purges
         api.state.stats = self.stats
@@ -136,14 +144,19 @@ class StreamerApp:
     @asynccontextmanager
     async def _lifespan(self, _app: Starlette) -> AsyncIterator[dict[str, Any]]:
         self.purges.start()
+        self.events.start()
         try:
             # Lifespan state reaches the server's protocol too (streamer.serving).
-            yield {SEND_BUFFER_STATE: self.settings.socket_send_buffer}
+            yield {
+                SEND_BUFFER_STATE: self.settings.socket_send_buffer,
+                SHUTDOWN_STATE: asyncio.Event(),
+            }
         finally:
             if self.access_log is not None:
                 self.access_log.flush()
             self.stats.flush()
             await self.scans.close()
+            await self.events.close()
             await self.auth.limits.close()
             await self.purges.close()
             await self.media.close()
@@ -178,6 +191,17 @@ def make_authenticator(settings: Settings, db: Database) -> Authenticator:
         absolute=timedelta(seconds=settings.session_max_seconds),
     )
     return Authenticator(db, policy, limits)
+
+
+def make_event_hub(settings: Settings, db: Database) -> EventHub:
+    return EventHub(
+        db,
+        poll_seconds=settings.events_poll_seconds,
+        max_age_seconds=settings.events_max_age_seconds,
+        max_count=settings.events_max_count,
+        prune_seconds=settings.events_prune_seconds,
+        redis_url=settings.redis_url,
+    )
 
 
 def create_app(settings: Settings) -> StreamerApp:

@@ -26,6 +26,7 @@ from streamer import cli_accounts, cli_maintenance
 from streamer.catalogue.scan import ScanProgress, ScanReport, ensure_library, scan_library
 from streamer.db import Database, migrate
 from streamer.errors import CatalogueError, SettingsError, StorageError
+from streamer.events.publish import EventPublisher, Outgoing, scan_event
 from streamer.jobs import JobRunner, RunnerConfig
 from streamer.jobs.runner import make_warmer, queue_transcodes, runner_for
 from streamer.jobs.watch import TranscodeOutcome, watch_jobs
@@ -192,6 +193,7 @@ async def run_transcodes(
         RunnerConfig.from_settings(settings),
         recover_all=False,
         warmer=make_warmer(settings),
+        events=EventPublisher(db, redis_url=settings.redis_url),
     )
     try:
         jobs = await runner.enqueue(roots=roots, track_ids=track_ids, force=force)
@@ -238,7 +240,7 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> N
 def scan(settings: Settings, args: argparse.Namespace) -> int:
     migrate(settings.effective_database_url)
     roots = [normalise_root(p) for p in args.paths]
-    reports = asyncio.run(scan_roots(settings, roots, progress=not args.no_progress))
+    reports = asyncio.run(scan_roots(settings, roots, progress=not args.no_progress, live=True))
     for root, report in zip(roots, reports, strict=True):
         print(
             f"{root}: {report.total} files, {report.added} added, {report.changed} changed, "
@@ -254,9 +256,12 @@ def scan(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def scan_roots(
-    settings: Settings, roots: Sequence[str], *, progress: bool
+    settings: Settings, roots: Sequence[str], *, progress: bool, live: bool = False
 ) -> list[ScanReport]:
+    """Scan ``roots`` one after another; with ``live``, publish scan and track events as
+    a scan started through the API does (the start-up scan of `serve`)."""
     db = Database(settings.effective_database_url)
+    events = EventPublisher(db, redis_url=settings.redis_url) if live else None
     reports = []
     try:
         for root in roots:
@@ -266,25 +271,94 @@ async def scan_roots(
                 desc=root, unit="file", disable=not progress, file=sys.stderr, dynamic_ncols=True
             )
 
-            def show(p: ScanProgress, bar: Any = bar) -> None:
+            live_events = _LiveScan(events, asyncio.get_running_loop())
+
+            def show(p: ScanProgress, bar: Any = bar, live_events: _LiveScan = live_events) -> None:
                 if p.total is not None and bar.total != p.total:
                     bar.total = p.total
                 bar.n = p.done
                 bar.refresh()
+                live_events.progress(p)
 
             try:
                 library = await ensure_library(db, root)
-                reports.append(
-                    await scan_library(
-                        db, store, library, concurrency=settings.scan_concurrency, progress=show
+                live_events.library_id = library.id
+                await live_events.publish(scan_event(library.id, "running"))
+                try:
+                    report = await scan_library(
+                        db,
+                        store,
+                        library,
+                        concurrency=settings.scan_concurrency,
+                        progress=show,
+                        events=events,
                     )
-                )
+                except Exception as exc:
+                    await live_events.finished(None, str(exc))
+                    raise
+                await live_events.finished(report, None)
+                reports.append(report)
             finally:
                 bar.close()
                 await store.close()
     finally:
+        if events is not None:
+            await events.close()
         await db.dispose()
     return reports
+
+
+class _LiveScan:
+    """Scan events of one CLI scan: running about once a second, then done or failed."""
+
+    def __init__(self, events: EventPublisher | None, loop: asyncio.AbstractEventLoop) -> None:
+        self.events = events
+        self.loop = loop
+        self.library_id = ""
+        self.last: ScanProgress | None = None
+        self._sent_at = 0.0
+        self._pending: set[asyncio.Task[None]] = set()
+
+    def progress(self, p: ScanProgress) -> None:
+        self.last = p
+        if self.events is None or not self.library_id or self.loop.time() - self._sent_at < 1:
+            return
+        self._sent_at = self.loop.time()
+        event = scan_event(
+            self.library_id,
+            "running",
+            processed=p.done,
+            total=p.total,
+            added=p.added,
+            changed=p.changed,
+            failed=p.failed,
+        )
+        task = self.loop.create_task(self.publish(event))
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
+    async def publish(self, event: Outgoing) -> None:
+        if self.events is not None:
+            await self.events.publish(event)
+
+    async def finished(self, report: ScanReport | None, error: str | None) -> None:
+        await asyncio.gather(*self._pending, return_exceptions=True)
+        if report is None:
+            done = self.last.done if self.last is not None else 0
+            total = self.last.total if self.last is not None else None
+            event = scan_event(self.library_id, "failed", processed=done, total=total, error=error)
+        else:
+            event = scan_event(
+                self.library_id,
+                "done",
+                processed=report.total,
+                total=report.total,
+                added=report.added,
+                changed=report.changed,
+                failed=report.failed,
+                gone=report.gone,
+            )
+        await self.publish(event)
 
 
 def serve(settings: Settings, args: argparse.Namespace) -> int:
@@ -376,7 +450,7 @@ class Background:
     async def _scan_and_queue(self, db: Database, runner: JobRunner | None) -> None:
         settings = self.settings
         try:
-            reports = await scan_roots(settings, settings.libraries, progress=False)
+            reports = await scan_roots(settings, settings.libraries, progress=False, live=True)
         except Exception:  # the server keeps serving what is catalogued; the log says why
             logger.exception("library scan failed")
             return
@@ -391,9 +465,16 @@ class Background:
         if runner is not None:
             jobs = await runner.enqueue(roots=settings.libraries)
         else:  # `streamer worker` processes run them
-            jobs = await queue_transcodes(
-                db, RunnerConfig.from_settings(settings), roots=settings.libraries
-            )
+            events = EventPublisher(db, redis_url=settings.redis_url)
+            try:
+                jobs = await queue_transcodes(
+                    db,
+                    RunnerConfig.from_settings(settings),
+                    roots=settings.libraries,
+                    events=events,
+                )
+            finally:
+                await events.close()
         logger.info("queued transcodes", extra={"jobs": len(jobs)})
 
 

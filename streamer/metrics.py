@@ -76,6 +76,23 @@ class Metrics:
             registry=own,
             multiprocess_mode="livesum",
         )
+        self.events_published = Counter(
+            "streamer_events_published",
+            "Live events published by this process's API, by type.",
+            ["type"],
+            registry=own,
+        )
+        self.events_publish_failures = Counter(
+            "streamer_events_publish_failures",
+            "Live events that could not be published (the change they report stands).",
+            registry=own,
+        )
+        self.event_streams = Gauge(
+            "streamer_event_streams",
+            "Open live event streams (GET /api/v1/events).",
+            registry=own,
+            multiprocess_mode="livesum",
+        )
         self._own = own
 
     def samples(self, prefix: str) -> list[tuple[str, dict[str, str], float]]:

@@ -38,6 +38,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 WRITE_BUFFER_HIGH = 16 * 1024
 WRITE_BUFFER_LOW = 4 * 1024
 SEND_BUFFER_STATE = "streamer.socket_send_buffer"
+SHUTDOWN_STATE = "streamer.shutdown"  # an asyncio.Event set when the server shuts down
 HOLD_MAX = 8 * 1024  # largest write held back to join the next one (headers are ~0.5 KB)
 
 
@@ -112,7 +113,8 @@ class CoalescingTransport:
 
 class StreamerHttpProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol with a 16 KiB write-buffer high-water mark, the
-    kernel send buffer the app asks for, and writes coalesced per loop step."""
+    kernel send buffer the app asks for, writes coalesced per loop step, and a shutdown
+    signal for endless responses."""
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         transport.set_write_buffer_limits(high=WRITE_BUFFER_HIGH, low=WRITE_BUFFER_LOW)
@@ -122,3 +124,10 @@ class StreamerHttpProtocol(HttpToolsProtocol):
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, send_buffer)
         coalescing = CoalescingTransport(transport, self.loop)
         super().connection_made(coalescing)  # type: ignore[arg-type]
+
+    def shutdown(self) -> None:
+        """The server is shutting down: tell endless responses (module docstring)."""
+        signal = self.app_state.get(SHUTDOWN_STATE)
+        if isinstance(signal, asyncio.Event):
+            signal.set()
+        super().shutdown()

@@ -131,6 +131,20 @@ class Settings(BaseModel):
     upload_max_bytes: int = Field(2 * 1024**3, ge=1, le=1024**4)
     upload_expiry_seconds: int = Field(24 * 3600, ge=60, le=30 * 86400)
 
+    # Live events (GET /api/v1/events, streamer/events). Publishers write an events table;
+    # each worker reads new rows every events_poll_seconds (at once for its own, and on a
+    # Redis nudge when redis_url is set) and streams them. Rows older than
+    # events_max_age_seconds, or beyond the newest events_max_count, are pruned every
+    # events_prune_seconds: a client reconnecting from further back is told to reload
+    # ("reset"). Idle streams get a comment every events_heartbeat_seconds, when the
+    # caller's credentials are also checked again.
+    events_poll_seconds: float = Field(0.5, ge=0.05, le=30.0)
+    events_heartbeat_seconds: float = Field(15.0, ge=0.1, le=300.0)
+    events_retry_seconds: float = Field(3.0, ge=0.1, le=300.0)
+    events_max_age_seconds: int = Field(3600, ge=1, le=30 * 86400)
+    events_max_count: int = Field(10_000, ge=10, le=10_000_000)
+    events_prune_seconds: float = Field(60.0, ge=0.1, le=86400.0)
+
     metrics_enabled: bool = True
 
     # Sign-in. Sessions end after session_idle_seconds without a request and, whatever

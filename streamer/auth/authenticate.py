@@ -65,29 +65,37 @@ class Authenticator:
         *,
         allow_pending: bool = False,
         allow_unenrolled: bool = False,
+        recheck: bool = False,
     ) -> Principal:
         """The principal of a request, or AuthFailure (401, 403 or 429).
 
         ``allow_pending``: a session still waiting for its second factor is accepted
         (the second-factor endpoint). ``allow_unenrolled``: a user whose role requires
-        2FA but who has not enrolled yet is accepted (the enrolment endpoints)."""
-        await self._limit(self.limits.ip, creds.ip or "-")
+        2FA but who has not enrolled yet is accepted (the enrolment endpoints).
+        ``recheck``: the same credentials again for a request already admitted (a long
+        stream): no rate limit is counted and the session is not kept alive by it."""
+        if not recheck:
+            await self._limit(self.limits.ip, creds.ip or "-")
         if creds.authorization is not None:
             principal = await self._bearer(creds.authorization)
         elif creds.cookie:
-            signed = await self.session(creds, allow_pending=allow_pending)
+            signed = await self.session(creds, allow_pending=allow_pending, touch=not recheck)
             await self._check_policy(signed.user, allow_unenrolled)
             principal = await self._user_principal(signed)
         else:
             raise _unauthenticated("sign in or send an API key (Authorization: Bearer ...)")
-        await self._limit(self.limits.api, principal.kind, principal.id)
+        if not recheck:
+            await self._limit(self.limits.api, principal.kind, principal.id)
         return principal
 
-    async def session(self, creds: Credentials, *, allow_pending: bool = False) -> Signed:
-        """The live session of a cookie request, CSRF-checked for writes."""
+    async def session(
+        self, creds: Credentials, *, allow_pending: bool = False, touch: bool = True
+    ) -> Signed:
+        """The live session of a cookie request, CSRF-checked for writes; ``touch``
+        counts the request as activity (the idle timeout starts again)."""
         if not creds.cookie:
             raise _unauthenticated("not signed in")
-        found = await find_session(self.db, creds.cookie, self.policy)
+        found = await find_session(self.db, creds.cookie, self.policy, touch=touch)
         if found is None:
             raise _unauthenticated("the session has expired or was ended; sign in again")
         row, user = found

@@ -69,11 +69,12 @@ async def start_session(
 
 
 async def find_session(
-    db: Database, token: str, policy: SessionPolicy
+    db: Database, token: str, policy: SessionPolicy, *, touch: bool = True
 ) -> tuple[UserSession, User] | None:
     """The live session of ``token`` and its user, or None when it is unknown, idle too
     long, past its absolute expiry, older than the user's "log out everywhere", or the
-    user is disabled. Expired rows are deleted as they are found."""
+    user is disabled. Expired rows are deleted as they are found. ``touch`` records the
+    use (at most every few minutes), which keeps the session from going idle."""
     sid = hash_token(token)
     now = utcnow()
     async with db.session() as session:
@@ -97,7 +98,7 @@ async def find_session(
             await session.execute(delete(UserSession).where(UserSession.id == sid))
             await session.commit()
             return None
-        if now - row.last_seen_at >= _TOUCH_EVERY:
+        if touch and now - row.last_seen_at >= _TOUCH_EVERY:
             await session.execute(
                 update(UserSession).where(UserSession.id == sid).values(last_seen_at=now)
             )

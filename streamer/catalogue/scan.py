@@ -23,7 +23,7 @@ import posixpath
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any, BinaryIO, NamedTuple, cast
+from typing import Any, BinaryIO, Literal, NamedTuple, cast
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -32,6 +32,7 @@ from streamer.catalogue.remote_file import RangeFile
 from streamer.db.engine import Database
 from streamer.db.models import Library, Track, library_id_for, track_id_for, utcnow
 from streamer.errors import CatalogueError
+from streamer.events.publish import EventPublisher, Outgoing, track_event
 from streamer.http.content_types import AUDIO_EXTENSIONS, content_type_for
 from streamer.storage.base import (
     ObjectInfo,
@@ -81,11 +82,15 @@ _COVER_EXTENSIONS = {"image/jpeg": "jpg", "image/png": "png", "image/gif": "gif"
 
 @dataclass
 class ScanProgress:
-    """Where a scan is: ``total`` stays None until the listing has finished."""
+    """Where a scan is: ``total`` stays None until the listing has finished; the counts
+    are the report's so far."""
 
     done: int
     total: int | None
     current: str | None
+    added: int = 0
+    changed: int = 0
+    failed: int = 0
 
 
 @dataclass
@@ -172,26 +177,34 @@ async def scan_library(
     progress: Callable[[ScanProgress], None] | None = None,
     force: bool = False,
     batch_size: int = 200,
+    events: EventPublisher | None = None,
 ) -> ScanReport:
     """Bring the tracks of ``library`` in line with what ``store`` holds; see the module doc.
 
     ``force`` probes every file again, even unchanged ones (after a probe upgrade).
+    ``events`` publishes a track event per track added, changed or gone, as its row is
+    written.
     Raises CatalogueError if the store cannot be reached or listed; tracks are then left
     as they were (nothing is marked gone on a partial listing).
     """
     if concurrency < 1:
         raise ValueError(f"concurrency must be at least 1, got {concurrency}")
-    scan = _Scan(db, store, library, concurrency, progress, force, batch_size)
+    scan = _Scan(db, store, library, concurrency, progress, force, batch_size, events)
     return await scan.run()
 
 
 async def scan_objects(
-    db: Database, store: ObjectStore, library: Library, infos: list[ObjectInfo]
+    db: Database,
+    store: ObjectStore,
+    library: Library,
+    infos: list[ObjectInfo],
+    *,
+    events: EventPublisher | None = None,
 ) -> ScanReport:
     """Catalogue just these objects of ``library`` (a file an upload has stored), exactly
     as a scan would (same hash, probe, cover and row), touching nothing else: no listing,
     nothing marked gone, the library's last-scan summary left alone."""
-    scan = _Scan(db, store, library, 1, None, False, len(infos) or 1)
+    scan = _Scan(db, store, library, 1, None, False, len(infos) or 1, events)
     started = time.monotonic()
     scan.known = await scan._load_known([info.key for info in infos])
     executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="scan")
@@ -218,8 +231,10 @@ class _Scan:
         progress: Callable[[ScanProgress], None] | None,
         force: bool,
         batch_size: int,
+        events: EventPublisher | None = None,
     ) -> None:
         self.db = db
+        self.events = events
         self.store = store
         self.library = library
         self.concurrency = concurrency
@@ -442,6 +457,17 @@ class _Scan:
                     groups.setdefault(tuple(sorted(row)), []).append(row)
                 for rows in groups.values():
                     await session.execute(update(Track), rows)
+            if self.events is not None:
+                # Rows that only refreshed their stat (the same bytes) changed nothing
+                # anyone sees: no event.
+                await self.events.publish_many(
+                    [self._track_event(row["id"], "created") for row in inserts]
+                    + [
+                        self._track_event(row["id"], "updated")
+                        for row in updates
+                        if "content_hash" in row
+                    ]
+                )
 
     async def _mark_gone(self) -> None:
         vanished = [
@@ -460,6 +486,13 @@ class _Scan:
         async with self.db.session() as session, session.begin():
             for start in range(0, len(rows), 1000):
                 await session.execute(update(Track), rows[start : start + 1000])
+        if self.events is not None:
+            await self.events.publish_many(
+                [self._track_event(str(r["id"]), "updated") for r in rows]
+            )
+
+    def _track_event(self, track_id: str, action: Literal["created", "updated"]) -> Outgoing:
+        return track_event(track_id, self.library.id, action)
 
     async def _save_report(self) -> None:
         now = utcnow()
@@ -483,7 +516,17 @@ class _Scan:
         if self.progress is None:
             return
         try:
-            self.progress(ScanProgress(done=self.done, total=self.total, current=key))
+            report = self.report
+            self.progress(
+                ScanProgress(
+                    done=self.done,
+                    total=self.total,
+                    current=key,
+                    added=report.added,
+                    changed=report.changed,
+                    failed=report.failed,
+                )
+            )
         except Exception:  # a broken progress display must not stop the scan
             logger.exception("scan progress callback failed")
 

@@ -6,7 +6,7 @@ While a scan runs, ``Library.last_scan`` holds ``{"state": "running", "started_a
 "done", "total", "heartbeat_at"}``, rewritten at most once a second; when it ends it
 holds the scan's summary with ``"state": "done"`` (or ``"failed"`` and the reason). A
 "running" state whose heartbeat is older than ``STALE`` is a scan whose process died,
-and another may start.
+and another may start. Each of those writes is also a live ``scan`` event.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from sqlalchemy import update
 from streamer.catalogue.scan import ScanProgress, scan_library
 from streamer.db import Database, Library
 from streamer.db.models import utcnow
+from streamer.events.publish import EventPublisher, Outgoing, scan_event
 from streamer.jobs.runner import RunnerConfig, queue_transcodes
 from streamer.settings import Settings
 from streamer.storage.registry import StoreRegistry
@@ -48,10 +49,18 @@ def is_running(last_scan: dict[str, Any] | None, now: datetime | None = None) ->
 class ScanTasks:
     """The scans this process runs; ``close`` cancels them (their state says failed)."""
 
-    def __init__(self, db: Database, stores: StoreRegistry, settings: Settings) -> None:
+    def __init__(
+        self,
+        db: Database,
+        stores: StoreRegistry,
+        settings: Settings,
+        *,
+        events: EventPublisher | None = None,
+    ) -> None:
         self.db = db
         self.stores = stores
         self.settings = settings
+        self.events = events
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def start(self, library: Library) -> dict[str, Any]:
@@ -73,6 +82,7 @@ class ScanTasks:
             if is_running(current.last_scan, now):
                 raise ScanBusy("a scan of this library is running")
             current.last_scan = state
+        await self._publish(scan_event(library.id, "running"))
         task = asyncio.create_task(self._run(library, state))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -87,7 +97,16 @@ class ScanTasks:
             state.update(done=p.done, total=p.total)
             if time.monotonic() - last_write >= _WRITE_EVERY:
                 last_write = time.monotonic()
-                pending.append(asyncio.create_task(self._beat(library.id, dict(state))))
+                event = scan_event(
+                    library.id,
+                    "running",
+                    processed=p.done,
+                    total=p.total,
+                    added=p.added,
+                    changed=p.changed,
+                    failed=p.failed,
+                )
+                pending.append(asyncio.create_task(self._beat(library.id, dict(state), event)))
 
         try:
             store = await self.stores.get(library.root)
@@ -97,30 +116,59 @@ class ScanTasks:
                 library,
                 concurrency=self.settings.scan_concurrency,
                 progress=progress,
+                events=self.events,
             )
             await asyncio.gather(*pending, return_exceptions=True)
             if self.settings.transcode_on_start:
                 jobs = await queue_transcodes(
-                    self.db, RunnerConfig.from_settings(self.settings), roots=[library.root]
+                    self.db,
+                    RunnerConfig.from_settings(self.settings),
+                    roots=[library.root],
+                    events=self.events,
                 )
                 logger.info("queued transcodes after a scan", extra={"jobs": len(jobs)})
             # Last: "done" means catalogued and queued.
             summary = {**report.as_dict(), "state": "done", "started_at": state["started_at"]}
             await self._save(library.id, summary)
+            await self._publish(
+                scan_event(
+                    library.id,
+                    "done",
+                    processed=report.total,
+                    total=report.total,
+                    added=report.added,
+                    changed=report.changed,
+                    failed=report.failed,
+                    gone=report.gone,
+                )
+            )
         except asyncio.CancelledError:
             stopped = {**state, "state": "failed", "error": "the server stopped"}
             await asyncio.shield(self._save(library.id, stopped))
+            await asyncio.shield(self._publish(self._failed(library.id, state, stopped["error"])))
             raise
         except Exception as exc:  # the API reports it; the log keeps the traceback
             logger.exception("scan of %s failed", library.root)
             await self._save(library.id, {**state, "state": "failed", "error": str(exc)})
+            await self._publish(self._failed(library.id, state, str(exc)))
 
-    async def _beat(self, library_id: str, state: dict[str, Any]) -> None:
+    @staticmethod
+    def _failed(library_id: str, state: dict[str, Any], error: str) -> Outgoing:
+        return scan_event(
+            library_id, "failed", processed=state["done"], total=state["total"], error=error
+        )
+
+    async def _publish(self, event: Outgoing) -> None:
+        if self.events is not None:
+            await self.events.publish(event)
+
+    async def _beat(self, library_id: str, state: dict[str, Any], event: Outgoing) -> None:
         state["heartbeat_at"] = utcnow().isoformat()
         async with self.db.session() as session, session.begin():
             await session.execute(
                 update(Library).where(Library.id == library_id).values(last_scan=state)
             )
+        await self._publish(event)
 
     async def _save(self, library_id: str, summary: dict[str, Any]) -> None:
         async with self.db.session() as session, session.begin():

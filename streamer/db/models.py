@@ -431,3 +431,26 @@ class PlaylistRevision(Base):
     action: Mapped[str] = mapped_column(String(32))  # the audit action that made it
     actor_name: Mapped[str | None] = mapped_column(String(100), default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# --- live events (streamer/events) -----------------------------------------------------
+
+
+class Event(Base):
+    """One live event (GET /api/v1/events): a job's progress, a scan, an upload, a track
+    or playlist change. The table is the bus between processes and nodes: publishers
+    insert, every worker reads ``WHERE id > last`` and fans out to its streams. Ids only
+    grow (AUTOINCREMENT on SQLite, a sequence on PostgreSQL), so a client's Last-Event-ID
+    always means the same place; old rows are pruned by age and count."""
+
+    __tablename__ = "events"
+    __table_args__ = (Index("ix_events_created", "created_at"), {"sqlite_autoincrement": True})
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    type: Mapped[str] = mapped_column(String(16))
+    # Whose readers may see it; None: admins only.
+    library_id: Mapped[str | None] = mapped_column(String(32), default=None)
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

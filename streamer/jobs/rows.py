@@ -78,11 +78,13 @@ async def enqueue_transcodes(
     roots: Sequence[str] = (),
     track_ids: Sequence[str] = (),
     force: bool = False,
+    on_queued: Callable[[Job, Track], None] | None = None,
 ) -> list[Job]:
     """Queue a transcode job for each servable track (of ``roots`` / ``track_ids`` when
     given) whose current content has no renditions of ``ladder_hash`` yet, or for every
     such track with ``force``. A track with a queued or running job keeps that job (it is
     returned, not duplicated). ``source_hash(track)`` names the content a job is for.
+    ``on_queued`` is told of each job this call queued (not of those it found).
 
     Returns the jobs, new and existing, of the tracks that need one.
     """
@@ -142,6 +144,9 @@ async def enqueue_transcodes(
             if raced is None:  # pragma: no cover - it finished in between; nothing to do
                 continue
             job = raced
+        else:
+            if on_queued is not None:
+                on_queued(job, track)
         jobs.append(job)
     return jobs
 
@@ -351,17 +356,22 @@ async def release(db: Database, job_id: str, *, reason: str) -> None:
     )
 
 
-async def requeue_stale(db: Database, *, older_than: datetime | None) -> int:
+async def requeue_stale(db: Database, *, older_than: datetime | None) -> list[str]:
     """Requeue running jobs whose worker is gone: those with a heartbeat older than
     ``older_than``, or every running job when it is None (a lone runner starting up after
-    a crash). Returns how many."""
+    a crash). Returns their ids."""
     now = utcnow()
     condition = Job.status == "running"
     if older_than is not None:
         condition = and_(condition, or_(Job.heartbeat_at.is_(None), Job.heartbeat_at < older_than))
+    async with db.session() as session:
+        candidates = list((await session.scalars(select(Job.id).where(condition))).all())
+    if not candidates:
+        return []
     statement = (
         update(Job)
-        .where(condition)
+        # The same condition again: a job that beat in between is not taken from its worker.
+        .where(condition, Job.id.in_(candidates))
         .values(
             status="queued",
             dispatched_at=None,
@@ -374,9 +384,16 @@ async def requeue_stale(db: Database, *, older_than: datetime | None) -> int:
         )
     )
     async with db.session() as session:
-        count: int = (await session.execute(statement)).rowcount  # type: ignore[attr-defined]
+        await session.execute(statement)
         await session.commit()
-    return count
+        # Those that were requeued now (a candidate may have beaten or ended meanwhile).
+        return list(
+            (
+                await session.scalars(
+                    select(Job.id).where(Job.id.in_(candidates), Job.status == "queued")
+                )
+            ).all()
+        )
 
 
 async def request_cancel(db: Database, job_id: str) -> Job:

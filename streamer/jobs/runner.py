@@ -30,6 +30,9 @@ unreachable) are retried with exponential backoff up to ``max_attempts``; a canc
 ffmpeg and removes partial outputs. When the runner stops, running jobs are interrupted and
 given back to the queue without counting the attempt; at start-up, jobs a crashed runner
 left "running" are queued again.
+
+Every change of a job's status is published as a live ``job`` event after its row was
+written, and a running job's progress about once a second (``_EVENT_EVERY``).
 """
 
 from __future__ import annotations
@@ -55,6 +58,7 @@ from streamer.cache.warm import Warmer
 from streamer.db import Database, Job, Library, Rendition, Track
 from streamer.db.models import utcnow
 from streamer.errors import ObjectChanged, StorageError
+from streamer.events.publish import EventPublisher, job_event
 from streamer.jobs import rows
 from streamer.redis_client import DRIVER_INFO
 from streamer.renditions.outputs import source_hash, transcode_track
@@ -81,6 +85,7 @@ _MAX_BACKOFF = 3600.0
 _PROGRESS_STEP = 0.01
 _HEARTBEAT = 5.0
 _DISPATCH_BATCH = 100  # due jobs sent to a shared broker per poll
+_EVENT_EVERY = 1.0  # seconds between progress events of a running job
 
 StoreFor = Callable[[str], Awaitable[ObjectStore]]
 
@@ -152,8 +157,11 @@ def runner_for(
     (``job_broker = "redis"``)."""
     config = RunnerConfig.from_settings(settings)
     warmer = make_warmer(settings)
+    events = EventPublisher(db, redis_url=settings.redis_url)
     if settings.job_broker != "redis":
-        return JobRunner(db, store_for, config, recover_all=recover_all, warmer=warmer)
+        return JobRunner(
+            db, store_for, config, recover_all=recover_all, warmer=warmer, events=events
+        )
     assert settings.redis_url is not None  # settings validate it
     from taskiq_redis import RedisStreamBroker
 
@@ -168,7 +176,14 @@ def runner_for(
         driver_info=DRIVER_INFO,
     )
     return JobRunner(
-        db, store_for, config, broker=broker, recover_all=False, shared=True, warmer=warmer
+        db,
+        store_for,
+        config,
+        broker=broker,
+        recover_all=False,
+        shared=True,
+        warmer=warmer,
+        events=events,
     )
 
 
@@ -179,10 +194,13 @@ async def queue_transcodes(
     roots: Sequence[str] = (),
     track_ids: Sequence[str] = (),
     force: bool = False,
+    events: EventPublisher | None = None,
 ) -> list[Job]:
     """Queue transcodes into ``config``'s ladder of the tracks that need one (see
-    ``rows.enqueue_transcodes``); any node may call it, a runner picks the jobs up."""
-    return await rows.enqueue_transcodes(
+    ``rows.enqueue_transcodes``); any node may call it, a runner picks the jobs up.
+    ``events`` publishes a job event for each job queued."""
+    queued: list[tuple[Job, str]] = []
+    jobs = await rows.enqueue_transcodes(
         db,
         ladder_hash=config.ladder_hash,
         source_hash=source_hash,
@@ -190,7 +208,11 @@ async def queue_transcodes(
         roots=roots,
         track_ids=track_ids,
         force=force,
+        on_queued=lambda job, track: queued.append((job, track.library_id)),
     )
+    if events is not None:
+        await events.publish_many([job_event(job, library) for job, library in queued])
+    return jobs
 
 
 class JobRunner:
@@ -206,6 +228,7 @@ class JobRunner:
         recover_all: bool = True,
         shared: bool = False,
         warmer: Warmer | None = None,
+        events: EventPublisher | None = None,
     ) -> None:
         self.db = db
         self.store_for = store_for
@@ -219,6 +242,8 @@ class JobRunner:
         self.shared = shared
         # After a transcode, the first segments of each rendition go to the shared cache.
         self.warmer = warmer
+        # Live events of the jobs it runs (None: none published; tests).
+        self.events = events
         self._receiver: asyncio.Task[None] | None = None
 
         # taskiq renames what it registers, which a bound method does not allow.
@@ -252,7 +277,7 @@ class JobRunner:
     ) -> list[Job]:
         """Queue transcodes of the tracks that need one, and look for work at once."""
         jobs = await queue_transcodes(
-            self.db, self.config, roots=roots, track_ids=track_ids, force=force
+            self.db, self.config, roots=roots, track_ids=track_ids, force=force, events=self.events
         )
         self.wake()
         return jobs
@@ -280,6 +305,8 @@ class JobRunner:
         await self.broker.shutdown()
         if self.warmer is not None:
             await self.warmer.close()
+        if self.events is not None:
+            await self.events.close()
 
     # --- dispatching ---------------------------------------------------------------------
 
@@ -320,9 +347,10 @@ class JobRunner:
 
     async def _recover(self, *, everything: bool) -> None:
         older = None if everything else utcnow() - timedelta(seconds=self.config.stale_seconds)
-        count = await rows.requeue_stale(self.db, older_than=older)
-        if count:
-            logger.warning("requeued %d job(s) whose worker stopped", count)
+        requeued = await rows.requeue_stale(self.db, older_than=older)
+        if requeued:
+            logger.warning("requeued %d job(s) whose worker stopped", len(requeued))
+            await self._announce(*requeued)
 
     # --- one job -------------------------------------------------------------------------
 
@@ -339,18 +367,34 @@ class JobRunner:
             job = await rows.claim(self.db, job_id, self.name)
             if job is None:  # cancelled meanwhile, or another runner took it
                 return
+            await self._announce(job_id)
             await self._execute(job)
         except Exception:  # the row says what happened; a bug here must not stop the runner
             logger.exception("job %s crashed", job_id)
             with contextlib.suppress(Exception):
                 await rows.finish(self.db, job_id, "failed", error="internal error (see logs)")
+                await self._announce(job_id)
         finally:
             self._kicked.discard(job_id)
             if not self._kicked:
                 self._idle.set()
             self._wake.set()
 
+    async def _announce(self, *job_ids: str) -> None:
+        """Publish these jobs' states as their rows hold them now."""
+        if self.events is not None:
+            await self.events.publish_jobs(job_ids)
+
     async def _execute(self, job: Job) -> None:
+        try:
+            await self._execute_job(job)
+        finally:
+            # Whatever became of it (finished, failed, queued again for a retry or after an
+            # interruption), its row says so now. Shielded: an interruption must not
+            # swallow the news of itself.
+            await asyncio.shield(self._announce(job.id))
+
+    async def _execute_job(self, job: Job) -> None:
         log = {"job": job.id, "track": job.track_id, "attempt": job.attempts}
         async with self.db.session() as session:
             found = (
@@ -375,7 +419,7 @@ class JobRunner:
         if self._stopping:  # stop() ran while this job was being claimed
             work.cancel()
         try:
-            cancelled = await self._watch(job.id, work, progress)
+            cancelled = await self._watch(job, track.library_id, work, progress)
             work.result()  # raises what the transcode raised
         except asyncio.CancelledError:
             if cancelled:
@@ -425,11 +469,15 @@ class JobRunner:
             on_progress=progress.set,
         )
 
-    async def _watch(self, job_id: str, work: asyncio.Task[Any], progress: _Progress) -> bool:
-        """Until ``work`` ends: write progress and heartbeats, and cancel it when asked.
-        True when it was cancelled on request."""
+    async def _watch(
+        self, job: Job, library_id: str, work: asyncio.Task[Any], progress: _Progress
+    ) -> bool:
+        """Until ``work`` ends: write progress and heartbeats (and publish progress
+        events), and cancel it when asked. True when it was cancelled on request."""
+        job_id = job.id
         loop = asyncio.get_running_loop()
         written, beat = 0.0, loop.time()
+        announced, announced_at = 0.0, loop.time()
         cancelled = False
         while not work.done():
             await asyncio.wait([work], timeout=self.config.poll_seconds)
@@ -440,6 +488,13 @@ class JobRunner:
                 if progress.value - written >= _PROGRESS_STEP or now - beat >= _HEARTBEAT:
                     written, beat = progress.value, now
                     await rows.report_progress(self.db, job_id, written)
+                if (
+                    self.events is not None
+                    and written > announced
+                    and now - announced_at >= _EVENT_EVERY
+                ):
+                    announced, announced_at = written, now
+                    await self.events.publish(job_event(job, library_id, progress=written))
                 if not cancelled and await rows.is_cancel_requested(self.db, job_id):
                     cancelled = True
                     work.cancel()

@@ -286,8 +286,9 @@ async def delete_playlist(
     *,
     check: AccessCheck,
     if_match: Collection[int] | None = None,
-) -> None:
-    """Delete the playlist, its items and history; audited as ``playlist.delete``."""
+) -> Playlist:
+    """Delete the playlist, its items and history; audited as ``playlist.delete``.
+    Returns the row as it was."""
     async with db.session() as session, session.begin():
         playlist, before = await _locked(session, playlist_id, check, if_match)
         # Items and revisions go with it (ON DELETE CASCADE; SQLite's pragma is on).
@@ -295,6 +296,7 @@ async def delete_playlist(
         record(
             session, actor, "playlist.delete", "playlist", playlist_id, before=before.audit_view()
         )
+    return playlist
 
 
 async def _locked(

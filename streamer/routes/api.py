@@ -41,6 +41,7 @@ from streamer.routes.api_common import (
     require_access,
     validation_error,
 )
+from streamer.routes.api_events import events_router
 from streamer.routes.api_jobs import JobOut, jobs_router
 from streamer.routes.api_libraries import libraries_router
 from streamer.routes.api_playlists import playlists_router
@@ -500,4 +501,5 @@ def create_api() -> FastAPI:
     api.include_router(uploads_router())
     api.include_router(playlists_router())
     api.include_router(track_edits_router(_render_track))
+    api.include_router(events_router())
     return api

@@ -26,6 +26,7 @@ from streamer.auth.authenticate import CSRF_HEADER, Authenticator, AuthFailure, 
 from streamer.auth.sessions import SESSION_COOKIE
 from streamer.db import Database
 from streamer.db.availability import database_unavailable
+from streamer.events.publish import EventPublisher
 from streamer.settings import Settings
 from streamer.storage.registry import StoreRegistry
 
@@ -36,6 +37,7 @@ __all__ = [
     "PROBLEM_RESPONSES",
     "AdminDep",
     "DatabaseDep",
+    "EventsDep",
     "Principal",
     "PrincipalDep",
     "Problem",
@@ -132,7 +134,14 @@ def stores(request: Request) -> StoreRegistry:
     return value
 
 
+def events(request: Request) -> EventPublisher:
+    """Publishes live events from this worker (``streamer.events``)."""
+    publisher: EventPublisher = request.app.state.events.publisher
+    return publisher
+
+
 DatabaseDep = Annotated[Database, Depends(database)]
+EventsDep = Annotated[EventPublisher, Depends(events)]
 SettingsDep = Annotated[Settings, Depends(settings)]
 StoresDep = Annotated[StoreRegistry, Depends(stores)]
 

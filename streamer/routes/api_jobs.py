@@ -16,12 +16,14 @@ from streamer.auth import audit
 from streamer.auth.access import Access, Principal
 from streamer.catalogue.repository import get_track
 from streamer.db import Database, Job
+from streamer.events.publish import job_event
 from streamer.jobs import JobConflict, RunnerConfig, rows
 from streamer.jobs.runner import queue_transcodes
 from streamer.routes.api_common import (
     CONFLICT_RESPONSES,
     PROBLEM_RESPONSES,
     DatabaseDep,
+    EventsDep,
     PrincipalDep,
     SettingsDep,
     actor,
@@ -134,6 +136,7 @@ def jobs_router() -> APIRouter:
         db: DatabaseDep,
         settings: SettingsDep,
         principal: PrincipalDep,
+        events: EventsDep,
     ) -> JobOut:
         """Queue a transcode of one track into the configured ladder.
 
@@ -153,7 +156,11 @@ def jobs_router() -> APIRouter:
             response.status_code = 200
             return JobOut.of(active)
         jobs = await queue_transcodes(
-            db, RunnerConfig.from_settings(settings), track_ids=[track.id], force=body.force
+            db,
+            RunnerConfig.from_settings(settings),
+            track_ids=[track.id],
+            force=body.force,
+            events=events,
         )
         if not jobs:
             raise HTTPException(409, "already transcoded with the current ladder; pass force")
@@ -174,19 +181,26 @@ def jobs_router() -> APIRouter:
 
     @router.post("/{job_id}/cancel", response_model=JobOut, responses=CONFLICT_RESPONSES)
     async def cancel_job(
-        job_id: str, request: Request, db: DatabaseDep, principal: PrincipalDep
+        job_id: str,
+        request: Request,
+        db: DatabaseDep,
+        principal: PrincipalDep,
+        events: EventsDep,
     ) -> JobOut:
         """Cancel a job: a queued one at once; a running one within a moment (its runner
         kills ffmpeg and removes partial outputs; the job then reads "cancelled").
         Cancelling a cancelled job changes nothing; a finished one is a 409."""
-        before = await _job(db, principal, job_id, "write")
+        before, library_id = await _job_with_library(db, principal, job_id, "write")
         try:
             job = await rows.request_cancel(db, job_id)
         except LookupError:
             raise HTTPException(404, "no such job") from None
         except JobConflict as exc:
             raise HTTPException(409, str(exc)) from None
-        await _audit_transition(request, db, principal, "job.cancel", before, job)
+        if await _audit_transition(request, db, principal, "job.cancel", before, job):
+            # A running job stays "running" with cancel_requested until its runner has
+            # stopped ffmpeg; the runner then publishes "cancelled".
+            await events.publish(job_event(job, library_id))
         return JobOut.of(job)
 
     @router.post("/{job_id}/retry", response_model=JobOut, responses=CONFLICT_RESPONSES)
@@ -196,16 +210,18 @@ def jobs_router() -> APIRouter:
         db: DatabaseDep,
         settings: SettingsDep,
         principal: PrincipalDep,
+        events: EventsDep,
     ) -> JobOut:
         """Queue a failed or cancelled job again with a fresh count of attempts."""
-        before = await _job(db, principal, job_id, "write")
+        before, library_id = await _job_with_library(db, principal, job_id, "write")
         try:
             job = await rows.retry(db, job_id, max_attempts=settings.job_max_attempts)
         except LookupError:
             raise HTTPException(404, "no such job") from None
         except JobConflict as exc:
             raise HTTPException(409, str(exc)) from None
-        await _audit_transition(request, db, principal, "job.retry", before, job)
+        if await _audit_transition(request, db, principal, "job.retry", before, job):
+            await events.publish(job_event(job, library_id))
         return JobOut.of(job)
 
     return router
@@ -213,19 +229,27 @@ def jobs_router() -> APIRouter:
 
 async def _job(db: Database, principal: Principal, job_id: str, want: Access) -> Job:
     """The job, if the principal has ``want`` access to its track's library."""
+    return (await _job_with_library(db, principal, job_id, want))[0]
+
+
+async def _job_with_library(
+    db: Database, principal: Principal, job_id: str, want: Access
+) -> tuple[Job, str]:
+    """The job and its library, if the principal has ``want`` access to that library."""
     job = await rows.get_job(db, job_id)
     track = await get_track(db, job.track_id) if job is not None else None
     if job is None or track is None:
         raise HTTPException(404, "no such job")
     require_access(principal, track.library_id, want, "job")
-    return job
+    return job, track.library_id
 
 
 async def _audit_transition(
     request: Request, db: Database, principal: Principal, action: str, before: Job, after: Job
-) -> None:
+) -> bool:
+    """Record the change; False when there was none."""
     if (before.status, before.cancel_requested) == (after.status, after.cancel_requested):
-        return  # nothing changed (cancelling a cancelled job): nothing to record
+        return False  # nothing changed (cancelling a cancelled job): nothing to record
     await audit.write(
         db,
         actor(request, principal),
@@ -235,3 +259,4 @@ async def _audit_transition(
         before={"status": before.status, "cancel_requested": before.cancel_requested},
         after={"status": after.status, "cancel_requested": after.cancel_requested},
     )
+    return True

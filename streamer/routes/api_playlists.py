@@ -7,7 +7,8 @@ libraries the caller can read (422 otherwise, without telling which reason).
 Optimistic concurrency: every response about one playlist carries ``ETag: "{revision}"``;
 a write with ``If-Match`` that no longer matches answers 412 with the current ETag. Every
 mutation leaves exactly one audit entry (``playlist.create``, ``playlist.update``,
-``playlist.items``, ``playlist.undo``, ``playlist.redo``, ``playlist.delete``).
+``playlist.items``, ``playlist.undo``, ``playlist.redo``, ``playlist.delete``) and
+publishes one live ``playlist`` event (created, updated, deleted) with the new revision.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, HTTPException, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
@@ -24,6 +25,7 @@ from sqlalchemy import select
 from streamer.auth.access import Principal
 from streamer.catalogue.repository import get_library
 from streamer.db import Database, Playlist, PlaylistRevision, Track
+from streamer.events.publish import Outgoing, playlist_event
 from streamer.http.signing import make_token
 from streamer.playlists import repository
 from streamer.playlists.edits import EditError, Snapshot, insert, move, remove
@@ -43,6 +45,7 @@ from streamer.routes.api_common import (
     Problem,
     SettingsDep,
     actor,
+    events,
     require_access,
 )
 
@@ -220,6 +223,7 @@ def playlists_router() -> APIRouter:
             )
         except UnknownTracks as exc:
             raise HTTPException(422, str(exc)) from None
+        await _publish(request, _event(state, "created"))
         response.headers["location"] = f"/api/v1/playlists/{state.playlist.id}"
         return await _answer(db, response, state)
 
@@ -267,7 +271,7 @@ def playlists_router() -> APIRouter:
     ) -> Response:
         """Delete the playlist and its history."""
         try:
-            await repository.delete_playlist(
+            gone = await repository.delete_playlist(
                 db,
                 actor(request, principal),
                 playlist_id,
@@ -278,6 +282,7 @@ def playlists_router() -> APIRouter:
             raise HTTPException(404, "no such playlist") from None
         except RevisionConflict as exc:
             raise _precondition_failed(exc) from None
+        await _publish(request, playlist_event(gone.id, gone.library_id, "deleted", None))
         return Response(status_code=204)
 
     @router.put("/{playlist_id}/items", response_model=PlaylistOut, responses=WRITE_RESPONSES)
@@ -433,6 +438,7 @@ def _add_step(router: APIRouter, direction: str) -> None:
             raise HTTPException(409, str(exc), headers=_etag(exc.revision)) from None
         except RevisionConflict as exc:
             raise _precondition_failed(exc) from None
+        await _publish(request, _event(state, "updated"))
         return await _answer(db, response, state)
 
 
@@ -465,7 +471,17 @@ async def _change(
         raise HTTPException(422, str(exc)) from None
     if len(state.track_ids) > MAX_ITEMS:  # pragma: no cover - bounded by the request models
         raise HTTPException(422, f"a playlist holds at most {MAX_ITEMS} items")
+    await _publish(request, _event(state, "updated"))
     return await _answer(db, response, state)
+
+
+def _event(state: PlaylistState, action: Literal["created", "updated"]) -> Outgoing:
+    playlist = state.playlist
+    return playlist_event(playlist.id, playlist.library_id, action, playlist.revision)
+
+
+async def _publish(request: Request, event: Outgoing) -> None:
+    await events(request).publish(event)
 
 
 def _writer(principal: Principal) -> Callable[[Playlist], None]:

@@ -26,12 +26,14 @@ from streamer.catalogue.editing import (
     snapshot,
 )
 from streamer.db import Database, Track
+from streamer.events.publish import EventPublisher, track_event
 from streamer.jobs import RunnerConfig
 from streamer.jobs.runner import queue_transcodes
 from streamer.routes.api_common import (
     CONFLICT_RESPONSES,
     PROBLEM,
     DatabaseDep,
+    EventsDep,
     Principal,
     PrincipalDep,
     Problem,
@@ -132,6 +134,7 @@ def track_edits_router(render: Callable[[Database, str], Awaitable[dict[str, Any
         db: DatabaseDep,
         stores: StoresDep,
         principal: PrincipalDep,
+        events: EventsDep,
         write_tags: Annotated[
             bool, Query(description="also write the tags into the file (local libraries)")
         ] = False,
@@ -163,6 +166,7 @@ def track_edits_router(render: Callable[[Database, str], Awaitable[dict[str, Any
             return _mismatch(track_id, exc)
         except EditError as exc:
             raise HTTPException(exc.status, str(exc)) from None
+        await events.publish(track_event(track_id, track.library_id, "updated"))
         # Read back rather than patch the old object: the answer is what was committed.
         out = await render(db, track_id)
         return JSONResponse(out, headers={"ETag": etag_of(track_id, after["version"])})
@@ -174,6 +178,7 @@ def track_edits_router(render: Callable[[Database, str], Awaitable[dict[str, Any
         db: DatabaseDep,
         settings: SettingsDep,
         principal: PrincipalDep,
+        events: EventsDep,
     ) -> BatchOut:
         """Apply one action to many tracks; each item succeeds or fails alone, with the
         status it would have had on its own (404 unreadable, 403 not writable).
@@ -187,7 +192,9 @@ def track_edits_router(render: Callable[[Database, str], Awaitable[dict[str, Any
             raise HTTPException(422, f"{body.action} needs labels")
         items = []
         for track_id in dict.fromkeys(body.track_ids):  # each once, in the given order
-            items.append(await _batch_item(db, settings, request, principal, body, track_id))
+            items.append(
+                await _batch_item(db, settings, events, request, principal, body, track_id)
+            )
         return BatchOut(items=items)
 
     return router
@@ -196,6 +203,7 @@ def track_edits_router(render: Callable[[Database, str], Awaitable[dict[str, Any
 async def _batch_item(
     db: Database,
     settings: Settings,
+    events: EventPublisher,
     request: Request,
     principal: Principal,
     body: BatchRequest,
@@ -233,6 +241,7 @@ async def _batch_item(
             # A concurrent edit won: nothing was written; the caller may simply retry.
             detail = f"the track changed meanwhile (now version {exc.current}); retry"
             return BatchItem(track_id=track_id, status=409, ok=False, problem=_problem(409, detail))
+        await events.publish(track_event(track_id, track.library_id, "updated"))
         return BatchItem(
             track_id=track_id, status=200, ok=True, changed=True, version=after["version"]
         )
@@ -241,7 +250,11 @@ async def _batch_item(
             detail = f"the track cannot be transcoded: {track.error or track.status}"
             return BatchItem(track_id=track_id, status=409, ok=False, problem=_problem(409, detail))
         jobs = await queue_transcodes(
-            db, RunnerConfig.from_settings(settings), track_ids=[track_id], force=True
+            db,
+            RunnerConfig.from_settings(settings),
+            track_ids=[track_id],
+            force=True,
+            events=events,
         )
         if not jobs:  # a queued or running job already exists: it will do
             return BatchItem(track_id=track_id, status=200, ok=True)
@@ -253,4 +266,5 @@ async def _batch_item(
         before: dict[str, Any] = {**snapshot(track), "path": track.key, "library": track.library_id}
         await session.execute(delete(Track).where(Track.id == track_id))
         audit.record(session, who, "track.delete", "track", track_id, before=before)
+    await events.publish(track_event(track_id, track.library_id, "deleted"))
     return BatchItem(track_id=track_id, status=200, ok=True, changed=True)

@@ -26,12 +26,14 @@ from streamer.catalogue.repository import get_library
 from streamer.db import Database, Upload
 from streamer.db.models import utcnow
 from streamer.errors import StorageError
+from streamer.events.publish import EventPublisher
 from streamer.http.content_types import AUDIO_EXTENSIONS
 from streamer.http.dates import format_http_date
 from streamer.routes.api_common import (
     PROBLEM,
     PROBLEM_RESPONSES,
     DatabaseDep,
+    EventsDep,
     PrincipalDep,
     Problem,
     SettingsDep,
@@ -174,11 +176,13 @@ class _Transfer:
         settings: Settings,
         stores: StoreRegistry,
         principal: Principal,
+        events: EventPublisher,
     ) -> None:
         self.request = request
         self.db = db
         self.settings = settings
         self.stores = stores
+        self.events = events
         self.actor = actor(request, principal)
         self.staging = service.staging_area(settings)
 
@@ -246,7 +250,7 @@ class _Transfer:
     async def _complete(self, upload: Upload) -> Response | None:
         try:
             await service.complete_upload(
-                self.db, self.stores, self.settings, self.staging, upload, self.actor
+                self.db, self.stores, self.settings, self.staging, upload, self.actor, self.events
             )
         except StorageError as exc:
             # The bytes are all staged: a zero-byte PATCH at this offset tries again.
@@ -285,6 +289,7 @@ def uploads_router() -> APIRouter:
         settings: SettingsDep,
         stores: StoresDep,
         principal: PrincipalDep,
+        events: EventsDep,
     ) -> Response:
         """tus creation (and creation-with-upload). Upload-Metadata needs ``filename`` (an
         audio file name) and ``library`` (a library id with write access)."""
@@ -323,7 +328,7 @@ def uploads_router() -> APIRouter:
         location = f"{str(request.url.replace(query=None)).rstrip('/')}/{upload.id}"
         failed: Response | None = None
         if has_body or length == 0:
-            transfer = _Transfer(request, db, settings, stores, principal)
+            transfer = _Transfer(request, db, settings, stores, principal, events)
             failed = await transfer.run(upload, checksum if has_body else None)
         if failed is not None:
             failed.headers["Location"] = location
@@ -350,6 +355,7 @@ def uploads_router() -> APIRouter:
         settings: SettingsDep,
         stores: StoresDep,
         principal: PrincipalDep,
+        events: EventsDep,
     ) -> Response:
         """tus core: append the body at Upload-Offset (409 elsewhere). The request that
         brings the last byte completes the upload: 204 when it became a track, 422 with
@@ -366,7 +372,8 @@ def uploads_router() -> APIRouter:
             raise TusError(
                 409, f"Upload-Offset {claimed} does not match the upload's {upload.offset}"
             )
-        failed = await _Transfer(request, db, settings, stores, principal).run(upload, checksum)
+        transfer = _Transfer(request, db, settings, stores, principal, events)
+        failed = await transfer.run(upload, checksum)
         if failed is not None:
             return failed
         return Response(status_code=204, headers=_state_headers(upload))

@@ -6,7 +6,8 @@ audited entry by entry.
 Completion turns the staged file into a track: probe it (mutagen, as the scan does), store
 it through the library's ObjectStore under ``uploads/<file name>`` (never replacing an
 existing object), catalogue that one key with the scan's own machinery, queue its
-transcode, then delete the staging file.
+transcode, then delete the staging file. Completing or failing publishes a live ``upload``
+event (the track and its job publish their own).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from streamer.auth.audit import Actor, record
 from streamer.catalogue.scan import scan_objects
 from streamer.db import Database, Library, Upload, track_id_for
 from streamer.db.models import utcnow
+from streamer.events.publish import EventPublisher, upload_event
 from streamer.http.content_types import content_type_for
 from streamer.jobs import RunnerConfig
 from streamer.jobs.runner import queue_transcodes
@@ -188,6 +190,7 @@ async def complete_upload(
     staging: StagingArea,
     upload: Upload,
     actor: Actor,
+    events: EventPublisher | None = None,
 ) -> Upload:
     """Turn a fully staged upload into a track (see the module docstring).
 
@@ -203,6 +206,7 @@ async def complete_upload(
         reason = f"not playable audio: {exc.reason}"
         await _transition(db, upload, actor, "upload.fail", {"status": "failed", "error": reason})
         await staging.remove(upload.id)
+        await _announce(events, upload)
         return upload
     async with db.session() as session:
         library = await session.get(Library, upload.library_id)
@@ -212,7 +216,7 @@ async def complete_upload(
     key = await _free_key(store, upload)
     # The staging file is synced and only deleted after: a local library may link it.
     info = await store.put_file(key, path, content_type=content_type_for(key), consume=True)
-    report = await scan_objects(db, store, library, [info])
+    report = await scan_objects(db, store, library, [info], events=events)
     if report.failed:
         # Probed fine above, so this is the stored copy misbehaving: keep the library
         # as it was and say why.
@@ -220,9 +224,12 @@ async def complete_upload(
         await store.delete(key)
         await _transition(db, upload, actor, "upload.fail", {"status": "failed", "error": reason})
         await staging.remove(upload.id)
+        await _announce(events, upload)
         return upload
     track_id = track_id_for(library.id, key)
-    jobs = await queue_transcodes(db, RunnerConfig.from_settings(settings), track_ids=[track_id])
+    jobs = await queue_transcodes(
+        db, RunnerConfig.from_settings(settings), track_ids=[track_id], events=events
+    )
     await _transition(
         db,
         upload,
@@ -232,7 +239,13 @@ async def complete_upload(
         extra={"job_ids": [job.id for job in jobs]},
     )
     await staging.remove(upload.id)
+    await _announce(events, upload)
     return upload
+
+
+async def _announce(events: EventPublisher | None, upload: Upload) -> None:
+    if events is not None and upload.status in ("completed", "failed"):
+        await events.publish(upload_event(upload))
 
 
 def _probe_sync(path: Path, name: str, size: int) -> None:

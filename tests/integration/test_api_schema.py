@@ -1,6 +1,9 @@
 """schemathesis against the live OpenAPI document: generated requests to every operation
 (valid and invalid) never get a 5xx, and every response matches the document (status
-codes, content types, bodies). Run through schemathesis's own CLI, a real client."""
+codes, content types, bodies). Run through schemathesis's own CLI, a real client.
+
+GET /events is left out: its answer never ends, and schemathesis reads whole bodies (each
+request would wait for its timeout). tests/integration/test_events.py covers it."""
 
 from __future__ import annotations
 
@@ -46,6 +49,7 @@ def test_no_server_errors_and_responses_match_the_schema(
                 f"{server.base_url}/api/v1/openapi.json",
                 "--url", f"{server.base_url}/api/v1",
                 "--header", f"Authorization: Bearer {server.api_key}",
+                "--exclude-path", "/events",
                 "--checks", CHECKS,
                 "--max-examples", "25",
                 "--seed", "1",  # the same requests every run: a failure reproduces

@@ -18,6 +18,7 @@ import pytest
         "streamer.renditions",
         "streamer.uploads",
         "streamer.maintenance",
+        "streamer.events",
     ],
 )
 def test_all_is_sorted_and_complete(package: str) -> None:

@@ -10,7 +10,6 @@ playing tests would fail if it could not.
 
 from __future__ import annotations
 
-import importlib.util
 import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -332,15 +331,6 @@ def test_a_failed_save_says_why_and_keeps_the_edit(open_as: OpenAs, web_server: 
     assert api_track(web_server, "aurora.flac")[0]["title"] == before["title"]
 
 
-# The live events endpoint is built on its own branch (streamer/events); these two run
-# once it is merged. Remove this marker then.
-needs_events = pytest.mark.skipif(
-    importlib.util.find_spec("streamer.events") is None,
-    reason="needs the live events endpoint (streamer/events), not merged yet",
-)
-
-
-@needs_events
 def test_an_edit_saved_elsewhere_shows_up_live(open_as: OpenAs, web_server: WebServer) -> None:
     page = open_as("ed", track_url(web_server, "aurora.flac")).page
     expect(page.locator(".live")).to_have_text("Live")
@@ -355,7 +345,6 @@ def test_an_edit_saved_elsewhere_shows_up_live(open_as: OpenAs, web_server: WebS
     expect(page.get_by_text("unsaved change")).to_have_count(0)
 
 
-@needs_events
 def test_an_edit_saved_elsewhere_while_typing_is_announced(
     open_as: OpenAs, web_server: WebServer
 ) -> None:
