@@ -380,16 +380,9 @@ def test_a_playlist_deleted_elsewhere_shows_a_failure(
     expect(page.get_by_role("button", name="Undo")).to_have_count(0)
 
 
-def _events_available(web_server: WebServer) -> bool:
-    with web_server.api() as api, api.stream("GET", "/api/v1/events") as response:
-        return response.status_code == 200
-
-
 def test_a_change_made_through_the_api_appears_live(
     open_as: Any, three: dict[str, Any], web_server: WebServer
 ) -> None:
-    if not _events_available(web_server):
-        pytest.skip("/api/v1/events is not on this branch yet (the events server lands apart)")
     page = open_editor(open_as, three)
     expect(item_titles(page)).to_have_text([AURORA, BRIGHT, CASCADE])
     with web_server.api() as api:
