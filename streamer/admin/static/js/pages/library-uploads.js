@@ -580,7 +580,7 @@ export default function UploadPanel({ user, libraries, defaultLibrary, onUploade
       <input ref=${input} type="file" multiple accept="audio/*" hidden onChange=${picked} />
       <p class="muted small-print">Each file resumes after a dropped connection; the server checks it is audio.</p>
     </div>
-    <p class="sr-only" role="status" aria-live="polite">${message}</p>
+    <p class="visually-hidden" role="status" aria-live="polite">${message}</p>
     ${list.length > 0 &&
     html`<div class="stack">
       <div class="row">

@@ -258,7 +258,7 @@ function TrackTable({ page, view, selectable, selection, onSelect, onSelectPage,
   const sortLabel = SORTS.find(([value]) => value === view.sort)?.[1] || view.sort;
   return html`<div class="table-wrap" aria-busy=${busy ? 'true' : 'false'}>
     <table class="tracks">
-      <caption class="sr-only">Tracks, sorted: ${sortLabel}</caption>
+      <caption class="visually-hidden">Tracks, sorted: ${sortLabel}</caption>
       <thead>
         <tr>
           ${selectable &&
