@@ -123,7 +123,7 @@ def unthrottle(cdp: Any) -> None:
 
 def open_library(open_as: Any, name: str = "ed", path: str = "/admin/library") -> Page:
     page: Page = open_as(name, path).page
-    expect(page.locator("table.tracks")).to_be_visible()
+    expect(page.locator("table.tracks")).to_be_visible(timeout=15_000)  # a busy machine
     return page
 
 
@@ -487,6 +487,24 @@ def test_the_library_page_passes_axe(open_as: Any) -> None:
     page.get_by_role("checkbox", name="Select Aurora").uncheck()
     page.get_by_text("More filters").click()
     screenshot(page, "library")
+
+
+def test_the_batch_dialogs_pass_axe(open_as: Any) -> None:
+    page = open_library(open_as)
+    page.get_by_role("checkbox", name="Select Cascade").check()
+    page.get_by_role("region", name="Batch actions").get_by_role(
+        "button", name="Remove tag…"
+    ).click()
+    dialog = page.get_by_role("dialog", name="Remove tags")
+    expect(dialog.get_by_label("Tags, separated by commas")).to_be_focused()
+    check_accessibility(page, "the tags dialog")
+    dialog.get_by_label("Tags, separated by commas").fill("never-there")
+    dialog.get_by_role("button", name="Remove tag").click()
+    result = page.get_by_role("dialog", name="Remove tag: result")
+    expect(result).to_contain_text("✓ Did not have the tag")
+    check_accessibility(page, "the batch result dialog")
+    result.get_by_role("button", name="Done").click()
+    expect(result).to_be_hidden()
 
 
 def test_the_library_page_with_uploads_in_progress_passes_axe(open_as: Any, files: Any) -> None:

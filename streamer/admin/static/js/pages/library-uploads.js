@@ -506,7 +506,11 @@ export default function UploadPanel({ user, libraries, defaultLibrary, onUploade
     };
   }, []);
 
-  useEvents(['job', 'upload'], ({ type, data }) => (type === 'job' ? onJob(data) : onUploadEvent(data)));
+  useEvents(['job', 'upload'], ({ type, data }) => {
+    if (!data) refreshJobs(); // {type: 'reset'}: events were missed; read the state afresh
+    else if (type === 'job') onJob(data);
+    else onUploadEvent(data);
+  });
   // Without the live stream, poll while an uploaded track waits for its transcode.
   const live = useEventStatus() === 'live';
   const waiting = list.some(

@@ -467,18 +467,20 @@ export default function Library({ user }) {
   const refetchTimer = useRef(null);
   const shownKey = useRef(null); // the query of the rows on screen
 
+  const viewNow = useRef(view);
+  viewNow.current = view;
+
   // Apply a change of filters or sort: back to the first page.
   const apply = useCallback((changes, { keepPage = false } = {}) => {
-    setView((current) => {
-      const next = { ...current, ...changes };
-      if (!keepPage) {
-        next.cursor = '';
-        next.page = 1;
-        cursors.current = [];
-      }
-      writeView(next);
-      return next;
-    });
+    const next = { ...viewNow.current, ...changes };
+    if (!keepPage) {
+      next.cursor = '';
+      next.page = 1;
+      cursors.current = [];
+    }
+    viewNow.current = next;
+    writeView(next);
+    setView(next);
   }, []);
 
   // A link to this page with another query (the "Library" tab, say): take its view.
@@ -549,13 +551,22 @@ export default function Library({ user }) {
     return () => controller.abort();
   }, [queryKey, tick]);
 
+  // At most one quiet refetch per 400 ms however many events arrive (a scan sends many).
   const refetchSoon = useCallback(() => {
-    clearTimeout(refetchTimer.current);
-    refetchTimer.current = setTimeout(() => setTick((n) => n + 1), 400);
+    if (refetchTimer.current) return;
+    refetchTimer.current = setTimeout(() => {
+      refetchTimer.current = null;
+      setTick((n) => n + 1);
+    }, 400);
   }, []);
   useEffect(() => () => clearTimeout(refetchTimer.current), []);
 
   useEvents(['job', 'track'], ({ type, data }) => {
+    if (!data) {
+      // {type: 'reset'}: events were missed beyond the server's backlog; read afresh.
+      refetchSoon();
+      return;
+    }
     if (type === 'job') {
       const now = performance.now();
       recentJobs.current = [...recentJobs.current.filter((entry) => now - entry.at < 60_000), { at: now, data }];
@@ -567,7 +578,11 @@ export default function Library({ user }) {
       return;
     }
     if (data.action === 'deleted') {
-      setPage((current) => current && { ...current, items: current.items.filter((track) => track.id !== data.id), total: Math.max(0, current.total - 1) });
+      setPage((current) => {
+        if (!current || !current.items.some((track) => track.id === data.id)) return current;
+        const items = current.items.filter((track) => track.id !== data.id);
+        return { ...current, items, total: Math.max(0, current.total - 1) };
+      });
       setSelection((current) => {
         if (!current.has(data.id)) return current;
         const next = new Map(current);
