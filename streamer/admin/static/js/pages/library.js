@@ -309,10 +309,10 @@ function Count({ view, page }) {
 
 // --- batch actions on the selection
 const BATCH_WORDS = {
-  tag: { button: 'Add tag', done: 'Tagged', same: 'Already had the tag', verb: 'tagged' },
-  untag: { button: 'Remove tag', done: 'Tag removed', same: 'Did not have the tag', verb: 'untagged' },
-  retranscode: { button: 'Re-transcode', done: 'Transcode queued', same: 'A transcode is already queued or running', verb: 'queued' },
-  delete: { button: 'Delete', done: 'Deleted', same: 'Deleted', verb: 'deleted' },
+  tag: { button: 'Add tag', done: 'Tagged', same: 'Already had the tag' },
+  untag: { button: 'Remove tag', done: 'Tag removed', same: 'Did not have the tag' },
+  retranscode: { button: 'Re-transcode', done: 'Transcode queued', same: 'A transcode is already queued or running' },
+  delete: { button: 'Delete', done: 'Deleted', same: 'Deleted' },
 };
 
 async function runBatch(action, ids, labels) {
@@ -405,7 +405,7 @@ function BatchBar({ selection, known, onDone, onClear }) {
       setDialog('result');
       const words = BATCH_WORDS[action];
       const good = items.length - failures.length;
-      toast(`${good} track${good === 1 ? '' : 's'} ${words.verb}${failures.length ? `, ${failures.length} failed` : ''}.`, failures.length ? 'error' : 'success');
+      toast(`${words.button}: ${good} succeeded${failures.length ? `, ${failures.length} failed` : ''}.`, failures.length ? 'error' : 'success');
       onDone(new Set(failures.map((item) => item.track_id)));
     } catch (err) {
       setError(err);
