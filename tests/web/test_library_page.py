@@ -10,7 +10,6 @@ tags, and checks against the list compare with what the API answers at that mome
 from __future__ import annotations
 
 import base64
-import importlib.util
 import re
 import time
 from pathlib import Path
@@ -23,12 +22,6 @@ from tests.fixtures.audio import make_audio
 from tests.web.conftest import WebServer, check_accessibility, in_thread, screenshot
 
 SLOW = 60_000  # ms: an upload's transcode on a shared, busy machine
-# The live events endpoint is built on its own branch (streamer/events); the test that
-# watches transcodes arrive live runs once it is merged. Remove this marker then.
-needs_events = pytest.mark.skipif(
-    importlib.util.find_spec("streamer.events") is None,
-    reason="needs the live events endpoint (streamer/events), not merged yet",
-)
 
 
 @pytest.fixture
@@ -137,7 +130,6 @@ def open_library(open_as: Any, name: str = "ed", path: str = "/admin/library") -
 # --- uploads
 
 
-@needs_events
 def test_dropping_two_files_uploads_both_and_their_transcodes_finish_live(
     open_as: Any, web_server: WebServer, files: Any
 ) -> None:
