@@ -22,7 +22,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from streamer.cli import Background, normalise_root
 from streamer.db import Database, Event, library_id_for, migrate
@@ -33,6 +33,7 @@ from tests.fixtures.servers import (
     RunningServer,
     admin_key,
     bearer,
+    scan_roots,
     serve_in_process,
     serve_in_thread,
 )
@@ -567,6 +568,50 @@ def test_shutting_down_ends_open_streams_at_once(tmp_path: Path) -> None:
         live.close_all()
 
 
+def test_a_failing_publish_neither_fails_nor_undoes_the_change_and_is_counted(
+    tmp_path: Path, audio_samples: dict[str, Path]
+) -> None:
+    library = tmp_path / "library"
+    library.mkdir()
+    shutil.copy(audio_samples["mp3"], library / "song.mp3")
+    settings = Settings.load({}, data_dir=tmp_path / "data", workers=1)
+    scan_roots(settings, [str(library)])
+    with serve_in_thread(settings) as server, server.api() as api:
+        track = api.get("/api/v1/tracks").json()["items"][0]["id"]
+        run_async(settings, _drop_events_table)  # every publish fails from now on
+
+        edited = api.patch(
+            f"/api/v1/tracks/{track}", json={"title": "Still saved"}, headers={"If-Match": "*"}
+        )
+
+        assert edited.status_code == 200, edited.text
+        assert api.get(f"/api/v1/tracks/{track}").json()["title"] == "Still saved"
+        metrics = api.get("/metrics").text
+    assert "streamer_events_publish_failures_total 1.0" in metrics
+
+
+def test_a_redis_nudge_brings_events_from_elsewhere_before_the_next_poll(
+    tmp_path: Path, redis_url: str
+) -> None:
+    settings = Settings.load(
+        {}, data_dir=tmp_path / "data", workers=1, redis_url=redis_url,
+        events_poll_seconds=30.0, events_heartbeat_seconds=0.5,
+    )  # fmt: skip
+    with serve_in_thread(settings) as server:
+        live = Live(server, settings, tmp_path, "", "", {})
+        try:
+            stream = live.open()
+            stream.until(lambda m: m.event == ":", timeout=10)  # open, and polled once
+            started = time.monotonic()
+
+            publish_filler(settings, 1, redis_url=redis_url)  # as another node would
+            stream.until(lambda m: m.event == "track", timeout=20)
+
+            assert time.monotonic() - started < 5  # not the 30 s poll
+        finally:
+            live.close_all()
+
+
 def test_events_cross_processes_from_the_serve_supervisors_job_runner(
     tmp_path: Path, audio_samples: dict[str, Path]
 ) -> None:
@@ -605,17 +650,28 @@ def test_events_cross_processes_from_the_serve_supervisors_job_runner(
 # --- helpers -------------------------------------------------------------------------------
 
 
-def publish_filler(settings: Settings, count: int) -> None:
+def publish_filler(settings: Settings, count: int, *, redis_url: str | None = None) -> None:
     """``count`` admin-only events, as another process would publish them."""
 
     async def publish(db: Database) -> None:
-        publisher = EventPublisher(db)
-        for start in range(0, count, 20):
-            batch = [Outgoing("track", None, {"filler": n}) for n in range(start, start + 20)]
-            await publisher.publish_many(batch)
+        publisher = EventPublisher(db, redis_url=redis_url)
+        try:
+            for start in range(0, count, 20):
+                batch = [
+                    Outgoing("track", None, {"filler": n})
+                    for n in range(start, min(start + 20, count))
+                ]
+                await publisher.publish_many(batch)
+        finally:
+            await publisher.close()
         assert publisher.failures == 0
 
     run_async(settings, publish)
+
+
+async def _drop_events_table(db: Database) -> None:
+    async with db.session() as session, session.begin():
+        await session.execute(text("DROP TABLE events"))
 
 
 async def _count(db: Database) -> int:
