@@ -193,7 +193,7 @@ def live(
     library.mkdir()
     other.mkdir()
     shutil.copy(audio_samples["mp3"], library / "short.mp3")
-    make_audio(library / "long.flac", "flac", 90.0, frequency=220)
+    make_audio(library / "long.flac", "flac", 120.0, frequency=220)
     shutil.copy(audio_samples["mp3"], other / "elsewhere.mp3")
     roots = [normalise_root(str(library)), normalise_root(str(other))]
     settings = Settings.load(
