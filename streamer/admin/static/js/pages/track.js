@@ -88,6 +88,8 @@ export default function TrackPage({ id, user }) {
     } else if (type === 'track' && data.id === id) {
       if (data.action === 'deleted') setDeleted(true);
       else load();
+    } else if (type === 'reset') {
+      load(); // events were missed (a long absence): read the track again
     }
   });
 
