@@ -37,6 +37,7 @@ from streamer.logs import configure_logging
 from streamer.metrics import Metrics
 from streamer.observe import ObserveMiddleware
 from streamer.playlists.streams import PlaylistStreams
+from streamer.recent_errors import RecentErrors
 from streamer.renditions.catalog import RenditionCatalog
 from streamer.request_stats import RequestStats
 from streamer.routes.api import create_api
@@ -62,6 +63,8 @@ class StreamerApp:
         self.settings = settings
         self.metrics = Metrics()
         self.stats = RequestStats(self.metrics)
+        self.errors = RecentErrors(self.metrics.multiprocess_dir)
+        self.stats.add_flusher(self.errors.flush)
         self.db = Database(settings.effective_database_url)
         self.stores = StoreRegistry(settings)
         self.index = MediaIndex(self.db)
@@ -103,6 +106,7 @@ class StreamerApp:
         api.state.metrics = self.metrics
         api.state.purges = self.purges
         api.state.stats = self.stats
+        api.state.recent_errors = self.errors
         routes = [Route("/healthz", healthz), Route("/readyz", readyz), Mount("/api/v1", app=api)]
         if settings.metrics_enabled:
             routes.append(Route("/metrics", metrics))
@@ -117,7 +121,9 @@ class StreamerApp:
         self.router.state.stats = self.stats
         self.admin = AdminSite()
         self.access_log = AccessLog() if settings.access_log else None
-        self.app: ASGIApp = ObserveMiddleware(self._dispatch, self.stats, self.access_log)
+        self.app: ASGIApp = ObserveMiddleware(
+            self._dispatch, self.stats, self.access_log, self.errors
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self.app(scope, receive, send)

@@ -12,6 +12,7 @@ from itertools import count
 
 from streamer.access_log import AccessLog
 from streamer.logs import request_id_var
+from streamer.recent_errors import RecentErrors
 from streamer.request_stats import RequestStats
 from streamer.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -41,11 +42,16 @@ def route_template(scope: Scope) -> str:
 
 class ObserveMiddleware:
     def __init__(
-        self, app: ASGIApp, stats: RequestStats, access_log: AccessLog | None = None
+        self,
+        app: ASGIApp,
+        stats: RequestStats,
+        access_log: AccessLog | None = None,
+        errors: RecentErrors | None = None,
     ) -> None:
         self.app = app
         self.stats = stats
         self.access_log = access_log
+        self.errors = errors
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -90,6 +96,15 @@ class ObserveMiddleware:
             route = route_template(scope)
             method = scope["method"]
             stats.record(route, method, status, sent, elapsed)
+            if status >= 500 and self.errors is not None:
+                self.errors.add(
+                    method=method,
+                    route=route,
+                    path=scope["path"],
+                    status=status,
+                    request_id=request_id,
+                    seconds=elapsed,
+                )
             if self.access_log is not None:
                 client = scope.get("client")
                 self.access_log.write(

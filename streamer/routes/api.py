@@ -45,6 +45,7 @@ from streamer.routes.api_events import events_router
 from streamer.routes.api_jobs import JobOut, jobs_router
 from streamer.routes.api_libraries import libraries_router
 from streamer.routes.api_playlists import playlists_router
+from streamer.routes.api_stats import stats_router
 from streamer.routes.api_track_edits import track_edits_router
 from streamer.routes.api_users import users_router
 from streamer.routes.uploads import uploads_router
@@ -498,6 +499,7 @@ def create_api() -> FastAPI:
     api.include_router(libraries_router())
     api.include_router(jobs_router())
     api.include_router(cache_router())
+    api.include_router(stats_router())
     api.include_router(uploads_router())
     api.include_router(playlists_router())
     api.include_router(track_edits_router(_render_track))

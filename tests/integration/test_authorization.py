@@ -28,8 +28,9 @@ from streamer.settings import Settings
 from tests.fixtures.servers import RunningServer, bearer, scan_roots, serve_in_thread
 
 # Who may call each route: "public"; "session" (a signed-in user acting on themselves,
-# never a key); "any" (any principal); "admin"; or ("read"|"write", kind) where kind
-# names the path parameter or body field whose library decides.
+# never a key); "any" (any principal); "admin"; "staff" (admins and editors, whatever
+# their libraries); or ("read"|"write", kind) where kind names the path parameter or body
+# field whose library decides.
 RULES: dict[tuple[str, str], Any] = {
     ("GET", "/tracks"): "any",
     ("GET", "/tracks/{track_id}"): ("read", "track"),
@@ -47,6 +48,8 @@ RULES: dict[tuple[str, str], Any] = {
     ("POST", "/jobs/{job_id}/retry"): ("write", "job"),
     ("GET", "/cache/stats"): "any",
     ("POST", "/cache/purge"): ("write", "track"),
+    ("GET", "/stats"): "staff",
+    ("GET", "/stats/storage"): "any",  # lists only the libraries the caller may read
     ("POST", "/auth/login"): "public",
     ("POST", "/auth/second-factor"): "session",
     ("GET", "/auth/session"): "session",
@@ -338,6 +341,8 @@ def _expected(rule: Any, principal: Principal, library: str) -> bool:
         return True
     if rule == "admin":
         return principal.is_admin
+    if rule == "staff":
+        return principal.role in ("admin", "editor")
     if rule in ("session", "public"):
         return False  # keys are not sessions (public: checked separately)
     want, _kind = rule
