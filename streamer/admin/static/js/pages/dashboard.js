@@ -360,7 +360,7 @@ function RunningJobs({ jobs, overlay, name }) {
     ${jobs.items.map((job) => {
       const live = overlay[job.id];
       const progress = live ? live.progress : job.progress;
-      return html`<li key=${job.id} class="job">
+      return html`<li key=${job.id} class="job" data-job=${job.id}>
         <div class="row">
           <${JobTitle} job=${job} name=${name} />
           <span class="muted">${job.kind}, attempt ${job.attempts} of ${job.max_attempts}, started <${When} value=${job.started_at} /></span>
@@ -402,7 +402,7 @@ function SucceededJobs({ jobs, name }) {
   return html`<ul class="job-list">
     ${jobs.items.map((job) => {
       const took = job.started_at && job.finished_at ? (new Date(job.finished_at) - new Date(job.started_at)) / 1000 : null;
-      return html`<li key=${job.id} class="job row">
+      return html`<li key=${job.id} class="job row" data-job=${job.id}>
         <span class="badge badge-succeeded">succeeded</span>
         <${JobTitle} job=${job} name=${name} />
         <span class="muted">${job.kind}${took !== null ? `, took ${took.toFixed(1)} s` : ''}, <${When} value=${job.finished_at} /></span>
