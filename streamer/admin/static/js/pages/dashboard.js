@@ -440,7 +440,7 @@ function JobsSection({ user, poll, overlay, onRetried }) {
           <section aria-labelledby="running-heading">
             <h3 id="running-heading">Running (${jobs.running.total})</h3>
             <${RunningJobs} jobs=${jobs.running} overlay=${overlay} name=${name} />
-            <p class="muted">${jobs.queued.total} queued${jobs.queued.total ? `, ${jobs.queued.items.filter((j) => j.next_attempt_at).length} of the newest waiting to be tried again` : ''}.</p>
+            <p class="muted">${jobs.queued.total} queued.</p>
           </section>
           <section aria-labelledby="failed-heading" id="failed-jobs">
             <h3 id="failed-heading">Failed (${jobs.failed.total})</h3>
@@ -668,7 +668,7 @@ async function loadJobs() {
   const page = (status, limit) => get('/jobs', { query: { status, limit } });
   const [running, queued, failed, succeeded] = await Promise.all([
     page('running', 20),
-    page('queued', 20),
+    page('queued', 1), // the count is what is shown
     page('failed', 10),
     page('succeeded', 6),
   ]);
