@@ -483,12 +483,14 @@ function RequestsSection({ poll, readings, rate }) {
   </section>`;
 }
 
+// Tables that may scroll sideways on a phone are focusable regions, so a keyboard can
+// scroll them (none of them holds a control that would take the focus otherwise).
 function RouteTable({ routes }) {
   const [all, setAll] = useState(false);
   const shown = all ? routes : routes.slice(0, 8);
   if (!routes.length) return null;
   return html`<div class="stack">
-    <div class="table-wrap">
+    <div class="table-wrap" tabindex="0" role="region" aria-label="Latency by route">
       <table>
         <caption class="visually-hidden">Latency by route since the server started</caption>
         <thead>
@@ -558,7 +560,7 @@ function StorageSection({ poll }) {
           <${BarPlot} title="Storage per library" rows=${rows} format=${formatBytes} empty="No library yet."
             legend=${[{ name: 'Originals', kind: 'originals' }, { name: 'Renditions and covers', kind: 'derived' }]} />
           ${storage.libraries.length > 0 &&
-          html`<div class="table-wrap">
+          html`<div class="table-wrap" tabindex="0" role="region" aria-label="Storage by library">
             <table>
               <thead><tr><th scope="col">Library</th><th scope="col" class="num">Tracks</th><th scope="col" class="num">Originals</th><th scope="col" class="num">Renditions</th><th scope="col" class="num">Total</th></tr></thead>
               <tbody>
@@ -605,11 +607,12 @@ function ErrorsSection({ jobs, libraries, stats, staff, isAdmin }) {
           (lib) => html`<li key=${lib.id}><strong>${lib.name}</strong>: ${lib.last_scan.error || 'no reason recorded'} (<${When} value=${lib.last_scan_at} />)</li>`,
         )}
       </ul>
+      <p class="muted">Scan them again from the <a href="/admin/libraries">libraries page</a>.</p>
     </div>`}
     ${staff && serverErrors.length > 0 &&
     html`<div class="stack">
       <h3>Server errors (5xx) on this node</h3>
-      <div class="table-wrap">
+      <div class="table-wrap" tabindex="0" role="region" aria-label="Server errors">
         <table>
           <thead><tr><th scope="col">When</th><th scope="col">Status</th><th scope="col">Request</th><th scope="col">Request id</th></tr></thead>
           <tbody>
@@ -643,7 +646,7 @@ function AuditSection({ poll }) {
       ? html`<${Loading} label="Loading audit entries…" />`
       : !page.items.length
         ? html`<p class="muted">Nothing recorded yet.</p>`
-        : html`<div class="table-wrap">
+        : html`<div class="table-wrap" tabindex="0" role="region" aria-label="Audit entries">
             <table>
               <thead><tr><th scope="col">When</th><th scope="col">Who</th><th scope="col">Action</th><th scope="col">Target</th><th scope="col" class="hide-phone">From</th></tr></thead>
               <tbody>
