@@ -706,6 +706,13 @@ export default function Dashboard({ user }) {
   const reloadStorage = useDebounced(() => storage.reload(), 2000);
   const reloadLibraries = useDebounced(() => libraries.reload(), 500);
   useEvents(['job', 'scan'], ({ type, data }) => {
+    if (type === 'reset') {
+      // Events were missed beyond the server's backlog: read everything again.
+      reloadJobs();
+      reloadLibraries();
+      reloadStorage();
+      return;
+    }
     if (type === 'scan') {
       if (data.state !== 'running') reloadLibraries();
       return;
