@@ -3,6 +3,7 @@ purges (this node's workers and every other node's, through Redis)."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
@@ -83,7 +84,9 @@ def cache_router() -> APIRouter:
         stats: RequestStats = request.app.state.stats
         metrics: Metrics = request.app.state.metrics
         stats.flush()  # this worker's latest first
-        return cache_report(metrics)
+        # With several workers this reads their metrics files: not on the event loop
+        # (the dashboard asks every few seconds).
+        return await asyncio.to_thread(cache_report, metrics)
 
     @router.post("/purge", response_model=PurgeOut, responses=PROBLEM_RESPONSES)
     async def purge(
