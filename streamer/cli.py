@@ -26,7 +26,7 @@ from streamer import cli_accounts, cli_maintenance
 from streamer.catalogue.scan import ScanProgress, ScanReport, ensure_library, scan_library
 from streamer.db import Database, migrate
 from streamer.errors import CatalogueError, SettingsError, StorageError
-from streamer.events.publish import EventPublisher, Outgoing, scan_event
+from streamer.events.publish import EventPublisher, Outgoing, scan_event, scan_progress_event
 from streamer.jobs import JobRunner, RunnerConfig
 from streamer.jobs.runner import make_warmer, queue_transcodes, runner_for
 from streamer.jobs.watch import TranscodeOutcome, watch_jobs
@@ -324,15 +324,7 @@ class _LiveScan:
         if self.events is None or not self.library_id or self.loop.time() - self._sent_at < 1:
             return
         self._sent_at = self.loop.time()
-        event = scan_event(
-            self.library_id,
-            "running",
-            processed=p.done,
-            total=p.total,
-            added=p.added,
-            changed=p.changed,
-            failed=p.failed,
-        )
+        event = scan_progress_event(self.library_id, p)
         task = self.loop.create_task(self.publish(event))
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)

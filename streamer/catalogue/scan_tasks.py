@@ -22,7 +22,7 @@ from sqlalchemy import update
 from streamer.catalogue.scan import ScanProgress, scan_library
 from streamer.db import Database, Library
 from streamer.db.models import utcnow
-from streamer.events.publish import EventPublisher, Outgoing, scan_event
+from streamer.events.publish import EventPublisher, Outgoing, scan_event, scan_progress_event
 from streamer.jobs.runner import RunnerConfig, queue_transcodes
 from streamer.settings import Settings
 from streamer.storage.registry import StoreRegistry
@@ -97,15 +97,7 @@ class ScanTasks:
             state.update(done=p.done, total=p.total)
             if time.monotonic() - last_write >= _WRITE_EVERY:
                 last_write = time.monotonic()
-                event = scan_event(
-                    library.id,
-                    "running",
-                    processed=p.done,
-                    total=p.total,
-                    added=p.added,
-                    changed=p.changed,
-                    failed=p.failed,
-                )
+                event = scan_progress_event(library.id, p)
                 pending.append(asyncio.create_task(self._beat(library.id, dict(state), event)))
 
         try:

@@ -9,9 +9,15 @@ from typing import ParamSpec, TypeVar
 
 from sqlalchemy import exc as sa
 
-from streamer.errors import DatabaseUnavailable
+from streamer.coalescing_cache import CoalescingCache
+from streamer.errors import DatabaseUnavailable, StorageUnavailable
 
-__all__ = ["SERVE_STALE_SECONDS", "database_unavailable", "translate_unavailable"]
+__all__ = [
+    "SERVE_STALE_SECONDS",
+    "database_unavailable",
+    "serving_cache",
+    "translate_unavailable",
+]
 
 # How long the serving caches may keep answering from what they last knew while the
 # database (or a store's index) is unreachable.
@@ -19,6 +25,8 @@ SERVE_STALE_SECONDS = 300.0
 
 P = ParamSpec("P")
 R = TypeVar("R")
+K = TypeVar("K")
+V = TypeVar("V")
 
 
 def database_unavailable(exc: BaseException) -> bool:
@@ -52,3 +60,19 @@ def translate_unavailable(
             raise
 
     return wrapped
+
+
+def serving_cache(
+    load: Callable[[K], Awaitable[V | None]], *, ttl: float, negative_ttl: float, max_entries: int
+) -> CoalescingCache[K, V]:
+    """A catalogue cache for the serving path: database outages surface as
+    DatabaseUnavailable, and what was known keeps being served through them (and through
+    a store that cannot be reached) for up to SERVE_STALE_SECONDS."""
+    return CoalescingCache(
+        translate_unavailable(load),
+        ttl=ttl,
+        negative_ttl=negative_ttl,
+        max_entries=max_entries,
+        stale_on=(DatabaseUnavailable, StorageUnavailable),
+        max_stale=SERVE_STALE_SECONDS,
+    )

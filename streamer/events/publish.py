@@ -23,7 +23,7 @@ import logging
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from redis.exceptions import RedisError
 from sqlalchemy import insert, select, text
@@ -31,6 +31,9 @@ from sqlalchemy import insert, select, text
 from streamer.db import Database, Event, Job, Track, Upload
 from streamer.db.models import utcnow
 from streamer.redis_client import connect
+
+if TYPE_CHECKING:  # scan.py publishes through this module
+    from streamer.catalogue.scan import ScanProgress
 
 __all__ = [
     "CHANNEL",
@@ -40,6 +43,7 @@ __all__ = [
     "job_event",
     "playlist_event",
     "scan_event",
+    "scan_progress_event",
     "track_event",
     "upload_event",
 ]
@@ -110,6 +114,19 @@ def scan_event(
             "gone": gone,
             "error": error,
         },
+    )
+
+
+def scan_progress_event(library_id: str, progress: ScanProgress) -> Outgoing:
+    """A running scan's progress so far."""
+    return scan_event(
+        library_id,
+        "running",
+        processed=progress.done,
+        total=progress.total,
+        added=progress.added,
+        changed=progress.changed,
+        failed=progress.failed,
     )
 
 

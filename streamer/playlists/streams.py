@@ -31,8 +31,7 @@ from sqlalchemy import select
 from packager import InitSection, Part, Segment, common_renditions, stitched_playlist
 from streamer.coalescing_cache import CoalescingCache
 from streamer.db import Database, Playlist, PlaylistItem, Rendition
-from streamer.db.availability import SERVE_STALE_SECONDS, translate_unavailable
-from streamer.errors import DatabaseUnavailable, StorageUnavailable
+from streamer.db.availability import serving_cache
 from streamer.http.signing import make_token
 from streamer.renditions.catalog import Playlist as PlaylistText
 from streamer.renditions.catalog import RenditionCatalog, TrackRenditions
@@ -70,13 +69,8 @@ class PlaylistStreams:
     ) -> None:
         self.db = db
         self.catalog = catalog
-        self._cache: CoalescingCache[str, StitchedStream] = CoalescingCache(
-            translate_unavailable(self._load),
-            ttl=ttl,
-            negative_ttl=negative_ttl,
-            max_entries=max_entries,
-            stale_on=(DatabaseUnavailable, StorageUnavailable),
-            max_stale=SERVE_STALE_SECONDS,
+        self._cache: CoalescingCache[str, StitchedStream] = serving_cache(
+            self._load, ttl=ttl, negative_ttl=negative_ttl, max_entries=max_entries
         )
 
     async def get(self, playlist_id: str) -> StitchedStream | None:

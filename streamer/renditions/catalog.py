@@ -25,8 +25,8 @@ from sqlalchemy import select
 from streamer.catalogue.repository import newest_ladder
 from streamer.coalescing_cache import CoalescingCache
 from streamer.db import Database, Library, Rendition, Track
-from streamer.db.availability import SERVE_STALE_SECONDS, translate_unavailable
-from streamer.errors import DatabaseUnavailable, ObjectNotFound, StorageUnavailable
+from streamer.db.availability import serving_cache
+from streamer.errors import ObjectNotFound
 from streamer.renditions.playlists import (
     VariantInfo,
     byterange_playlist,
@@ -107,13 +107,8 @@ class RenditionCatalog:
         self.db = db
         self.store_for = store_for
         self.max_indexes = max_indexes
-        self._cache: CoalescingCache[str, TrackRenditions] = CoalescingCache(
-            translate_unavailable(self._load),
-            ttl=ttl,
-            negative_ttl=negative_ttl,
-            max_entries=max_entries,
-            stale_on=(DatabaseUnavailable, StorageUnavailable),
-            max_stale=SERVE_STALE_SECONDS,
+        self._cache: CoalescingCache[str, TrackRenditions] = serving_cache(
+            self._load, ttl=ttl, negative_ttl=negative_ttl, max_entries=max_entries
         )
         self._indexes: OrderedDict[tuple[str, str, str], RenditionEntry] = OrderedDict()
 

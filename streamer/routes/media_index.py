@@ -15,8 +15,7 @@ from sqlalchemy import select
 
 from streamer.coalescing_cache import CoalescingCache
 from streamer.db import Database, Library, Track
-from streamer.db.availability import SERVE_STALE_SECONDS, translate_unavailable
-from streamer.errors import DatabaseUnavailable, StorageUnavailable
+from streamer.db.availability import serving_cache
 
 TRACK_ID = re.compile(r"^[0-9a-f]{16}$")
 
@@ -46,13 +45,8 @@ class MediaIndex:
         max_entries: int = 100_000,
     ) -> None:
         self.db = db
-        self._cache: CoalescingCache[str, MediaEntry] = CoalescingCache(
-            translate_unavailable(self._load),
-            ttl=ttl,
-            negative_ttl=negative_ttl,
-            max_entries=max_entries,
-            stale_on=(DatabaseUnavailable, StorageUnavailable),
-            max_stale=SERVE_STALE_SECONDS,
+        self._cache: CoalescingCache[str, MediaEntry] = serving_cache(
+            self._load, ttl=ttl, negative_ttl=negative_ttl, max_entries=max_entries
         )
 
     async def get(self, track_id: str) -> MediaEntry | None:
