@@ -18,7 +18,7 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from streamer.cache import Cached, SegmentCache
 from streamer.cache.keys import window_key
@@ -39,7 +39,7 @@ from streamer.renditions.catalog import RenditionCatalog
 from streamer.request_stats import RequestStats
 from streamer.routes.media_files import ObjectState, ObjectStates, read_chunk, read_inline
 from streamer.routes.media_index import TRACK_ID, MediaIndex
-from streamer.routes.problems import problem_response, storage_unavailable
+from streamer.routes.problems import problem_body, problem_response, storage_unavailable
 from streamer.settings import Settings
 from streamer.storage import ObjectStore
 from streamer.storage.registry import StoreLookup
@@ -462,21 +462,19 @@ class MediaEndpoint:
         await send({"type": "http.response.start", "status": 204, "headers": response})
         await send({"type": "http.response.body", "body": b""})
 
-    async def _respond(
+    def _plan(
         self,
-        scope: Scope,
-        receive: Receive,
-        send: Send,
         method: str,
         headers: dict[str, str],
         cors: Cors,
         window: Window,
-        store: ObjectStore,
         state: ObjectState,
-        data: bytes | None = None,
-    ) -> None:
-        """Answer for ``window`` of the object in ``state``; its bytes come from ``data``
-        (the window's bytes, from the segment cache) when given, else from storage."""
+    ) -> _Plan:
+        """What to answer for ``window`` of the object in ``state``: status, fields and
+        either a ready body (304, 412, 416, HEAD) or the byte ranges a GET sends.
+
+        Pure: nothing is sent or counted, so the immediate path (:meth:`answer_now`) and
+        the ASGI path share it. Raises WindowStale or _Retry if the object changed."""
         config = self.config
         current = state.version == window.version
         if window.exact and not current:
@@ -510,13 +508,9 @@ class MediaEndpoint:
                 (b"etag", etag.encode("latin-1")),
                 *cors,
             ]
-            await send({"type": "http.response.start", "status": 304, "headers": not_modified})
-            await send({"type": "http.response.body", "body": b""})
-            self.stats.record_range("none")
-            return
+            return _Plan(304, not_modified, "none", body=b"")
         if outcome == 412:
-            await problem_response(send, 412, "a precondition failed", validators)
-            return
+            return _problem_plan(412, "a precondition failed", validators, None)
 
         ranges: Sequence[ByteRange] | None = None
         range_header = headers.get("range")
@@ -529,19 +523,15 @@ class MediaEndpoint:
                 except MalformedRange:
                     kind = "ignored"
                 except RangeNotSatisfiable:
-                    self.stats.record_range("unsatisfiable")
-                    await problem_response(
-                        send,
+                    return _problem_plan(
                         416,
                         "range not satisfiable",
                         [(b"content-range", f"bytes */{size}".encode()), *validators],
+                        "unsatisfiable",
                     )
-                    return
             else:
                 kind = "ignored"
-        self.stats.record_range(kind)
         content_type = window.content_type.encode("latin-1")
-        body_only = method == "GET"
 
         if ranges is None:
             response_headers = [
@@ -573,31 +563,43 @@ class MediaEndpoint:
             segments = [(head, part) for head, part in plan.parts]
             segments.append((plan.closing, None))
             status = 206
+        if method != "GET":
+            return _Plan(status, response_headers, kind, body=b"")
+        return _Plan(status, response_headers, kind, segments=segments)
 
-        if not body_only:
+    async def _respond(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        method: str,
+        headers: dict[str, str],
+        cors: Cors,
+        window: Window,
+        store: ObjectStore,
+        state: ObjectState,
+        data: bytes | None = None,
+    ) -> None:
+        """Answer for ``window`` of the object in ``state``; its bytes come from ``data``
+        (the window's bytes, from the segment cache) when given, else from storage."""
+        plan = self._plan(method, headers, cors, window, state)
+        if plan.kind is not None:
+            self.stats.record_range(plan.kind)
+        status, response_headers, segments = plan.status, plan.headers, plan.segments
+        body: bytes | bytearray | memoryview | None = plan.body
+        if body is None:
+            if data is not None:
+                body = _slice_window(data, segments)
+            elif state.fd >= 0 and plan.total <= self.config.inline_read_max:
+                # Small and cached: read it all before the status line, on the loop, so a
+                # short read can still be answered afresh. Uncached: the streaming path.
+                body = self._read_cached(state.fd, segments, window.offset)
+        if body is not None:
             await send(
                 {"type": "http.response.start", "status": status, "headers": response_headers}
             )
-            await send({"type": "http.response.body", "body": b""})
+            await send({"type": "http.response.body", "body": body})
             return
-
-        if data is not None:
-            await send(
-                {"type": "http.response.start", "status": status, "headers": response_headers}
-            )
-            await send({"type": "http.response.body", "body": _slice_window(data, segments)})
-            return
-        total = sum(part.length for _, part in segments if part is not None)
-        if state.fd >= 0 and total <= config.inline_read_max:
-            # Small and cached: read it all before the status line, on the loop, so a
-            # short read can still be answered afresh. Uncached: the streaming path below.
-            body = self._read_cached(state.fd, segments, window.offset)
-            if body is not None:
-                await send(
-                    {"type": "http.response.start", "status": status, "headers": response_headers}
-                )
-                await send({"type": "http.response.body", "body": body})
-                return
 
         pace = _Pace(self._chunk_ceiling)
         chunks = self._stream(store, window, state, segments, pace)
@@ -808,6 +810,34 @@ class _Pace:
             self.streak = 0
             self.size = self.size * 2
         self.size = min(self.size, ceiling)
+
+
+@dataclass(slots=True)
+class _Plan:
+    """A response decided by MediaEndpoint._plan: a ready ``body``, or the ``segments``
+    (multipart framing and byte ranges of the window) a GET sends."""
+
+    status: int
+    headers: list[tuple[bytes, bytes]]
+    kind: str | None  # the range kind to count (None: not counted, as for a 412)
+    body: bytes | None = None
+    segments: list[tuple[bytes, ByteRange | None]] = field(default_factory=list)
+
+    @property
+    def total(self) -> int:
+        return sum(part.length for _, part in self.segments if part is not None)
+
+
+def _problem_plan(
+    status: int, detail: str, headers: list[tuple[bytes, bytes]], kind: str | None
+) -> _Plan:
+    body = problem_body(status, detail)
+    fields = [
+        (b"content-type", b"application/problem+json"),
+        (b"content-length", str(len(body)).encode()),
+        *headers,
+    ]
+    return _Plan(status, fields, kind, body=body)
 
 
 class _Retry(Exception):
