@@ -48,10 +48,10 @@ from streamer.routes.media import MediaConfig, MediaEndpoint
 from streamer.routes.media_files import ObjectStates
 from streamer.routes.media_index import MediaIndex
 from streamer.routes.problems import problem_body
-from streamer.serving import SEND_BUFFER_STATE, SHUTDOWN_STATE
+from streamer.serving import ANSWER_NOW_STATE, SEND_BUFFER_STATE, SHUTDOWN_STATE
 from streamer.settings import Settings
 from streamer.storage.registry import StoreRegistry
-from streamer.types import ASGIApp, Receive, Scope, Send
+from streamer.types import ASGIApp, Receive, Reply, Scope, Send
 
 SETTINGS_ENV = "STREAMER__SETTINGS_JSON"
 
@@ -86,6 +86,7 @@ class StreamerApp:
             self.stats,
             self.renditions,
             self.segments,
+            store_now=self.stores.peek,
         )
         self.hls = HlsEndpoint(self.renditions, self.media, prefetch=settings.prefetch_segments)
         self.hls_playlists = PlaylistHlsEndpoint(
@@ -121,9 +122,8 @@ class StreamerApp:
         self.router.state.stats = self.stats
         self.admin = AdminSite()
         self.access_log = AccessLog() if settings.access_log else None
-        self.app: ASGIApp = ObserveMiddleware(
-            self._dispatch, self.stats, self.access_log, self.errors
-        )
+        self.observe = ObserveMiddleware(self._dispatch, self.stats, self.access_log, self.errors)
+        self.app: ASGIApp = self.observe
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self.app(scope, receive, send)
@@ -143,6 +143,12 @@ class StreamerApp:
         else:
             await self.router(scope, receive, send)
 
+    def answer_now(self, scope: Scope) -> Reply | None:
+        """An immediate answer (streamer.serving), observed like any request, or None."""
+        if scope["path"].startswith("/media/"):
+            return self.observe.answer_now(scope, self.media.answer_now)
+        return None
+
     def _forget_track(self, purge: Purge) -> None:
         self.renditions.invalidate(purge.track_id)
         self.index.invalidate(purge.track_id)
@@ -153,10 +159,13 @@ class StreamerApp:
         self.events.start()
         try:
             # Lifespan state reaches the server's protocol too (streamer.serving).
-            yield {
+            state: dict[str, Any] = {
                 SEND_BUFFER_STATE: self.settings.socket_send_buffer,
                 SHUTDOWN_STATE: asyncio.Event(),
             }
+            if self.settings.immediate_answers:
+                state[ANSWER_NOW_STATE] = self.answer_now
+            yield state
         finally:
             if self.access_log is not None:
                 self.access_log.flush()

@@ -76,6 +76,14 @@ class CoalescingCache(Generic[K, V]):
         finally:
             del self._loading[key]
 
+    def peek(self, key: K) -> tuple[bool, V | None]:
+        """``(True, value)`` if a fresh value (None included) is cached, else
+        ``(False, None)``; never loads (for callers that cannot wait)."""
+        cached = self._entries.get(key)
+        if cached is not None and cached[0] > time.monotonic():
+            return True, cached[1]
+        return False, None
+
     def _stale(self, cached: tuple[float, V | None, float] | None, exc: BaseException) -> V | None:
         if cached is None or cached[1] is None or not isinstance(exc, self.stale_on):
             return None

@@ -14,7 +14,7 @@ from streamer.access_log import AccessLog
 from streamer.logs import request_id_var
 from streamer.recent_errors import RecentErrors
 from streamer.request_stats import RequestStats
-from streamer.types import ASGIApp, Message, Receive, Scope, Send
+from streamer.types import AnswerNow, ASGIApp, Message, Receive, Reply, Scope, Send
 
 # Accept a caller's (a CDN's) request id when it is short and plain; otherwise make one.
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -57,15 +57,7 @@ class ObserveMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_id = None
-        for name, value in scope["headers"]:
-            if name == b"x-request-id":
-                candidate = value.decode("latin-1")
-                if _SAFE_ID.match(candidate):
-                    request_id = candidate
-                break
-        if request_id is None:
-            request_id = new_request_id()
+        request_id = request_id_of(scope)
         token = request_id_var.set(request_id)
         header = (b"x-request-id", request_id.encode())
         status = 0
@@ -91,30 +83,58 @@ class ObserveMiddleware:
                 status = 500
             raise
         finally:
-            elapsed = time.perf_counter() - started
             stats.in_flight -= 1
-            route = route_template(scope)
-            method = scope["method"]
-            stats.record(route, method, status, sent, elapsed)
-            if status >= 500 and self.errors is not None:
-                self.errors.add(
-                    method=method,
-                    route=route,
-                    path=scope["path"],
-                    status=status,
-                    request_id=request_id,
-                    seconds=elapsed,
-                )
-            if self.access_log is not None:
-                client = scope.get("client")
-                self.access_log.write(
-                    request_id=request_id,
-                    method=method,
-                    path=scope["path"],
-                    route=route,
-                    status=status,
-                    sent=sent,
-                    seconds=elapsed,
-                    client=client[0] if client else None,
-                )
+            self._observed(scope, request_id, status, sent, time.perf_counter() - started)
             request_id_var.reset(token)
+
+    def answer_now(self, scope: Scope, answer: AnswerNow) -> Reply | None:
+        """``answer`` observed like an ASGI request: its reply carries the request id, and
+        it is counted and logged. None (the ASGI path will answer) is neither."""
+        started = time.perf_counter()
+        reply = answer(scope)
+        if reply is None:
+            return None
+        request_id = request_id_of(scope)
+        reply.headers.append((b"x-request-id", request_id.encode()))
+        sent = len(reply.body) if scope["method"] != "HEAD" else 0
+        self._observed(scope, request_id, reply.status, sent, time.perf_counter() - started)
+        return reply
+
+    def _observed(
+        self, scope: Scope, request_id: str, status: int, sent: int, elapsed: float
+    ) -> None:
+        route = route_template(scope)
+        method = scope["method"]
+        self.stats.record(route, method, status, sent, elapsed)
+        if status >= 500 and self.errors is not None:
+            self.errors.add(
+                method=method,
+                route=route,
+                path=scope["path"],
+                status=status,
+                request_id=request_id,
+                seconds=elapsed,
+            )
+        if self.access_log is not None:
+            client = scope.get("client")
+            self.access_log.write(
+                request_id=request_id,
+                method=method,
+                path=scope["path"],
+                route=route,
+                status=status,
+                sent=sent,
+                seconds=elapsed,
+                client=client[0] if client else None,
+            )
+
+
+def request_id_of(scope: Scope) -> str:
+    """The caller's (a CDN's) X-Request-ID when it is short and plain, else a new one."""
+    for name, value in scope["headers"]:
+        if name == b"x-request-id":
+            candidate: str = value.decode("latin-1")
+            if _SAFE_ID.match(candidate):
+                return candidate
+            break
+    return new_request_id()

@@ -24,21 +24,41 @@ header block) until the end of the current loop step; a second write in that ste
 with it in one ``writelines`` (one writev under uvloop, no copy). Larger writes are never
 held: flow control must see streamed chunks at once, or a slow reader would not be paused
 before the next chunk is read.
+
+Immediate answers. Most of a small response's cost on the ASGI path is the path itself: a
+task per request, the scope's trip through middleware and endpoint coroutines, and the
+validation of every header in ``send``. When the app offers an :data:`AnswerNow`
+(``ANSWER_NOW_STATE``), a GET or HEAD is first offered to it as soon as its headers are
+parsed; it answers only when everything is in memory (the track's entry, its open file,
+bytes the page cache holds) and otherwise returns None without side effects, and the ASGI
+path takes the request as usual. A reply is written in one go and the request cycle is
+finished as uvicorn would finish it (keep-alive, pipelining, ``connection: close``). The
+answer itself comes from the same code as the ASGI path's (MediaEndpoint._plan), is
+observed the same way (request id, metrics, access log), and sees the client that uvicorn's
+proxy-headers middleware would give the app.
 """
 
 from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
+from uvicorn.protocols.http.httptools_impl import (
+    STATUS_LINE,
+    HttpToolsProtocol,
+    RequestResponseCycle,
+)
+
+from streamer.types import AnswerNow, ASGIApp, Receive, Reply, Scope, Send
 
 WRITE_BUFFER_HIGH = 16 * 1024
 WRITE_BUFFER_LOW = 4 * 1024
 SEND_BUFFER_STATE = "streamer.socket_send_buffer"
 SHUTDOWN_STATE = "streamer.shutdown"  # an asyncio.Event set when the server shuts down
+ANSWER_NOW_STATE = "streamer.answer_now"  # an AnswerNow: immediate answers (module docstring)
 HOLD_MAX = 8 * 1024  # largest write held back to join the next one (headers are ~0.5 KB)
 
 
@@ -113,8 +133,8 @@ class CoalescingTransport:
 
 class StreamerHttpProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol with a 16 KiB write-buffer high-water mark, the
-    kernel send buffer the app asks for, writes coalesced per loop step, and a shutdown
-    signal for endless responses."""
+    kernel send buffer the app asks for, writes coalesced per loop step, immediate
+    answers, and a shutdown signal for endless responses."""
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         transport.set_write_buffer_limits(high=WRITE_BUFFER_HIGH, low=WRITE_BUFFER_LOW)
@@ -122,8 +142,46 @@ class StreamerHttpProtocol(HttpToolsProtocol):
         sock = transport.get_extra_info("socket")
         if send_buffer and sock is not None:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, send_buffer)
+        answer_now = self.app_state.get(ANSWER_NOW_STATE)
+        self._answer_now: AnswerNow | None = answer_now if callable(answer_now) else None
+        self._forwarded = _forwarded_client(self.app)
         coalescing = CoalescingTransport(transport, self.loop)
         super().connection_made(coalescing)  # type: ignore[arg-type]
+
+    def _start_asgi_task(self, cycle: RequestResponseCycle, app: Any) -> None:
+        answer_now = self._answer_now
+        # Not when uvicorn substituted its 503 app (limit_concurrency).
+        if answer_now is not None and app is self.app and cycle.scope["method"] in _IMMEDIATE:
+            scope: Scope = cycle.scope  # type: ignore[assignment]
+            if self._forwarded is not None:
+                # A copy: the ASGI path, if it answers instead, rewrites the original.
+                scope = dict(scope)
+                self._forwarded(scope)
+            reply = answer_now(scope)
+            if reply is not None:
+                self._write_reply(cycle, reply)
+                return
+        super()._start_asgi_task(cycle, app)
+
+    def _write_reply(self, cycle: RequestResponseCycle, reply: Reply) -> None:
+        """Send a whole response at once and finish the cycle as uvicorn would."""
+        head = [STATUS_LINE[reply.status]]
+        for name, value in self.server_state.default_headers:
+            head += (name, b": ", value, b"\r\n")
+        for name, value in reply.headers:
+            head += (name, b": ", value, b"\r\n")
+        if not cycle.keep_alive:
+            # A server that closes the connection says so (RFC 9112 section 9.6).
+            head.append(b"connection: close\r\n")
+        head.append(b"\r\n")
+        cycle.response_started = True
+        if cycle.scope["method"] != "HEAD":
+            head.append(reply.body)  # type: ignore[arg-type]
+        self.transport.write(b"".join(head))
+        cycle.response_complete = True
+        if not cycle.keep_alive:
+            self.transport.close()
+        self.on_response_complete()
 
     def shutdown(self) -> None:
         """The server is shutting down: tell endless responses (module docstring)."""
@@ -131,3 +189,31 @@ class StreamerHttpProtocol(HttpToolsProtocol):
         if isinstance(signal, asyncio.Event):
             signal.set()
         super().shutdown()
+
+
+_IMMEDIATE = frozenset({"GET", "HEAD"})
+
+
+async def _answered(_scope: Scope, _receive: Receive, _send: Send) -> None:
+    return None
+
+
+def _forwarded_client(app: ASGIApp) -> Callable[[Scope], None] | None:
+    """When uvicorn trusts proxy headers, the same rewrite of a scope's client and scheme
+    for immediate answers (their access lines name the real client): uvicorn's own
+    middleware around an app that returns at once, run to completion without a loop."""
+    if not isinstance(app, ProxyHeadersMiddleware):
+        return None
+    proxy = ProxyHeadersMiddleware(_answered)  # type: ignore[arg-type]
+    proxy.trusted_hosts = app.trusted_hosts
+
+    def rewrite(scope: Scope) -> None:
+        step = proxy(scope, None, None)  # type: ignore[arg-type]
+        try:
+            step.send(None)
+        except StopIteration:
+            return
+        step.close()  # pragma: no cover - it never waits
+        raise RuntimeError("uvicorn's proxy headers middleware waited")  # pragma: no cover
+
+    return rewrite

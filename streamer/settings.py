@@ -68,6 +68,9 @@ class Settings(BaseModel):
     # How long a cached open file descriptor is trusted before its stat is checked again.
     open_file_valid_seconds: float = Field(1.0, ge=0.0, le=3600.0)
     open_file_cache_size: int = Field(1024, ge=0, le=100_000)
+    # Answer a media request whose track, file state and bytes are all in memory or the
+    # page cache at once, in the server's protocol, without an ASGI task (streamer.serving).
+    immediate_answers: bool = True
 
     # Catalogue. Folders the API may add as libraries must lie inside one of these
     # (admins cannot publish /etc by mistake); libraries given on the command line and

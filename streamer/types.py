@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass
 from typing import Any
 
 Scope = MutableMapping[str, Any]
@@ -10,3 +11,16 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+@dataclass(slots=True)
+class Reply:
+    """A whole response decided without waiting (streamer.serving writes it at once)."""
+
+    status: int
+    headers: list[tuple[bytes, bytes]]
+    body: bytes | bytearray | memoryview
+
+
+# Answers a GET or HEAD from memory and the page cache, or returns None for the ASGI path.
+AnswerNow = Callable[[Scope], Reply | None]

@@ -43,7 +43,7 @@ from streamer.routes.problems import problem_body, problem_response, storage_una
 from streamer.settings import Settings
 from streamer.storage import ObjectStore
 from streamer.storage.registry import StoreLookup
-from streamer.types import Receive, Scope, Send
+from streamer.types import Receive, Reply, Scope, Send
 
 logger = logging.getLogger("streamer.media")
 
@@ -151,11 +151,13 @@ class MediaEndpoint:
         stats: RequestStats,
         renditions: RenditionCatalog | None = None,
         segments: SegmentCache | None = None,
+        store_now: Callable[[str], ObjectStore | None] | None = None,
     ) -> None:
         self.config = config
         self.index = index
         self.states = states
         self.store_for = store_for
+        self.store_now = store_now  # an open store without waiting (None: never)
         self.stats = stats
         self.renditions = renditions
         # Exact windows (HLS init and segments) are immutable bytes: served from this
@@ -191,6 +193,52 @@ class MediaEndpoint:
             await self._original(scope, receive, send, parts[2], headers, cors, cover=cover)
         else:
             await self._rendition(scope, receive, send, parts[2], parts[3][:-4], headers, cors)
+
+    def answer_now(self, scope: Scope) -> Reply | None:
+        """The whole answer to a GET or HEAD of an original when everything it needs is in
+        memory: the track's entry, its open file's state, and (for a body) bytes that
+        the page cache holds. None otherwise, and the ASGI path answers (it loads, waits,
+        streams, and reports every error). Never waits and never raises for a request.
+
+        Signed URLs, covers and renditions always take the ASGI path; so does anything
+        that changed under its cached state (the ASGI path looks again)."""
+        store_now = self.store_now
+        if store_now is None or self.config.signing_secret is not None:
+            return None
+        method = scope["method"]
+        parts = scope["path"].split("/")
+        if len(parts) != 4 or parts[3] != "original" or method not in ("GET", "HEAD"):
+            return None
+        entry = self.index.peek(parts[2])
+        if entry is None:
+            return None
+        store = store_now(entry.library_root)
+        state = self.states.peek(store, entry.key) if store is not None else None
+        if state is None or state.fd < 0:
+            return None
+        headers = request_headers(scope)
+        cors = [*self.cors_headers(headers.get("origin")), *_purge_keys(parts[2])]
+        window = Window(
+            key=entry.key,
+            content_type=entry.content_type,
+            version=entry.version,
+            etag=entry.content_hash,
+        )
+        try:
+            plan = self._plan(method, headers, cors, window, state)
+            body: bytes | bytearray | memoryview | None = plan.body
+            if body is None:
+                if plan.total > self.config.inline_read_max:
+                    return None
+                body = self._read_cached(state.fd, plan.segments, window.offset)
+                if body is None:
+                    return None
+        except (_Retry, WindowStale):
+            return None
+        if plan.kind is not None:
+            self.stats.record_range(plan.kind)
+        scope[ROUTE_KEY] = ROUTE
+        return Reply(plan.status, plan.headers, body)
 
     async def authorised(self, scope: Scope, send: Send, cors: Cors) -> bool:
         """With URL signing on, answer 403 unless the request's token opens its path."""

@@ -85,6 +85,15 @@ class ObjectStates:
         state.refs += 1
         return state
 
+    def peek(self, store: ObjectStore, key: str) -> ObjectState | None:
+        """The object's state if it is cached and still trusted, else None; never checks.
+        No reference is taken: use it only in code that does not wait (nothing can close
+        the descriptor until the event loop runs something else)."""
+        state = self._states.get((id(store), key))
+        if state is None or time.monotonic() - state.checked_at >= self.valid_seconds:
+            return None
+        return state
+
     def release(self, state: ObjectState) -> None:
         state.refs -= 1
         if state.retired and state.refs == 0:

@@ -55,6 +55,10 @@ class MediaIndex:
             return None
         return await self._cache.get(track_id)
 
+    def peek(self, track_id: str) -> MediaEntry | None:
+        """The entry if it is cached and fresh, else None; never queries."""
+        return self._cache.peek(track_id)[1]
+
     def invalidate(self, track_id: str | None = None) -> None:
         self._cache.invalidate(track_id)
 

@@ -31,6 +31,10 @@ class StoreRegistry:
                 self._stores[root] = store
             return store
 
+    def peek(self, root: str) -> ObjectStore | None:
+        """The store of ``root`` if it is already open, else None (never opens one)."""
+        return self._stores.get(root)
+
     def opened(self) -> list[ObjectStore]:
         return list(self._stores.values())
 
