@@ -145,8 +145,11 @@ class StreamerApp:
 
     def answer_now(self, scope: Scope) -> Reply | None:
         """An immediate answer (streamer.serving), observed like any request, or None."""
-        if scope["path"].startswith("/media/"):
+        path = scope["path"]
+        if path.startswith("/media/"):
             return self.observe.answer_now(scope, self.media.answer_now)
+        if path.startswith("/hls/") and not path.startswith("/hls/playlists/"):
+            return self.observe.answer_now(scope, self.hls.answer_now)
         return None
 
     def _forget_track(self, purge: Purge) -> None:

@@ -41,6 +41,11 @@ class ByteLRU:
         self.stats.bytes += len(entry)
         return entry
 
+    def peek(self, key: str) -> Cached | None:
+        """Like get, but a miss is not counted: the caller will ask again with get."""
+        entry = self._entries.get(key)
+        return self.get(key) if entry is not None else None
+
     def put(self, key: str, entry: Cached) -> bool:
         """Keep ``entry``; False if it is too large to keep."""
         size = len(entry)

@@ -72,6 +72,10 @@ class SegmentCache:
             self.stats.coalesced += 1
         return await asyncio.shield(fill)
 
+    def peek(self, key: str) -> Cached | None:
+        """The entry if this process holds it in memory, else None; never waits."""
+        return self.memory.peek(key)
+
     def _filled(self, key: str, task: asyncio.Task[Cached]) -> None:
         if self._fills.get(key) is task:
             del self._fills[key]

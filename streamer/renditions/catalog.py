@@ -121,6 +121,10 @@ class RenditionCatalog:
             return None
         return await self._cache.get(track_id)
 
+    def peek(self, track_id: str) -> TrackRenditions | None:
+        """The track's renditions if they are cached and fresh, else None; never queries."""
+        return self._cache.peek(track_id)[1]
+
     def invalidate(self, track_id: str | None = None) -> None:
         """Forget one track (its files changed under us), or every track."""
         self._cache.invalidate(track_id)

@@ -58,7 +58,7 @@ from streamer.routes.media import (
 )
 from streamer.routes.problems import problem_response, storage_unavailable
 from streamer.storage import StorageError
-from streamer.types import Receive, Scope, Send
+from streamer.types import Receive, Reply, Scope, Send
 
 __all__ = [
     "IMMUTABLE_CACHE_CONTROL",
@@ -134,6 +134,45 @@ class HlsEndpoint:
                         [(b"retry-after", b"1"), *cors],
                     )
 
+    def answer_now(self, scope: Scope) -> Reply | None:
+        """The answer to a GET or HEAD of an init or segment that this process holds in
+        memory (the track's renditions and the segment's bytes), else None and the ASGI
+        path answers (MediaEndpoint.answer_now says how). Signed URLs never."""
+        media = self.media
+        if media.config.signing_secret is not None or scope["method"] not in ("GET", "HEAD"):
+            return None
+        parts = scope["path"].split("/")
+        route = _route(parts)
+        if route not in (_INIT_ROUTE, _SEGMENT_ROUTE):
+            return None
+        track = self.catalog.peek(parts[2])
+        entry = track.renditions.get(parts[3]) if track is not None else None
+        if track is None or entry is None:
+            return None
+        token = version_query(scope.get("query_string", b""))
+        if token is not None and token != entry.token:
+            return None
+        window = _window(entry, parts[4], IMMUTABLE_CACHE_CONTROL if token is not None else None)
+        if window is None:
+            return None
+        headers = request_headers(scope)
+        cors = [*media.cors_headers(headers.get("origin")), *purge_keys(track.track_id)]
+        reply = media.answer_window_now(scope["method"], headers, cors, window)
+        if reply is None:
+            return None
+        scope[ROUTE_KEY] = route
+        if scope["method"] == "GET":
+            self._prefetch_after(track, entry, parts[4])
+        return reply
+
+    def _prefetch_after(self, track: TrackRenditions, entry: RenditionEntry, resource: str) -> None:
+        """Warm the cache with the segments a player will ask for next."""
+        n = _segment_number(resource)
+        if n is None or not self.prefetch:
+            return
+        following = (_window(entry, f"seg_{m}.m4s") for m in range(n + 1, n + 1 + self.prefetch))
+        self.media.prefetch(track.library_root, [w for w in following if w is not None])
+
     async def _answer(
         self,
         scope: Scope,
@@ -193,12 +232,8 @@ class HlsEndpoint:
             self.catalog.invalidate(track.track_id)
             await problem_response(send, 404, "the rendition's file is gone", cors)
             return
-        n = _segment_number(parts[4])
-        if n is not None and self.prefetch and method == "GET":
-            following = (
-                _window(entry, f"seg_{m}.m4s") for m in range(n + 1, n + 1 + self.prefetch)
-            )
-            self.media.prefetch(track.library_root, [w for w in following if w is not None])
+        if method == "GET":
+            self._prefetch_after(track, entry, parts[4])
 
 
 class Admitted(NamedTuple):

@@ -224,20 +224,49 @@ class MediaEndpoint:
             version=entry.version,
             etag=entry.content_hash,
         )
+        reply = self._reply_now(method, headers, cors, window, state, None)
+        if reply is not None:
+            scope[ROUTE_KEY] = ROUTE
+        return reply
+
+    def answer_window_now(
+        self, method: str, headers: dict[str, str], cors: Cors, window: Window
+    ) -> Reply | None:
+        """The answer for an exact window (an HLS init or segment) that this process's
+        segment cache holds in memory, else None (see :meth:`answer_now`)."""
+        if self.segments is None or window.length is None:
+            return None
+        cached = self.segments.peek(segment_cache_key(window))
+        if cached is None:
+            return None
+        state = ObjectState(
+            size=window.offset + len(cached.data), mtime=cached.mtime, version=window.version
+        )
+        return self._reply_now(method, headers, cors, window, state, cached.data)
+
+    def _reply_now(
+        self,
+        method: str,
+        headers: dict[str, str],
+        cors: Cors,
+        window: Window,
+        state: ObjectState,
+        data: bytes | None,
+    ) -> Reply | None:
         try:
             plan = self._plan(method, headers, cors, window, state)
             body: bytes | bytearray | memoryview | None = plan.body
             if body is None:
-                if plan.total > self.config.inline_read_max:
-                    return None
-                body = self._read_cached(state.fd, plan.segments, window.offset)
+                if data is not None:
+                    body = _slice_window(data, plan.segments)
+                elif plan.total <= self.config.inline_read_max:
+                    body = self._read_cached(state.fd, plan.segments, window.offset)
                 if body is None:
                     return None
         except (_Retry, WindowStale):
             return None
         if plan.kind is not None:
             self.stats.record_range(plan.kind)
-        scope[ROUTE_KEY] = ROUTE
         return Reply(plan.status, plan.headers, body)
 
     async def authorised(self, scope: Scope, send: Send, cors: Cors) -> bool:

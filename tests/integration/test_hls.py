@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import re
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -34,6 +35,7 @@ from streamer.renditions import AAC_PRIMING, transcode_track
 from streamer.renditions.playlists import version_token
 from streamer.settings import Settings
 from streamer.storage.factory import open_store
+from tests.fixtures.immediate import AnswerSpy, comparable, spied_app
 from tests.fixtures.s3 import s3_client
 from tests.fixtures.servers import RunningServer, scan_roots, serve_in_thread, transcode_library
 from transcoder.ffmpeg import ffmpeg_exe
@@ -106,6 +108,7 @@ class Served:
     ids: dict[str, str]  # file name -> track id
     sources: dict[str, Source]
     root: str
+    spy: AnswerSpy
 
     def url(self, path: str) -> str:
         return f"{self.server.base_url}{path}"
@@ -140,11 +143,12 @@ def served(
     assert report.failed == 0, report.errors
     for rows in transcode_library(settings, root, data / "work"):
         assert sorted(row.name for row in rows) == sorted(LADDER)
-    with serve_in_thread(settings) as server, server.api() as client:
+    app, spy = spied_app(settings)
+    with serve_in_thread(settings, app=app) as server, server.api() as client:
         page = client.get("/api/v1/tracks", params={"limit": 100}).json()
         ids = {item["path"]: item["id"] for item in page["items"]}
         assert set(ids) == set(SOURCES)
-        yield Served(server, ids, sources, root)
+        yield Served(server, ids, sources, root, spy)
 
 
 @pytest.fixture
@@ -307,6 +311,40 @@ def test_if_none_match_answers_304(served: Served, client: httpx.Client, resourc
     assert again.status_code == 304
     assert again.content == b""
     assert again.headers["etag"] == first.headers["etag"]
+
+
+IMMEDIATE_CASES = {
+    "init": ("GET", "init.mp4", {}),
+    "segment": ("GET", "seg_1.m4s", {}),
+    "versioned segment": ("GET", "seg_1.m4s?v=TOKEN", {}),
+    "segment head": ("HEAD", "seg_2.m4s", {}),
+    "range in a segment": ("GET", "seg_1.m4s", {"Range": "bytes=10-19,40-"}),
+    "segment if-none-match": ("GET", "seg_1.m4s", {"If-None-Match": "ETAG"}),
+    "cors": ("GET", "seg_0.m4s", {"Origin": "https://player.example"}),
+}
+
+
+@pytest.mark.parametrize("case", IMMEDIATE_CASES)
+def test_a_segment_in_memory_is_answered_immediately_as_the_asgi_path_would(
+    served: Served, client: httpx.Client, case: str
+) -> None:
+    method, resource, headers = IMMEDIATE_CASES[case]
+    track_id = served.ids["sweep.flac"]
+    master = client.get(f"/hls/{track_id}/master.m3u8").text
+    token = re.search(r"aac_128/index\.m3u8\?v=([^\s&]+)", master)
+    assert token is not None
+    path = f"/hls/{track_id}/aac_128/{resource}".replace("TOKEN", token.group(1))
+    etag = client.get(path).headers["etag"]  # now in this process's memory tier
+    headers = {k: v.replace("ETAG", etag) for k, v in headers.items()}
+    served.spy.clear()
+    try:
+        immediate = client.request(method, path, headers=headers)
+        assert served.spy.answered == [path.partition("?")[0]]
+        served.spy.enabled = False
+        asgi = client.request(method, path, headers=headers)
+    finally:
+        served.spy.enabled = True
+    assert comparable(immediate) == comparable(asgi)
 
 
 SHORT = "max-age=60, stale-while-revalidate=60, stale-if-error=86400"

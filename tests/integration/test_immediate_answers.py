@@ -6,41 +6,23 @@ from __future__ import annotations
 
 import io
 import json
-import re
 import socket
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
 
-from streamer.app import StreamerApp, create_app
 from streamer.settings import Settings
-from streamer.types import Reply, Scope
+from tests.fixtures.immediate import AnswerSpy, comparable, spied_app
 from tests.fixtures.servers import RunningServer, bearer, scan_roots, serve_in_thread
-
-
-@dataclass
-class Spy:
-    """Stands in for the app's answer_now: records what the protocol answered itself,
-    and can decline everything so that the ASGI path answers instead."""
-
-    app: StreamerApp
-    enabled: bool = True
-    answered: list[str] = field(default_factory=list)
-    declined: list[str] = field(default_factory=list)
-
-    def __call__(self, scope: Scope) -> Reply | None:
-        reply = StreamerApp.answer_now(self.app, scope) if self.enabled else None
-        (self.answered if reply is not None else self.declined).append(scope["path"])
-        return reply
 
 
 @dataclass
 class Served:
     server: RunningServer
-    spy: Spy
+    spy: AnswerSpy
     path: str  # of the original
     file: Path
 
@@ -61,13 +43,6 @@ class Served:
             return b"".join(chunks)
 
 
-def serve_spied(settings: Settings) -> tuple[StreamerApp, Spy]:
-    app = create_app(settings)
-    spy = Spy(app)
-    app.answer_now = spy  # type: ignore[method-assign]  # read when the lifespan starts
-    return app, spy
-
-
 @pytest.fixture
 def served(tmp_path: Path, audio_samples: dict[str, Path]) -> Iterator[Served]:
     library = tmp_path / "library"
@@ -77,13 +52,12 @@ def served(tmp_path: Path, audio_samples: dict[str, Path]) -> Iterator[Served]:
     # File states trusted for a minute: the test, not the clock, decides what is fresh.
     settings = Settings.load({}, data_dir=tmp_path / "data", open_file_valid_seconds=60.0)
     scan_roots(settings, [str(library)])
-    app, spy = serve_spied(settings)
+    app, spy = spied_app(settings)
     with serve_in_thread(settings, app=app) as server:
         tracks = httpx.get(f"{server.base_url}/api/v1/tracks", headers=bearer(server.api_key))
         path = f"/media/{tracks.json()['items'][0]['id']}/original"
         assert httpx.get(server.base_url + path).status_code == 200  # loads entry and file
-        spy.answered.clear()
-        spy.declined.clear()
+        spy.clear()
         yield Served(server, spy, path, song)
 
 
@@ -110,17 +84,6 @@ CASES = {
     "if-range stale": ("GET", {"Range": "bytes=0-9", "If-Range": '"other"'}),
     "cors origin": ("GET", {"Origin": "https://player.example"}),
 }
-VARYING = {"date", "x-request-id"}
-
-
-def _comparable(response: httpx.Response) -> tuple[int, dict[str, str], bytes]:
-    headers = {k: v for k, v in response.headers.items() if k not in VARYING}
-    body = response.content
-    boundary = re.search(r"boundary=(\S+)", headers.get("content-type", ""))
-    if boundary:  # multipart boundaries are random per response
-        body = body.replace(boundary.group(1).encode(), b"BOUNDARY")
-        headers["content-type"] = headers["content-type"].replace(boundary.group(1), "BOUNDARY")
-    return response.status_code, headers, body
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -134,7 +97,7 @@ def test_an_immediate_answer_is_the_asgi_answer(served: Served, case: str) -> No
     served.spy.enabled = False
     asgi = httpx.request(method, served.url, headers=headers)
     assert served.spy.declined == [served.path]
-    assert _comparable(immediate) == _comparable(asgi)
+    assert comparable(immediate) == comparable(asgi)
 
 
 def test_a_track_not_in_memory_is_answered_by_the_asgi_path(served: Served) -> None:
@@ -237,7 +200,7 @@ def test_signed_urls_are_never_answered_immediately(
     (library / "song.mp3").write_bytes(audio_samples["mp3"].read_bytes())
     settings = Settings.load({}, data_dir=tmp_path / "data", url_signing_secret="s" * 32)
     scan_roots(settings, [str(library)])
-    app, spy = serve_spied(settings)
+    app, spy = spied_app(settings)
     with serve_in_thread(settings, app=app) as server:
         tracks = httpx.get(f"{server.base_url}/api/v1/tracks", headers=bearer(server.api_key))
         url = f"{server.base_url}/media/{tracks.json()['items'][0]['id']}/original"
@@ -253,7 +216,7 @@ def test_immediate_answers_can_be_turned_off(
     (library / "song.mp3").write_bytes(audio_samples["mp3"].read_bytes())
     settings = Settings.load({}, data_dir=tmp_path / "data", immediate_answers=False)
     scan_roots(settings, [str(library)])
-    app, spy = serve_spied(settings)
+    app, spy = spied_app(settings)
     with serve_in_thread(settings, app=app) as server:
         tracks = httpx.get(f"{server.base_url}/api/v1/tracks", headers=bearer(server.api_key))
         url = f"{server.base_url}/media/{tracks.json()['items'][0]['id']}/original"
