@@ -444,6 +444,8 @@ async def test_loudness_normalisation_brings_a_track_to_the_target_with_one_gain
     assert before is not None
     assert before.loudness_integrated is not None
     assert before.loudness_integrated < -18.0  # a 1/8-scale sine
+    # Stopped, or it could claim the new job and transcode it without the target.
+    await plain.stop(grace=10)
 
     env.config = RunnerConfig(
         ladder=env.config.ladder,

@@ -106,6 +106,9 @@ function Details({ playlist, libraryName, editable, busy, onSave }) {
   };
   const submit = (event) => {
     event.preventDefault();
+    // While another change is saving, the form stays open (Save is disabled): a rename
+    // is never dropped silently.
+    if (busy) return;
     const data = new FormData(event.currentTarget);
     const name = data.get('name').trim();
     const description = data.get('description').trim();
@@ -122,7 +125,7 @@ function Details({ playlist, libraryName, editable, busy, onSave }) {
       <label>Name <input name="name" required maxlength="200" value=${playlist.name} autocomplete="off" /></label>
       <label>Description <textarea name="description" maxlength="5000" value=${playlist.description}></textarea></label>
       <div class="row">
-        <button type="submit">Save</button>
+        <button type="submit" disabled=${busy}>Save</button>
         <button type="button" class="secondary" onClick=${close}>Cancel</button>
       </div>
     </form>`;
