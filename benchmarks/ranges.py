@@ -356,11 +356,14 @@ class Streamer(Server):
         self.media = media
         self.env = env
         self.ids: dict[str, str] = {}
+        self.binary: Path | None = None
+        self.key: str | None = None  # an admin API key, to read the catalogue
 
     def path_for(self, media: MediaSpec) -> str:
         return f"/media/{self.ids[media.name]}/original"
 
     def start(self, binary: Path) -> None:
+        self.binary = binary
         env = {**os.environ, **self.env}
         self._spawn(
             [
@@ -387,12 +390,25 @@ class Streamer(Server):
         assert self.proc is not None
         wanted = {spec.name for spec in MEDIA}
         deadline = time.monotonic() + timeout
+        if self.key is None:
+            # The server has migrated its database by now; the key is printed alone.
+            minted = subprocess.run(
+                [str(self.binary), "apikey", "create", "--name", "bench", "--role", "admin",
+                 "--data-dir", str(self.workdir / "streamer-data")],
+                env={**os.environ, **self.env}, capture_output=True, text=True, timeout=60,
+                check=True,
+            )  # fmt: skip
+            self.key = minted.stdout.strip()
         seen: dict[str, str] = {}
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"streamer exited with status {self.proc.returncode}")
             try:
-                with urllib.request.urlopen(self.url("/api/v1/tracks?limit=500"), timeout=5) as r:
+                request = urllib.request.Request(
+                    self.url("/api/v1/tracks?limit=500"),
+                    headers={"Authorization": f"Bearer {self.key}"},
+                )
+                with urllib.request.urlopen(request, timeout=5) as r:
                     items = json.load(r)["items"]
             except (OSError, ValueError, KeyError):
                 items = []

@@ -16,6 +16,17 @@ pytest_plugins = [
 ]
 
 
+# Folders by how long their modules take, slowest first.
+_FOLDER_ORDER = {"web": 0, "integration": 1, "unit": 2}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Browser and end-to-end modules first: scripts/test hands whole files to two
+    workers (pytest-xdist, --dist loadfile), so long modules start early and the many
+    quick unit tests fill in at the end. The order within a file is kept."""
+    items.sort(key=lambda item: _FOLDER_ORDER.get(item.path.parent.name, 1))
+
+
 @pytest.fixture(autouse=True)
 def blockbuster(request: pytest.FixtureRequest) -> Iterator[BlockBuster | None]:
     """Fail any test in which our code blocks the event loop (as aiohttp's suite does)."""
