@@ -107,12 +107,26 @@ def start_streamer(
     return process
 
 
-def wait_transcoded(base: str, count: int, timeout: float) -> None:
+def mint_key(data_dir: Path) -> dict[str, str]:
+    """The admin API's credentials: a key made by the CLI (printed alone on stdout)."""
+    minted = subprocess.run(
+        [str(ROOT / ".venv" / "bin" / "streamer"), "apikey", "create", "--name", "bench",
+         "--role", "admin", "--data-dir", str(data_dir)],
+        capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    return {"Authorization": f"Bearer {minted.stdout.strip()}"}
+
+
+def api_json(base: str, path: str, auth: dict[str, str]) -> Any:
+    with urllib.request.urlopen(urllib.request.Request(base + path, headers=auth)) as r:
+        return json.load(r)
+
+
+def wait_transcoded(base: str, count: int, timeout: float, auth: dict[str, str]) -> None:
     deadline = time.monotonic() + timeout
     last = -1
     while time.monotonic() < deadline:
-        with urllib.request.urlopen(f"{base}/api/v1/jobs?status=succeeded&limit=1") as r:
-            done = json.load(r)["total"]
+        done = api_json(base, "/api/v1/jobs?status=succeeded&limit=1", auth)["total"]
         if done != last:
             print(f"  transcoded {done}/{count}", flush=True)
             last = done
@@ -122,13 +136,13 @@ def wait_transcoded(base: str, count: int, timeout: float) -> None:
     raise RuntimeError(f"only {last} of {count} tracks transcoded after {timeout:.0f} s")
 
 
-def build_plan(base: str, data_dir: Path, library: Path) -> dict[str, Any]:
+def build_plan(base: str, data_dir: Path, library: Path, auth: dict[str, str]) -> dict[str, Any]:
     """Every track's HLS URLs (streamer) and segment byte ranges of its file (nginx)."""
     db = sqlite3.connect(data_dir / "streamer.db")
     keys = dict(db.execute("SELECT track_id, key FROM renditions WHERE name = 'aac_128'"))
     db.close()
     tracks = []
-    with httpx.Client(base_url=base, timeout=30) as client:
+    with httpx.Client(base_url=base, timeout=30, headers=auth) as client:
         offset = 0
         while True:
             page = client.get("/api/v1/tracks", params={"limit": 500, "offset": offset}).json()
@@ -197,10 +211,9 @@ def run_locust(
     return figures
 
 
-def cache_stats(base: str) -> dict[str, Any]:
-    with urllib.request.urlopen(f"{base}/api/v1/cache/stats") as r:
-        stats: dict[str, Any] = json.load(r)
-        return stats
+def cache_stats(base: str, auth: dict[str, str]) -> dict[str, Any]:
+    stats: dict[str, Any] = api_json(base, "/api/v1/cache/stats", auth)
+    return stats
 
 
 async def storm(base: str, path: str, count: int) -> dict[str, Any]:
@@ -254,8 +267,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         streamer = start_streamer(library, data_dir, port, redis_port, workdir / "streamer.log")
         base = f"http://{HOST}:{port}"
-        wait_transcoded(base, opts.tracks, timeout=opts.tracks * 3 + 120)
-        plan = build_plan(base, data_dir, library)
+        auth = mint_key(data_dir)
+        wait_transcoded(base, opts.tracks, timeout=opts.tracks * 3 + 120, auth=auth)
+        plan = build_plan(base, data_dir, library, auth)
         storm_track = plan["tracks"].pop()  # nobody listens to it before the storm
         plan_path = workdir / "plan.json"
         plan_path.write_text(json.dumps(plan))
@@ -266,15 +280,15 @@ def main(argv: list[str] | None = None) -> int:
         nginx.start(shutil.which("nginx") or "/usr/sbin/nginx")
 
         print(f"locust: {opts.users} listeners, {opts.run_seconds} s each server ...", flush=True)
-        before = cache_stats(base)
+        before = cache_stats(base, auth)
         streamer_figures = run_locust(base, plan_path, "streamer", opts, workdir)
-        after = cache_stats(base)
+        after = cache_stats(base, auth)
         nginx_figures = run_locust(nginx.url(""), nginx_plan_path, "nginx", opts, workdir)
 
-        reads_before = cache_stats(base)["storage"]["reads"]
+        reads_before = cache_stats(base, auth)["storage"]["reads"]
         stormed = asyncio.run(storm(base, storm_track["segments"][-1], opts.storm))
         time.sleep(1.5)  # the other worker's counters reach /metrics within a second
-        storm_reads = cache_stats(base)["storage"]["reads"] - reads_before
+        storm_reads = cache_stats(base, auth)["storage"]["reads"] - reads_before
         memory = redis_memory(redis_port)
     finally:
         for process in (streamer, redis):
