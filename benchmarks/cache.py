@@ -3,6 +3,8 @@
     .venv/bin/python benchmarks/cache.py                 # 1,000 tracks, 2 x 30 s of load
     .venv/bin/python benchmarks/cache.py --tracks 200 --run-seconds 10   # a quicker look
 
+It needs locust: ``.venv/bin/pip install -e '.[bench]'``.
+
 What it does, all on 127.0.0.1, every process started here stopped here:
 
 1. Makes (once, kept in benchmarks/.data/cache/) ``--tracks`` distinct 12-second MP3s and
@@ -188,6 +190,8 @@ def _byte_ranges(playlist: str) -> list[tuple[int, int]]:
 def run_locust(
     host: str, plan: Path, target: str, opts: argparse.Namespace, workdir: Path
 ) -> dict[str, Any]:
+    if not (ROOT / ".venv" / "bin" / "locust").exists():
+        raise SystemExit("locust is missing: .venv/bin/pip install -e '.[bench]'")
     prefix = workdir / f"locust-{target}"
     env = {**os.environ, "BENCH_PLAN": str(plan), "BENCH_TARGET": target,
            "BENCH_PACE": str(opts.pace)}  # fmt: skip
