@@ -190,8 +190,6 @@ def _byte_ranges(playlist: str) -> list[tuple[int, int]]:
 def run_locust(
     host: str, plan: Path, target: str, opts: argparse.Namespace, workdir: Path
 ) -> dict[str, Any]:
-    if not (ROOT / ".venv" / "bin" / "locust").exists():
-        raise SystemExit("locust is missing: .venv/bin/pip install -e '.[bench]'")
     prefix = workdir / f"locust-{target}"
     env = {**os.environ, "BENCH_PLAN": str(plan), "BENCH_TARGET": target,
            "BENCH_PACE": str(opts.pace)}  # fmt: skip
@@ -253,6 +251,8 @@ def redis_memory(port: int) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    if not (ROOT / ".venv" / "bin" / "locust").exists():
+        raise SystemExit("locust is missing: .venv/bin/pip install -e '.[bench]'")
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tracks", type=int, default=1000)
     parser.add_argument("--users", type=int, default=50)
