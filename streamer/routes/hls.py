@@ -56,7 +56,7 @@ from streamer.routes.media import (
     request_headers,
     version_query,
 )
-from streamer.routes.problems import problem_response, storage_unavailable
+from streamer.routes.problems import problem_reply, problem_response, storage_unavailable
 from streamer.storage import StorageError
 from streamer.types import Receive, Reply, Scope, Send
 
@@ -135,34 +135,44 @@ class HlsEndpoint:
                     )
 
     def answer_now(self, scope: Scope) -> Reply | None:
-        """The answer to a GET or HEAD of an init or segment that this process holds in
-        memory (the track's renditions and the segment's bytes), else None and the ASGI
-        path answers (MediaEndpoint.answer_now says how). Signed URLs never."""
+        """The answer to a GET or HEAD of a playlist, init or segment that this process
+        holds in memory (the track's renditions, and a segment's bytes), else None and the
+        ASGI path answers (MediaEndpoint.answer_now says how). Signed URLs never."""
         media = self.media
         if media.config.signing_secret is not None or scope["method"] not in ("GET", "HEAD"):
             return None
         parts = scope["path"].split("/")
         route = _route(parts)
-        if route not in (_INIT_ROUTE, _SEGMENT_ROUTE):
+        track = self.catalog.peek(parts[2]) if route is not None else None
+        if route is None or track is None:
             return None
-        track = self.catalog.peek(parts[2])
-        entry = track.renditions.get(parts[3]) if track is not None else None
-        if track is None or entry is None:
-            return None
-        token = version_query(scope.get("query_string", b""))
-        if token is not None and token != entry.token:
-            return None
-        window = _window(entry, parts[4], IMMUTABLE_CACHE_CONTROL if token is not None else None)
-        if window is None:
-            return None
+        method = scope["method"]
         headers = request_headers(scope)
         cors = [*media.cors_headers(headers.get("origin")), *purge_keys(track.track_id)]
-        reply = media.answer_window_now(scope["method"], headers, cors, window)
-        if reply is None:
-            return None
-        scope[ROUTE_KEY] = route
-        if scope["method"] == "GET":
-            self._prefetch_after(track, entry, parts[4])
+        if route == _MASTER_ROUTE:
+            reply: Reply | None = playlist_reply(
+                method, headers, cors, track.master, track.modified
+            )
+        else:
+            entry = track.renditions.get(parts[3])
+            token = version_query(scope.get("query_string", b""))
+            if entry is None or (token is not None and token != entry.token):
+                return None  # a 404 and its reason: the ASGI path
+            cache_control = IMMUTABLE_CACHE_CONTROL if token is not None else None
+            if route in (_PLAYLIST_ROUTE, _BYTERANGE_ROUTE):
+                playlist = entry.playlist if route == _PLAYLIST_ROUTE else entry.byterange_playlist
+                reply = playlist_reply(
+                    method, headers, cors, playlist, track.modified, cache_control
+                )
+            else:
+                window = _window(entry, parts[4], cache_control)
+                if window is None:
+                    return None
+                reply = media.answer_window_now(method, headers, cors, window)
+                if reply is not None and method == "GET":
+                    self._prefetch_after(track, entry, parts[4])
+        if reply is not None:
+            scope[ROUTE_KEY] = route
         return reply
 
     def _prefetch_after(self, track: TrackRenditions, entry: RenditionEntry, resource: str) -> None:
@@ -353,28 +363,37 @@ async def send_playlist(
     cache_control: bytes | None = None,
 ) -> None:
     """A playlist from memory: 200, or 304/412 by its validators."""
+    reply = playlist_reply(method, headers, cors, playlist, modified, cache_control)
+    await send({"type": "http.response.start", "status": reply.status, "headers": reply.headers})
+    await send({"type": "http.response.body", "body": reply.body})
+
+
+def playlist_reply(
+    method: str,
+    headers: dict[str, str],
+    cors: Cors,
+    playlist: Playlist,
+    modified: float,
+    cache_control: bytes | None = None,
+) -> Reply:
+    """The answer for a playlist held in memory: 200, or 304/412 by its validators."""
     cache_control = cache_control or PLAYLIST_CACHE_CONTROL
     etag = playlist.etag.encode("latin-1")
     last_modified = min(int(modified), int(time.time()))
     outcome = evaluate_preconditions(method, headers, playlist.etag, last_modified)
     if outcome == 304:
-        response = [(b"cache-control", cache_control), (b"etag", etag), *cors]
-        await send({"type": "http.response.start", "status": 304, "headers": response})
-        await send({"type": "http.response.body", "body": b""})
-        return
+        return Reply(304, [(b"cache-control", cache_control), (b"etag", etag), *cors], b"")
     validators = [
         (b"etag", etag),
         (b"last-modified", format_http_date(last_modified).encode()),
         *cors,
     ]
     if outcome == 412:
-        await problem_response(send, 412, "a precondition failed", validators)
-        return
+        return problem_reply(412, "a precondition failed", validators)
     response = [
         (b"content-type", PLAYLIST_CONTENT_TYPE.encode()),
         (b"content-length", str(len(playlist.body)).encode()),
         (b"cache-control", cache_control),
         *validators,
     ]
-    await send({"type": "http.response.start", "status": 200, "headers": response})
-    await send({"type": "http.response.body", "body": playlist.body if method == "GET" else b""})
+    return Reply(200, response, playlist.body if method == "GET" else b"")

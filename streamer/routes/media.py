@@ -39,7 +39,7 @@ from streamer.renditions.catalog import RenditionCatalog
 from streamer.request_stats import RequestStats
 from streamer.routes.media_files import ObjectState, ObjectStates, read_chunk, read_inline
 from streamer.routes.media_index import TRACK_ID, MediaIndex
-from streamer.routes.problems import problem_body, problem_response, storage_unavailable
+from streamer.routes.problems import problem_reply, problem_response, storage_unavailable
 from streamer.settings import Settings
 from streamer.storage import ObjectStore
 from streamer.storage.registry import StoreLookup
@@ -908,13 +908,8 @@ class _Plan:
 def _problem_plan(
     status: int, detail: str, headers: list[tuple[bytes, bytes]], kind: str | None
 ) -> _Plan:
-    body = problem_body(status, detail)
-    fields = [
-        (b"content-type", b"application/problem+json"),
-        (b"content-length", str(len(body)).encode()),
-        *headers,
-    ]
-    return _Plan(status, fields, kind, body=body)
+    reply = problem_reply(status, detail, headers)
+    return _Plan(status, reply.headers, kind, body=bytes(reply.body))
 
 
 class _Retry(Exception):

@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from http import HTTPStatus
 
 from streamer.errors import DatabaseUnavailable
-from streamer.types import Send
+from streamer.types import Reply, Send
 
 logger = logging.getLogger("streamer.storage")
 
@@ -25,22 +25,23 @@ def problem_body(status: int, detail: str) -> bytes:
     ).encode()
 
 
+def problem_reply(status: int, detail: str, headers: Iterable[tuple[bytes, bytes]] = ()) -> Reply:
+    """A problem+json answer as a whole :class:`Reply` (immediate answers)."""
+    body = problem_body(status, detail)
+    fields = [
+        (b"content-type", b"application/problem+json"),
+        (b"content-length", str(len(body)).encode()),
+        *headers,
+    ]
+    return Reply(status, fields, body)
+
+
 async def problem_response(
     send: Send, status: int, detail: str, headers: Iterable[tuple[bytes, bytes]] = ()
 ) -> None:
-    body = problem_body(status, detail)
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/problem+json"),
-                (b"content-length", str(len(body)).encode()),
-                *headers,
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
+    reply = problem_reply(status, detail, headers)
+    await send({"type": "http.response.start", "status": status, "headers": reply.headers})
+    await send({"type": "http.response.body", "body": reply.body})
 
 
 async def storage_unavailable(
