@@ -54,6 +54,7 @@ from streamer.routes.media import (
     WindowStale,
     query_value,
     request_headers,
+    send_reply,
     version_query,
 )
 from streamer.routes.problems import problem_reply, problem_response, storage_unavailable
@@ -70,8 +71,8 @@ __all__ = [
     "Admitted",
     "HlsEndpoint",
     "admit",
+    "playlist_reply",
     "purge_keys",
-    "send_playlist",
 ]
 
 logger = logging.getLogger("streamer.hls")
@@ -200,15 +201,10 @@ class HlsEndpoint:
         if signed is not None and self.media.config.signing_secret is None:
             signed = None  # signing is off: playlists are not rewritten
         if route == _MASTER_ROUTE:
-            await send_playlist(
-                send,
-                method,
-                headers,
-                cors,
-                _signed(track.master, signed),
-                track.modified,
-                SIGNED_CACHE_CONTROL if signed else None,
-            )
+            master = _signed(track.master, signed)
+            cache_control = SIGNED_CACHE_CONTROL if signed else None
+            reply = playlist_reply(method, headers, cors, master, track.modified, cache_control)
+            await send_reply(send, reply)
             return
         entry = track.renditions.get(parts[3])
         if entry is None:
@@ -227,9 +223,8 @@ class HlsEndpoint:
             playlist = entry.playlist if route == _PLAYLIST_ROUTE else entry.byterange_playlist
             if signed:
                 playlist, cache_control = _signed(playlist, signed), SIGNED_CACHE_CONTROL
-            await send_playlist(
-                send, method, headers, cors, playlist, track.modified, cache_control
-            )
+            reply = playlist_reply(method, headers, cors, playlist, track.modified, cache_control)
+            await send_reply(send, reply)
             return
         window = _window(entry, parts[4], cache_control)
         if window is None:
@@ -351,21 +346,6 @@ def _window(
         exact=True,
         cache_control=cache_control,
     )
-
-
-async def send_playlist(
-    send: Send,
-    method: str,
-    headers: dict[str, str],
-    cors: Cors,
-    playlist: Playlist,
-    modified: float,
-    cache_control: bytes | None = None,
-) -> None:
-    """A playlist from memory: 200, or 304/412 by its validators."""
-    reply = playlist_reply(method, headers, cors, playlist, modified, cache_control)
-    await send({"type": "http.response.start", "status": reply.status, "headers": reply.headers})
-    await send({"type": "http.response.body", "body": reply.body})
 
 
 def playlist_reply(

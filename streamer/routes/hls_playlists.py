@@ -24,9 +24,9 @@ from streamer.routes.hls import (
     SIGNED_CACHE_CONTROL,
     STALE_VERSION_CACHE_CONTROL,
     admit,
-    send_playlist,
+    playlist_reply,
 )
-from streamer.routes.media import MediaEndpoint, query_value, version_query
+from streamer.routes.media import MediaEndpoint, query_value, send_reply, version_query
 from streamer.routes.problems import problem_response, storage_unavailable
 from streamer.storage import StorageError
 from streamer.types import Receive, Scope, Send
@@ -71,9 +71,8 @@ class PlaylistHlsEndpoint:
             if signed and secret is not None:
                 text = sign_stitched(playlist.body.decode(), secret, _expires(signed), signed)
                 playlist, cache_control = Playlist.of(text), SIGNED_CACHE_CONTROL
-            await send_playlist(
-                send, method, headers, cors, playlist, stream.modified, cache_control
-            )
+            reply = playlist_reply(method, headers, cors, playlist, stream.modified, cache_control)
+            await send_reply(send, reply)
             return
         found = stream.media.get(parts[4])
         if found is None:
@@ -93,7 +92,8 @@ class PlaylistHlsEndpoint:
         if signed and secret is not None:
             text = sign_stitched(playlist.body.decode(), secret, _expires(signed), signed)
             playlist, media_cache = Playlist.of(text), SIGNED_CACHE_CONTROL
-        await send_playlist(send, method, headers, cors, playlist, stream.modified, media_cache)
+        reply = playlist_reply(method, headers, cors, playlist, stream.modified, media_cache)
+        await send_reply(send, reply)
 
 
 def _route(parts: list[str]) -> str | None:

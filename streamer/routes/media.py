@@ -808,6 +808,12 @@ class MediaEndpoint:
                         await aclose()
 
 
+async def send_reply(send: Send, reply: Reply) -> None:
+    """Send a whole :class:`Reply` over ASGI (the ASGI path's copy of an immediate answer)."""
+    await send({"type": "http.response.start", "status": reply.status, "headers": reply.headers})
+    await send({"type": "http.response.body", "body": reply.body})
+
+
 def _purge_keys(track_id: str) -> list[tuple[bytes, bytes]]:
     # Only well-formed ids reach a CDN as keys; others are answered 404 anyway.
     if not TRACK_ID.match(track_id):
