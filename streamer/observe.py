@@ -96,7 +96,7 @@ class ObserveMiddleware:
             return None
         request_id = request_id_of(scope)
         reply.headers.append((b"x-request-id", request_id.encode()))
-        sent = len(reply.body) if scope["method"] != "HEAD" else 0
+        sent = reply.length if scope["method"] != "HEAD" else 0
         self._observed(scope, request_id, reply.status, sent, time.perf_counter() - started)
         return reply
 

@@ -41,6 +41,7 @@ proxy-headers middleware would give the app.
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -145,6 +146,7 @@ class StreamerHttpProtocol(HttpToolsProtocol):
         answer_now = self.app_state.get(ANSWER_NOW_STATE)
         self._answer_now: AnswerNow | None = answer_now if callable(answer_now) else None
         self._forwarded = _forwarded_client(self.app)
+        self._raw: socket.socket | None = None
         coalescing = CoalescingTransport(transport, self.loop)
         super().connection_made(coalescing)  # type: ignore[arg-type]
 
@@ -175,13 +177,64 @@ class StreamerHttpProtocol(HttpToolsProtocol):
             head.append(b"connection: close\r\n")
         head.append(b"\r\n")
         cycle.response_started = True
-        if cycle.scope["method"] != "HEAD":
+        if cycle.scope["method"] == "HEAD":
+            self.transport.write(b"".join(head))
+        elif reply.file is not None:
+            if not self._send_file(b"".join(head), *reply.file):
+                self.transport.abort()  # fewer bytes than promised: never a short body
+                return
+        else:
             head.append(reply.body)  # type: ignore[arg-type]
-        self.transport.write(b"".join(head))
+            self.transport.write(b"".join(head))
         cycle.response_complete = True
         if not cycle.keep_alive:
             self.transport.close()
         self.on_response_complete()
+
+    def _send_file(self, head: bytes, fd: int, offset: int, count: int) -> bool:
+        """Send ``head`` then ``count`` bytes of ``fd`` from ``offset``; False if the file
+        had fewer. With nothing queued in the transport, straight on the socket: the head
+        with MSG_MORE (one segment with the body's start) and the body with sendfile, so
+        it is never copied through Python. Whatever the socket does not take at once, and
+        everything when the transport holds data, goes through the transport in order."""
+        transport = self.transport
+        sock = self._socket() if transport.get_write_buffer_size() == 0 else None
+        if sock is not None:
+            try:
+                sent = sock.send(head, socket.MSG_MORE)
+                head = head[sent:]
+                done = os.sendfile(sock.fileno(), fd, offset, count) if not head else 0
+            except (BlockingIOError, InterruptedError):
+                done = 0  # the socket is full: the transport queues the rest
+            except OSError:
+                transport.abort()  # the client is gone (reset, broken pipe)
+                return True
+            offset, count = offset + done, count - done
+        # What is left (a file that shrank gives 0 at its end, and the read tells): from
+        # the page cache, whose holding the body's end the caller checked.
+        rest = os.pread(fd, count, offset) if count else b""
+        if len(rest) != count:
+            return False
+        if head or rest:
+            transport.writelines((head, rest))
+        return True
+
+    def _socket(self) -> socket.socket | None:
+        """The connection's socket as a Python object over the transport's descriptor (not
+        a copy: detached when the connection is lost), for send flags and sendfile."""
+        if self._raw is None:
+            raw = self.transport.get_extra_info("socket")
+            if raw is None:  # pragma: no cover - every TCP transport has one
+                return None
+            self._raw = socket.socket(raw.family, raw.type, raw.proto, raw.fileno())
+            self._raw.setblocking(False)  # it is already; this tells Python
+        return self._raw
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._raw is not None:
+            self._raw.detach()  # the transport owns the descriptor and closes it
+            self._raw = None
+        super().connection_lost(exc)
 
     def shutdown(self) -> None:
         """The server is shutting down: tell endless responses (module docstring)."""

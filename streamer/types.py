@@ -20,6 +20,12 @@ class Reply:
     status: int
     headers: list[tuple[bytes, bytes]]
     body: bytes | bytearray | memoryview
+    # Or the body is this span of an open file, (fd, offset, count): sent with sendfile.
+    file: tuple[int, int, int] | None = None
+
+    @property
+    def length(self) -> int:
+        return self.file[2] if self.file is not None else len(self.body)
 
 
 # Answers a GET or HEAD from memory and the page cache, or returns None for the ASGI path.

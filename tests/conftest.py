@@ -38,6 +38,9 @@ def blockbuster(request: pytest.FixtureRequest) -> Iterator[BlockBuster | None]:
         # cache, as nginx does without aio threads (DESIGN.md, "The hot path").
         # (blockbuster does not watch os.pread; the exemption covers os.read fallbacks.)
         bb.functions["os.read"].can_block_in("streamer/routes/media_files.py", "read_inline")
+        # Likewise a small body of a local file sent with sendfile on the loop, once the page
+        # cache is known to hold it (streamer/serving.py).
+        bb.functions["os.sendfile"].can_block_in("streamer/serving.py", "_send_file")
         # SQLAlchemy's SQLite dialect makes the database path absolute when an engine is
         # built: a getcwd, not I/O that can stall.
         bb.functions["os.path.abspath"].can_block_in("streamer/db/engine.py", "__init__")

@@ -117,6 +117,38 @@ def test_a_file_that_shrank_under_its_cached_state_is_answered_afresh(served: Se
     assert response.content == b"ID3 short now"
 
 
+@pytest.mark.parametrize(
+    ("range_header", "sendfile"),
+    [(None, True), ("bytes=100-", True), ("bytes=0-99", False), ("bytes=0-9,20-29", False)],
+)
+def test_one_range_of_16_kb_or_more_is_sent_with_sendfile(
+    served: Served, range_header: str | None, sendfile: bool
+) -> None:
+    body = served.file.read_bytes()
+    assert len(body) > 16 * 1024 + 100
+    headers = {"Range": range_header} if range_header else {}
+    response = httpx.get(served.url, headers=headers)
+    (reply,) = served.spy.replies
+    assert (reply.file is not None) is sendfile
+    if range_header is None:
+        assert response.content == body
+    elif range_header == "bytes=100-":
+        assert response.content == body[100:]
+
+
+def test_pipelined_sendfile_and_copied_answers_keep_their_order(served: Served) -> None:
+    body = served.file.read_bytes()
+    whole = f"GET {served.path} HTTP/1.1\r\nHost: t\r\n\r\n".encode()
+    small = f"GET {served.path} HTTP/1.1\r\nHost: t\r\nRange: bytes=0-3\r\n\r\n".encode()
+    answer = served.raw(whole + small + whole + small)
+    assert [r.file is not None for r in served.spy.replies] == [True, False, True, False]
+    parts = answer.split(b"HTTP/1.1 ")[1:]
+    assert [p[:3] for p in parts] == [b"200", b"206", b"200", b"206"]
+    assert parts[0].endswith(b"\r\n\r\n" + body)
+    assert parts[1].endswith(b"\r\n\r\n" + body[:4])
+    assert parts[2].endswith(b"\r\n\r\n" + body)
+
+
 def test_keep_alive_and_pipelined_requests_are_answered_in_order(served: Served) -> None:
     size = served.file.stat().st_size
     ask = f"GET {served.path} HTTP/1.1\r\nHost: t\r\nRange: bytes=0-3\r\n\r\n".encode()
