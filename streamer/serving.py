@@ -98,7 +98,10 @@ class CoalescingTransport:
         held = self._held
         if held is not None:
             self._held = None
-            self._transport.write(held)
+            # The connection may have been lost since the write was held: uvloop raises
+            # on a write to a closed handle, and the bytes could not be delivered anyway.
+            if not self._transport.is_closing():
+                self._transport.write(held)
 
     def close(self) -> None:
         self.flush()

@@ -14,6 +14,7 @@ class Recorder:
     def __init__(self) -> None:
         self.calls: list[tuple[str, Any]] = []
         self.buffered = 0
+        self.closing = False
 
     def write(self, data: bytes) -> None:
         self.calls.append(("write", bytes(data)))
@@ -31,7 +32,7 @@ class Recorder:
         return self.buffered
 
     def is_closing(self) -> bool:
-        return False
+        return self.closing
 
     def get_extra_info(self, name: str, default: Any = None) -> Any:
         return {"peername": ("127.0.0.1", 1)}.get(name, default)
@@ -146,3 +147,22 @@ async def test_an_empty_write_does_not_release_what_is_held() -> None:
     transport.write(b"body")
 
     assert sent.calls == [("writelines", [b"headers", b"body"])]
+
+
+async def test_a_held_write_is_dropped_if_the_connection_was_lost_meanwhile() -> None:
+    transport, sent = coalescing()
+
+    transport.write(b"headers")
+    sent.closing = True  # the peer reset the connection before the loop step ended
+    await asyncio.sleep(0)
+
+    assert sent.calls == []
+
+
+async def test_close_still_sends_what_was_held() -> None:
+    transport, sent = coalescing()
+
+    transport.write(b"headers")
+    transport.close()
+
+    assert sent.calls == [("write", b"headers"), ("close", None)]
