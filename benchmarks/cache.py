@@ -15,7 +15,8 @@ What it does, all on 127.0.0.1, every process started here stopped here:
 3. Runs locust headless (benchmarks/locustfile.py): ``--users`` listeners, Zipf popularity
    over the tracks, the master and media playlists then segments at ``--pace`` seconds
    apart; first against the streamer (playlists and segments by their HLS URLs), then
-   against nginx (each segment as a Range request of the rendition file: the same bytes).
+   against nginx (the same playlists as files, each segment as a Range request of the
+   rendition file: the same bytes).
 4. A CDN-miss storm: ``--storm`` simultaneous requests for one segment nobody asked for
    yet, counting the storage reads it caused (goal: 1 per node).
 5. Prints requests/s and segment p50/p99 for both, the cache's hit ratio per tier, the
@@ -55,6 +56,7 @@ from transcoder.ffmpeg import ffmpeg_exe  # noqa: E402
 DATA = ROOT / "benchmarks" / ".data" / "cache"
 RESULTS = ROOT / "benchmarks" / "results"
 TRACK_SECONDS = 12
+PLAYLIST_COPIES = ".bench-playlists"  # in the library: nginx serves the playlists from here
 
 
 def make_library(folder: Path, count: int) -> None:
@@ -155,6 +157,12 @@ def build_plan(base: str, data_dir: Path, library: Path, auth: dict[str, str]) -
                 variant = next(line for line in master.splitlines() if line.startswith("aac_128/"))
                 media_url = f"/hls/{item['id']}/{variant}"
                 media = client.get(media_url).text
+                # The same two playlists as files for nginx, so that both servers answer
+                # the same requests (a hidden folder: scans skip it).
+                copies = library / PLAYLIST_COPIES / item["id"]
+                copies.mkdir(parents=True, exist_ok=True)
+                (copies / "master.m3u8").write_text(master)
+                (copies / "media.m3u8").write_text(media)
                 segments = [
                     f"/hls/{item['id']}/aac_128/{line}"
                     for line in media.splitlines()
@@ -169,6 +177,8 @@ def build_plan(base: str, data_dir: Path, library: Path, auth: dict[str, str]) -
                         "media": media_url,
                         "segments": segments,
                         "nginx": [[nginx_path, first, last] for first, last in ranges],
+                        "nginx_master": f"/media/{PLAYLIST_COPIES}/{item['id']}/master.m3u8",
+                        "nginx_media": f"/media/{PLAYLIST_COPIES}/{item['id']}/media.m3u8",
                     }
                 )
             offset += len(page["items"])
@@ -277,7 +287,17 @@ def main(argv: list[str] | None = None) -> int:
         storm_track = plan["tracks"].pop()  # nobody listens to it before the storm
         plan_path = workdir / "plan.json"
         plan_path.write_text(json.dumps(plan))
-        nginx_plan = {"tracks": [{**t, "segments": t["nginx"]} for t in plan["tracks"]]}
+        nginx_plan = {
+            "tracks": [
+                {
+                    **t,
+                    "segments": t["nginx"],
+                    "master": t["nginx_master"],
+                    "media": t["nginx_media"],
+                }
+                for t in plan["tracks"]
+            ]
+        }
         nginx_plan_path = workdir / "plan-nginx.json"
         nginx_plan_path.write_text(json.dumps(nginx_plan))
         nginx = Nginx(nginx_port, workdir, library, access_log=False)
@@ -322,8 +342,9 @@ def main(argv: list[str] | None = None) -> int:
             f"{seg.get('p99_ms', 0):8.1f} {seg.get('failures', 0):9d}"
         )
     all_rps = streamer_figures.get("Aggregated", {}).get("rps", 0)
+    nginx_all = nginx_figures.get("Aggregated", {}).get("rps", 0)
     lines += [
-        f"streamer, all requests (playlists too): {all_rps:.0f} req/s",
+        f"all requests (playlists too): nginx {nginx_all:.0f} req/s, streamer {all_rps:.0f} req/s",
         f"hit ratio: memory {tier('memory')}, redis {tier('redis')}; "
         f"storage reads {reads} for {served} segment requests "
         f"({1 - reads / served:.1%} served without storage)"

@@ -4,9 +4,10 @@ Run by benchmarks/cache.py, which writes the plan this file reads (``BENCH_PLAN`
 for each track, its master playlist, media playlist and segment URLs on the streamer, or
 the rendition file and each segment's byte range for nginx (``BENCH_TARGET``). Each
 simulated listener picks a track by Zipf popularity (s = ``BENCH_ZIPF``, 1.1), fetches the
-master and media playlists (streamer only; nginx has none), then the segments in order,
-waiting ``BENCH_PACE`` seconds between them (real players wait about 6 s; the benchmark
-speeds that up to make load). Request names group the statistics: master, media, segment.
+master and media playlists (nginx serves copies of the streamer's as files), then the
+segments in order, waiting ``BENCH_PACE`` seconds between them (real players wait about
+6 s; the benchmark speeds that up to make load). Request names group the statistics:
+master, media, segment.
 """
 
 from __future__ import annotations
@@ -43,9 +44,8 @@ class Listener(HttpUser):
     def _start_track(self) -> None:
         self.track = _popular_track(self.rng)
         self.position = 0
-        if _TARGET == "streamer":
-            self.client.get(self.track["master"], name="master")
-            self.client.get(self.track["media"], name="media")
+        self.client.get(self.track["master"], name="master")
+        self.client.get(self.track["media"], name="media")
 
     @task
     def next_segment(self) -> None:
