@@ -178,18 +178,21 @@ async def scan_library(
     force: bool = False,
     batch_size: int = 200,
     events: EventPublisher | None = None,
+    record_summary: bool = True,
 ) -> ScanReport:
     """Bring the tracks of ``library`` in line with what ``store`` holds; see the module doc.
 
     ``force`` probes every file again, even unchanged ones (after a probe upgrade).
     ``events`` publishes a track event per track added, changed or gone, as its row is
-    written.
+    written. ``record_summary`` False leaves ``Library.last_scan`` to the caller (the API's
+    scans keep their "running" claim there until transcodes are queued too).
     Raises CatalogueError if the store cannot be reached or listed; tracks are then left
     as they were (nothing is marked gone on a partial listing).
     """
     if concurrency < 1:
         raise ValueError(f"concurrency must be at least 1, got {concurrency}")
     scan = _Scan(db, store, library, concurrency, progress, force, batch_size, events)
+    scan.record_summary = record_summary
     return await scan.run()
 
 
@@ -251,6 +254,7 @@ class _Scan:
         self.updates: list[dict[str, Any]] = []
         self.write_lock = asyncio.Lock()
         self.loop = asyncio.get_running_loop()
+        self.record_summary = True
 
     async def run(self) -> ScanReport:
         started = time.monotonic()
@@ -285,7 +289,8 @@ class _Scan:
         await self._flush()
         await self._mark_gone()
         self.report.seconds = time.monotonic() - started
-        await self._save_report()
+        if self.record_summary:
+            await self._save_report()
         return self.report
 
     async def _load_known(self, keys: list[str] | None = None) -> dict[str, _Known]:

@@ -109,6 +109,7 @@ class ScanTasks:
                 concurrency=self.settings.scan_concurrency,
                 progress=progress,
                 events=self.events,
+                record_summary=False,  # "running" until the summary below, queueing included
             )
             await asyncio.gather(*pending, return_exceptions=True)
             if self.settings.transcode_on_start:

@@ -155,6 +155,16 @@ async def test_library_records_its_last_scan(db: Database, library_dir: Path) ->
     assert library.last_scan["added"] == 7
 
 
+async def test_a_scan_can_leave_last_scan_to_its_caller(db: Database, library_dir: Path) -> None:
+    # The API's scans hold a "running" claim there until transcodes are queued too: the
+    # scan's own report must not replace it in between (GET .../scan said "not running").
+    report = await scan(db, library_dir, record_summary=False)
+    library = await get_library(db, (await ensure_library(db, str(library_dir))).id)
+    assert library is not None
+    assert report.added == 7
+    assert library.last_scan is None
+
+
 async def test_progress_counts_up_to_the_total(db: Database, library_dir: Path) -> None:
     seen: list[ScanProgress] = []
     await scan(db, library_dir, progress=seen.append)
