@@ -26,7 +26,13 @@ from streamer import cli_accounts, cli_maintenance
 from streamer.catalogue.scan import ScanProgress, ScanReport, ensure_library, scan_library
 from streamer.db import Database, migrate
 from streamer.errors import CatalogueError, SettingsError, StorageError
-from streamer.events.publish import EventPublisher, Outgoing, scan_event, scan_progress_event
+from streamer.events.publish import (
+    EventPublisher,
+    Outgoing,
+    scan_done_event,
+    scan_event,
+    scan_progress_event,
+)
 from streamer.jobs import JobRunner, RunnerConfig
 from streamer.jobs.runner import make_warmer, queue_transcodes, runner_for
 from streamer.jobs.watch import TranscodeOutcome, watch_jobs
@@ -340,16 +346,7 @@ class _LiveScan:
             total = self.last.total if self.last is not None else None
             event = scan_event(self.library_id, "failed", processed=done, total=total, error=error)
         else:
-            event = scan_event(
-                self.library_id,
-                "done",
-                processed=report.total,
-                total=report.total,
-                added=report.added,
-                changed=report.changed,
-                failed=report.failed,
-                gone=report.gone,
-            )
+            event = scan_done_event(self.library_id, report)
         await self.publish(event)
 
 

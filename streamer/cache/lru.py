@@ -32,19 +32,19 @@ class ByteLRU:
         return key in self._entries
 
     def get(self, key: str) -> Cached | None:
-        entry = self._entries.get(key)
+        entry = self.peek(key)
         if entry is None:
             self.stats.misses += 1
-            return None
-        self._entries.move_to_end(key)
-        self.stats.hits += 1
-        self.stats.bytes += len(entry)
         return entry
 
     def peek(self, key: str) -> Cached | None:
         """Like get, but a miss is not counted: the caller will ask again with get."""
         entry = self._entries.get(key)
-        return self.get(key) if entry is not None else None
+        if entry is not None:
+            self._entries.move_to_end(key)
+            self.stats.hits += 1
+            self.stats.bytes += len(entry)
+        return entry
 
     def put(self, key: str, entry: Cached) -> bool:
         """Keep ``entry``; False if it is too large to keep."""

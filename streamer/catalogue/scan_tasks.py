@@ -22,7 +22,13 @@ from sqlalchemy import update
 from streamer.catalogue.scan import ScanProgress, scan_library
 from streamer.db import Database, Library
 from streamer.db.models import utcnow
-from streamer.events.publish import EventPublisher, Outgoing, scan_event, scan_progress_event
+from streamer.events.publish import (
+    EventPublisher,
+    Outgoing,
+    scan_done_event,
+    scan_event,
+    scan_progress_event,
+)
 from streamer.jobs.runner import RunnerConfig, queue_transcodes
 from streamer.settings import Settings
 from streamer.storage.registry import StoreRegistry
@@ -123,18 +129,7 @@ class ScanTasks:
             # Last: "done" means catalogued and queued.
             summary = {**report.as_dict(), "state": "done", "started_at": state["started_at"]}
             await self._save(library.id, summary)
-            await self._publish(
-                scan_event(
-                    library.id,
-                    "done",
-                    processed=report.total,
-                    total=report.total,
-                    added=report.added,
-                    changed=report.changed,
-                    failed=report.failed,
-                    gone=report.gone,
-                )
-            )
+            await self._publish(scan_done_event(library.id, report))
         except asyncio.CancelledError:
             stopped = {**state, "state": "failed", "error": "the server stopped"}
             await asyncio.shield(self._save(library.id, stopped))

@@ -33,7 +33,7 @@ from streamer.db.models import utcnow
 from streamer.redis_client import connect
 
 if TYPE_CHECKING:  # scan.py publishes through this module
-    from streamer.catalogue.scan import ScanProgress
+    from streamer.catalogue.scan import ScanProgress, ScanReport
 
 __all__ = [
     "CHANNEL",
@@ -42,6 +42,7 @@ __all__ = [
     "Outgoing",
     "job_event",
     "playlist_event",
+    "scan_done_event",
     "scan_event",
     "scan_progress_event",
     "track_event",
@@ -127,6 +128,20 @@ def scan_progress_event(library_id: str, progress: ScanProgress) -> Outgoing:
         added=progress.added,
         changed=progress.changed,
         failed=progress.failed,
+    )
+
+
+def scan_done_event(library_id: str, report: ScanReport) -> Outgoing:
+    """A scan that finished, with what it found."""
+    return scan_event(
+        library_id,
+        "done",
+        processed=report.total,
+        total=report.total,
+        added=report.added,
+        changed=report.changed,
+        failed=report.failed,
+        gone=report.gone,
     )
 
 

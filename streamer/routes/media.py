@@ -242,9 +242,7 @@ class MediaEndpoint:
         cached = self.segments.peek(segment_cache_key(window))
         if cached is None:
             return None
-        state = ObjectState(
-            size=window.offset + len(cached.data), mtime=cached.mtime, version=window.version
-        )
+        state = _cached_state(window, cached)
         return self._reply_now(method, headers, cors, window, state, cached.data)
 
     def _reply_now(
@@ -258,19 +256,12 @@ class MediaEndpoint:
     ) -> Reply | None:
         try:
             plan = self._plan(method, headers, cors, window, state)
-            body: bytes | bytearray | memoryview | None = plan.body
             span = None
+            if plan.body is None and data is None and plan.total <= self.config.inline_read_max:
+                span = _sendfile_span(state.fd, plan.segments, window.offset)
+            body = b"" if span is not None else self._body_at_once(plan, window, state, data)
             if body is None:
-                if data is not None:
-                    body = _slice_window(data, plan.segments)
-                elif plan.total <= self.config.inline_read_max:
-                    span = _sendfile_span(state.fd, plan.segments, window.offset)
-                    if span is not None:
-                        body = b""
-                    else:
-                        body = self._read_cached(state.fd, plan.segments, window.offset)
-                if body is None:
-                    return None
+                return None
         except (_Retry, WindowStale):
             return None
         if plan.kind is not None:
@@ -450,9 +441,7 @@ class MediaEndpoint:
         except StorageError:  # ObjectChanged included: the index will be reloaded
             await storage_unavailable(send, cors, track_id=track_id)
             return True
-        state = ObjectState(
-            size=window.offset + len(cached.data), mtime=cached.mtime, version=window.version
-        )
+        state = _cached_state(window, cached)
         await self._respond(
             scope, receive, send, method, headers, cors, window, store, state, cached.data
         )
@@ -671,14 +660,7 @@ class MediaEndpoint:
         if plan.kind is not None:
             self.stats.record_range(plan.kind)
         status, response_headers, segments = plan.status, plan.headers, plan.segments
-        body: bytes | bytearray | memoryview | None = plan.body
-        if body is None:
-            if data is not None:
-                body = _slice_window(data, segments)
-            elif state.fd >= 0 and plan.total <= self.config.inline_read_max:
-                # Small and cached: read it all before the status line, on the loop, so a
-                # short read can still be answered afresh. Uncached: the streaming path.
-                body = self._read_cached(state.fd, segments, window.offset)
+        body = self._body_at_once(plan, window, state, data)
         if body is not None:
             await send(
                 {"type": "http.response.start", "status": status, "headers": response_headers}
@@ -704,6 +686,20 @@ class MediaEndpoint:
             self.streaming -= 1
             await chunks.aclose()
 
+    def _body_at_once(
+        self, plan: _Plan, window: Window, state: ObjectState, data: bytes | None
+    ) -> bytes | bytearray | memoryview | None:
+        """The whole body when it is at hand: a ready one, a slice of the cached window
+        ``data``, or a small local read the page cache holds (read before the status line
+        so that a short read can still be answered afresh). None: it must be streamed."""
+        if plan.body is not None:
+            return plan.body
+        if data is not None:
+            return _slice_window(data, plan.segments)
+        if state.fd >= 0 and plan.total <= self.config.inline_read_max:
+            return self._read_cached(state.fd, plan.segments, window.offset)
+        return None
+
     def _chunk_ceiling(self) -> int:
         share = self.config.stream_buffer_budget // max(1, self.streaming)
         return max(_Pace.MIN_CHUNK, min(self.config.chunk_size, share))
@@ -712,7 +708,7 @@ class MediaEndpoint:
     def _read_cached(
         fd: int, segments: Sequence[tuple[bytes, ByteRange | None]], offset: int
     ) -> bytes | bytearray | None:
-        only = segments[0][1] if len(segments) == 1 and not segments[0][0] else None
+        only = _single_range(segments)
         if only is not None:  # the common case: one range, no multipart framing
             data = read_inline(fd, offset + only.start, only.length)
             if data is not None and len(data) != only.length:
@@ -854,13 +850,25 @@ def segment_cache_key(window: Window) -> str:
     return window_key(window.key, window.version, window.offset, window.length)
 
 
+def _single_range(segments: Sequence[tuple[bytes, ByteRange | None]]) -> ByteRange | None:
+    """The one byte range of a body that has no multipart framing, else None."""
+    return segments[0][1] if len(segments) == 1 and not segments[0][0] else None
+
+
+def _cached_state(window: Window, cached: Cached) -> ObjectState:
+    """The state of an exact window's object as the segment cache holds its bytes."""
+    return ObjectState(
+        size=window.offset + len(cached.data), mtime=cached.mtime, version=window.version
+    )
+
+
 def _sendfile_span(
     fd: int, segments: Sequence[tuple[bytes, ByteRange | None]], offset: int
 ) -> tuple[int, int, int] | None:
     """(fd, offset, count) of a body worth sending with sendfile: one range of at least
     SENDFILE_MIN bytes whose last byte the page cache holds (so the kernel's read will
     not wait for the disk, as read_inline promises for copies); else None."""
-    only = segments[0][1] if len(segments) == 1 and not segments[0][0] else None
+    only = _single_range(segments)
     if only is None or only.length < SENDFILE_MIN:
         return None
     last = read_inline(fd, offset + only.end, 1)
@@ -872,7 +880,7 @@ def _sendfile_span(
 def _slice_window(
     data: bytes, segments: Sequence[tuple[bytes, ByteRange | None]]
 ) -> bytes | memoryview:
-    only = segments[0][1] if len(segments) == 1 and not segments[0][0] else None
+    only = _single_range(segments)
     if only is not None:
         if only.start == 0 and only.length == len(data):
             return data

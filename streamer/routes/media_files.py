@@ -80,7 +80,7 @@ class ObjectStates:
         """The object's current state, with one reference held; pair with release()."""
         cache_key = (id(store), key)
         state = self._states.get(cache_key)
-        if state is None or time.monotonic() - state.checked_at >= self.valid_seconds:
+        if state is None or not self._trusted(state):
             state = await self._refresh(store, key, cache_key, state)
         state.refs += 1
         return state
@@ -90,9 +90,10 @@ class ObjectStates:
         No reference is taken: use it only in code that does not wait (nothing can close
         the descriptor until the event loop runs something else)."""
         state = self._states.get((id(store), key))
-        if state is None or time.monotonic() - state.checked_at >= self.valid_seconds:
-            return None
-        return state
+        return state if state is not None and self._trusted(state) else None
+
+    def _trusted(self, state: ObjectState) -> bool:
+        return time.monotonic() - state.checked_at < self.valid_seconds
 
     def release(self, state: ObjectState) -> None:
         state.refs -= 1
