@@ -19,7 +19,8 @@ What it does, all on 127.0.0.1, every process started here stopped here:
    rendition file: the same bytes).
 4. A CDN-miss storm: ``--storm`` simultaneous requests for one segment nobody asked for
    yet, counting the storage reads it caused (goal: 1 per node).
-5. Prints requests/s and segment p50/p99 for both, the cache's hit ratio per tier, the
+5. Prints requests/s and segment p50/p99 for both, and for the streamer's segments by the
+   tier that answered them (its Cache-Status field), the cache's hit ratio per tier, the
    storm's storage reads and latency, and the memory Redis used. Raw figures go to
    benchmarks/results/cache-<time>.json.
 
@@ -31,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import concurrent.futures
 import csv
 import json
@@ -232,15 +234,17 @@ async def storm(base: str, path: str, count: int) -> dict[str, Any]:
     limits = httpx.Limits(max_connections=count, max_keepalive_connections=count)
     async with httpx.AsyncClient(base_url=base, limits=limits, timeout=30) as client:
 
-        async def one() -> tuple[int, float]:
+        async def one() -> tuple[int, float, str]:
             started = time.perf_counter()
             response = await client.get(path)
-            return response.status_code, time.perf_counter() - started
+            tier = response.headers.get("cache-status", "?").split("; ", 1)[-1]
+            return response.status_code, time.perf_counter() - started, tier
 
         results = await asyncio.gather(*(one() for _ in range(count)))
-    times = sorted(t for _, t in results)
+    times = sorted(t for _, t, _ in results)
     return {
-        "statuses": sorted({s for s, _ in results}),
+        "statuses": sorted({s for s, _, _ in results}),
+        "cache_status": dict(collections.Counter(tier for _, _, tier in results)),
         "p50_ms": times[len(times) // 2] * 1000,
         "max_ms": times[-1] * 1000,
     }
@@ -258,6 +262,12 @@ def redis_memory(port: int) -> str:
         if line.startswith("used_memory_human:"):
             return line.split(":", 1)[1].strip()
     return "?"
+
+
+def _all_rps(figures: dict[str, Any]) -> float:
+    """Requests/s of the playlists and segments (locust's aggregate also counts the
+    per-tier copies of the streamer's segments)."""
+    return sum(figures.get(name, {}).get("rps", 0) for name in ("master", "media", "segment"))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -341,8 +351,15 @@ def main(argv: list[str] | None = None) -> int:
             f"{name:10} {seg.get('rps', 0):14.0f} {seg.get('p50_ms', 0):8.1f} "
             f"{seg.get('p99_ms', 0):8.1f} {seg.get('failures', 0):9d}"
         )
-    all_rps = streamer_figures.get("Aggregated", {}).get("rps", 0)
-    nginx_all = nginx_figures.get("Aggregated", {}).get("rps", 0)
+    for tier_name in ("memory", "redis", "storage", "collapsed"):
+        seg = streamer_figures.get(f"segment from {tier_name}")
+        if seg:
+            lines.append(
+                f"{'  ' + tier_name:10} {seg['rps']:14.0f} {seg['p50_ms']:8.1f} "
+                f"{seg['p99_ms']:8.1f} {seg['failures']:9d}"
+            )
+    all_rps = _all_rps(streamer_figures)
+    nginx_all = _all_rps(nginx_figures)
     lines += [
         f"all requests (playlists too): nginx {nginx_all:.0f} req/s, streamer {all_rps:.0f} req/s",
         f"hit ratio: memory {tier('memory')}, redis {tier('redis')}; "
@@ -352,7 +369,7 @@ def main(argv: list[str] | None = None) -> int:
         else "no segments",
         f"storm: {opts.storm} simultaneous requests for one cold segment -> {storm_reads} "
         f"storage read(s); statuses {stormed['statuses']}, p50 {stormed['p50_ms']:.0f} ms, "
-        f"max {stormed['max_ms']:.0f} ms",
+        f"max {stormed['max_ms']:.0f} ms; answered as {stormed['cache_status']}",
         f"redis memory used: {memory}",
     ]
     print("\n".join(lines))

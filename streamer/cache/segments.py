@@ -24,15 +24,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
+from typing import Literal
 
 from streamer.cache.entry import Cached
 from streamer.cache.lru import ByteLRU
 from streamer.cache.redis_tier import RedisTier
 from streamer.cache.stats import CacheStats
 
-__all__ = ["SegmentCache"]
+__all__ = ["SegmentCache", "Source"]
 
 Loader = Callable[[], Awaitable[Cached]]
+# Where an answer's bytes came from: this process's memory, Redis (filled here or by
+# another node), storage, or a fill from storage that another request here started.
+Source = Literal["memory", "redis", "storage", "collapsed"]
 
 
 class SegmentCache:
@@ -55,50 +59,55 @@ class SegmentCache:
         self.redis = redis
         self.lease_seconds = lease_seconds
         self.poll_seconds = poll_seconds
-        self._fills: dict[str, asyncio.Task[Cached]] = {}
+        self._fills: dict[str, asyncio.Task[tuple[Cached, Source]]] = {}
 
     async def get(self, key: str, load: Loader) -> Cached:
         """The bytes of ``key``, from the first tier that has them; ``load`` reads them
         from storage when none does (its errors propagate to every waiter)."""
+        return (await self.lookup(key, load))[0]
+
+    async def lookup(self, key: str, load: Loader) -> tuple[Cached, Source]:
+        """As :meth:`get`, with where the bytes came from (for the Cache-Status field)."""
         entry = self.memory.get(key)
         if entry is not None:
-            return entry
+            return entry, "memory"
         fill = self._fills.get(key)
         if fill is None:
             fill = asyncio.create_task(self._fill(key, load), name=f"cache-fill:{key[-40:]}")
             self._fills[key] = fill
             fill.add_done_callback(lambda task: self._filled(key, task))
-        else:
-            self.stats.coalesced += 1
-        return await asyncio.shield(fill)
+            return await asyncio.shield(fill)
+        self.stats.coalesced += 1
+        filled, source = await asyncio.shield(fill)
+        return filled, "collapsed" if source == "storage" else source
 
     def peek(self, key: str) -> Cached | None:
         """The entry if this process holds it in memory, else None; never waits."""
         return self.memory.peek(key)
 
-    def _filled(self, key: str, task: asyncio.Task[Cached]) -> None:
+    def _filled(self, key: str, task: asyncio.Task[tuple[Cached, Source]]) -> None:
         if self._fills.get(key) is task:
             del self._fills[key]
         if not task.cancelled():
             task.exception()  # retrieved: every waiter has seen it, or none was left
 
-    async def _fill(self, key: str, load: Loader) -> Cached:
+    async def _fill(self, key: str, load: Loader) -> tuple[Cached, Source]:
         redis = self.redis
         if redis is None:
-            return self._keep(key, await self._load(load))
+            return self._keep(key, await self._load(load)), "storage"
         entry = await redis.get(key)
         if entry is not None:
-            return self._keep(key, entry)
+            return self._keep(key, entry), "redis"
         leased = await redis.lease(key, self.lease_seconds)
         if leased is False:
             entry = await self._wait_for_other_node(redis, key)
             if entry is not None:
-                return self._keep(key, entry)
+                return self._keep(key, entry), "redis"
         try:
             entry = await self._load(load)
             self._keep(key, entry)
             await redis.put(key, entry)
-            return entry
+            return entry, "storage"
         finally:
             if leased:
                 await redis.release(key)

@@ -32,6 +32,7 @@ from streamer.http import (
     if_range_allows,
     parse_range,
 )
+from streamer.http.cache_status import cache_status
 from streamer.http.multipart import MultipartPlan, make_boundary
 from streamer.http.signing import TokenError, verify_token
 from streamer.observe import ROUTE_KEY
@@ -57,7 +58,10 @@ PREFETCH_PENDING = 64  # prefetches waiting for a slot; more are dropped
 # Smallest immediate body sent with sendfile rather than copied: below it the copy costs
 # less than the extra system call (measured: 60 KB went from 29k to 50k req/s a worker).
 SENDFILE_MIN = 16 * 1024
-EXPOSE = b"Content-Range, Content-Length, Accept-Ranges, ETag, Last-Modified, X-Request-ID"
+MEMORY_HIT = cache_status("memory")
+EXPOSE = (
+    b"Content-Range, Content-Length, Accept-Ranges, ETag, Last-Modified, X-Request-ID, Cache-Status"
+)
 ALLOWED_REQUEST_HEADERS = (
     "range, if-range, if-match, if-none-match, if-modified-since, if-unmodified-since, x-request-id"
 )
@@ -243,6 +247,7 @@ class MediaEndpoint:
         if cached is None:
             return None
         state = _cached_state(window, cached)
+        cors = [*cors, MEMORY_HIT]  # every answer says where it came from, 304s too
         return self._reply_now(method, headers, cors, window, state, cached.data)
 
     def _reply_now(
@@ -433,7 +438,7 @@ class MediaEndpoint:
         """An exact window from the segment cache: a hit costs no storage I/O at all."""
         assert self.segments is not None
         try:
-            cached = await self.segments.get(
+            cached, source = await self.segments.lookup(
                 segment_cache_key(window), lambda: self._load_window(store, window)
             )
         except ObjectNotFound:
@@ -442,6 +447,7 @@ class MediaEndpoint:
             await storage_unavailable(send, cors, track_id=track_id)
             return True
         state = _cached_state(window, cached)
+        cors = [*cors, cache_status(source)]
         await self._respond(
             scope, receive, send, method, headers, cors, window, store, state, cached.data
         )

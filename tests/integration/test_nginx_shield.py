@@ -142,6 +142,11 @@ def test_a_second_request_is_served_by_nginx_without_reaching_the_origin(shield:
     assert (first.status_code, second.status_code) == (200, 200)
     assert first.headers["x-cache-status"] == "MISS"
     assert second.headers["x-cache-status"] == "HIT"
+    # The origin's member first, the shield's appended (RFC 9211): the path the bytes took.
+    origin, shield_miss = first.headers["cache-status"].split(", ")
+    assert origin.startswith("streamer; ")
+    assert shield_miss == "nginx-shield; fwd=miss"
+    assert second.headers["cache-status"] == f"{origin}, nginx-shield; hit"
     assert first.content == second.content
     assert second.headers["cache-control"] == "public, max-age=31536000, immutable"
     assert shield.origin_requests(SEGMENT_ROUTE) == before + 1
@@ -180,3 +185,4 @@ def test_the_api_is_never_cached(shield: Shield) -> None:
     response = httpx.get(url, headers=bearer(shield.origin.api_key or ""))
     assert response.status_code == 200
     assert "x-cache-status" not in response.headers
+    assert "cache-status" not in response.headers

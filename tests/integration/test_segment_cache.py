@@ -101,6 +101,29 @@ async def test_a_storm_over_two_nodes_reads_storage_once(node: Node) -> None:
     assert a.stats.lease_waits + b.stats.lease_waits == 1
 
 
+async def test_lookup_tells_where_the_bytes_came_from(node: Node) -> None:
+    a, b, storage = node(), node(), Storage(delay=0.05)
+
+    first, waiter = await asyncio.gather(
+        a.lookup("k", storage.loader()), a.lookup("k", storage.loader())
+    )
+
+    assert (first[1], waiter[1]) == ("storage", "collapsed")
+    assert (await a.lookup("k", storage.loader()))[1] == "memory"
+    assert (await b.lookup("k", storage.loader()))[1] == "redis"
+    assert (await b.lookup("k", storage.loader()))[1] == "memory"
+    assert storage.reads == 1
+
+
+async def test_a_node_that_waited_for_another_nodes_fill_says_redis(node: Node) -> None:
+    a, b, storage = node(), node(), Storage(delay=0.2)
+
+    sources = await asyncio.gather(a.lookup("k", storage.loader()), b.lookup("k", storage.loader()))
+
+    assert sorted(source for _, source in sources) == ["redis", "storage"]
+    assert storage.reads == 1
+
+
 async def test_without_redis_the_cache_is_memory_then_storage(node: Node) -> None:
     cache, storage = node(url=None), Storage()
 

@@ -87,6 +87,37 @@ def test_a_hot_segment_is_served_from_memory(nodes: Nodes) -> None:
     assert stats["tiers"]["memory"]["held_bytes"] > 0
 
 
+def test_cache_status_says_which_tier_answered(nodes: Nodes) -> None:
+    path = f"/hls/{nodes.track_id}/aac_128/seg_1.m4s"
+
+    tiers = [_get(node, path).headers.get("cache-status") for node in (nodes.a, nodes.a, nodes.b)]
+
+    assert tiers == [
+        "streamer; fwd=miss; stored",
+        "streamer; hit; detail=memory",
+        "streamer; hit; detail=redis",
+    ]
+
+
+@pytest.mark.parametrize("header", [{"If-None-Match": "*"}, {"Range": "bytes=0-9"}])
+def test_cache_status_is_on_conditional_and_partial_answers_too(
+    nodes: Nodes, header: dict[str, str]
+) -> None:
+    path = f"/hls/{nodes.track_id}/aac_128/init.mp4"
+    _get(nodes.a, path)
+
+    response = _get(nodes.a, path, **header)
+
+    assert response.status_code in (206, 304)
+    assert response.headers["cache-status"] == "streamer; hit; detail=memory"
+
+
+def test_browser_players_may_read_cache_status(nodes: Nodes) -> None:
+    response = _get(nodes.a, f"/hls/{nodes.track_id}/aac_128/init.mp4", Origin="https://p.example")
+
+    assert "Cache-Status" in response.headers["access-control-expose-headers"]
+
+
 def test_ranges_and_validators_of_cached_segments_behave_as_from_storage(nodes: Nodes) -> None:
     path = f"/hls/{nodes.track_id}/aac_128/seg_0.m4s"
     whole = _get(nodes.a, path)
