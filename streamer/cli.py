@@ -18,7 +18,7 @@ import sys
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tqdm import tqdm
 
@@ -33,8 +33,7 @@ from streamer.events.publish import (
     scan_event,
     scan_progress_event,
 )
-from streamer.jobs import JobRunner, RunnerConfig
-from streamer.jobs.runner import make_warmer, queue_transcodes, runner_for
+from streamer.jobs import RunnerConfig, queue_transcodes
 from streamer.jobs.watch import TranscodeOutcome, watch_jobs
 from streamer.logs import configure_logging
 from streamer.settings import Settings
@@ -43,6 +42,9 @@ from streamer.storage.registry import StoreRegistry
 
 # Nothing imported here may import prometheus_client: `serve` must set
 # PROMETHEUS_MULTIPROC_DIR before the metrics module is first imported.
+
+if TYPE_CHECKING:  # the runner brings taskiq: imported where jobs run, never in workers
+    from streamer.jobs.runner import JobRunner
 
 logger = logging.getLogger("streamer.cli")
 
@@ -190,6 +192,8 @@ async def run_transcodes(
     """Queue a job for every servable track (of ``roots`` / ``track_ids`` when given) whose
     current content has no renditions of the configured ladder, run the jobs in this
     process, and wait for them to end, with a progress bar per running job."""
+    from streamer.jobs.runner import JobRunner, make_warmer
+
     db = Database(settings.effective_database_url)
     stores = StoreRegistry(settings)
     # This process runs its own jobs only: other runners may share the database.
@@ -221,6 +225,8 @@ def worker_command(settings: Settings, _args: argparse.Namespace) -> int:
 
 
 async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> None:
+    from streamer.jobs.runner import runner_for
+
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -424,6 +430,8 @@ class Background:
         stores = StoreRegistry(settings)
         runner = None
         if settings.jobs_in_process:
+            from streamer.jobs.runner import runner_for
+
             runner = runner_for(db, stores.get, settings, recover_all=True)
             await runner.start()
         try:
@@ -501,6 +509,7 @@ def _run_uvicorn(settings: Settings) -> int:
         timeout_graceful_shutdown=10,
         lifespan="on",
         http=StreamerHttpProtocol,
+        ws="none",  # no WebSocket routes (live events are SSE): saves importing websockets
         proxy_headers=bool(settings.forwarded_allow_ips),
         forwarded_allow_ips=list(settings.forwarded_allow_ips) or None,
     )

@@ -29,7 +29,7 @@ from streamer.events.publish import (
     scan_event,
     scan_progress_event,
 )
-from streamer.jobs.runner import RunnerConfig, queue_transcodes
+from streamer.jobs.queue import RunnerConfig, queue_transcodes
 from streamer.settings import Settings
 from streamer.storage.registry import StoreRegistry
 

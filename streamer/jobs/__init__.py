@@ -1,8 +1,9 @@
-"""Background jobs: job rows in the database, and the runner that works through them."""
+"""Background jobs: job rows in the database, queueing them, and the runner that works
+through them (streamer.jobs.runner, imported only where jobs run: it brings taskiq)."""
 
 from __future__ import annotations
 
+from streamer.jobs.queue import RunnerConfig, queue_transcodes
 from streamer.jobs.rows import JobConflict, JobPage
-from streamer.jobs.runner import TRANSCODE_TASK, JobRunner, RunnerConfig
 
-__all__ = ["TRANSCODE_TASK", "JobConflict", "JobPage", "JobRunner", "RunnerConfig"]
+__all__ = ["JobConflict", "JobPage", "RunnerConfig", "queue_transcodes"]

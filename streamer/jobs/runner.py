@@ -45,7 +45,6 @@ import socket
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select, update
@@ -60,27 +59,18 @@ from streamer.db.models import utcnow
 from streamer.errors import ObjectChanged, StorageError
 from streamer.events.publish import EventPublisher, job_event
 from streamer.jobs import rows
+from streamer.jobs.queue import RunnerConfig, queue_transcodes
 from streamer.redis_client import DRIVER_INFO
 from streamer.renditions.outputs import source_hash, transcode_track
 from streamer.settings import Settings
 from streamer.storage.base import ObjectStore
 from transcoder.errors import BadInput, TranscodeError
-from transcoder.ladder import Rendition as LadderRendition
-from transcoder.ladder import ladder_hash
 
-__all__ = [
-    "TRANSCODE_TASK",
-    "JobRunner",
-    "RunnerConfig",
-    "make_warmer",
-    "queue_transcodes",
-    "runner_for",
-]
+__all__ = ["TRANSCODE_TASK", "JobRunner", "make_warmer", "runner_for"]
 
 logger = logging.getLogger("streamer.jobs")
 
 TRANSCODE_TASK = "streamer.transcode"
-_MAX_BACKOFF = 3600.0
 # Progress is written when it moved this much, or with the heartbeat every _HEARTBEAT s.
 _PROGRESS_STEP = 0.01
 _HEARTBEAT = 5.0
@@ -88,52 +78,6 @@ _DISPATCH_BATCH = 100  # due jobs sent to a shared broker per poll
 _EVENT_EVERY = 1.0  # seconds between progress events of a running job
 
 StoreFor = Callable[[str], Awaitable[ObjectStore]]
-
-
-class RunnerConfig:
-    """What the runner needs from the settings, as plain values (tests build their own)."""
-
-    def __init__(
-        self,
-        *,
-        ladder: Sequence[LadderRendition],
-        segment_seconds: float,
-        work_dir: Path,
-        loudness_target: float | None = None,
-        concurrency: int = 1,
-        max_attempts: int = 3,
-        retry_seconds: float = 10.0,
-        poll_seconds: float = 0.5,
-        stale_seconds: float = 60.0,
-    ) -> None:
-        self.ladder = tuple(ladder)
-        self.segment_seconds = segment_seconds
-        self.loudness_target = loudness_target
-        self.ladder_hash = ladder_hash(self.ladder, segment_seconds, loudness_target)
-        self.work_dir = work_dir
-        self.concurrency = concurrency
-        self.max_attempts = max_attempts
-        self.retry_seconds = retry_seconds
-        self.poll_seconds = poll_seconds
-        self.stale_seconds = stale_seconds
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> RunnerConfig:
-        return cls(
-            ladder=settings.renditions,
-            segment_seconds=settings.segment_seconds,
-            work_dir=settings.data_dir / "work",
-            loudness_target=settings.loudness_target,
-            concurrency=settings.job_concurrency,
-            max_attempts=settings.job_max_attempts,
-            retry_seconds=settings.job_retry_seconds,
-            poll_seconds=settings.job_poll_seconds,
-            stale_seconds=settings.job_stale_seconds,
-        )
-
-    def backoff(self, attempt: int) -> float:
-        """Seconds before attempt ``attempt + 1``, after ``attempt`` failed ones."""
-        return float(min(self.retry_seconds * 2 ** max(attempt - 1, 0), _MAX_BACKOFF))
 
 
 def make_warmer(settings: Settings) -> Warmer | None:
@@ -185,34 +129,6 @@ def runner_for(
         warmer=warmer,
         events=events,
     )
-
-
-async def queue_transcodes(
-    db: Database,
-    config: RunnerConfig,
-    *,
-    roots: Sequence[str] = (),
-    track_ids: Sequence[str] = (),
-    force: bool = False,
-    events: EventPublisher | None = None,
-) -> list[Job]:
-    """Queue transcodes into ``config``'s ladder of the tracks that need one (see
-    ``rows.enqueue_transcodes``); any node may call it, a runner picks the jobs up.
-    ``events`` publishes a job event for each job queued."""
-    queued: list[tuple[Job, str]] = []
-    jobs = await rows.enqueue_transcodes(
-        db,
-        ladder_hash=config.ladder_hash,
-        source_hash=source_hash,
-        max_attempts=config.max_attempts,
-        roots=roots,
-        track_ids=track_ids,
-        force=force,
-        on_queued=lambda job, track: queued.append((job, track.library_id)),
-    )
-    if events is not None:
-        await events.publish_many([job_event(job, library) for job, library in queued])
-    return jobs
 
 
 class JobRunner:

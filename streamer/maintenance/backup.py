@@ -33,7 +33,6 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any, TextIO
 
-from alembic.script import ScriptDirectory
 from sqlalchemy import make_url, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -174,7 +173,10 @@ async def _write_tree(
 
 
 def _head_revision(url: str) -> str | None:
-    # Alembic reads the migration scripts from disk: blocking.
+    # Imported here: serving workers import the CLI's modules and never need alembic
+    # (about 10 MB each). Alembic reads the migration scripts from disk: blocking.
+    from alembic.script import ScriptDirectory
+
     return ScriptDirectory.from_config(alembic_config(url)).get_current_head()
 
 

@@ -29,7 +29,7 @@ from streamer.db import Database, migrate
 from streamer.db.models import Library, Rendition
 from streamer.errors import MaintenanceError, StorageError
 from streamer.jobs import RunnerConfig
-from streamer.jobs.runner import queue_transcodes
+from streamer.jobs.queue import queue_transcodes
 from streamer.maintenance import tables as rows
 from streamer.maintenance.backup import BACKUP_FORMAT, file_digest, is_tarball
 from streamer.maintenance.objects import list_store, references

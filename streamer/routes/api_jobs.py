@@ -18,7 +18,7 @@ from streamer.catalogue.repository import get_track
 from streamer.db import Database, Job
 from streamer.events.publish import job_event
 from streamer.jobs import JobConflict, RunnerConfig, rows
-from streamer.jobs.runner import queue_transcodes
+from streamer.jobs.queue import queue_transcodes
 from streamer.routes.api_common import (
     CONFLICT_RESPONSES,
     PROBLEM_RESPONSES,

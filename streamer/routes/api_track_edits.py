@@ -28,7 +28,7 @@ from streamer.catalogue.editing import (
 from streamer.db import Database, Track
 from streamer.events.publish import EventPublisher, track_event
 from streamer.jobs import RunnerConfig
-from streamer.jobs.runner import queue_transcodes
+from streamer.jobs.queue import queue_transcodes
 from streamer.routes.api_common import (
     CONFLICT_RESPONSES,
     PROBLEM,

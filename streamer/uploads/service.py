@@ -29,7 +29,7 @@ from streamer.db.models import utcnow
 from streamer.events.publish import EventPublisher, upload_event
 from streamer.http.content_types import content_type_for
 from streamer.jobs import RunnerConfig
-from streamer.jobs.runner import queue_transcodes
+from streamer.jobs.queue import queue_transcodes
 from streamer.settings import Settings
 from streamer.storage.base import ObjectNotFound, ObjectStore
 from streamer.storage.registry import StoreRegistry

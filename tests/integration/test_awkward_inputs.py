@@ -21,7 +21,8 @@ from sqlalchemy import select
 
 from streamer import cli
 from streamer.db import Database, Job, Rendition, Track
-from streamer.jobs import JobRunner, RunnerConfig
+from streamer.jobs import RunnerConfig
+from streamer.jobs.runner import JobRunner
 from streamer.jobs.watch import watch_jobs
 from streamer.settings import Settings
 from streamer.storage.registry import StoreRegistry

@@ -23,7 +23,8 @@ from streamer import cli
 from streamer.db import Database, Job, Rendition, Track
 from streamer.db.models import utcnow
 from streamer.errors import StorageUnavailable
-from streamer.jobs import JobConflict, JobRunner, RunnerConfig, rows
+from streamer.jobs import JobConflict, RunnerConfig, rows
+from streamer.jobs.runner import JobRunner
 from streamer.settings import Settings
 from streamer.storage.base import ObjectStore
 from streamer.storage.registry import StoreRegistry

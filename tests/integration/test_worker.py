@@ -22,7 +22,7 @@ from sqlalchemy import select
 from streamer import cli
 from streamer.db import Database, Job, Track
 from streamer.jobs import RunnerConfig
-from streamer.jobs.runner import queue_transcodes
+from streamer.jobs.queue import queue_transcodes
 from streamer.settings import Settings
 from tests.fixtures.audio import make_audio
 from tests.fixtures.servers import scan_roots
