@@ -941,6 +941,7 @@ class Options:
     results_dir: Path
     quick: bool
     python_client: bool
+    cases: tuple[str, ...]
 
 
 def parse_args(argv: Sequence[str] | None) -> Options:
@@ -979,6 +980,13 @@ def parse_args(argv: Sequence[str] | None) -> Options:
         default=ROOT / "benchmarks" / ".data" / "media",
         help="where the WAV files are made and kept across runs",
     )
+    p.add_argument(
+        "--cases",
+        default=",".join([*(c.key for c in CASES), "slow"]),
+        help="comma-separated cases to run (default all: "
+        + ", ".join([*(c.key for c in CASES), "slow"])
+        + ")",
+    )
     p.add_argument("--results-dir", type=Path, default=ROOT / "benchmarks" / "results")
     p.add_argument("--quick", action="store_true", help="1 short sample per case: a smoke run")
     p.add_argument(
@@ -987,6 +995,10 @@ def parse_args(argv: Sequence[str] | None) -> Options:
         help="load with the Python asyncio client even if wrk is there (it is the bottleneck)",
     )
     a = p.parse_args(argv)
+    known = {c.key for c in CASES} | {"slow"}
+    cases = tuple(c for c in a.cases.split(",") if c)
+    if not cases or set(cases) - known:
+        p.error(f"--cases takes some of {sorted(known)}, got {a.cases!r}")
     # This measures serving, so the server must not spend the cores transcoding the files
     # it serves: no transcode jobs are queued at start-up (override with --streamer-env).
     env: dict[str, str] = {"STREAMER_TRANSCODE_ON_START": "false"}
@@ -1018,6 +1030,7 @@ def parse_args(argv: Sequence[str] | None) -> Options:
         results_dir=a.results_dir,
         quick=a.quick,
         python_client=a.python_client,
+        cases=cases,
     )
 
 
@@ -1118,7 +1131,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for p in problems:
             print(f"WRONG ANSWER: {p}")
 
-        for case in CASES:
+        for case in (c for c in CASES if c.key in opts.cases):
             conns = opts.whole_connections if case.whole_big else opts.connections
             seconds = opts.seconds * (2 if case.whole_big else 1)
 
@@ -1160,7 +1173,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"  {case.label}: {line} ({conns} connections)", flush=True)
 
         big = CASES[-1]
-        for server in servers.values():
+        for server in servers.values() if "slow" in opts.cases else ():
             slow[server.name] = run_slow_readers(
                 server,
                 big,
@@ -1172,7 +1185,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         log_summary = read_streamer_log(workdir / "streamer.log")
 
-    names = list(results[CASES[0].key]) if results else []
+    names = list(next(iter(results.values()))) if results else []
     log_summary = log_summary if "streamer" in opts.servers else empty_log_summary()
     print()
     print(
