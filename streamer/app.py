@@ -42,6 +42,7 @@ from streamer.recent_errors import RecentErrors
 from streamer.renditions.catalog import RenditionCatalog
 from streamer.request_stats import RequestStats
 from streamer.routes.api import create_api
+from streamer.routes.api_cors import with_api_cors
 from streamer.routes.health import healthz, metrics, readyz
 from streamer.routes.hls import HlsEndpoint
 from streamer.routes.hls_playlists import PlaylistHlsEndpoint
@@ -110,7 +111,12 @@ class StreamerApp:
         api.state.purges = self.purges
         api.state.stats = self.stats
         api.state.recent_errors = self.errors
-        routes = [Route("/healthz", healthz), Route("/readyz", readyz), Mount("/api/v1", app=api)]
+        api_app = with_api_cors(api, settings.api_cors_allow_origins, settings.cors_max_age)
+        routes = [
+            Route("/healthz", healthz),
+            Route("/readyz", readyz),
+            Mount("/api/v1", app=api_app),
+        ]
         if settings.metrics_enabled:
             routes.append(Route("/metrics", metrics))
         self.router = Starlette(

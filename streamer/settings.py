@@ -57,6 +57,11 @@ class Settings(BaseModel):
     media_cache_control: str = "max-age=86400"
     cors_allow_origins: tuple[str, ...] = ("*",)
     cors_max_age: int = Field(86400, ge=0)
+    # The admin API (/api/v1, tus uploads included) for pages served from other origins:
+    # empty, the default, answers no cross-origin request (the web admin is same-origin).
+    # Such clients authenticate with API keys: credentials (cookies) are never allowed
+    # cross-origin, so a listed origin cannot ride an admin's session.
+    api_cors_allow_origins: tuple[str, ...] = ()
     max_ranges: int = Field(16, ge=1, le=1000)
     # Largest read per step when streaming. Slow readers get smaller steps (16 KB), and
     # the streams of one worker share stream_buffer_budget: a stalled reader holds about
@@ -172,6 +177,7 @@ class Settings(BaseModel):
     @field_validator(
         "libraries",
         "cors_allow_origins",
+        "api_cors_allow_origins",
         "forwarded_allow_ips",
         "ladder",
         "library_parents",
