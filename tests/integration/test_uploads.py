@@ -1,8 +1,9 @@
 """tus 1.0 uploads at /api/v1/uploads, driven by a real tus client (tuspy) and raw HTTP
 against the streamer on uvicorn over loopback; each test states one rule.
 
-Every test runs with both stagings: ``local`` (files under data_dir/uploads) and an object
-store (pieces in a bucket of moto's S3 server), on SQLite and on PostgreSQL."""
+Every test runs with each staging: ``local`` (files under data_dir/uploads) and pieces in
+an object store, a bucket of moto's S3 server (``s3``) or a directory (``file``), on SQLite
+and on PostgreSQL."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import hashlib
 import socket
 import time
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -48,15 +49,20 @@ class Site:
     library: Path
     library_id: str
     audio: Path  # a real FLAC of a few seconds
-    bucket: S3Bucket | None  # holds the pieces with object staging; None when local
+    staging: str  # "local", "s3" or "file"
+    bucket: S3Bucket | None  # holds the pieces with s3 staging
+    pieces_dir: Path | None  # holds the pieces with file staging
 
     def staged(self, upload_id: str) -> list[str]:
-        """What is staged for an upload: its staging file, or its piece objects."""
-        if self.bucket is None:
-            path = self.settings.data_dir / "uploads" / upload_id
-            return [path.name] if path.exists() else []
-        prefix = f"{STAGING_PREFIX}/{upload_id}/"
-        return [key[len(prefix) :] for key in self.bucket.keys(prefix)]
+        """What is staged for an upload: its staging file, or its pieces' names."""
+        if self.bucket is not None:
+            prefix = f"{STAGING_PREFIX}/{upload_id}/"
+            return [key[len(prefix) :] for key in self.bucket.keys(prefix)]
+        if self.pieces_dir is not None:
+            folder = self.pieces_dir / upload_id
+            return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
+        path = self.settings.data_dir / "uploads" / upload_id
+        return [path.name] if path.exists() else []
 
     def local_leftovers(self, upload_id: str) -> list[Path]:
         """Files of the upload under data_dir/uploads (staging or assembled copies)."""
@@ -93,35 +99,40 @@ def audit(settings: Settings, target_id: str) -> list[str]:
     return asyncio.run(read())
 
 
-@pytest.fixture(scope="module", params=["local", "object"])
-def staging(request: pytest.FixtureRequest) -> Iterator[S3Bucket | None]:
-    """None for local staging, else the bucket whose STAGING_PREFIX holds the pieces."""
-    if request.param == "local":
-        yield None
+@pytest.fixture(scope="module", params=["local", "s3", "file"])
+def staging(request: pytest.FixtureRequest) -> Iterator[tuple[str, S3Bucket | None]]:
+    """The staging's kind, and with s3 the bucket whose STAGING_PREFIX holds the pieces."""
+    if request.param != "s3":
+        yield request.param, None
         return
-    with ExitStack() as stack:
-        yield stack.enter_context(temporary_bucket(request.getfixturevalue("s3_server")))
+    with temporary_bucket(request.getfixturevalue("s3_server")) as bucket:
+        yield "s3", bucket
 
 
 @pytest.fixture(scope="module")
 def site(
     tmp_path_factory: pytest.TempPathFactory,
     module_database_url: str | None,
-    staging: S3Bucket | None,
+    staging: tuple[str, S3Bucket | None],
 ) -> Site:
+    kind, bucket = staging
     base = tmp_path_factory.mktemp("uploads")
     library = base / "library"
     library.mkdir()
     root = normalise_root(str(library))
-    object_staging: dict[str, object] = {}
-    if staging is not None:
-        object_staging = {
-            "upload_staging": f"s3://{staging.name}/{STAGING_PREFIX}",
-            "s3_endpoint_url": staging.endpoint,
+    pieces_dir = base / "pieces" if kind == "file" else None
+    chosen: dict[str, object] = {}
+    if bucket is not None:
+        chosen = {
+            "upload_staging": f"s3://{bucket.name}/{STAGING_PREFIX}",
+            "s3_endpoint_url": bucket.endpoint,
             "s3_region": REGION,
             "s3_access_key_id": ACCESS_KEY_ID,
             "s3_secret_access_key": SECRET_ACCESS_KEY,
         }
+    if pieces_dir is not None:
+        pieces_dir.mkdir()  # a store's root must exist, as a library's must
+        chosen = {"upload_staging": f"file://{pieces_dir}"}
     settings = Settings.load(
         {},
         data_dir=base / "data",
@@ -131,11 +142,11 @@ def site(
         scan_on_start=False,
         transcode_on_start=False,
         database_url=module_database_url,
-        **object_staging,
+        **chosen,
     )
     scan_roots(settings, [root])  # creates the library row
     audio = make_audio(base / "tone.flac", "flac", 4.0, frequency=330)
-    return Site(settings, library, library_id_for(root), audio, staging)
+    return Site(settings, library, library_id_for(root), audio, kind, bucket, pieces_dir)
 
 
 @pytest.fixture(scope="module")
@@ -342,7 +353,7 @@ def test_a_chunk_with_a_wrong_checksum_is_refused_with_460_and_discarded(
     assert response.headers["tus-resumable"] == "1.0.0"
     assert offset_of(api, location) == 0
     upload_id = location.rsplit("/", 1)[1]
-    if site.bucket is not None:
+    if site.staging != "local":
         assert site.staged(upload_id) == []  # the piece was deleted
     right = base64.b64encode(hashlib.sha1(body[:1000]).digest()).decode()
     response = api.patch(
@@ -352,7 +363,7 @@ def test_a_chunk_with_a_wrong_checksum_is_refused_with_460_and_discarded(
     )
     assert response.status_code == 204
     assert response.headers["upload-offset"] == "1000"
-    if site.bucket is not None:
+    if site.staging != "local":
         (piece,) = site.staged(upload_id)  # the good chunk's piece, at offset 0
         assert piece.startswith(f"{0:016d}-")
 
