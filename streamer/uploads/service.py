@@ -255,7 +255,7 @@ async def _store(
         raise LookupError("the upload's library no longer exists")
     store = await stores.get(library.root)
     key = await _free_key(store, upload)
-    # The file is synced and only deleted after: a local library may link it.
+    # The file is only deleted after this returns: a local library may link, not copy, it.
     info = await store.put_file(key, path, content_type=content_type_for(key), consume=True)
     return library, store, info
 
