@@ -145,6 +145,7 @@ def cleanup_command(settings: Settings, args: argparse.Namespace) -> int:
     verb = "would remove" if args.dry_run else "removed"
     for title, removals in (
         ("expired uploads", report.uploads),
+        ("leftover upload pieces", report.pieces),
         ("superseded renditions", report.renditions),
         ("orphaned derived objects", report.objects),
     ):

@@ -135,9 +135,15 @@ class Settings(BaseModel):
 
     # Uploads (tus, /api/v1/uploads): the largest upload accepted (413 beyond), and how
     # long an unfinished upload is kept after its last PATCH before expire_uploads may
-    # delete its partial data. Partial data is staged under data_dir/uploads.
+    # delete its partial data.
     upload_max_bytes: int = Field(2 * 1024**3, ge=1, le=1024**4)
     upload_expiry_seconds: int = Field(24 * 3600, ge=60, le=30 * 86400)
+    # Where partial uploads are staged. "local": one file per upload under
+    # data_dir/uploads, on the node that took the request (with several nodes, route an
+    # upload's requests to one node or share that directory). An object store URL
+    # ("s3://bucket/prefix" with the s3_* settings, or "file:///shared/dir"): each PATCH
+    # becomes an object of its own there, so any node can take any request.
+    upload_staging: str = "local"
 
     # Live events (GET /api/v1/events, streamer/events). Publishers write an events table;
     # each worker reads new rows every events_poll_seconds (at once for its own, and on a
@@ -222,6 +228,19 @@ class Settings(BaseModel):
         except ValueError as exc:
             raise ValueError(f"not a rate limit like '10/minute': {exc}") from exc
         return value
+
+    @field_validator("upload_staging")
+    @classmethod
+    def _valid_staging(cls, value: str) -> str:
+        value = value.strip()
+        if value == "local":
+            return value
+        scheme, _, rest = value.partition("://")
+        if scheme.lower() == "s3" and rest.split("/", 1)[0]:
+            return value
+        if scheme.lower() == "file" and rest.startswith("/"):
+            return value
+        raise ValueError("must be 'local', 's3://bucket/prefix' or 'file:///absolute/path'")
 
     @field_validator("data_dir")
     @classmethod

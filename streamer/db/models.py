@@ -349,7 +349,8 @@ class SecurityPolicy(Base):
 class Upload(Base):
     """A tus upload (streamer/uploads, /api/v1/uploads): its place in a library and how
     far it has come. Partial bytes live in a staging file named by the id under
-    ``data_dir/uploads``; ``offset`` counts only bytes synced there, so it is where a
+    ``data_dir/uploads``, or (``upload_staging`` an object store URL) in one object per
+    PATCH, the ``pieces``; ``offset`` counts only bytes durably staged, so it is where a
     client resumes, after a dropped connection or a restart alike."""
 
     __tablename__ = "uploads"
@@ -375,6 +376,9 @@ class Upload(Base):
     error: Mapped[str | None] = mapped_column(Text, default=None)  # why it failed
     key: Mapped[str | None] = mapped_column(Text, default=None)  # where it was stored
     track_id: Mapped[str | None] = mapped_column(String(32), default=None)
+    # Object staging only: the names of the committed pieces, in offset order; they
+    # change with the offset in one compare-and-set (streamer/uploads/pieces.py).
+    pieces: Mapped[list[str] | None] = mapped_column(JSON, default=None)
 
 
 # --- playlists (streamer/playlists) ----------------------------------------------------

@@ -1,6 +1,9 @@
 """`streamer cleanup`: remove what nothing needs any more, never a source file.
 
 - expired uploads: unfinished tus uploads past their expiry (``expire_uploads``);
+- leftover upload pieces (object-store staging): pieces no receiving upload records, such
+  as those of a PATCH that crashed between storing and recording, or of an upload whose
+  pieces could not be deleted when it ended;
 - superseded renditions: rendition rows of a ladder other than the track's newest, which
   ``current_renditions`` (and so /hls and /media) never serves;
 - orphaned derived objects under ``.streamer/tracks/``: old transcode runs and the folders
@@ -17,7 +20,6 @@ One ``maintenance.cleanup`` audit entry records the counts of each real run.
 
 from __future__ import annotations
 
-import asyncio
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -33,7 +35,9 @@ from streamer.maintenance.objects import references
 from streamer.settings import Settings
 from streamer.storage.base import DERIVED_PREFIX
 from streamer.storage.factory import open_store
-from streamer.uploads.service import expire_uploads, staging_area
+from streamer.uploads.pieces import ObjectStaging
+from streamer.uploads.service import expire_uploads
+from streamer.uploads.stagings import open_staging
 
 __all__ = ["DEFAULT_GRACE_SECONDS", "CleanupReport", "Removal", "cleanup"]
 
@@ -55,6 +59,7 @@ class Removal:
 class CleanupReport:
     dry_run: bool
     uploads: list[Removal] = field(default_factory=list)
+    pieces: list[Removal] = field(default_factory=list)  # leftover upload pieces
     renditions: list[Removal] = field(default_factory=list)  # superseded rows
     objects: list[Removal] = field(default_factory=list)  # orphaned derived objects
     sessions: int = 0
@@ -67,6 +72,8 @@ class CleanupReport:
             "objects": len(self.objects),
             "object_bytes": sum(r.size for r in self.objects),
             "upload_bytes": sum(r.size for r in self.uploads),
+            "pieces": len(self.pieces),
+            "piece_bytes": sum(r.size for r in self.pieces),
             "sessions": self.sessions,
             "errors": len(self.errors),
         }
@@ -84,7 +91,7 @@ async def cleanup(
     """Remove (or with ``dry_run`` only list) what nothing needs; see the module docstring."""
     moment = now or utcnow()
     report = CleanupReport(dry_run)
-    await _uploads(db, settings, report, moment)
+    await _uploads(db, settings, report, moment, grace)
     busy = await _busy_tracks(db)
     superseded = await _superseded(db, busy)
     report.renditions = [
@@ -119,7 +126,7 @@ async def cleanup(
 
 
 async def _uploads(
-    db: Database, settings: Settings, report: CleanupReport, moment: datetime
+    db: Database, settings: Settings, report: CleanupReport, moment: datetime, grace: float
 ) -> None:
     async with db.session() as session:
         due = list(
@@ -127,21 +134,47 @@ async def _uploads(
                 select(Upload).where(Upload.status == "receiving", Upload.expires_at < moment)
             )
         )
-    staging = staging_area(settings)
-    sizes = await asyncio.to_thread(_staged_sizes, staging, [u.id for u in due])
-    report.uploads = [Removal(f"upload {u.id}", u.filename, sizes.get(u.id, 0)) for u in due]
-    if not report.dry_run and due:
-        await expire_uploads(db, settings, now=moment)
+    try:
+        async with open_staging(settings) as staging:
+            sizes = await staging.staged_sizes([u.id for u in due])
+            report.uploads = [
+                Removal(f"upload {u.id}", u.filename, sizes.get(u.id, 0)) for u in due
+            ]
+            if not report.dry_run and due:
+                await expire_uploads(db, settings, now=moment, staging=staging)
+            if isinstance(staging, ObjectStaging):
+                await _leftover_pieces(db, staging, report, moment.timestamp() - grace)
+    except StorageError as exc:
+        report.errors.append(f"upload staging {settings.upload_staging}: {exc}")
 
 
-def _staged_sizes(staging: Any, ids: list[str]) -> dict[str, int]:
-    sizes: dict[str, int] = {}
+async def _leftover_pieces(
+    db: Database, staging: ObjectStaging, report: CleanupReport, cutoff: float
+) -> None:
+    """Pieces older than ``cutoff`` that no receiving upload records (its row's pieces).
+
+    A PATCH stores its piece before the offset moves over it: the grace keeps such a
+    piece, still to be recorded, from being taken for a leftover.
+    """
+    found = await staging.pieces()
+    ids = sorted(found)
+    recorded: dict[str, set[str]] = {}
+    for start in range(0, len(ids), 500):  # bounded IN lists
+        async with db.session() as session:
+            rows = await session.execute(
+                select(Upload.id, Upload.pieces).where(
+                    Upload.id.in_(ids[start : start + 500]), Upload.status == "receiving"
+                )
+            )
+            recorded.update((upload_id, set(pieces or [])) for upload_id, pieces in rows)
     for upload_id in ids:
-        try:
-            sizes[upload_id] = staging.path(upload_id).stat().st_size
-        except (OSError, ValueError):
-            sizes[upload_id] = 0
-    return sizes
+        kept = recorded.get(upload_id, set())
+        for info in sorted(found[upload_id], key=lambda i: i.key):
+            if info.mtime > cutoff or info.key.partition("/")[2] in kept:
+                continue
+            if not report.dry_run:
+                await staging.store.delete(info.key)
+            report.pieces.append(Removal(info.key, staging.store.url, info.size))
 
 
 async def _busy_tracks(db: Database) -> set[str]:

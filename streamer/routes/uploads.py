@@ -1,10 +1,11 @@
 """/api/v1/uploads: tus 1.0 resumable uploads (core, creation, creation-with-upload,
 termination, checksum, expiration) into a library, and JSON views of upload state.
 
-Protocol parsing lives in ``streamer.uploads.protocol``, staging on disk in
-``streamer.uploads.staging`` and the state transitions in ``streamer.uploads.service``;
-this module checks the caller and maps outcomes to responses. Every response carries
-``Tus-Resumable`` (the route class below adds it, errors included). See docs/uploads.md.
+Protocol parsing lives in ``streamer.uploads.protocol``, staging (local files or object-store
+pieces, one protocol) in ``streamer.uploads.stagings`` and the state transitions in
+``streamer.uploads.service``; this module checks the caller and maps outcomes to responses.
+Every response carries ``Tus-Resumable`` (the route class below adds it, errors included).
+See docs/uploads.md.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from collections.abc import Callable, Coroutine
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query, Request, Response
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
@@ -48,7 +49,8 @@ from streamer.settings import Settings
 from streamer.storage.registry import StoreRegistry
 from streamer.uploads import protocol, service
 from streamer.uploads.protocol import OFFSET_CONTENT_TYPE, TUS_VERSION, TusError
-from streamer.uploads.staging import BodyTooLarge, StagingWriter, UploadBusy
+from streamer.uploads.staging import BodyTooLarge, UploadBusy
+from streamer.uploads.stagings import Staging, UploadWriter, staging_for
 
 __all__ = ["UploadOut", "uploads_router"]
 
@@ -120,6 +122,13 @@ class TusRoute(APIRoute):
         return tus_handler
 
 
+async def _staging(settings: SettingsDep, stores: StoresDep) -> Staging:
+    return await staging_for(settings, stores)
+
+
+StagingDep = Annotated[Staging, Depends(_staging)]
+
+
 def _discovery(settings: Settings) -> dict[str, str]:
     return {
         "Tus-Version": TUS_VERSION,
@@ -175,6 +184,7 @@ class _Transfer:
         db: Database,
         settings: Settings,
         stores: StoreRegistry,
+        staging: Staging,
         principal: Principal,
         events: EventPublisher,
     ) -> None:
@@ -182,9 +192,9 @@ class _Transfer:
         self.db = db
         self.settings = settings
         self.stores = stores
+        self.staging = staging
         self.events = events
         self.actor = actor(request, principal)
-        self.staging = service.staging_area(settings)
 
     async def run(self, upload: Upload, checksum: protocol.Checksum | None) -> Response | None:
         """Stage the body; complete the upload if it is whole. A response when the
@@ -199,12 +209,18 @@ class _Transfer:
             raise TusError(423, "another request is writing this upload; try again") from None
         try:
             return await self._stage(writer, upload, checksum, remaining)
+        except StorageError as exc:
+            # Object staging only (local staging raises OSError): the bytes of this
+            # request were not kept, the offset did not move; the client resends them.
+            raise HTTPException(
+                503, f"upload staging unavailable: {exc}", {"Retry-After": "5"}
+            ) from exc
         finally:
             await writer.close()
 
     async def _stage(
         self,
-        writer: StagingWriter,
+        writer: UploadWriter,
         upload: Upload,
         checksum: protocol.Checksum | None,
         remaining: int,
@@ -237,12 +253,12 @@ class _Transfer:
             return await self._complete(upload)
         return None
 
-    async def _commit(self, writer: StagingWriter, upload: Upload) -> None:
+    async def _commit(self, writer: UploadWriter, upload: Upload) -> None:
         if writer.position == upload.offset:
             return
         await writer.sync()
         if not await service.move_offset(
-            self.db, upload, writer.position, service.expiry(self.settings)
+            self.db, upload, writer.position, service.expiry(self.settings), piece=writer.piece
         ):
             await writer.rollback()
             raise TusError(409, "the upload moved on meanwhile; ask for its offset again")
@@ -288,6 +304,7 @@ def uploads_router() -> APIRouter:
         db: DatabaseDep,
         settings: SettingsDep,
         stores: StoresDep,
+        staging: StagingDep,
         principal: PrincipalDep,
         events: EventsDep,
     ) -> Response:
@@ -317,7 +334,7 @@ def uploads_router() -> APIRouter:
             _offset_body(request)
         upload = await service.create_upload(
             db,
-            service.staging_area(settings),
+            staging,
             actor(request, principal),
             library_id=library_id,
             filename=filename,
@@ -328,7 +345,7 @@ def uploads_router() -> APIRouter:
         location = f"{str(request.url.replace(query=None)).rstrip('/')}/{upload.id}"
         failed: Response | None = None
         if has_body or length == 0:
-            transfer = _Transfer(request, db, settings, stores, principal, events)
+            transfer = _Transfer(request, db, settings, stores, staging, principal, events)
             failed = await transfer.run(upload, checksum if has_body else None)
         if failed is not None:
             failed.headers["Location"] = location
@@ -354,6 +371,7 @@ def uploads_router() -> APIRouter:
         db: DatabaseDep,
         settings: SettingsDep,
         stores: StoresDep,
+        staging: StagingDep,
         principal: PrincipalDep,
         events: EventsDep,
     ) -> Response:
@@ -372,7 +390,7 @@ def uploads_router() -> APIRouter:
             raise TusError(
                 409, f"Upload-Offset {claimed} does not match the upload's {upload.offset}"
             )
-        transfer = _Transfer(request, db, settings, stores, principal, events)
+        transfer = _Transfer(request, db, settings, stores, staging, principal, events)
         failed = await transfer.run(upload, checksum)
         if failed is not None:
             return failed
@@ -383,7 +401,7 @@ def uploads_router() -> APIRouter:
         upload_id: str,
         request: Request,
         db: DatabaseDep,
-        settings: SettingsDep,
+        staging: StagingDep,
         principal: PrincipalDep,
     ) -> Response:
         """tus termination: discard an unfinished upload (later requests get 410). A
@@ -392,7 +410,6 @@ def uploads_router() -> APIRouter:
         upload = await _upload_for(db, principal, upload_id, "write", live=True)
         if upload.status == "completed":
             raise TusError(409, "the upload is complete; its file belongs to the library now")
-        staging = service.staging_area(settings)
         if not await service.terminate_upload(db, staging, upload, actor(request, principal)):
             raise HTTPException(410, "the upload is no longer in progress")
         return Response(status_code=204)

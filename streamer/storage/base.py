@@ -26,7 +26,7 @@ multipart upload).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, runtime_checkable
@@ -172,6 +172,24 @@ class ObjectStore(Protocol):
         self, key: str, data: bytes, *, content_type: str | None = None
     ) -> ObjectInfo:
         """Store a small object (a segment index, a cover) from memory; as put_file."""
+        ...
+
+    async def put_stream(
+        self,
+        key: str,
+        chunks: AsyncIterable[bytes],
+        *,
+        size_hint: int | None = None,
+        content_type: str | None = None,
+    ) -> ObjectInfo:
+        """Store the bytes ``chunks`` yields, in order, under ``key``; as put_file.
+
+        For bodies that arrive over time (a tus PATCH): memory stays bounded whatever
+        their length (S3 sends a multipart upload's parts as they fill). ``size_hint``,
+        an upper bound of the bytes to come, lets S3 choose parts large enough for its
+        10,000-part limit. If the iterator raises, nothing is stored (a partial object
+        never becomes visible) and its error propagates.
+        """
         ...
 
     async def delete(self, key: str) -> None:

@@ -20,7 +20,8 @@ import os
 import secrets
 import stat as stat_mode
 import threading
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, AsyncIterable, Callable
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from streamer.storage.base import (
@@ -53,6 +54,7 @@ _NO_COPY_RANGE_ERRNOS = frozenset(
 )
 _COPY_RANGE_SIZE = 64 * 1024 * 1024  # per copy_file_range call: kernel-side, no buffer
 _COPY_BUFFER_SIZE = 1024 * 1024  # per read/write when copying through user space
+_STREAM_BATCH = 1024 * 1024  # bytes gathered from a stream per thread hop (put_stream)
 _OPEN_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
@@ -129,6 +131,28 @@ def _remove_entries(dir_fd: int, name_prefix: str) -> int:
         except FileNotFoundError:
             continue
     return removed
+
+
+def _write_batch(fd: int, batch: list[bytes]) -> None:
+    for part in batch:
+        _write_all(fd, part)
+
+
+@dataclass(frozen=True, slots=True)
+class _Temporary:
+    """A hidden file being written beside the key it will become."""
+
+    fd: int
+    path: str
+    parent: str  # the key's real parent directory
+    name: str  # the key's last component
+
+    def abandon(self) -> None:
+        """Close and remove it: the write did not go through."""
+        with contextlib.suppress(OSError):
+            os.close(self.fd)
+        with contextlib.suppress(OSError):
+            os.unlink(self.path)
 
 
 def _close_opened(task: asyncio.Future[tuple[int, bytes]]) -> None:
@@ -361,6 +385,19 @@ class LocalStore:
     ) -> ObjectInfo:
         """Create ``key`` from what ``write`` puts into a new file descriptor, or (with
         ``link_from``) as a hard link to that file."""
+        temporary = self._create_temporary(key, link_from=link_from)
+        try:
+            write(temporary.fd)
+        except BaseException as exc:
+            temporary.abandon()
+            if isinstance(exc, OSError):
+                raise self._write_error(key, exc) from exc
+            raise
+        return self._install(key, temporary)
+
+    def _create_temporary(self, key: str, *, link_from: str | None = None) -> _Temporary:
+        """A new hidden file beside ``key`` (its directories created), open for writing,
+        or a hard link to ``link_from`` opened for reading."""
         self._check_sync()  # never create a missing root: that is an unavailable store
         _, parent, name = self._locate(key)
         try:
@@ -371,32 +408,85 @@ class LocalStore:
             # A component became a symlink after it was resolved.
             raise ObjectNotFound(f"key {key!r} resolves outside the library")
         # Hidden, so listings skip it; random, so concurrent writers never share one.
-        temporary = os.path.join(parent, f".{name[:200]}.{secrets.token_hex(8)}.tmp")
+        path = os.path.join(parent, f".{name[:200]}.{secrets.token_hex(8)}.tmp")
         try:
             if link_from is not None:
-                os.link(link_from, temporary, follow_symlinks=False)
-                fd = os.open(temporary, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+                os.link(link_from, path, follow_symlinks=False)
+                fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
             else:
                 fd = os.open(
-                    temporary,
+                    path,
                     os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
                     0o666,  # as open() creates files: the umask decides
                 )
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+            raise self._write_error(key, exc) from exc
+        return _Temporary(fd, path, parent, name)
+
+    def _install(self, key: str, temporary: _Temporary) -> ObjectInfo:
+        """Sync the temporary file and rename it over ``key``; it is gone either way."""
+        try:
             try:
-                write(fd)
-                os.fsync(fd)
-                st = os.fstat(fd)  # a rename keeps inode and mtime: this is the object's
+                os.fsync(temporary.fd)
+                st = os.fstat(temporary.fd)  # a rename keeps inode and mtime: the object's
             finally:
-                os.close(fd)
-            os.replace(temporary, os.path.join(parent, name))
+                os.close(temporary.fd)
+            os.replace(temporary.path, os.path.join(temporary.parent, temporary.name))
         except BaseException as exc:
             with contextlib.suppress(OSError):
-                os.unlink(temporary)
+                os.unlink(temporary.path)
             if isinstance(exc, OSError):
                 raise self._write_error(key, exc) from exc
             raise
-        _fsync_directory(parent)
+        _fsync_directory(temporary.parent)
         return _info(key, st)
+
+    async def put_stream(
+        self,
+        key: str,
+        chunks: AsyncIterable[bytes],
+        *,
+        size_hint: int | None = None,
+        content_type: str | None = None,
+    ) -> ObjectInfo:
+        """Write what ``chunks`` yields to a temporary file, in batches of up to
+        ``_STREAM_BATCH`` bytes each written by a worker thread, then rename it over
+        ``key`` as put_file does. Whatever ends the iteration early (its error, a
+        cancellation) removes the temporary file. ``size_hint`` and ``content_type`` are
+        accepted for the protocol's sake."""
+        check_key(key)
+        temporary = await asyncio.to_thread(self._create_temporary, key)
+        writing: asyncio.Future[None] | None = None
+        try:
+            batch: list[bytes] = []
+            filled = 0
+            async for chunk in chunks:
+                batch.append(chunk)
+                filled += len(chunk)
+                if filled >= _STREAM_BATCH or len(batch) >= 512:
+                    writing = asyncio.ensure_future(
+                        asyncio.to_thread(_write_batch, temporary.fd, batch)
+                    )
+                    await asyncio.shield(writing)
+                    batch, filled = [], 0
+            if batch:
+                writing = asyncio.ensure_future(
+                    asyncio.to_thread(_write_batch, temporary.fd, batch)
+                )
+                await asyncio.shield(writing)
+        except BaseException as exc:
+            # A cancelled wait leaves the thread writing: let it finish before the
+            # descriptor is closed (its number could be reused at once). Shielded, so a
+            # cancelled PATCH never leaves its half-written file behind.
+            if writing is not None:
+                await asyncio.wait([writing])
+            await asyncio.shield(asyncio.to_thread(temporary.abandon))
+            if isinstance(exc, OSError):
+                raise self._write_error(key, exc) from exc
+            raise
+        return await asyncio.to_thread(self._install, key, temporary)
 
     async def delete(self, key: str) -> None:
         """Unlink ``key`` (a missing key, or one naming a directory, is no error) and remove

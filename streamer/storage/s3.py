@@ -18,7 +18,7 @@ import asyncio
 import contextlib
 import io
 import logging
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, AsyncIterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -32,6 +32,7 @@ from streamer.storage.base import (
     ObjectChanged,
     ObjectInfo,
     ObjectNotFound,
+    StorageError,
     StorageUnavailable,
 )
 from streamer.storage.keys import check_key, check_prefix, check_range
@@ -366,6 +367,106 @@ class S3Store:
         object_key = self._object_key(key)
         await self._put_object(key, object_key, data, content_type)
         return await self.stat(key)
+
+    async def put_stream(
+        self,
+        key: str,
+        chunks: AsyncIterable[bytes],
+        *,
+        size_hint: int | None = None,
+        content_type: str | None = None,
+    ) -> ObjectInfo:
+        """Store what ``chunks`` yields under ``key``: one PutObject when it ends within
+        one part, else a multipart upload whose parts go up as they fill, one at a time
+        while the next fills (so memory holds about two parts, and a slow store slows
+        the reader instead of piling data up).
+
+        Parts are ``multipart_chunksize``, larger when ``size_hint`` would not fit in
+        10,000 of them. Any failure or cancellation, the iterator's errors included,
+        aborts the upload: nothing becomes visible.
+        """
+        object_key = self._object_key(key)
+        self._s3()  # fail before reading anything if the store is not open
+        part_size = max(self.multipart_chunksize, -(-(size_hint or 0) // _MAX_PARTS))
+        buffer = bytearray()
+        upload_id: str | None = None
+        parts: list[CompletedPartTypeDef] = []
+        sending: asyncio.Task[None] | None = None
+        try:
+            async for chunk in chunks:
+                view = memoryview(chunk)
+                while view:
+                    room = part_size - len(buffer)
+                    buffer += view[:room]
+                    view = view[room:]
+                    if len(buffer) < part_size:
+                        continue
+                    if upload_id is None:
+                        upload_id = await self._create_multipart(key, object_key, content_type)
+                    if sending is not None:
+                        await sending  # the part before: at most one in flight
+                    if len(parts) >= _MAX_PARTS:
+                        raise StorageError(f"{key!r}: more than {_MAX_PARTS} parts")
+                    sending = asyncio.ensure_future(
+                        self._send_part(object_key, upload_id, len(parts) + 1, buffer, parts)
+                    )
+                    buffer = bytearray()
+            if upload_id is None:
+                await self._put_object(
+                    key, object_key, _BufferBody(memoryview(buffer)), content_type
+                )
+                return await self.stat(key)
+            if sending is not None:
+                await sending
+            if buffer:  # the last part may be smaller than S3's 5 MB minimum
+                await self._send_part(object_key, upload_id, len(parts) + 1, buffer, parts)
+            await self._s3().complete_multipart_upload(
+                Bucket=self._bucket,
+                Key=object_key,
+                UploadId=upload_id,
+                MultipartUpload={"Parts": parts},
+            )
+        except BaseException as exc:
+            if sending is not None:
+                if not sending.done():
+                    sending.cancel()
+                    await asyncio.wait([sending])  # no part still going up when we abort
+                if not sending.cancelled():
+                    sending.exception()  # seen: the error that matters is ``exc``
+            if upload_id is not None:
+                # Shielded: a second cancellation must not leave the parts stored (and billed).
+                await asyncio.shield(self._abort_upload(object_key, upload_id))
+            if isinstance(exc, ClientError | BotoCoreError):
+                self._raise(key, exc)
+            raise
+        return await self.stat(key)
+
+    async def _create_multipart(self, key: str, object_key: str, content_type: str | None) -> str:
+        params: dict[str, Any] = {"Bucket": self._bucket, "Key": object_key}
+        if content_type is not None:
+            params["ContentType"] = content_type
+        try:
+            created = await self._s3().create_multipart_upload(**params)
+        except (ClientError, BotoCoreError) as exc:
+            self._raise(key, exc)
+        return created["UploadId"]
+
+    async def _send_part(
+        self,
+        object_key: str,
+        upload_id: str,
+        number: int,
+        data: bytearray,
+        parts: list[CompletedPartTypeDef],
+    ) -> None:
+        response = await self._s3().upload_part(
+            Bucket=self._bucket,
+            Key=object_key,
+            UploadId=upload_id,
+            PartNumber=number,
+            Body=_BufferBody(memoryview(data)),  # type: ignore[arg-type]  # any binary file will do
+        )
+        parts.append({"ETag": response["ETag"], "PartNumber": number})
 
     async def _put_object(
         self, key: str, object_key: str, data: bytes | _BufferBody, content_type: str | None

@@ -1,5 +1,6 @@
 """Resumable uploads (tus 1.0): header parsing (``protocol``), partial data on local disk
-(``staging``) and the upload rows' transitions (``service``). The HTTP side is
+(``staging``) or as pieces in an object store (``pieces``) behind one protocol
+(``stagings``), and the upload rows' transitions (``service``). The HTTP side is
 ``streamer.routes.uploads``; docs/uploads.md describes the behaviour."""
 
 from __future__ import annotations

@@ -3,16 +3,21 @@ expire. Each transition that changes an upload's status writes exactly one audit
 the same transaction as the change; moving the offset is the transfer itself and is not
 audited entry by entry.
 
-Completion turns the staged file into a track: probe it (mutagen, as the scan does), store
-it through the library's ObjectStore under ``uploads/<file name>`` (never replacing an
-existing object), catalogue that one key with the scan's own machinery, queue its
-transcode, then delete the staging file. Completing or failing publishes a live ``upload``
-event (the track and its job publish their own).
+Completion turns the staged bytes into a track: take them as one local file (the staging
+file itself, or the pieces of an object-store staging put together), probe it (mutagen, as
+the scan does), store it through the library's ObjectStore under ``uploads/<file name>``
+(never replacing an existing object), catalogue that one key with the scan's own
+machinery, queue its transcode, then delete what was staged. Completing or failing
+publishes a live ``upload`` event (the track and its job publish their own).
+
+Staging goes through the :class:`~streamer.uploads.stagings.Staging` protocol, so nothing
+here depends on where partial bytes wait.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import posixpath
 import uuid
@@ -31,10 +36,10 @@ from streamer.http.content_types import content_type_for
 from streamer.jobs import RunnerConfig
 from streamer.jobs.queue import queue_transcodes
 from streamer.settings import Settings
-from streamer.storage.base import ObjectNotFound, ObjectStore
+from streamer.storage.base import ObjectInfo, ObjectNotFound, ObjectStore
 from streamer.storage.registry import StoreRegistry
 from streamer.uploads.protocol import safe_filename
-from streamer.uploads.staging import StagingArea
+from streamer.uploads.stagings import Staging, open_staging
 from transcoder.probe import ProbeError, probe
 
 __all__ = [
@@ -47,7 +52,6 @@ __all__ = [
     "get_upload",
     "list_uploads",
     "move_offset",
-    "staging_area",
     "terminate_upload",
 ]
 
@@ -56,10 +60,6 @@ logger = logging.getLogger("streamer.uploads")
 UploadStatus = Literal["receiving", "completed", "failed", "terminated", "expired"]
 UPLOAD_PREFIX = "uploads/"  # where completed uploads land in their library's store
 _SYSTEM = Actor("system", None, "expire_uploads")
-
-
-def staging_area(settings: Settings) -> StagingArea:
-    return StagingArea(settings.data_dir / "uploads")
 
 
 def _summary(upload: Upload) -> dict[str, Any]:
@@ -74,7 +74,7 @@ def _summary(upload: Upload) -> dict[str, Any]:
 
 async def create_upload(
     db: Database,
-    staging: StagingArea,
+    staging: Staging,
     actor: Actor,
     *,
     library_id: str,
@@ -127,9 +127,24 @@ async def list_uploads(
         return list(rows)
 
 
-async def move_offset(db: Database, upload: Upload, new_offset: int, expires_at: datetime) -> bool:
-    """Record bytes durably staged. Only from the offset we read (a compare-and-set), so
-    a concurrent writer on another node cannot be overtaken; False if it moved first."""
+async def move_offset(
+    db: Database,
+    upload: Upload,
+    new_offset: int,
+    expires_at: datetime,
+    *,
+    piece: str | None = None,
+) -> bool:
+    """Record bytes durably staged, and with object staging the ``piece`` holding them.
+
+    Only from the offset we read (a compare-and-set), so a concurrent writer on another
+    node cannot be overtaken; False if it moved first. The pieces we read are still the
+    upload's when the offset is: they only ever change together with it, and the offset
+    only grows.
+    """
+    values: dict[str, Any] = {"offset": new_offset, "expires_at": expires_at}
+    if piece is not None:
+        values["pieces"] = [*(upload.pieces or []), piece]
     async with db.session() as session, session.begin():
         result = await session.execute(
             update(Upload)
@@ -138,11 +153,12 @@ async def move_offset(db: Database, upload: Upload, new_offset: int, expires_at:
                 Upload.offset == upload.offset,
                 Upload.status == "receiving",
             )
-            .values(offset=new_offset, expires_at=expires_at, updated_at=utcnow())
+            .values(**values, updated_at=utcnow())
         )
     if result.rowcount != 1:  # type: ignore[attr-defined]
         return False
-    upload.offset, upload.expires_at = new_offset, expires_at
+    for name, value in values.items():
+        setattr(upload, name, value)
     return True
 
 
@@ -173,9 +189,7 @@ async def _transition(
     return True
 
 
-async def terminate_upload(
-    db: Database, staging: StagingArea, upload: Upload, actor: Actor
-) -> bool:
+async def terminate_upload(db: Database, staging: Staging, upload: Upload, actor: Actor) -> bool:
     """tus termination: forget the partial data; audited as ``upload.terminate``."""
     done = await _transition(db, upload, actor, "upload.terminate", {"status": "terminated"})
     if done:
@@ -187,7 +201,7 @@ async def complete_upload(
     db: Database,
     stores: StoreRegistry,
     settings: Settings,
-    staging: StagingArea,
+    staging: Staging,
     upload: Upload,
     actor: Actor,
     events: EventPublisher | None = None,
@@ -199,34 +213,22 @@ async def complete_upload(
     (``upload.complete``). Storage errors propagate and leave the upload receiving at its
     full length, so a zero-byte PATCH at that offset tries the completion again.
     """
-    path = staging.path(upload.id)
-    try:
-        await asyncio.to_thread(_probe_sync, path, upload.filename, upload.length)
-    except ProbeError as exc:
-        reason = f"not playable audio: {exc.reason}"
-        await _transition(db, upload, actor, "upload.fail", {"status": "failed", "error": reason})
-        await staging.remove(upload.id)
-        await _announce(events, upload)
-        return upload
-    async with db.session() as session:
-        library = await session.get(Library, upload.library_id)
-    if library is None:  # deleted meanwhile; the row goes with it by cascade
-        raise LookupError("the upload's library no longer exists")
-    store = await stores.get(library.root)
-    key = await _free_key(store, upload)
-    # The staging file is synced and only deleted after: a local library may link it.
-    info = await store.put_file(key, path, content_type=content_type_for(key), consume=True)
+    async with staging.assembled(upload) as path:
+        try:
+            await asyncio.to_thread(_probe_sync, path, upload.filename, upload.length)
+        except ProbeError as exc:
+            return await _fail(
+                db, staging, upload, actor, events, f"not playable audio: {exc.reason}"
+            )
+        library, store, info = await _store(db, stores, upload, path)
     report = await scan_objects(db, store, library, [info], events=events)
     if report.failed:
         # Probed fine above, so this is the stored copy misbehaving: keep the library
         # as it was and say why.
+        await store.delete(info.key)
         reason = report.errors[0][1] if report.errors else "could not be catalogued"
-        await store.delete(key)
-        await _transition(db, upload, actor, "upload.fail", {"status": "failed", "error": reason})
-        await staging.remove(upload.id)
-        await _announce(events, upload)
-        return upload
-    track_id = track_id_for(library.id, key)
+        return await _fail(db, staging, upload, actor, events, reason)
+    track_id = track_id_for(library.id, info.key)
     jobs = await queue_transcodes(
         db, RunnerConfig.from_settings(settings), track_ids=[track_id], events=events
     )
@@ -235,9 +237,38 @@ async def complete_upload(
         upload,
         actor,
         "upload.complete",
-        {"status": "completed", "key": key, "track_id": track_id},
+        {"status": "completed", "key": info.key, "track_id": track_id},
         extra={"job_ids": [job.id for job in jobs]},
     )
+    await staging.remove(upload.id)
+    await _announce(events, upload)
+    return upload
+
+
+async def _store(
+    db: Database, stores: StoreRegistry, upload: Upload, path: Path
+) -> tuple[Library, ObjectStore, ObjectInfo]:
+    """Put the assembled file into its library's store under a free key."""
+    async with db.session() as session:
+        library = await session.get(Library, upload.library_id)
+    if library is None:  # deleted meanwhile; the row goes with it by cascade
+        raise LookupError("the upload's library no longer exists")
+    store = await stores.get(library.root)
+    key = await _free_key(store, upload)
+    # The file is only deleted after this returns: a local library may link, not copy, it.
+    info = await store.put_file(key, path, content_type=content_type_for(key), consume=True)
+    return library, store, info
+
+
+async def _fail(
+    db: Database,
+    staging: Staging,
+    upload: Upload,
+    actor: Actor,
+    events: EventPublisher | None,
+    reason: str,
+) -> Upload:
+    await _transition(db, upload, actor, "upload.fail", {"status": "failed", "error": reason})
     await staging.remove(upload.id)
     await _announce(events, upload)
     return upload
@@ -267,23 +298,34 @@ async def _free_key(store: ObjectStore, upload: Upload) -> str:
     raise FileExistsError(f"every candidate key for {name!r} is taken")
 
 
-async def expire_uploads(db: Database, settings: Settings, *, now: datetime | None = None) -> int:
-    """Expire unfinished uploads past their ``expires_at``: delete their staging files and
+async def expire_uploads(
+    db: Database,
+    settings: Settings,
+    *,
+    now: datetime | None = None,
+    staging: Staging | None = None,
+) -> int:
+    """Expire unfinished uploads past their ``expires_at``: delete what they staged and
     mark them ``expired`` (one ``upload.expire`` entry each, by the system). Returns how
-    many. Meant for ``streamer cleanup``; safe to run on many nodes at once."""
+    many. Meant for ``streamer cleanup``; safe to run on many nodes at once. Without
+    ``staging``, the one ``settings`` name is opened for the call."""
     moment = now or utcnow()
-    staging = staging_area(settings)
     async with db.session() as session:
         due = list(
             await session.scalars(
                 select(Upload).where(Upload.status == "receiving", Upload.expires_at < moment)
             )
         )
+    if not due:
+        return 0
     expired = 0
-    for upload in due:
-        if await _transition(db, upload, _SYSTEM, "upload.expire", {"status": "expired"}):
-            await staging.remove(upload.id)
-            expired += 1
+    async with contextlib.AsyncExitStack() as stack:
+        if staging is None:
+            staging = await stack.enter_async_context(open_staging(settings))
+        for upload in due:
+            if await _transition(db, upload, _SYSTEM, "upload.expire", {"status": "expired"}):
+                await staging.remove(upload.id)
+                expired += 1
     if expired:
         logger.info("expired %d unfinished uploads", expired)
     return expired

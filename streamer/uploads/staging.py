@@ -13,16 +13,24 @@ names bytes that survive a power cut.
 
 Two writers of one upload (two PATCHes at once, in any process) are kept apart by an
 exclusive ``flock`` taken without waiting: the second gets :class:`UploadBusy`.
+
+This is the default staging (``upload_staging = "local"``); ``streamer.uploads.pieces``
+stages in an object store instead, behind the same protocol (``streamer.uploads.stagings``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fcntl
 import hashlib
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from streamer.db import Upload
 
 __all__ = ["BodyTooLarge", "StagingArea", "StagingWriter", "UploadBusy"]
 
@@ -62,6 +70,24 @@ class StagingArea:
         """Delete the staging file; a missing one is fine."""
         await asyncio.to_thread(self.path(upload_id).unlink, missing_ok=True)
 
+    @contextlib.asynccontextmanager
+    async def assembled(self, upload: Upload) -> AsyncIterator[Path]:
+        """The staged bytes as one local file: the staging file itself."""
+        yield self.path(upload.id)
+
+    async def staged_sizes(self, upload_ids: Sequence[str]) -> dict[str, int]:
+        """Bytes on disk per upload (0 for a missing file), for `streamer cleanup`."""
+        return await asyncio.to_thread(self._sizes_sync, upload_ids)
+
+    def _sizes_sync(self, upload_ids: Sequence[str]) -> dict[str, int]:
+        sizes: dict[str, int] = {}
+        for upload_id in upload_ids:
+            try:
+                sizes[upload_id] = self.path(upload_id).stat().st_size
+            except (OSError, ValueError):
+                sizes[upload_id] = 0
+        return sizes
+
     async def open_writer(self, upload_id: str, offset: int) -> StagingWriter:
         """A writer appending at ``offset`` (bytes past it are cut off); UploadBusy if
         another writer holds the upload."""
@@ -95,6 +121,7 @@ class StagingWriter:
     """Appends one PATCH's bytes to a staging file; see the module docstring."""
 
     batch_size = _BATCH  # a class attribute, so tests and benchmarks may change it
+    piece: str | None = None  # bytes go into the staging file itself, not a piece object
 
     def __init__(self, fd: int, offset: int) -> None:
         self._fd = fd

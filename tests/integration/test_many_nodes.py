@@ -5,7 +5,9 @@ A file put in the bucket is catalogued by node A's start-up scan, transcoded by 
 (node A runs no jobs), served by node B; then the file is replaced, transcoded again,
 purged through node A, and node B never serves the old renditions: its master playlist
 moves to the new files at once and the old URLs answer 404. A file uploaded with tus
-through node A goes the same way: into S3, transcoded by the worker, served by B."""
+through node A goes the same way: into S3, transcoded by the worker, served by B. Uploads
+are staged in the bucket too (no node shares a data directory), so one upload's requests
+can reach either node."""
 
 from __future__ import annotations
 
@@ -30,6 +32,7 @@ from tests.fixtures.s3 import ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY, S3Bucket
 from tests.fixtures.servers import ServerProcess, serve_in_process
 
 Json = dict[str, Any]
+STAGING = "tus-staging"  # where partial uploads wait, in the stack's bucket
 
 
 def _until(check: Callable[[], Any], what: str, timeout: float = 90.0) -> Any:
@@ -72,6 +75,7 @@ def stack(
         "STREAMER_S3_ACCESS_KEY_ID": ACCESS_KEY_ID,
         "STREAMER_S3_SECRET_ACCESS_KEY": SECRET_ACCESS_KEY,
         "STREAMER_PREFETCH_SEGMENTS": "0",
+        "STREAMER_UPLOAD_STAGING": f"s3://{s3_bucket.name}/{STAGING}",
     }
     library = f"s3://{s3_bucket.name}/music"
     migrate(postgres_url)
@@ -232,3 +236,50 @@ def test_uploaded_through_a_transcoded_by_the_worker_served_by_b(stack: Stack) -
     master = _until(lambda: _master(b, track_id), "node B serves the upload as HLS")
     _uri, segment = _segment(b, track_id, master)
     assert segment[4:8] in (b"styp", b"moof")  # an fMP4 fragment
+
+
+def _offset(node: ServerProcess, path: str, auth: dict[str, str]) -> int:
+    response = httpx.head(f"{node.base_url}{path}", headers={**auth, "Tus-Resumable": "1.0.0"})
+    assert response.status_code == 200, response.text
+    return int(response.headers["upload-offset"])
+
+
+@pytest.mark.slow
+def test_an_upload_started_on_a_is_finished_on_b_and_served_by_a(stack: Stack) -> None:
+    a, b, bucket = stack.a, stack.b, stack.bucket
+    library = _until(
+        lambda: httpx.get(f"{a.base_url}/api/v1/libraries", headers=stack.auth).json(),
+        "node A catalogues the bucket",
+    )[0]["id"]
+    source = make_audio(stack.tmp_path / "roaming.flac", "flac", 6.0, frequency=550)
+    chunk = 16 * 1024
+    assert source.stat().st_size > 4 * chunk
+    with source.open("rb") as stream:
+        # POST and the first PATCH reach node A (with checksums, which pieces check too)...
+        first = tus.TusClient(f"{a.base_url}/api/v1/uploads", headers=stack.auth).uploader(
+            file_stream=stream,
+            chunk_size=chunk,
+            upload_checksum=True,
+            metadata={"filename": "roaming.flac", "library": library},
+        )
+        first.upload_chunk()
+    path = httpx.URL(first.url).path
+    assert _offset(a, path, stack.auth) == _offset(b, path, stack.auth) == chunk
+    with source.open("rb") as stream:
+        # ...every later request reaches node B, which has no file of the upload.
+        rest = tus.TusClient(f"{b.base_url}/api/v1/uploads", headers=stack.auth).uploader(
+            file_stream=stream, url=f"{b.base_url}{path}", chunk_size=chunk, upload_checksum=True
+        )
+        assert rest.offset == chunk
+        rest.upload_chunk()
+        assert _offset(a, path, stack.auth) == _offset(b, path, stack.auth) == 2 * chunk
+        rest.upload()
+    state = httpx.get(f"{a.base_url}{path}", headers=stack.auth).json()
+    assert state["status"] == "completed", state
+    # Completed on B; A serves the original from the library's store, byte for byte.
+    original = httpx.get(f"{a.base_url}/media/{state['track_id']}/original", headers=stack.auth)
+    assert original.status_code == 200
+    assert original.content == source.read_bytes()
+    assert bucket.keys(f"{STAGING}/") == []  # every piece deleted
+    for node in ("a", "b"):  # and no node kept a local copy
+        assert list((stack.tmp_path / node / "uploads").glob("*")) == []

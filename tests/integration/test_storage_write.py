@@ -191,6 +191,48 @@ async def test_put_bytes_stores_the_exact_bytes(store: ObjectStore, data: bytes)
     assert await _read_all(store, ".streamer/t/1/128k.index.json") == data
 
 
+async def _pieces(data: bytes, seed: int = 0) -> AsyncIterator[bytes]:
+    """``data`` in pieces of uneven sizes, as a request body arrives."""
+    rng = random.Random(seed)
+    position = 0
+    while position < len(data):
+        size = rng.choice([1, 100, 65536, 300_000])
+        yield data[position : position + size]
+        position += size
+        await asyncio.sleep(0)
+
+
+class _Dropped(Exception):
+    """The producer of a stream failed half way (a client went away)."""
+
+
+async def _failing(data: bytes) -> AsyncIterator[bytes]:
+    async for piece in _pieces(data):
+        yield piece
+    raise _Dropped
+
+
+@pytest.mark.parametrize("size", [0, 1, 1000, LARGE_SIZE])
+async def test_put_stream_stores_the_exact_bytes(store: ObjectStore, size: int) -> None:
+    data = LARGE[:size]
+    info = await store.put_stream("pieces/a/0001", _pieces(data), size_hint=size)
+    assert (info.key, info.size) == ("pieces/a/0001", size)
+    assert info.version == (await store.stat("pieces/a/0001")).version
+    assert await _read_all(store, "pieces/a/0001") == data
+
+
+@pytest.mark.parametrize("size", [1000, LARGE_SIZE])
+async def test_a_stream_that_fails_stores_nothing_and_its_error_propagates(
+    store: ObjectStore, backend: Backend, size: int
+) -> None:
+    before = backend.stored_keys()
+    with pytest.raises(_Dropped):
+        await store.put_stream("pieces/b/0001", _failing(LARGE[:size]))
+    with pytest.raises(ObjectNotFound):
+        await store.stat("pieces/b/0001")
+    assert backend.stored_keys() == before  # no temporary file, no object
+
+
 @pytest.mark.parametrize("how", ["put_file", "put_bytes"])
 async def test_overwriting_changes_the_version_and_the_bytes(
     store: ObjectStore, tmp_path: Path, how: str
@@ -654,6 +696,33 @@ async def test_s3_a_cancelled_multipart_upload_is_aborted(
     assert await asyncio.to_thread(uploads_in_progress) == 0
     with pytest.raises(ObjectNotFound):
         await s3_store.stat("cancelled.mp4")
+
+
+async def test_s3_a_long_stream_goes_up_as_a_multipart_upload_of_bounded_parts(
+    s3_store: S3Store, s3_bucket: S3Bucket
+) -> None:
+    s3_store.multipart_chunksize = 5 * MB  # S3's minimum part
+    info = await s3_store.put_stream("streamed.bin", _pieces(LARGE), size_hint=LARGE_SIZE)
+    assert info.version.endswith(f"-{-(-LARGE_SIZE // (5 * MB))}")  # 5 MB parts
+    listed = s3_bucket.client.list_multipart_uploads(Bucket=s3_bucket.name)
+    assert listed.get("Uploads", []) == []
+
+
+async def test_s3_a_failed_stream_aborts_its_multipart_upload(
+    s3_store: S3Store, s3_bucket: S3Bucket
+) -> None:
+    s3_store.multipart_chunksize = 5 * MB
+    with pytest.raises(_Dropped):
+        await s3_store.put_stream("dropped.bin", _failing(LARGE))
+    listed = s3_bucket.client.list_multipart_uploads(Bucket=s3_bucket.name)
+    assert listed.get("Uploads", []) == []
+
+
+async def test_s3_put_stream_stores_the_content_type(
+    s3_store: S3Store, s3_bucket: S3Bucket
+) -> None:
+    await s3_store.put_stream("t.bin", _pieces(b"abc"), content_type="audio/flac")
+    assert _head(s3_bucket, "t.bin")["ContentType"] == "audio/flac"
 
 
 async def test_s3_writes_to_a_missing_bucket_raise_storage_unavailable(

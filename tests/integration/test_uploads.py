@@ -1,5 +1,9 @@
 """tus 1.0 uploads at /api/v1/uploads, driven by a real tus client (tuspy) and raw HTTP
-against the streamer on uvicorn over loopback; each test states one rule."""
+against the streamer on uvicorn over loopback; each test states one rule.
+
+Every test runs with each staging: ``local`` (files under data_dir/uploads) and pieces in
+an object store, a bucket of moto's S3 server (``s3``) or a directory (``file``), on SQLite
+and on PostgreSQL."""
 
 from __future__ import annotations
 
@@ -28,11 +32,15 @@ from streamer.db.models import utcnow
 from streamer.settings import Settings
 from streamer.uploads import expire_uploads
 from tests.fixtures.audio import make_audio
+from tests.fixtures.s3 import ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY, S3Bucket, temporary_bucket
 from tests.fixtures.servers import RunningServer, admin_key, bearer, scan_roots, serve_in_thread
 
 MAX_BYTES = 8 * 1024 * 1024
 TUS = {"Tus-Resumable": "1.0.0"}
 OCTETS = {**TUS, "Content-Type": "application/offset+octet-stream"}
+
+
+STAGING_PREFIX = "tus-staging"
 
 
 @dataclass
@@ -41,6 +49,24 @@ class Site:
     library: Path
     library_id: str
     audio: Path  # a real FLAC of a few seconds
+    staging: str  # "local", "s3" or "file"
+    bucket: S3Bucket | None  # holds the pieces with s3 staging
+    pieces_dir: Path | None  # holds the pieces with file staging
+
+    def staged(self, upload_id: str) -> list[str]:
+        """What is staged for an upload: its staging file, or its pieces' names."""
+        if self.bucket is not None:
+            prefix = f"{STAGING_PREFIX}/{upload_id}/"
+            return [key[len(prefix) :] for key in self.bucket.keys(prefix)]
+        if self.pieces_dir is not None:
+            folder = self.pieces_dir / upload_id
+            return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
+        path = self.settings.data_dir / "uploads" / upload_id
+        return [path.name] if path.exists() else []
+
+    def local_leftovers(self, upload_id: str) -> list[Path]:
+        """Files of the upload under data_dir/uploads (staging or assembled copies)."""
+        return sorted((self.settings.data_dir / "uploads").glob(f"{upload_id}*"))
 
 
 def sha256(path: Path) -> str:
@@ -73,12 +99,40 @@ def audit(settings: Settings, target_id: str) -> list[str]:
     return asyncio.run(read())
 
 
+@pytest.fixture(scope="module", params=["local", "s3", "file"])
+def staging(request: pytest.FixtureRequest) -> Iterator[tuple[str, S3Bucket | None]]:
+    """The staging's kind, and with s3 the bucket whose STAGING_PREFIX holds the pieces."""
+    if request.param != "s3":
+        yield request.param, None
+        return
+    with temporary_bucket(request.getfixturevalue("s3_server")) as bucket:
+        yield "s3", bucket
+
+
 @pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory, module_database_url: str | None) -> Site:
+def site(
+    tmp_path_factory: pytest.TempPathFactory,
+    module_database_url: str | None,
+    staging: tuple[str, S3Bucket | None],
+) -> Site:
+    kind, bucket = staging
     base = tmp_path_factory.mktemp("uploads")
     library = base / "library"
     library.mkdir()
     root = normalise_root(str(library))
+    pieces_dir = base / "pieces" if kind == "file" else None
+    chosen: dict[str, object] = {}
+    if bucket is not None:
+        chosen = {
+            "upload_staging": f"s3://{bucket.name}/{STAGING_PREFIX}",
+            "s3_endpoint_url": bucket.endpoint,
+            "s3_region": REGION,
+            "s3_access_key_id": ACCESS_KEY_ID,
+            "s3_secret_access_key": SECRET_ACCESS_KEY,
+        }
+    if pieces_dir is not None:
+        pieces_dir.mkdir()  # a store's root must exist, as a library's must
+        chosen = {"upload_staging": f"file://{pieces_dir}"}
     settings = Settings.load(
         {},
         data_dir=base / "data",
@@ -88,10 +142,11 @@ def site(tmp_path_factory: pytest.TempPathFactory, module_database_url: str | No
         scan_on_start=False,
         transcode_on_start=False,
         database_url=module_database_url,
+        **chosen,
     )
     scan_roots(settings, [root])  # creates the library row
     audio = make_audio(base / "tone.flac", "flac", 4.0, frequency=330)
-    return Site(settings, library, library_id_for(root), audio)
+    return Site(settings, library, library_id_for(root), audio, kind, bucket, pieces_dir)
 
 
 @pytest.fixture(scope="module")
@@ -161,7 +216,8 @@ def test_a_tuspy_upload_becomes_a_track_with_a_queued_transcode(
     jobs = api.get("/api/v1/jobs", params={"track": track["id"]}).json()["items"]
     assert [job["status"] for job in jobs] == ["queued"]
     assert audit(site.settings, state["id"]) == ["upload.create", "upload.complete"]
-    assert not (site.settings.data_dir / "uploads" / state["id"]).exists()  # staging gone
+    assert site.staged(state["id"]) == []  # the staging file or every piece is gone
+    assert site.local_leftovers(state["id"]) == []  # and so is an assembled copy
 
 
 def test_an_upload_never_replaces_a_file_already_in_the_library(
@@ -296,6 +352,9 @@ def test_a_chunk_with_a_wrong_checksum_is_refused_with_460_and_discarded(
     assert response.status_code == 460
     assert response.headers["tus-resumable"] == "1.0.0"
     assert offset_of(api, location) == 0
+    upload_id = location.rsplit("/", 1)[1]
+    if site.staging != "local":
+        assert site.staged(upload_id) == []  # the piece was deleted
     right = base64.b64encode(hashlib.sha1(body[:1000]).digest()).decode()
     response = api.patch(
         location,
@@ -304,6 +363,9 @@ def test_a_chunk_with_a_wrong_checksum_is_refused_with_460_and_discarded(
     )
     assert response.status_code == 204
     assert response.headers["upload-offset"] == "1000"
+    if site.staging != "local":
+        (piece,) = site.staged(upload_id)  # the good chunk's piece, at offset 0
+        assert piece.startswith(f"{0:016d}-")
 
 
 def test_a_patch_at_the_wrong_offset_is_a_409(site: Site, api: httpx.Client) -> None:
@@ -423,9 +485,9 @@ def test_termination_discards_the_partial_upload(site: Site, api: httpx.Client) 
     location = create(api, site, 100)
     api.patch(location, content=b"x" * 10, headers={**OCTETS, "Upload-Offset": "0"})
     upload_id = location.rsplit("/", 1)[1]
-    assert (site.settings.data_dir / "uploads" / upload_id).exists()
+    assert len(site.staged(upload_id)) == 1
     assert api.delete(location, headers=TUS).status_code == 204
-    assert not (site.settings.data_dir / "uploads" / upload_id).exists()
+    assert site.staged(upload_id) == []
     assert api.head(location, headers=TUS).status_code == 410
     assert (
         api.patch(location, content=b"x", headers={**OCTETS, "Upload-Offset": "10"}).status_code
@@ -448,8 +510,9 @@ def test_expire_uploads_removes_partial_data_past_its_expiry(site: Site, api: ht
             await db.dispose()
 
     assert asyncio.run(expire(timedelta(seconds=0))) == 0  # not due yet
+    assert site.staged(upload_id) != []
     assert asyncio.run(expire(timedelta(seconds=site.settings.upload_expiry_seconds + 1))) >= 1
-    assert not (site.settings.data_dir / "uploads" / upload_id).exists()
+    assert site.staged(upload_id) == []
     assert api.head(location, headers=TUS).status_code == 410
     assert api.get(location).json()["status"] == "expired"
     assert audit(site.settings, upload_id) == ["upload.create", "upload.expire"]

@@ -34,6 +34,7 @@ def test_each_streamer_service_has_valid_settings(service: str) -> None:
     assert settings.database_url.startswith("postgresql")
     assert settings.redis_url == "redis://redis:6379/0"
     assert settings.job_broker == "redis"
+    assert settings.upload_staging.startswith("s3://")  # the nodes share no data directory
 
 
 @pytest.mark.parametrize("service", STREAMERS)

@@ -44,6 +44,9 @@ def test_list_settings_accept_commas_or_json(raw: str, expected: tuple[str, ...]
         ({"STREAMER_LOG_LEVEL": "loud"}, "STREAMER_LOG_LEVEL"),
         ({"STREAMER_PROT": "80"}, "unknown setting STREAMER_PROT"),
         ({"STREAMER_LIBRARIES": "[oops"}, "not valid JSON"),
+        ({"STREAMER_UPLOAD_STAGING": "somewhere"}, "STREAMER_UPLOAD_STAGING"),
+        ({"STREAMER_UPLOAD_STAGING": "s3://"}, "'local', 's3://bucket/prefix'"),
+        ({"STREAMER_UPLOAD_STAGING": "file://relative"}, "file:///absolute/path"),
     ],
 )
 def test_bad_setting_is_a_clear_error(environ: dict[str, str], message: str) -> None:
@@ -58,6 +61,15 @@ def test_unreadable_or_invalid_config_file_is_a_clear_error(tmp_path: Path) -> N
     bad.write_text("port = = 1")
     with pytest.raises(SettingsError, match="not valid TOML"):
         Settings.load({"STREAMER_CONFIG": str(bad)})
+
+
+@pytest.mark.parametrize("value", ["local", "s3://bucket", "s3://bucket/tus/", "file:///srv/x"])
+def test_upload_staging_is_local_or_an_object_store_url(value: str) -> None:
+    assert Settings.load({"STREAMER_UPLOAD_STAGING": value}).upload_staging == value
+
+
+def test_uploads_are_staged_locally_by_default() -> None:
+    assert Settings.load({}).upload_staging == "local"
 
 
 def test_settings_are_frozen() -> None:
