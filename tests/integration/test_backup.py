@@ -20,9 +20,11 @@ from sqlalchemy import func, select
 
 from streamer.auth.audit import Actor
 from streamer.auth.users import create_user
+from streamer.catalogue.search import TrackFilter, search_tracks
 from streamer.cli import main
 from streamer.db import AuditEntry, Database, Rendition, Track
 from streamer.settings import Settings
+from streamer.storage.s3 import S3Store
 from tests.fixtures.library_files import BucketLibrary, FolderLibrary, LibraryFiles, contents
 from tests.fixtures.s3 import ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY, S3Bucket
 from tests.fixtures.servers import RunningServer, admin_key, bearer, serve_in_thread
@@ -216,6 +218,51 @@ def test_restore_into_an_empty_data_dir_serves_the_same_installation(
     assert main(["restore", str(dest), "--data-dir", str(fresh), "--force"]) == 0
 
 
+@local_only
+def test_a_forced_restore_leaves_the_search_index_in_step(
+    installation: Installation, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    dest = tmp_path / "backup"
+    assert main(["backup", str(dest), "--data-dir", str(installation.data)]) == 0
+    fresh = tmp_path / "restored"
+    assert main(["restore", str(dest), "--data-dir", str(fresh)]) == 0
+    # The target's index drifts (its rows gone, a trigger dropped) before it is replaced.
+    url = installation.settings(fresh).effective_database_url
+    _db_execute(url, "DELETE FROM tracks_fts", "DROP TRIGGER tracks_fts_insert")
+    assert main(["restore", str(dest), "--data-dir", str(fresh), "--force"]) == 0
+    capsys.readouterr()
+
+    # The restored rows went through the migrated schema's triggers: nothing to rebuild.
+    assert main(["reindex", "--data-dir", str(fresh)]) == 0
+    assert "the old index was in step" in capsys.readouterr().out
+    for track_id, title in _db_rows(url, select(Track.id, Track.title)):
+        assert track_id in _search(url, title)
+
+
+def _db_execute(url: str, *statements: str) -> None:
+    async def run() -> None:
+        db = Database(url)
+        try:
+            async with db.engine.begin() as conn:
+                for statement in statements:
+                    await conn.exec_driver_sql(statement)
+        finally:
+            await db.dispose()
+
+    asyncio.run(run())
+
+
+def _search(url: str, q: str) -> list[str]:
+    async def run() -> list[str]:
+        db = Database(url)
+        try:
+            return [t.id for t in (await search_tracks(db, TrackFilter(q=q))).tracks]
+        finally:
+            await db.dispose()
+
+    return asyncio.run(run())
+
+
 def test_restore_puts_derived_objects_back_from_a_backup_with_them(
     installation: Installation, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -237,6 +284,37 @@ def test_restore_puts_derived_objects_back_from_a_backup_with_them(
         for track in api.get("/api/v1/tracks").json()["items"]:
             with server.client() as player:
                 _first_segment(player, track["id"])
+
+
+@pytest.mark.parametrize("storage", ["s3"], indirect=True)
+def test_objects_put_back_with_new_etags_are_served(
+    installation: Installation, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """S3 names an object uploaded in parts by another ETag than the same bytes PUT whole:
+    the restored rendition rows must follow, or every If-Match read of them would fail."""
+    files = installation.files
+    assert isinstance(files, BucketLibrary)
+    dest = tmp_path / "backup"
+    assert main(["backup", str(dest), "--with-derived", "--data-dir", str(installation.data)]) == 0
+    derived = contents(files, ".streamer/")
+    files.remove(".streamer/")
+    monkeypatch.setattr(S3Store, "multipart_threshold", 1)  # every put back goes in parts
+
+    fresh = tmp_path / "restored"
+    assert main(["restore", str(dest), "--data-dir", str(fresh)]) == 0
+
+    assert contents(files, ".streamer/") == derived
+    url = installation.settings(fresh).effective_database_url
+    for key, version in _db_rows(url, select(Rendition.key, Rendition.version)):
+        head = files.bucket.client.head_object(Bucket=files.bucket.name, Key=files.object_key(key))
+        assert head["ETag"].strip('"') == version
+        assert version.endswith("-1")  # a multipart ETag
+    with serve_in_thread(installation.settings(fresh)) as server, server.client() as player:
+        for track_id, key in _db_rows(url, select(Rendition.track_id, Rendition.key)):
+            rendition = key.rsplit("/", 1)[1].removesuffix(".mp4")
+            response = player.get(f"/media/{track_id}/{rendition}.m4a")
+            assert response.status_code == 200, response.text
+            assert response.content == derived[key]
 
 
 def test_backup_manifest_records_objects_and_checksums(
