@@ -23,7 +23,9 @@ from streamer.auth.users import create_user
 from streamer.catalogue.search import TrackFilter, search_tracks
 from streamer.cli import main
 from streamer.db import AuditEntry, Database, Rendition, Track
+from streamer.maintenance import backup
 from streamer.settings import Settings
+from streamer.storage.base import ObjectInfo, ObjectStore
 from streamer.storage.s3 import S3Store
 from tests.fixtures.library_files import BucketLibrary, FolderLibrary, LibraryFiles, contents
 from tests.fixtures.s3 import ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY, S3Bucket
@@ -347,6 +349,43 @@ def test_backup_manifest_records_objects_and_checksums(
     assert library["copied"] == len(derived)
     # The source media are not copied.
     assert not any(name.endswith((".flac", ".mp3")) for name in manifest["files"])
+
+
+@pytest.mark.parametrize("change", ["deleted", "replaced"])
+def test_a_derived_object_changed_while_copied_is_left_out_with_a_warning(
+    installation: Installation,
+    tmp_path: Path,
+    change: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    files = installation.files
+    victim = next(key for key in files.list_keys(".streamer/tracks/") if key.endswith(".mp4"))
+    listed = backup.list_store
+
+    async def list_then_change(store: ObjectStore) -> list[ObjectInfo]:
+        infos = await listed(store)
+        # A cleanup or a transcode on another node, between the listing and the copy.
+        if change == "deleted":
+            await store.delete(victim)
+        else:
+            await store.put_bytes(victim, b"another run's bytes")
+        return infos
+
+    monkeypatch.setattr(backup, "list_store", list_then_change)
+    dest = tmp_path / "backup"
+    assert main(["backup", str(dest), "--with-derived", "--data-dir", str(installation.data)]) == 0
+
+    err = capsys.readouterr().err
+    assert "1 derived objects were deleted or replaced while the backup copied them" in err
+    manifest = json.loads((dest / "manifest.json").read_text())
+    (library,) = manifest["libraries"]
+    objects = [json.loads(line) for line in (dest / library["file"]).read_text().splitlines()]
+    assert victim not in [o["key"] for o in objects]
+    assert sorted([*(o["key"] for o in objects), victim]) == sorted({*files.list_keys(), victim})
+    assert f"derived/{library['id']}/{victim}" not in manifest["files"]
+    assert not (dest / "derived" / library["id"] / victim).exists()
+    assert (library["copied"], library["vanished"]) == (library["derived"], 1)
 
 
 @local_only
