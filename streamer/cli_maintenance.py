@@ -165,6 +165,11 @@ def cleanup_command(settings: Settings, args: argparse.Namespace) -> int:
         print(f"{verb} {len(removals)} {title} ({_size(sum(r.size for r in removals))})")
         for removal in removals:
             print(f"  {removal.what}  {removal.detail}  {_size(removal.size)}")
+    if report.young:
+        # Else an orphan just made (a track deleted a minute ago) looks overlooked.
+        print(
+            f"kept {report.young} orphaned derived objects younger than --grace ({args.grace:g} s)"
+        )
     print(f"{verb} {report.sessions} expired sessions")
     for error in report.errors:
         print(f"streamer: {error}", file=sys.stderr)

@@ -477,6 +477,7 @@ def test_cleanup_removes_orphans_and_keeps_what_is_served(
     assert main(["cleanup", "--dry-run", "--data-dir", data]) == 0
     out = capsys.readouterr().out
     assert "would remove 2 orphaned derived objects (2.0 KB)" in out, out
+    assert "kept 1 orphaned derived objects younger than --grace (3600 s)" in out, out
     assert files.exists(old_run)
     assert files.exists(gone_track)
 
@@ -492,7 +493,7 @@ def test_cleanup_removes_orphans_and_keeps_what_is_served(
     (entry,) = _db_rows(
         url, select(AuditEntry.after).where(AuditEntry.action == "maintenance.cleanup")
     )
-    assert entry[0]["objects"] == 2
+    assert (entry[0]["objects"], entry[0]["young_objects"]) == (2, 1)
     assert _db_rows(url, select(func.count()).select_from(Rendition))[0][0] == len(current) // 2
 
     with serve_in_thread(installation.settings()) as server, server.client() as player:
