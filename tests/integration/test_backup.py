@@ -33,6 +33,7 @@ from tests.fixtures.servers import RunningServer, admin_key, bearer, serve_in_th
 
 PASSWORD = "correct horse battery staple"
 AN_HOUR = 3600.0
+AWKWARD_KEY = "Ünï dir/two + 2 & more.mp3"
 NEIGHBOUR_KEYS = ("decoy.mp3", ".streamer/tracks/0123456789abcdef/ladder/run/aac_128.mp4")
 
 
@@ -97,7 +98,8 @@ def installation(
 ) -> Installation:
     files, neighbour, env = storage
     files.put("one.flac", audio_samples["flac"].read_bytes())
-    files.put("two.mp3", audio_samples["mp3"].read_bytes())
+    # A key that needs quoting in URLs (S3 listings, presigned URLs) and is in a folder.
+    files.put(AWKWARD_KEY, audio_samples["mp3"].read_bytes())
     for key in NEIGHBOUR_KEYS:
         neighbour.put(key, b"not the library's")
         neighbour.backdate(key, 2 * AN_HOUR)
@@ -338,7 +340,7 @@ def test_backup_manifest_records_objects_and_checksums(
     assert all(o["size"] == len(files.read(o["key"])) for o in objects)
     sources = [o for o in objects if not o["derived"]]
     derived = [o for o in objects if o["derived"]]
-    assert sorted(o["key"] for o in sources) == ["one.flac", "two.mp3"]
+    assert sorted(o["key"] for o in sources) == sorted(["one.flac", AWKWARD_KEY])
     assert all(o["refs"] and o["refs"][0].startswith("track:") for o in sources)
     assert any(r.startswith("rendition:") for o in derived for r in o["refs"])
     # The derived objects' copies, with the checksums of the store's bytes.
