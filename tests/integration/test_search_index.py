@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from sqlalchemy import delete, insert, make_url, select, text, update
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from streamer.catalogue.search import TrackFilter, search_tracks
 from streamer.catalogue.search_index import rebuild_search_index
@@ -223,6 +224,48 @@ async def test_a_damaged_or_missing_sqlite_index_is_rebuilt(
     assert report.unreadable is not None
     assert reason in report.unreadable
     assert "could not be read" in report.describe()
+    assert await _found(db, "windowlicker") == ["t0002"]
+
+
+async def test_a_failed_sqlite_rebuild_changes_nothing(db: Database) -> None:
+    # A track the fill cannot index (labels that are not JSON), stored behind the triggers'
+    # back: the rebuild fails after it has dropped and created the table.
+    await _sql(
+        db,
+        "DROP TRIGGER tracks_fts_update",
+        "UPDATE tracks SET labels = 'not json' WHERE id = 't0003'",
+    )
+    schema = "SELECT name, sql FROM sqlite_master WHERE name LIKE 'tracks_fts%' ORDER BY name"
+    async with db.engine.connect() as conn:
+        before = list(await conn.exec_driver_sql(schema))
+
+    with pytest.raises(DBAPIError, match="malformed JSON"):
+        await rebuild_search_index(db.engine)
+
+    async with db.engine.connect() as conn:
+        assert list(await conn.exec_driver_sql(schema)) == before
+    assert await _found(db, "windowlicker") == ["t0002"]  # the old index, as it was
+
+
+@pytest.mark.parametrize("db", ["postgresql"], indirect=True)
+async def test_a_postgresql_reindex_that_cannot_lock_fails_and_changes_nothing(
+    db: Database,
+) -> None:
+    engine = await asyncio.to_thread(
+        create_async_engine, db.url, connect_args={"server_settings": {"lock_timeout": "200"}}
+    )
+    try:
+        async with db.engine.connect() as holder:
+            # A session holding the lock REINDEX CONCURRENTLY needs (as another one would).
+            await holder.exec_driver_sql("LOCK TABLE tracks IN SHARE UPDATE EXCLUSIVE MODE")
+            with pytest.raises(DBAPIError, match="lock timeout"):
+                await rebuild_search_index(engine)
+            await holder.rollback()
+    finally:
+        await engine.dispose()
+    async with db.engine.connect() as conn:
+        names = list((await conn.exec_driver_sql("SELECT indexname FROM pg_indexes")).scalars())
+    assert [n for n in names if n.startswith("ix_tracks_search")] == ["ix_tracks_search"]
     assert await _found(db, "windowlicker") == ["t0002"]
 
 
