@@ -1,5 +1,5 @@
-"""`streamer serve | scan | transcode | worker | migrate | backup | restore | cleanup`: the
-command line.
+"""`streamer serve | scan | transcode | worker | migrate | backup | restore | cleanup |
+reindex`: the command line.
 
 Settings come from STREAMER_* variables, an optional TOML file (--config) and the flags,
 in rising precedence. A bad setting is reported in one clear message and exit status 2.

@@ -1,7 +1,8 @@
-"""`streamer backup | restore | cleanup`: keeping an installation safe and tidy.
+"""`streamer backup | restore | cleanup | reindex`: keeping an installation safe and tidy.
 
 Reports go to stdout, problems to stderr. Bad input (a destination in use, a damaged
-backup, a non-empty database without --force) exits 2 with one clear line.
+backup, a non-empty database without --force) exits 2 with one clear line; a database
+that fails under reindex exits 1 with one line.
 """
 
 from __future__ import annotations
@@ -12,7 +13,11 @@ import getpass
 import sys
 from pathlib import Path
 
+from sqlalchemy import make_url
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+
 from streamer.auth.audit import Actor
+from streamer.catalogue.search_index import ReindexReport, rebuild_search_index
 from streamer.db import Database, migrate
 from streamer.errors import MaintenanceError
 from streamer.maintenance import CleanupReport, cleanup, create_backup, restore_backup
@@ -65,6 +70,15 @@ def add_parsers(
         default=DEFAULT_GRACE_SECONDS,
         metavar="SECONDS",
         help="keep derived objects younger than this (default: %(default)s)",
+    )
+
+    sub.add_parser(
+        "reindex",
+        parents=[common],
+        help="rebuild the track search index from the tracks table",
+        description="Rebuild the track search index from the tracks table: SQLite's FTS5 "
+        "table in one transaction, PostgreSQL's with REINDEX INDEX CONCURRENTLY. "
+        "The server may keep running.",
     )
 
 
@@ -152,10 +166,48 @@ def cleanup_command(settings: Settings, args: argparse.Namespace) -> int:
         print(f"{verb} {len(removals)} {title} ({_size(sum(r.size for r in removals))})")
         for removal in removals:
             print(f"  {removal.what}  {removal.detail}  {_size(removal.size)}")
+    if report.young:
+        # Else an orphan just made (a track deleted a minute ago) looks overlooked.
+        print(
+            f"kept {report.young} orphaned derived objects younger than --grace ({args.grace:g} s)"
+        )
     print(f"{verb} {report.sessions} expired sessions")
     for error in report.errors:
         print(f"streamer: {error}", file=sys.stderr)
     return 1 if report.errors else 0
+
+
+def reindex_command(settings: Settings, _args: argparse.Namespace) -> int:
+    url = settings.effective_database_url
+
+    async def run() -> ReindexReport:
+        db = Database(url)
+        try:
+            return await rebuild_search_index(db.engine)
+        finally:
+            await db.dispose()
+
+    database = make_url(url).database
+    if url.startswith("sqlite") and not (database and Path(database).is_file()):
+        # Rather than a new, empty database made where a mistyped --data-dir points.
+        print(f"streamer: no database at {database}", file=sys.stderr)
+        return 2
+    try:
+        migrate(url)  # the index is the one the schema's head defines
+        report = asyncio.run(run())
+    except (SQLAlchemyError, OSError) as exc:
+        print(f"streamer: cannot rebuild the search index: {_reason(exc)}", file=sys.stderr)
+        return 1
+    print(report.describe())
+    return 0
+
+
+def _reason(exc: BaseException) -> str:
+    """The driver's own words, on one line (SQLAlchemy's add the statement and a link)."""
+    if isinstance(exc, DBAPIError) and exc.orig is not None:
+        exc = exc.orig
+    text = " ".join(str(exc).split())
+    return text or type(exc).__name__
 
 
 def _size(n: int) -> str:
@@ -167,4 +219,9 @@ def _size(n: int) -> str:
     return f"{n} B"  # pragma: no cover - the loop always returns
 
 
-COMMANDS = {"backup": backup_command, "restore": restore_command, "cleanup": cleanup_command}
+COMMANDS = {
+    "backup": backup_command,
+    "restore": restore_command,
+    "cleanup": cleanup_command,
+    "reindex": reindex_command,
+}

@@ -38,7 +38,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from streamer.db.engine import alembic_config
 from streamer.db.models import Library, utcnow
-from streamer.errors import MaintenanceError, StorageError
+from streamer.errors import MaintenanceError, ObjectChanged, ObjectNotFound, StorageError
 from streamer.maintenance import tables as rows
 from streamer.maintenance.objects import ObjectEntry, list_store, references
 from streamer.settings import Settings
@@ -63,6 +63,9 @@ class LibraryObjects:
     derived: int = 0
     bytes: int = 0
     copied: int = 0  # derived objects copied (--with-derived)
+    # Derived objects deleted or replaced between the listing and their copy (a cleanup or
+    # a transcode on another node): left out of the manifest and the copies.
+    vanished: int = 0
     error: str | None = None
 
 
@@ -155,6 +158,12 @@ async def _write_tree(
         )
         if summaries[-1].error:
             warnings.append(f"library {root}: {summaries[-1].error}")
+        if summaries[-1].vanished:
+            warnings.append(
+                f"library {root}: {summaries[-1].vanished} derived objects were deleted or "
+                "replaced while the backup copied them (a cleanup or a transcode meanwhile): "
+                "they are not in the backup"
+            )
     manifest = {
         "format": BACKUP_FORMAT,
         "created_at": moment.isoformat(),
@@ -264,6 +273,18 @@ async def _dump_library(
             )
             for info in infos
         ]
+        if with_derived:
+            kept = []
+            for entry in entries:
+                if entry.derived:
+                    try:
+                        await _copy_object(store, entry, work / "derived" / library_id / entry.key)
+                    except (ObjectNotFound, ObjectChanged):
+                        summary.vanished += 1
+                        continue
+                    summary.copied += 1
+                kept.append(entry)
+            entries = kept
         name = f"objects/{library_id}.jsonl"
         lines = [json.dumps(e.as_json(), ensure_ascii=False) for e in entries]
         await asyncio.to_thread(_write_file_lines, work / name, lines)
@@ -271,11 +292,6 @@ async def _dump_library(
         summary.objects = len(entries)
         summary.derived = sum(e.derived for e in entries)
         summary.bytes = sum(e.size for e in entries)
-        if with_derived:
-            for entry in entries:
-                if entry.derived:
-                    await _copy_object(store, entry, work / "derived" / library_id / entry.key)
-                    summary.copied += 1
     except StorageError as exc:
         # One unreachable library does not spoil the backup of the others.
         summary.error = str(exc)
@@ -291,13 +307,21 @@ def _write_file_lines(path: Path, lines: list[str]) -> None:
 
 
 async def _copy_object(store: ObjectStore, entry: ObjectEntry, target: Path) -> None:
+    """Copy the listed version of the object, in bounded chunks; nothing is left at
+    ``target`` when it fails (ObjectNotFound, ObjectChanged: no longer that object)."""
     await asyncio.to_thread(target.parent.mkdir, parents=True, exist_ok=True)
     handle = await asyncio.to_thread(target.open, "wb")
     try:
-        async for chunk in store.iter_range(entry.key, 0, entry.size, chunk_size=_CHUNK):
+        chunks = store.iter_range(
+            entry.key, 0, entry.size, version=entry.version, chunk_size=_CHUNK
+        )
+        async for chunk in chunks:
             await asyncio.to_thread(handle.write, chunk)
-    finally:
+    except BaseException:
         await asyncio.to_thread(handle.close)
+        await asyncio.to_thread(target.unlink, True)
+        raise
+    await asyncio.to_thread(handle.close)
 
 
 def file_digest(path: Path) -> str:

@@ -62,6 +62,7 @@ class CleanupReport:
     pieces: list[Removal] = field(default_factory=list)  # leftover upload pieces
     renditions: list[Removal] = field(default_factory=list)  # superseded rows
     objects: list[Removal] = field(default_factory=list)  # orphaned derived objects
+    young: int = 0  # orphaned derived objects kept because they are younger than grace
     sessions: int = 0
     errors: list[str] = field(default_factory=list)
 
@@ -74,6 +75,7 @@ class CleanupReport:
             "upload_bytes": sum(r.size for r in self.uploads),
             "pieces": len(self.pieces),
             "piece_bytes": sum(r.size for r in self.pieces),
+            "young_objects": self.young,
             "sessions": self.sessions,
             "errors": len(self.errors),
         }
@@ -224,7 +226,7 @@ async def _orphans(
         found = [info async for info in store.iter_derived()]
         doomed = []
         for info in found:
-            if info.key in kept or info.mtime > cutoff:
+            if info.key in kept:
                 continue
             if info.key.startswith(_TRACKS_PREFIX):
                 if info.key[len(_TRACKS_PREFIX) :].split("/", 1)[0] in busy:
@@ -232,6 +234,9 @@ async def _orphans(
             elif not info.key.startswith(_COVERS_PREFIX):
                 continue
             # A scan stores a cover before its track's row commits: the grace covers that.
+            if info.mtime > cutoff:
+                report.young += 1
+                continue
             doomed.append(info)
         doomed.sort(key=lambda i: i.key)
         for info in doomed:

@@ -8,7 +8,8 @@ Full-text search lives outside the models (streamer.db.models cannot express it)
 schema comparison leaves it out (streamer.db.schema.include_name):
 - SQLite: the FTS5 table ``tracks_fts`` whose rowid is the track's rowid, kept in step by
   three triggers on ``tracks``. (VACUUM may renumber rowids of a table without an INTEGER
-  PRIMARY KEY; ``streamer.catalogue.search.rebuild_search_index`` refills the table.)
+  PRIMARY KEY; ``streamer.catalogue.search_index.rebuild_search_index``, run by
+  `streamer reindex`, makes it again.)
 - PostgreSQL: the GIN expression index ``ix_tracks_search``; queries must repeat its
   expression exactly (``streamer.catalogue.search.PG_DOCUMENT``) to use it.
 """
