@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import json
 import logging
 import os
@@ -45,6 +46,12 @@ from streamer.storage.registry import StoreRegistry
 
 if TYPE_CHECKING:  # the runner brings taskiq: imported where jobs run, never in workers
     from streamer.jobs.runner import JobRunner
+
+
+async def _import_runner() -> None:
+    """Import the job runner (and taskiq) in a thread: a first import reads many files,
+    which must not stall the event loop. The ``from`` imports after it find it loaded."""
+    await asyncio.to_thread(importlib.import_module, "streamer.jobs.runner")
 
 logger = logging.getLogger("streamer.cli")
 
@@ -192,6 +199,7 @@ async def run_transcodes(
     """Queue a job for every servable track (of ``roots`` / ``track_ids`` when given) whose
     current content has no renditions of the configured ladder, run the jobs in this
     process, and wait for them to end, with a progress bar per running job."""
+    await _import_runner()
     from streamer.jobs.runner import JobRunner, make_warmer
 
     db = Database(settings.effective_database_url)
@@ -225,6 +233,7 @@ def worker_command(settings: Settings, _args: argparse.Namespace) -> int:
 
 
 async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> None:
+    await _import_runner()
     from streamer.jobs.runner import runner_for
 
     stop = stop or asyncio.Event()
@@ -430,6 +439,7 @@ class Background:
         stores = StoreRegistry(settings)
         runner = None
         if settings.jobs_in_process:
+            await _import_runner()
             from streamer.jobs.runner import runner_for
 
             runner = runner_for(db, stores.get, settings, recover_all=True)
