@@ -681,12 +681,14 @@ class MediaEndpoint:
             # Fetch the first chunk before committing to a status: a changed object can
             # still be answered properly instead of aborting the connection.
             try:
-                first = await anext(chunks, b"")
+                first = [await anext(chunks, b"")]
             except ObjectChanged:
                 raise _Retry from None
             await send(
                 {"type": "http.response.start", "status": status, "headers": response_headers}
             )
+            # In a list the callee empties: no frame keeps the first chunk alive for the
+            # whole response (one more chunk per slow reader otherwise).
             await self._send_body(receive, send, first, chunks, pace)
         finally:
             self.streaming -= 1
@@ -736,7 +738,7 @@ class MediaEndpoint:
         self,
         receive: Receive,
         send: Send,
-        first: bytes | bytearray,
+        first: list[bytes | bytearray],
         chunks: AsyncIterator[bytes | bytearray],
         pace: _Pace,
     ) -> None:
@@ -749,7 +751,7 @@ class MediaEndpoint:
 
         watcher = asyncio.create_task(watch())
         try:
-            chunk = first
+            chunk = first.pop()
             while chunk:
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
                 # An empty body message waits while the server's write buffer is above its
