@@ -53,6 +53,7 @@ async def _import_runner() -> None:
     which must not stall the event loop. The ``from`` imports after it find it loaded."""
     await asyncio.to_thread(importlib.import_module, "streamer.jobs.runner")
 
+
 logger = logging.getLogger("streamer.cli")
 
 
