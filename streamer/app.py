@@ -54,6 +54,7 @@ from streamer.serving import ANSWER_NOW_STATE, SEND_BUFFER_STATE, SHUTDOWN_STATE
 from streamer.settings import Settings
 from streamer.storage.registry import StoreRegistry
 from streamer.types import ASGIApp, Receive, Reply, Scope, Send
+from streamer.uploads.recovery import UploadRecovery
 
 SETTINGS_ENV = "STREAMER__SETTINGS_JSON"
 
@@ -97,6 +98,7 @@ class StreamerApp:
         )
         self.auth = make_authenticator(settings, self.db)
         self.events = make_event_hub(settings, self.db)
+        self.upload_recovery = UploadRecovery(self.db, self.stores, settings, self.events.publisher)
         self.stats.add_flusher(EventMetrics(self.events, self.metrics).flush)
         api = create_api()
         api.state.auth = self.auth
@@ -167,6 +169,7 @@ class StreamerApp:
     @asynccontextmanager
     async def _lifespan(self, _app: Starlette) -> AsyncIterator[dict[str, Any]]:
         self.purges.start()
+        self.upload_recovery.start()
         self.events.start()
         try:
             # Lifespan state reaches the server's protocol too (streamer.serving).
@@ -187,6 +190,7 @@ class StreamerApp:
             await self.events.close()
             await self.auth.limits.close()
             await self.purges.close()
+            await self.upload_recovery.close()
             await self.media.close()
             self.states.close()
             await self.segments.close()

@@ -138,6 +138,9 @@ class Settings(BaseModel):
     # delete its partial data.
     upload_max_bytes: int = Field(2 * 1024**3, ge=1, le=1024**4)
     upload_expiry_seconds: int = Field(24 * 3600, ge=60, le=30 * 86400)
+    # How often each server process completes whole uploads whose own completion failed
+    # (storage down) or was cut short (a crash): streamer/uploads/recovery.py.
+    upload_retry_seconds: float = Field(60.0, ge=0.1, le=86400)
     # Where partial uploads are staged. "local": one file per upload under
     # data_dir/uploads, on the node that took the request (with several nodes, route an
     # upload's requests to one node or share that directory). An object store URL

@@ -379,6 +379,9 @@ class Upload(Base):
     # Object staging only: the names of the committed pieces, in offset order; they
     # change with the offset in one compare-and-set (streamer/uploads/pieces.py).
     pieces: Mapped[list[str] | None] = mapped_column(JSON, default=None)
+    # A whole upload's completion is claimed until then: by the request that brought the
+    # last byte, a retry, or the recovery of failed completions (streamer.uploads.recovery).
+    completing_until: Mapped[datetime | None] = mapped_column(default=None)
 
 
 # --- playlists (streamer/playlists) ----------------------------------------------------

@@ -226,6 +226,7 @@ class _Transfer:
         remaining: int,
     ) -> Response | None:
         hasher = checksum.new() if checksum is not None else None
+        retry = remaining == 0  # all bytes were staged before: a completion tried again
         try:
             await writer.receive(self.request.stream(), remaining, hasher)
         except ClientDisconnect:
@@ -250,6 +251,10 @@ class _Transfer:
             return _checksum_mismatch(checksum.algorithm)
         await self._commit(writer, upload)
         if upload.offset == upload.length:
+            # The request that moved the offset to the end claimed the completion with it;
+            # a retry claims it here, unless another request or node is completing it.
+            if retry and not await service.claim_completion(self.db, upload):
+                raise TusError(423, "the upload is being completed; ask for its state later")
             return await self._complete(upload)
         return None
 
@@ -269,7 +274,9 @@ class _Transfer:
                 self.db, self.stores, self.settings, self.staging, upload, self.actor, self.events
             )
         except StorageError as exc:
-            # The bytes are all staged: a zero-byte PATCH at this offset tries again.
+            # The bytes are all staged: a zero-byte PATCH at this offset tries again, and
+            # so does the server's own recovery (streamer.uploads.recovery) meanwhile.
+            await service.release_completion(self.db, upload)
             raise HTTPException(503, f"storage unavailable: {exc}", {"Retry-After": "5"}) from exc
         if upload.status == "failed":
             response = problem(422, upload.error)

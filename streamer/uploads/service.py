@@ -25,7 +25,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 
 from streamer.auth.audit import Actor, record
 from streamer.catalogue.scan import scan_objects
@@ -43,8 +43,10 @@ from streamer.uploads.stagings import Staging, open_staging
 from transcoder.probe import ProbeError, probe
 
 __all__ = [
+    "COMPLETION_LEASE",
     "UPLOAD_PREFIX",
     "UploadStatus",
+    "claim_completion",
     "complete_upload",
     "create_upload",
     "expire_uploads",
@@ -52,6 +54,7 @@ __all__ = [
     "get_upload",
     "list_uploads",
     "move_offset",
+    "release_completion",
     "terminate_upload",
 ]
 
@@ -60,6 +63,9 @@ logger = logging.getLogger("streamer.uploads")
 UploadStatus = Literal["receiving", "completed", "failed", "terminated", "expired"]
 UPLOAD_PREFIX = "uploads/"  # where completed uploads land in their library's store
 _SYSTEM = Actor("system", None, "expire_uploads")
+# How long a claimed completion (probe, store, catalogue) may take before another request
+# or node may try it: generous, as a stalled claim only delays a crashed completion.
+COMPLETION_LEASE = timedelta(minutes=10)
 
 
 def _summary(upload: Upload) -> dict[str, Any]:
@@ -145,6 +151,8 @@ async def move_offset(
     values: dict[str, Any] = {"offset": new_offset, "expires_at": expires_at}
     if piece is not None:
         values["pieces"] = [*(upload.pieces or []), piece]
+    if new_offset == upload.length:  # the last byte: this request completes the upload
+        values["completing_until"] = utcnow() + COMPLETION_LEASE
     async with db.session() as session, session.begin():
         result = await session.execute(
             update(Upload)
@@ -160,6 +168,39 @@ async def move_offset(
     for name, value in values.items():
         setattr(upload, name, value)
     return True
+
+
+async def claim_completion(db: Database, upload: Upload, now: datetime | None = None) -> bool:
+    """Claim the completion of a whole upload (a retry, or the recovery of a failed one)
+    for COMPLETION_LEASE; False if another request or node holds it."""
+    moment = now or utcnow()
+    until = moment + COMPLETION_LEASE
+    async with db.session() as session, session.begin():
+        result = await session.execute(
+            update(Upload)
+            .where(
+                Upload.id == upload.id,
+                Upload.status == "receiving",
+                Upload.offset == Upload.length,
+                or_(Upload.completing_until.is_(None), Upload.completing_until < moment),
+            )
+            .values(completing_until=until)
+        )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        return False
+    upload.completing_until = until
+    return True
+
+
+async def release_completion(db: Database, upload: Upload) -> None:
+    """Give a claimed completion back (it failed and may be tried again at once)."""
+    async with db.session() as session, session.begin():
+        await session.execute(
+            update(Upload)
+            .where(Upload.id == upload.id, Upload.status == "receiving")
+            .values(completing_until=None)
+        )
+    upload.completing_until = None
 
 
 async def _transition(
