@@ -314,6 +314,30 @@ def test_renaming_saves_a_new_name(
         assert api.get(f"/api/v1/playlists/{three['id']}").json()["name"] == "Renamed mix"
 
 
+def test_a_name_being_typed_survives_a_change_made_elsewhere(
+    open_as: Any, three: dict[str, Any], playlists: Playlists
+) -> None:
+    page = open_editor(open_as, three)
+    page.get_by_role("button", name="Rename").click()
+    page.get_by_label("Name").fill("Typed meanwhile")
+
+    with playlists.web_server.api() as api:  # another editor moves an item: the page updates
+        moved = api.post(f"/api/v1/playlists/{three['id']}/items/move", json={"from": 2, "to": 0})
+    assert moved.status_code == 200, moved.text
+    expect(item_titles(page)).to_have_text([CASCADE, AURORA, BRIGHT])
+
+    expect(page.get_by_label("Name")).to_have_value("Typed meanwhile")
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_role("heading", name="Typed meanwhile", level=1)).to_be_visible()
+    saved(page)
+    with playlists.web_server.api() as api:
+        body = api.get(f"/api/v1/playlists/{three['id']}").json()
+    assert (body["name"], [item["title"] for item in body["items"]]) == (
+        "Typed meanwhile",
+        [CASCADE, AURORA, BRIGHT],
+    )
+
+
 def test_question_mark_opens_the_shortcuts_help(open_as: Any, three: dict[str, Any]) -> None:
     page = open_editor(open_as, three)
     option(page, AURORA).click()

@@ -70,6 +70,8 @@ function AddLibrary({ open, onClose, onAdded }) {
 }
 
 function Rename({ library, onClose, onSaved }) {
+  // defaultValue, not value: the page re-renders on live scan events, and a value prop
+  // would put the old name back while someone types.
   const [error, setError] = useState(null);
   const submit = async (event) => {
     event.preventDefault();
@@ -84,7 +86,7 @@ function Rename({ library, onClose, onSaved }) {
   };
   return html`<${Dialog} open=${!!library} title="Rename library" onClose=${onClose}>
     ${library && html`<form class="stack" onSubmit=${submit}>
-      <label>Name <input name="name" required maxlength="200" value=${library.name} /></label>
+      <label>Name <input name="name" required maxlength="200" defaultValue=${library.name} /></label>
       <${ErrorMessage} error=${error} />
       <div class="row"><button type="submit">Save</button>
         <button type="button" class="secondary" onClick=${onClose}>Cancel</button></div>

@@ -98,10 +98,14 @@ function HelpDialog({ open, onClose }) {
 }
 
 function Details({ playlist, libraryName, editable, busy, onSave }) {
-  const [editing, setEditing] = useState(false);
+  // The form's text lives in state, not only in the inputs: a live update re-rendering the
+  // page while someone types must not put the old name back into the field.
+  const [draft, setDraft] = useState(null);
+  const editing = draft !== null;
   const opener = useRef(null);
+  const open = () => setDraft({ name: playlist.name, description: playlist.description || '' });
   const close = () => {
-    setEditing(false);
+    setDraft(null);
     setTimeout(() => opener.current && opener.current.focus());
   };
   const submit = (event) => {
@@ -109,12 +113,12 @@ function Details({ playlist, libraryName, editable, busy, onSave }) {
     // While another change is saving, the form stays open (Save is disabled): a rename
     // is never dropped silently.
     if (busy) return;
-    const data = new FormData(event.currentTarget);
-    const name = data.get('name').trim();
-    const description = data.get('description').trim();
+    const name = draft.name.trim();
+    const description = draft.description.trim();
     close();
-    if (name !== playlist.name || description !== playlist.description) onSave(name, description);
+    if (name !== playlist.name || description !== (playlist.description || '')) onSave(name, description);
   };
+  const edit = (field) => (event) => setDraft((now) => ({ ...now, [field]: event.currentTarget.value }));
   const items = playlist.items;
   const meta = html`<p class="muted pl-meta">
     ${items.length} ${items.length === 1 ? 'item' : 'items'} · ${formatDuration(totalDuration(items))}
@@ -122,8 +126,8 @@ function Details({ playlist, libraryName, editable, busy, onSave }) {
   </p>`;
   if (editing) {
     return html`<form class="stack card pl-details-form" onSubmit=${submit} aria-label="Playlist details">
-      <label>Name <input name="name" required maxlength="200" value=${playlist.name} autocomplete="off" /></label>
-      <label>Description <textarea name="description" maxlength="5000" value=${playlist.description}></textarea></label>
+      <label>Name <input name="name" required maxlength="200" value=${draft.name} onInput=${edit('name')} autocomplete="off" /></label>
+      <label>Description <textarea name="description" maxlength="5000" value=${draft.description} onInput=${edit('description')}></textarea></label>
       <div class="row">
         <button type="submit" disabled=${busy}>Save</button>
         <button type="button" class="secondary" onClick=${close}>Cancel</button>
@@ -133,7 +137,7 @@ function Details({ playlist, libraryName, editable, busy, onSave }) {
   return html`<div class="pl-details">
     <div class="row">
       <h1>${playlist.name}</h1>
-      ${editable && html`<button type="button" class="secondary small" ref=${opener} disabled=${busy} onClick=${() => setEditing(true)}>Rename</button>`}
+      ${editable && html`<button type="button" class="secondary small" ref=${opener} disabled=${busy} onClick=${open}>Rename</button>`}
     </div>
     ${playlist.description && html`<p class="pl-description">${playlist.description}</p>`}
     ${meta}

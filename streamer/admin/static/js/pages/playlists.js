@@ -14,6 +14,10 @@ const PAGE = 50;
 function CreateDialog({ open, libraries, initialLibrary, onClose }) {
   const [error, setError] = useState(null);
   const [busy, setBusy] = useState(false);
+  // The chosen library lives in state: a re-render (live events) must not put the
+  // initial choice back.
+  const [chosen, setChosen] = useState(null);
+  const libraryId = chosen || initialLibrary || (libraries[0] && libraries[0].id) || '';
   useEffect(() => {
     if (open) setError(null);
   }, [open]);
@@ -41,7 +45,7 @@ function CreateDialog({ open, libraries, initialLibrary, onClose }) {
     <form class="stack" onSubmit=${submit}>
       <label>Name <input name="name" required maxlength="200" autocomplete="off" /></label>
       <label>Library
-        <select name="library_id" required value=${initialLibrary || (libraries[0] && libraries[0].id) || ''}>
+        <select name="library_id" required value=${libraryId} onChange=${(event) => setChosen(event.currentTarget.value)}>
           ${libraries.map((library) => html`<option key=${library.id} value=${library.id}>${library.name}</option>`)}
         </select>
       </label>
