@@ -274,9 +274,11 @@ def test_a_transcode_sends_job_events_with_rising_progress_until_it_succeeds(liv
         "attempts": 0,
         "cancel_requested": False,
     }
-    running = [e["progress"] for e in mine if e["status"] == "running"]
-    assert running == sorted(running)
-    assert len([p for p in running if 0 < p < 1]) >= 2, running
+    # Progress rises from the queued 0 to the final 1, with what the running job reported
+    # in between (about once a second: how many depends on the machine's speed).
+    progress = [e["progress"] for e in mine]
+    assert progress == sorted(progress)
+    assert any(0 < p < 1 for p in progress), progress
     assert final.data["progress"] == 1.0
     assert int(final.id) > int(stream.seen[0].id)
 
@@ -533,20 +535,27 @@ def test_a_revoked_key_stops_receiving_at_the_next_heartbeat(live: Live) -> None
 
 
 def test_the_stream_ends_when_the_client_leaves(live: Live) -> None:
-    stream = live.open()
-    stream.until(lambda m: m.event == ":")
     assert live.server.app is not None
     hub = live.server.app.events
-    assert hub.streams >= 1
-    before = hub.streams
+    # Earlier tests' clients are closed; the server may not have noticed every one yet.
+    _wait_for(lambda: hub.streams == 0, timeout=3 * live.settings.events_heartbeat_seconds + 2)
+    stream = live.open()
+    stream.until(lambda m: m.event == ":")
+    assert hub.streams == 1
 
     stream.response.close()
     stream.client.close()
 
-    deadline = time.monotonic() + 5
-    while hub.streams >= before and time.monotonic() < deadline:
+    assert _wait_for(lambda: hub.streams == 0, timeout=5)
+
+
+def _wait_for(condition: Callable[[], bool], timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
         time.sleep(0.05)
-    assert hub.streams == before - 1
+    return True
 
 
 def test_shutting_down_ends_open_streams_at_once(tmp_path: Path) -> None:
