@@ -13,6 +13,7 @@ import importlib
 import json
 import logging
 import os
+import resource
 import shutil
 import signal
 import sys
@@ -486,11 +487,29 @@ class Background:
         logger.info("queued transcodes", extra={"jobs": len(jobs)})
 
 
+def raise_open_file_limit() -> int:
+    """Raise this process's (and its workers') open-file limit to the hard limit, as nginx's
+    worker_rlimit_nofile does: a listener holds a socket, and while it waits for a slow
+    network a second descriptor (streamer.serving), so the usual soft limit of 1,024 would
+    refuse new connections at about 500 listeners per worker. The new soft limit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        soft = hard
+    if soft != resource.RLIM_INFINITY and soft < 8192:
+        logger.warning(
+            "open-file limit is low for many listeners",
+            extra={"limit": soft, "hint": "raise the hard limit (ulimit -Hn, LimitNOFILE)"},
+        )
+    return soft
+
+
 def _run_uvicorn(settings: Settings) -> int:
     import uvicorn
 
     from streamer.serving import StreamerHttpProtocol
 
+    raise_open_file_limit()
     metrics_dir = settings.data_dir / "metrics"
     shutil.rmtree(metrics_dir, ignore_errors=True)
     metrics_dir.mkdir(parents=True, exist_ok=True)

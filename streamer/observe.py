@@ -71,6 +71,8 @@ class ObserveMiddleware:
                 message["headers"] = [*message.get("headers", ()), header]
             elif kind == "http.response.body":
                 sent += len(message.get("body", b""))
+            elif kind == "http.response.zerocopy":
+                sent += message["count"]
             await send(message)
 
         stats = self.stats

@@ -36,6 +36,16 @@ finished as uvicorn would finish it (keep-alive, pipelining, ``connection: close
 answer itself comes from the same code as the ASGI path's (MediaEndpoint._plan), is
 observed the same way (request id, metrics, access log), and sees the client that uvicorn's
 proxy-headers middleware would give the app.
+
+Zero-copy bodies on the ASGI path. The protocol offers ASGI's zero-copy send extension
+(``http.response.zerocopy`` in ``scope["extensions"]``): after ``http.response.start``,
+``{"type": "http.response.zerocopy", "file": fd, "offset": o, "count": n}`` sends ``n``
+bytes of the file with ``os.sendfile`` straight onto the socket, once what the transport
+holds has left. When the socket is full it waits for it to become writable (a duplicate
+of its descriptor watched by the loop, for uvloop owns the original), so a slow reader
+costs no buffer in the process at all, and a fast one no copy through Python. A file
+shorter than promised aborts the connection (never a short body); a client that left
+ends the response quietly.
 """
 
 from __future__ import annotations
@@ -61,6 +71,14 @@ SEND_BUFFER_STATE = "streamer.socket_send_buffer"
 SHUTDOWN_STATE = "streamer.shutdown"  # an asyncio.Event set when the server shuts down
 ANSWER_NOW_STATE = "streamer.answer_now"  # an AnswerNow: immediate answers (module docstring)
 HOLD_MAX = 8 * 1024  # largest write held back to join the next one (headers are ~0.5 KB)
+ZEROCOPY = "http.response.zerocopy"  # ASGI's zero-copy send extension (module docstring)
+ZEROCOPY_SPAN = 1024 * 1024  # bytes of a zero-copy body checked for the page cache at once
+_NOWAIT = getattr(os, "RWF_NOWAIT", None)
+
+
+class ShortFile(Exception):
+    """A zero-copy body's file ended before the bytes promised; the connection is
+    aborted."""
 
 
 class CoalescingTransport:
@@ -150,6 +168,7 @@ class StreamerHttpProtocol(HttpToolsProtocol):
         self._answer_now: AnswerNow | None = answer_now if callable(answer_now) else None
         self._forwarded = _forwarded_client(self.app)
         self._raw: socket.socket | None = None
+        self._write_waiter: asyncio.Future[None] | None = None
         coalescing = CoalescingTransport(transport, self.loop)
         super().connection_made(coalescing)  # type: ignore[arg-type]
 
@@ -166,7 +185,102 @@ class StreamerHttpProtocol(HttpToolsProtocol):
             if reply is not None:
                 self._write_reply(cycle, reply)
                 return
+        cycle.scope.setdefault("extensions", {})[ZEROCOPY] = {}
+        cycle.send = self._zerocopy_send(cycle)  # type: ignore[method-assign,assignment]
         super()._start_asgi_task(cycle, app)
+
+    def _zerocopy_send(self, cycle: RequestResponseCycle) -> Send:
+        """``cycle.send`` that also takes ``http.response.zerocopy`` (module docstring)."""
+        send = cycle.send
+
+        async def zerocopy_send(message: Any) -> None:
+            if message["type"] != ZEROCOPY:
+                await send(message)
+                return
+            if cycle.disconnected:
+                return
+            if not cycle.response_started or cycle.response_complete or cycle.chunked_encoding:
+                raise RuntimeError("http.response.zerocopy needs a started Content-Length body")
+            file = message["file"]
+            fd = file if isinstance(file, int) else file.fileno()
+            count = int(message["count"])
+            if count > cycle.expected_content_length:
+                raise RuntimeError("Response content longer than Content-Length")
+            if cycle.scope["method"] != "HEAD" and count:
+                outcome = await self._stream_file(fd, int(message["offset"]), count)
+                if outcome is not None:
+                    cycle.disconnected = True  # uvicorn's own sends now do nothing
+                    if outcome == "short":
+                        raise ShortFile(f"the file ended before {count} bytes were sent")
+                    return
+            cycle.expected_content_length -= count
+            if not message.get("more_body", False):
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+        return zerocopy_send
+
+    async def _stream_file(self, fd: int, offset: int, count: int) -> str | None:
+        """Send ``count`` bytes of ``fd`` from ``offset`` after what the transport holds.
+        None when all went; "gone" (the client left) or "short" (the file ended), the
+        connection then aborted."""
+        transport = self.transport
+        transport.flush()  # type: ignore[attr-defined]
+        sock = self._socket()
+        if sock is None:  # pragma: no cover - every TCP transport has one
+            return "gone"
+        watched = -1
+        cached_to = offset  # the page cache holds the file up to here (as far as we know)
+        end = offset + count
+        try:
+            # Bytes queued in the transport (the head, when the socket was full) go first.
+            while transport.get_write_buffer_size():
+                if transport.is_closing():
+                    return "gone"
+                watched = await self._writable(sock, watched)
+            while count:
+                if offset >= cached_to:
+                    # sendfile must not wait for the disk on the loop: a span whose end is
+                    # not cached is read once in a thread first (which caches it).
+                    cached_to = min(end, offset + ZEROCOPY_SPAN)
+                    if not _resident(fd, cached_to - 1):
+                        await asyncio.to_thread(os.pread, fd, cached_to - offset, offset)
+                try:
+                    sent = os.sendfile(sock.fileno(), fd, offset, cached_to - offset)
+                except (BlockingIOError, InterruptedError):
+                    watched = await self._writable(sock, watched)
+                    continue
+                except OSError:
+                    transport.abort()  # the client is gone (reset, broken pipe)
+                    return "gone"
+                if sent == 0:
+                    transport.abort()
+                    return "short"
+                offset += sent
+                count -= sent
+                if count:
+                    await asyncio.sleep(0)  # one fast client must not hold the loop
+        except ConnectionError:
+            return "gone"
+        finally:
+            if watched >= 0:
+                os.close(watched)
+        return None
+
+    async def _writable(self, sock: socket.socket, watched: int) -> int:
+        """Until the socket can take more (or the connection is lost: ConnectionError).
+        The loop watches a duplicate of the descriptor, made once per body: uvloop owns
+        and watches the original."""
+        if watched < 0:
+            watched = os.dup(sock.fileno())
+        waiter = self.loop.create_future()
+        self._write_waiter = waiter
+        self.loop.add_writer(watched, _wake, waiter)
+        try:
+            await waiter
+        finally:
+            self.loop.remove_writer(watched)
+            self._write_waiter = None
+        return watched
 
     def _write_reply(self, cycle: RequestResponseCycle, reply: Reply) -> None:
         """Send a whole response at once and finish the cycle as uvicorn would."""
@@ -234,6 +348,9 @@ class StreamerHttpProtocol(HttpToolsProtocol):
         return self._raw
 
     def connection_lost(self, exc: Exception | None) -> None:
+        waiter = self._write_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_exception(ConnectionResetError("the connection was lost"))
         if self._raw is not None:
             self._raw.detach()  # the transport owns the descriptor and closes it
             self._raw = None
@@ -248,6 +365,22 @@ class StreamerHttpProtocol(HttpToolsProtocol):
 
 
 _IMMEDIATE = frozenset({"GET", "HEAD"})
+
+
+def _resident(fd: int, position: int) -> bool:
+    """Whether the page cache holds the byte at ``position`` (preadv2 with RWF_NOWAIT
+    fails rather than wait for the disk; without it, assume not)."""
+    if _NOWAIT is None:  # pragma: no cover - not Linux
+        return False
+    try:
+        return os.preadv(fd, [bytearray(1)], position, _NOWAIT) == 1
+    except OSError:  # EAGAIN: not cached; EOPNOTSUPP: no RWF_NOWAIT here
+        return False
+
+
+def _wake(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
 
 
 async def _answered(_scope: Scope, _receive: Receive, _send: Send) -> None:

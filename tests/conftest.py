@@ -41,6 +41,7 @@ def blockbuster(request: pytest.FixtureRequest) -> Iterator[BlockBuster | None]:
         # Likewise a small body of a local file sent with sendfile on the loop, once the page
         # cache is known to hold it (streamer/serving.py).
         bb.functions["os.sendfile"].can_block_in("streamer/serving.py", "_send_file")
+        bb.functions["os.sendfile"].can_block_in("streamer/serving.py", "_stream_file")
         # SQLAlchemy's SQLite dialect makes the database path absolute when an engine is
         # built: a getcwd, not I/O that can stall.
         bb.functions["os.path.abspath"].can_block_in("streamer/db/engine.py", "__init__")
