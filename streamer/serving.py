@@ -169,6 +169,8 @@ class StreamerHttpProtocol(HttpToolsProtocol):
         self._forwarded = _forwarded_client(self.app)
         self._raw: socket.socket | None = None
         self._write_waiter: asyncio.Future[None] | None = None
+        # sendfile writes the socket itself: never under TLS (uvicorn with ssl options).
+        self._plain = transport.get_extra_info("sslcontext") is None
         coalescing = CoalescingTransport(transport, self.loop)
         super().connection_made(coalescing)  # type: ignore[arg-type]
 
@@ -185,8 +187,9 @@ class StreamerHttpProtocol(HttpToolsProtocol):
             if reply is not None:
                 self._write_reply(cycle, reply)
                 return
-        cycle.scope.setdefault("extensions", {})[ZEROCOPY] = {}
-        cycle.send = self._zerocopy_send(cycle)  # type: ignore[method-assign,assignment]
+        if self._plain:
+            cycle.scope.setdefault("extensions", {})[ZEROCOPY] = {}
+            cycle.send = self._zerocopy_send(cycle)  # type: ignore[method-assign,assignment]
         super()._start_asgi_task(cycle, app)
 
     def _zerocopy_send(self, cycle: RequestResponseCycle) -> Send:
@@ -315,7 +318,8 @@ class StreamerHttpProtocol(HttpToolsProtocol):
         it is never copied through Python. Whatever the socket does not take at once, and
         everything when the transport holds data, goes through the transport in order."""
         transport = self.transport
-        sock = self._socket() if transport.get_write_buffer_size() == 0 else None
+        plain_and_idle = self._plain and transport.get_write_buffer_size() == 0
+        sock = self._socket() if plain_and_idle else None
         if sock is not None:
             try:
                 sent = sock.send(head, socket.MSG_MORE)
