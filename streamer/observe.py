@@ -14,7 +14,7 @@ from streamer.access_log import AccessLog
 from streamer.logs import request_id_var
 from streamer.recent_errors import RecentErrors
 from streamer.request_stats import RequestStats
-from streamer.types import AnswerNow, ASGIApp, Message, Receive, Reply, Scope, Send
+from streamer.types import ZEROCOPY, AnswerNow, ASGIApp, Message, Receive, Reply, Scope, Send
 
 # Accept a caller's (a CDN's) request id when it is short and plain; otherwise make one.
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -71,7 +71,7 @@ class ObserveMiddleware:
                 message["headers"] = [*message.get("headers", ()), header]
             elif kind == "http.response.body":
                 sent += len(message.get("body", b""))
-            elif kind == "http.response.zerocopy":
+            elif kind == ZEROCOPY:
                 sent += message["count"]
             await send(message)
 

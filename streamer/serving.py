@@ -63,7 +63,8 @@ from uvicorn.protocols.http.httptools_impl import (
     RequestResponseCycle,
 )
 
-from streamer.types import AnswerNow, ASGIApp, Receive, Reply, Scope, Send
+from streamer.page_cache import resident
+from streamer.types import ZEROCOPY, AnswerNow, ASGIApp, Receive, Reply, Scope, Send
 
 WRITE_BUFFER_HIGH = 16 * 1024
 WRITE_BUFFER_LOW = 4 * 1024
@@ -71,9 +72,7 @@ SEND_BUFFER_STATE = "streamer.socket_send_buffer"
 SHUTDOWN_STATE = "streamer.shutdown"  # an asyncio.Event set when the server shuts down
 ANSWER_NOW_STATE = "streamer.answer_now"  # an AnswerNow: immediate answers (module docstring)
 HOLD_MAX = 8 * 1024  # largest write held back to join the next one (headers are ~0.5 KB)
-ZEROCOPY = "http.response.zerocopy"  # ASGI's zero-copy send extension (module docstring)
 ZEROCOPY_SPAN = 1024 * 1024  # bytes of a zero-copy body checked for the page cache at once
-_NOWAIT = getattr(os, "RWF_NOWAIT", None)
 
 
 class ShortFile(Exception):
@@ -245,7 +244,7 @@ class StreamerHttpProtocol(HttpToolsProtocol):
                     # sendfile must not wait for the disk on the loop: a span whose end is
                     # not cached is read once in a thread first (which caches it).
                     cached_to = min(end, offset + ZEROCOPY_SPAN)
-                    if not _resident(fd, cached_to - 1):
+                    if not resident(fd, cached_to - 1):
                         await asyncio.to_thread(os.pread, fd, cached_to - offset, offset)
                 try:
                     sent = os.sendfile(sock.fileno(), fd, offset, cached_to - offset)
@@ -369,17 +368,6 @@ class StreamerHttpProtocol(HttpToolsProtocol):
 
 
 _IMMEDIATE = frozenset({"GET", "HEAD"})
-
-
-def _resident(fd: int, position: int) -> bool:
-    """Whether the page cache holds the byte at ``position`` (preadv2 with RWF_NOWAIT
-    fails rather than wait for the disk; without it, assume not)."""
-    if _NOWAIT is None:  # pragma: no cover - not Linux
-        return False
-    try:
-        return os.preadv(fd, [bytearray(1)], position, _NOWAIT) == 1
-    except OSError:  # EAGAIN: not cached; EOPNOTSUPP: no RWF_NOWAIT here
-        return False
 
 
 def _wake(waiter: asyncio.Future[None]) -> None:

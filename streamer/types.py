@@ -11,6 +11,9 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+# ASGI's zero-copy send extension: its scope["extensions"] key and its message type
+# (streamer.serving offers it, MediaEndpoint sends it, ObserveMiddleware counts it).
+ZEROCOPY = "http.response.zerocopy"
 
 
 @dataclass(slots=True)

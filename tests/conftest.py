@@ -37,7 +37,7 @@ def blockbuster(request: pytest.FixtureRequest) -> Iterator[BlockBuster | None]:
         # The hot path may read a small range of a local file on the loop: it is in the page
         # cache, as nginx does without aio threads (DESIGN.md, "The hot path").
         # (blockbuster does not watch os.pread; the exemption covers os.read fallbacks.)
-        bb.functions["os.read"].can_block_in("streamer/routes/media_files.py", "read_inline")
+        bb.functions["os.read"].can_block_in("streamer/page_cache.py", "read_inline")
         # Likewise a small body of a local file sent with sendfile on the loop, once the page
         # cache is known to hold it (streamer/serving.py).
         bb.functions["os.sendfile"].can_block_in("streamer/serving.py", "_send_file")

@@ -37,16 +37,17 @@ from streamer.http.cache_status import cache_status
 from streamer.http.multipart import MultipartPlan, make_boundary
 from streamer.http.signing import TokenError, verify_token
 from streamer.observe import ROUTE_KEY
+from streamer.page_cache import read_chunk, read_inline, resident
 from streamer.renditions.catalog import RenditionCatalog
 from streamer.request_stats import RequestStats
-from streamer.routes.media_files import ObjectState, ObjectStates, read_chunk, read_inline
+from streamer.routes.media_files import ObjectState, ObjectStates
 from streamer.routes.media_index import TRACK_ID, MediaIndex
 from streamer.routes.problems import problem_reply, problem_response, storage_unavailable
 from streamer.serving import ShortFile
 from streamer.settings import Settings
 from streamer.storage import ObjectStore
 from streamer.storage.registry import StoreLookup
-from streamer.types import Receive, Reply, Scope, Send
+from streamer.types import ZEROCOPY, Receive, Reply, Scope, Send
 
 logger = logging.getLogger("streamer.media")
 
@@ -60,7 +61,6 @@ PREFETCH_PENDING = 64  # prefetches waiting for a slot; more are dropped
 # Smallest immediate body sent with sendfile rather than copied: below it the copy costs
 # less than the extra system call (measured: 60 KB went from 29k to 50k req/s a worker).
 SENDFILE_MIN = 16 * 1024
-ZEROCOPY = "http.response.zerocopy"  # ASGI's zero-copy send extension
 MEMORY_HIT = cache_status("memory")
 EXPOSE = (
     b"Content-Range, Content-Length, Accept-Ranges, ETag, Last-Modified, X-Request-ID, Cache-Status"
@@ -906,8 +906,7 @@ def _sendfile_span(
     only = _single_range(segments)
     if only is None or only.length < SENDFILE_MIN:
         return None
-    last = read_inline(fd, offset + only.end, 1)
-    if last is None or len(last) != 1:
+    if not resident(fd, offset + only.end):
         return None
     return fd, offset + only.start, only.length
 

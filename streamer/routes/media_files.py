@@ -9,7 +9,6 @@ Descriptors are reference-counted: eviction never closes one that a response sti
 from __future__ import annotations
 
 import asyncio
-import errno
 import os
 import time
 from collections import OrderedDict
@@ -31,42 +30,6 @@ class ObjectState:
     refs: int = 0
     retired: bool = False  # replaced or evicted: close when the last reader releases it
     identity: tuple[int, int, int] = field(default=(0, 0, 0))  # (ino, size, mtime_ns)
-
-
-_NOWAIT = getattr(os, "RWF_NOWAIT", None)
-
-
-def read_inline(fd: int, offset: int, length: int) -> bytes | bytearray | None:
-    """Read a range on the event loop if the page cache holds it; None if it does not.
-
-    preadv2 with RWF_NOWAIT (Linux 4.14+) never waits for the disk: it fails with EAGAIN
-    when the data is not cached. So cached ranges cost no thread hop (as nginx reads
-    without aio threads) and uncached ones never stall the loop. A partial answer (only
-    the start is cached) also returns None: the caller then reads it all in a thread.
-    Returns b"" at end of file. The buffer is returned as is (no copy): uvicorn writes any
-    bytes-like body.
-    """
-    if _NOWAIT is None:  # pragma: no cover - not Linux: always read in a thread
-        return None
-    buffer = bytearray(length)
-    try:
-        got = os.preadv(fd, [buffer], offset, _NOWAIT)
-    except (BlockingIOError, InterruptedError):
-        return None
-    except OSError as exc:  # EOPNOTSUPP on filesystems without RWF_NOWAIT
-        if exc.errno in (errno.EOPNOTSUPP, errno.EINVAL):
-            return None
-        raise
-    if got == length:
-        return buffer
-    if got == 0:
-        return b""
-    return None
-
-
-def read_chunk(fd: int, offset: int, length: int) -> bytes:
-    """Read a chunk in a worker thread (large or possibly uncached ranges)."""
-    return os.pread(fd, length, offset)
 
 
 class ObjectStates:

@@ -34,7 +34,7 @@ from streamer.storage.base import (
 )
 from streamer.storage.keys import check_key, check_prefix, check_range
 
-__all__ = ["LocalStore"]
+__all__ = ["LocalStore", "write_all"]
 
 logger = logging.getLogger("streamer.storage")
 
@@ -82,10 +82,11 @@ def _copy_fd(source: int, destination: int) -> None:
             raise
     # Both offsets advanced by whatever was copied, so carrying on from here is exact.
     while data := os.read(source, _COPY_BUFFER_SIZE):
-        _write_all(destination, data)
+        write_all(destination, data)
 
 
-def _write_all(fd: int, data: bytes) -> None:
+def write_all(fd: int, data: bytes) -> None:
+    """Write all of ``data`` to a blocking descriptor (os.write may take less)."""
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view) :]
@@ -135,7 +136,7 @@ def _remove_entries(dir_fd: int, name_prefix: str) -> int:
 
 def _write_batch(fd: int, batch: list[bytes]) -> None:
     for part in batch:
-        _write_all(fd, part)
+        write_all(fd, part)
 
 
 @dataclass(frozen=True, slots=True)
@@ -378,7 +379,7 @@ class LocalStore:
     ) -> ObjectInfo:
         """Store ``data`` under ``key``, atomically for readers (as put_file)."""
         check_key(key)
-        return await asyncio.to_thread(self._write_sync, key, lambda fd: _write_all(fd, data))
+        return await asyncio.to_thread(self._write_sync, key, lambda fd: write_all(fd, data))
 
     def _write_sync(
         self, key: str, write: Callable[[int], None], *, link_from: str | None = None

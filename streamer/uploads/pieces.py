@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING
 
 from streamer.errors import StorageError
 from streamer.storage.base import ObjectInfo, ObjectStore
+from streamer.storage.local import write_all
 from streamer.uploads.staging import BodyTooLarge
 
 if TYPE_CHECKING:
@@ -125,7 +126,7 @@ class ObjectStaging:
         chunks = self.store.iter_range(key, 0, length, chunk_size=_READ_CHUNK)
         try:
             async for chunk in chunks:
-                await asyncio.to_thread(_write_all, fd, chunk)
+                await asyncio.to_thread(write_all, fd, chunk)
         finally:
             close = getattr(chunks, "aclose", None)  # gives back the connection early
             if close is not None:
@@ -271,9 +272,3 @@ def _temporary_file(directory: Path, upload_id: str) -> tuple[int, Path]:
     # Random, so two completions of one upload on one node (a retry) never share it.
     fd, name = tempfile.mkstemp(dir=directory, prefix=f"{upload_id}.", suffix=".assembling")
     return fd, Path(name)
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]

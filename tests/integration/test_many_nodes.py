@@ -199,10 +199,7 @@ def test_added_on_a_transcoded_by_the_worker_served_by_b_purged_never_stale(
 @pytest.mark.slow
 def test_uploaded_through_a_transcoded_by_the_worker_served_by_b(stack: Stack) -> None:
     a, b, bucket = stack.a, stack.b, stack.bucket
-    library = _until(
-        lambda: httpx.get(f"{a.base_url}/api/v1/libraries", headers=stack.auth).json(),
-        "node A catalogues the bucket",
-    )[0]["id"]
+    library = _bucket_library(stack)
     source = make_audio(stack.tmp_path / "upload.flac", "flac", 9.0, frequency=660)
     client = tus.TusClient(f"{a.base_url}/api/v1/uploads", headers=stack.auth)
     with source.open("rb") as stream:
@@ -238,6 +235,15 @@ def test_uploaded_through_a_transcoded_by_the_worker_served_by_b(stack: Stack) -
     assert segment[4:8] in (b"styp", b"moof")  # an fMP4 fragment
 
 
+def _bucket_library(stack: Stack) -> str:
+    """The id of the bucket's library, once node A has catalogued it."""
+    libraries = _until(
+        lambda: httpx.get(f"{stack.a.base_url}/api/v1/libraries", headers=stack.auth).json(),
+        "node A catalogues the bucket",
+    )
+    return str(libraries[0]["id"])
+
+
 def _offset(node: ServerProcess, path: str, auth: dict[str, str]) -> int:
     response = httpx.head(f"{node.base_url}{path}", headers={**auth, "Tus-Resumable": "1.0.0"})
     assert response.status_code == 200, response.text
@@ -247,10 +253,7 @@ def _offset(node: ServerProcess, path: str, auth: dict[str, str]) -> int:
 @pytest.mark.slow
 def test_an_upload_started_on_a_is_finished_on_b_and_served_by_a(stack: Stack) -> None:
     a, b, bucket = stack.a, stack.b, stack.bucket
-    library = _until(
-        lambda: httpx.get(f"{a.base_url}/api/v1/libraries", headers=stack.auth).json(),
-        "node A catalogues the bucket",
-    )[0]["id"]
+    library = _bucket_library(stack)
     source = make_audio(stack.tmp_path / "roaming.flac", "flac", 6.0, frequency=550)
     chunk = 16 * 1024
     assert source.stat().st_size > 4 * chunk

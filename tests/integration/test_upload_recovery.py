@@ -20,7 +20,7 @@ import pytest
 from sqlalchemy import func, select, update
 
 from streamer.cli import normalise_root
-from streamer.db import AuditEntry, Database, Track, Upload, library_id_for
+from streamer.db import Database, Track, Upload, library_id_for
 from streamer.db.models import utcnow
 from streamer.errors import StorageUnavailable
 from streamer.settings import Settings
@@ -30,7 +30,7 @@ from streamer.uploads.recovery import resume_completions
 from streamer.uploads.staging import StagingArea
 from tests.fixtures.audio import make_audio
 from tests.fixtures.servers import RunningServer, scan_roots, serve_in_thread
-from tests.integration.test_uploads import OCTETS, TUS, metadata
+from tests.integration.test_uploads import OCTETS, TUS, audit, metadata
 
 
 class FailingStore:
@@ -84,8 +84,11 @@ def _library_id(settings: Settings) -> str:
     return library_id_for(settings.libraries[0])
 
 
-def _upload_whole(server: RunningServer, settings: Settings, body: bytes) -> httpx.Response:
-    """POST, then PATCH every byte: the PATCH's answer (its completion's outcome)."""
+def _upload_whole(
+    server: RunningServer, settings: Settings, body: bytes
+) -> tuple[httpx.Response, str]:
+    """POST, then PATCH every byte: the PATCH's answer (its completion's outcome), and the
+    upload's id."""
     with server.api() as api:
         created = api.post(
             "/api/v1/uploads",
@@ -98,8 +101,26 @@ def _upload_whole(server: RunningServer, settings: Settings, body: bytes) -> htt
         assert created.status_code == 201, created.text
         location = created.headers["location"]
         response = api.patch(location, content=body, headers={**OCTETS, "Upload-Offset": "0"})
-        response.request.extensions["location"] = location
-        return response
+        return response, location.rsplit("/", 1)[1]
+
+
+def _failed_completion(
+    server: RunningServer, settings: Settings, audio: Path, monkeypatch: pytest.MonkeyPatch
+) -> tuple[FailingStore, str]:
+    """An upload whose every byte arrived while storage was down (its PATCH got 503)."""
+    store = FailingStore(monkeypatch)
+    _response, upload_id = _upload_whole(server, settings, audio.read_bytes())
+    return store, upload_id
+
+
+def _retry(server: RunningServer, upload_id: str, length: int) -> httpx.Response:
+    """The zero-byte PATCH at the full offset that tries a completion again."""
+    with server.api() as api:
+        return api.patch(
+            f"/api/v1/uploads/{upload_id}",
+            content=b"",
+            headers={**OCTETS, "Upload-Offset": str(length)},
+        )
 
 
 def _row(settings: Settings, upload_id: str) -> Upload:
@@ -140,36 +161,13 @@ def _wait_for_status(settings: Settings, upload_id: str, timeout: float = 10.0) 
         time.sleep(0.1)
 
 
-def _audit_actions(settings: Settings, upload_id: str) -> list[str]:
-    async def read() -> list[str]:
-        db = Database(settings.effective_database_url)
-        try:
-            async with db.session() as session:
-                rows = await session.scalars(
-                    select(AuditEntry.action)
-                    .where(AuditEntry.target_type == "upload", AuditEntry.target_id == upload_id)
-                    .order_by(AuditEntry.id)
-                )
-                return list(rows)
-        finally:
-            await db.dispose()
-
-    return asyncio.run(read())
-
-
-def _upload_id(response: httpx.Response) -> str:
-    location: str = response.request.extensions["location"]
-    return location.rsplit("/", 1)[1]
-
-
 def test_a_completion_that_storage_failed_is_finished_by_the_server_itself(
     server: RunningServer, settings: Settings, audio: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     store = FailingStore(monkeypatch)
     body = audio.read_bytes()
 
-    response = _upload_whole(server, settings, body)
-    upload_id = _upload_id(response)
+    response, upload_id = _upload_whole(server, settings, body)
     with server.api() as api:
         head = api.head(f"/api/v1/uploads/{upload_id}", headers=TUS)
     time.sleep(1.0)  # recovery rounds meanwhile fail too, and keep every byte
@@ -187,23 +185,17 @@ def test_a_completion_that_storage_failed_is_finished_by_the_server_itself(
     with server.api() as api:
         original = api.get(f"/media/{upload.track_id}/original")
     assert original.content == body
-    assert _audit_actions(settings, upload_id) == ["upload.create", "upload.complete"]
+    assert audit(settings, upload_id) == ["upload.create", "upload.complete"]
 
 
 def test_a_retry_while_another_node_completes_is_told_to_wait(
     server: RunningServer, settings: Settings, audio: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    store = FailingStore(monkeypatch)
-    upload_id = _upload_id(_upload_whole(server, settings, audio.read_bytes()))
+    store, upload_id = _failed_completion(server, settings, audio, monkeypatch)
     _set_claim(settings, upload_id, timedelta(minutes=5))  # another node is at it
     store.failing = False
 
-    with server.api() as api:
-        retry = api.patch(
-            f"/api/v1/uploads/{upload_id}",
-            content=b"",
-            headers={**OCTETS, "Upload-Offset": str(audio.stat().st_size)},
-        )
+    retry = _retry(server, upload_id, audio.stat().st_size)
     time.sleep(1.0)  # and the recovery rounds leave it to that node as well
 
     assert retry.status_code == 423
@@ -213,8 +205,7 @@ def test_a_retry_while_another_node_completes_is_told_to_wait(
 def test_a_crashed_completion_is_finished_once_its_claim_runs_out(
     server: RunningServer, settings: Settings, audio: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    store = FailingStore(monkeypatch)
-    upload_id = _upload_id(_upload_whole(server, settings, audio.read_bytes()))
+    store, upload_id = _failed_completion(server, settings, audio, monkeypatch)
     _set_claim(settings, upload_id, timedelta(minutes=5))  # a node died holding it
     store.failing = False
     time.sleep(1.0)
@@ -230,20 +221,14 @@ def test_a_crashed_completion_is_finished_once_its_claim_runs_out(
 def test_a_retry_patch_completes_an_upload_at_once(
     server: RunningServer, settings: Settings, audio: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    store = FailingStore(monkeypatch)
-    upload_id = _upload_id(_upload_whole(server, settings, audio.read_bytes()))
+    store, upload_id = _failed_completion(server, settings, audio, monkeypatch)
     store.failing = False
 
-    with server.api() as api:
-        retry = api.patch(
-            f"/api/v1/uploads/{upload_id}",
-            content=b"",
-            headers={**OCTETS, "Upload-Offset": str(audio.stat().st_size)},
-        )
+    retry = _retry(server, upload_id, audio.stat().st_size)
 
     assert retry.status_code in (204, 423)  # 423: a recovery round got there first
     assert _wait_for_status(settings, upload_id).status == "completed"
-    assert _audit_actions(settings, upload_id).count("upload.complete") == 1
+    assert audit(settings, upload_id).count("upload.complete") == 1
 
 
 # -- without a server: the recovery's own rules ------------------------------------------
@@ -312,7 +297,7 @@ def test_concurrent_recoveries_complete_an_upload_once(
     assert finished.count(upload_id) == 1
     upload = _row(quiet_settings, upload_id)
     assert upload.status == "completed"
-    assert _audit_actions(quiet_settings, upload_id) == ["upload.complete"]
+    assert audit(quiet_settings, upload_id) == ["upload.complete"]
 
     async def tracks_with_key() -> int:
         db = Database(quiet_settings.effective_database_url)
