@@ -113,6 +113,11 @@ export function formatBytes(bytes) {
   return `${value.toFixed(value < 10 && unit ? 1 : 0)} ${units[unit]}`;
 }
 
+// A time of day to the second ("14:03:07" in the reader's locale) from ms since the epoch.
+export function formatTime(t) {
+  return new Date(t).toLocaleTimeString(undefined, { hour: '2-digit', minute: '2-digit', second: '2-digit' });
+}
+
 export function formatDate(value) {
   if (!value) return '–';
   const date = new Date(value);

@@ -1,6 +1,7 @@
 // Users, their library access and API keys, and the server's two-factor policy (admins).
-import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import { del, get, patch, post, put } from '../api.js';
+import { useLoad } from '../hooks.js';
 import { html } from '../html.js';
 import { Dialog, ErrorMessage, formatDate, Loading, Pager, problemText, toast, useTitle } from '../ui.js';
 
@@ -55,25 +56,6 @@ const NAME_RULE = 'Use letters, digits and . _ @ - (up to 100), starting with a 
 function FieldError({ id, message }) {
   if (!message) return null;
   return html`<span class="field-error" id=${id}>${message}</span>`;
-}
-
-// {data, error, loading, reload}: `load()` now, and again when `deps` change.
-function useLoad(load, deps = []) {
-  const [state, setState] = useState({ data: null, error: null, loading: true });
-  const latest = useRef(load);
-  latest.current = load;
-  const reload = useCallback(async () => {
-    setState((s) => ({ ...s, loading: true }));
-    try {
-      setState({ data: await latest.current(), error: null, loading: false });
-    } catch (error) {
-      setState((s) => ({ ...s, error, loading: false }));
-    }
-  }, []);
-  useEffect(() => {
-    reload();
-  }, deps);
-  return { ...state, reload };
 }
 
 // ---------------------------------------------------------------- shared pieces
