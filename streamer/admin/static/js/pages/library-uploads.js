@@ -19,22 +19,20 @@ const ACTIVE = new Set(['uploading', 'retrying', 'processing']);
 const JOB_DONE = new Set(['succeeded', 'failed', 'cancelled']);
 const POLL_MS = 5000; // transcoding state, only while live events are down
 
-// --- tus-js-client, loaded once as a classic script (it defines window.tus).
+// --- tus-js-client, loaded once, through the import map. Its bundle is UMD, not a
+// module: imported for its effect it defines window.tus.
 let tusLoading = null;
 function loadTus() {
-  if (window.tus) return Promise.resolve(window.tus);
   if (!tusLoading) {
-    tusLoading = new Promise((resolve, reject) => {
-      const script = document.createElement('script');
-      script.src = '/admin/vendor/tus.min.js';
-      script.onload = () => (window.tus ? resolve(window.tus) : reject(new Error('tus-js-client did not load')));
-      script.onerror = () => {
+    tusLoading = import('tus-js-client').then(
+      () => window.tus || Promise.reject(new Error('tus-js-client did not load')),
+      (error) => {
         tusLoading = null;
-        script.remove();
-        reject(new Error('The upload library (/admin/vendor/tus.min.js) could not be loaded; run scripts/assets.'));
-      };
-      document.head.appendChild(script);
-    });
+        throw new Error('The upload library (tus-js-client) could not be loaded; run scripts/assets.', {
+          cause: error,
+        });
+      },
+    );
   }
   return tusLoading;
 }

@@ -7,8 +7,9 @@
 // one produced; a refusal (412: changed elsewhere, 404: deleted, ...) drops the queued
 // ones, says why, and shows the server's state again. Changes made elsewhere arrive as live
 // `playlist` events and reload the items.
+
+import Hls from 'hls.js';
 import { useEffect, useRef, useState } from 'preact/hooks';
-import Hls from '/admin/vendor/hls.mjs';
 import { del, get, patch, post } from '../api.js';
 import { useEvents } from '../events.js';
 import { html } from '../html.js';

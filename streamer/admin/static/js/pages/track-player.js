@@ -1,8 +1,8 @@
 // The track page's player: HLS through hls.js, native HLS, or the original file by ranges;
 // a rendition switcher; the waveform as the seek bar.
 
+import Hls from 'hls.js';
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
-import Hls from '/admin/vendor/hls.mjs';
 import { html } from '../html.js';
 import { formatDuration } from '../ui.js';
 
