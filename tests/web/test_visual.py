@@ -1,5 +1,5 @@
-"""Visual regression: pages of the web admin at desktop and phone width, compared with the
-baselines in tests/web/baselines/ pixel by pixel.
+"""Visual regression: pages of the web admin, and its plots, at desktop and phone width,
+compared with the baselines in tests/web/baselines/ pixel by pixel.
 
 The pages are made deterministic rather than the tolerance loose: fixed data from the
 harness's fake API (tests/web/harness.py), a frozen clock, a fixed locale and time zone,
@@ -170,8 +170,20 @@ def ready_users(page: Page) -> None:
     expect(page.get_by_role("checkbox", name="admins")).to_be_checked()
 
 
+def ready_plots(page: Page) -> None:
+    """The plots are drawn at their measured widths (useWidth), not the fallback."""
+    expect(page.locator("figure.plot svg")).to_have_count(3)
+    page.wait_for_function(
+        """() => [...document.querySelectorAll('figure.plot')].every((figure) =>
+            Number(figure.querySelector('svg').getAttribute('width'))
+                === Math.round(figure.clientWidth))"""
+    )
+
+
 PAGES: dict[str, tuple[str, dict[str, tuple[int, Any]], Callable[[Page], None]]] = {
     "login": ("/admin/", SIGNED_OUT, ready_login),
+    # LinePlot and BarPlot, shared by pages, with fixed data (tests/web/components/gallery.js).
+    "plots": ("/components/gallery.html", SIGNED_OUT, ready_plots),
     "libraries": ("/admin/libraries", SIGNED_IN, ready_libraries),
     "users": ("/admin/users", SIGNED_IN, ready_users),
 }
