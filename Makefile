@@ -34,12 +34,13 @@ test: venv assets
 	bash scripts/check
 	bash scripts/test
 
-check: venv
+check: venv assets
 	bash scripts/check
 
-format: venv
+format: venv assets
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
+	web/node_modules/.bin/biome check --write .
 
 # docs/screenshots/: every admin page at desktop and phone width (runs the browser tests).
 screenshots: venv assets

@@ -1,7 +1,9 @@
 """/admin: the web admin's static files, served from memory with strict headers.
 
 Every path under /admin that is not a file is a page of the single-page app and gets
-index.html; the app routes on the client with the History API. Files are read, hashed
+index.html; the app routes on the client with the History API. The document names its
+modules and style sheets by content-hashed URLs (streamer.admin.versions), which are
+cached for good; the document and plain URLs are revalidated. Files are read, hashed
 and gzipped off the event loop the first time they are asked for and revalidated against
 the disk at most every few seconds, so editing a module shows up on reload. Only files
 that exist under the static folder are ever served: the request path is looked up in a
@@ -19,6 +21,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from streamer.admin.versions import IMMUTABLE, asks_for, versioned_document
 from streamer.observe import ROUTE_KEY
 from streamer.routes.problems import problem_body
 from streamer.types import Receive, Scope, Send
@@ -26,6 +29,9 @@ from streamer.types import Receive, Scope, Send
 __all__ = ["STATIC", "AdminSite"]
 
 STATIC = Path(__file__).parent / "static"
+PREFIX = "/admin"  # where the site is mounted: its URLs are PREFIX + the file's path
+DOCUMENT = "/index.html"
+VERSIONED = (".js", ".mjs", ".css")  # files the document names by content-hashed URLs
 REVALIDATE_SECONDS = 2.0
 # Installed from npm by scripts/assets (`make serve` and `make test` run it).
 VENDOR_MARKER = "/vendor/preact.mjs"
@@ -80,20 +86,33 @@ class Asset:
     mtime_ns: int
     checked: float
 
+    @property
+    def version(self) -> str:
+        """The hash of the content, as in the ETag and the file's versioned URL."""
+        return self.etag.strip(b'"').decode()
 
-def load_asset(path: Path) -> Asset:
-    body = path.read_bytes()
-    stat = path.stat()
-    gzipped = gzip.compress(body, 6) if path.suffix in COMPRESSIBLE and len(body) > 512 else None
+
+def make_asset(body: bytes, suffix: str, mtime_ns: int) -> Asset:
+    gzipped = gzip.compress(body, 6) if suffix in COMPRESSIBLE and len(body) > 512 else None
     digest = hashlib.blake2b(body, digest_size=12).hexdigest()
     return Asset(
         body=body,
         gzipped=gzipped if gzipped is not None and len(gzipped) < len(body) else None,
         etag=f'"{digest}"'.encode(),
-        content_type=TYPES.get(path.suffix, "application/octet-stream"),
-        mtime_ns=stat.st_mtime_ns,
+        content_type=TYPES.get(suffix, "application/octet-stream"),
+        mtime_ns=mtime_ns,
         checked=time.monotonic(),
     )
+
+
+def load_asset(path: Path) -> Asset:
+    body = path.read_bytes()
+    return make_asset(body, path.suffix, path.stat().st_mtime_ns)
+
+
+def render_document(template: Asset, versions: dict[str, str]) -> Asset:
+    """index.html with content-hashed URLs: its validator changes with any file's."""
+    return make_asset(versioned_document(template.body, versions), ".html", template.mtime_ns)
 
 
 def list_files(root: Path) -> dict[str, Path]:
@@ -121,6 +140,8 @@ class AdminSite:
         self._files: dict[str, Path] | None = None
         self._listed = 0.0
         self._assets: dict[str, Asset] = {}
+        # (template's ETag, versions) -> the document rendered from them: the last one.
+        self._document: tuple[tuple[bytes, tuple[tuple[str, str], ...]], Asset] | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         assert scope["type"] == "http"
@@ -137,18 +158,20 @@ class AdminSite:
         name = rest if rest in files else None
         page = name is None and "." not in rest.rsplit("/", 1)[-1]
         if page:
-            name = "/index.html"
+            name = DOCUMENT
             if VENDOR_MARKER not in files:
                 await _problem(send, 503, MISSING_VENDOR)
                 return
         if name is None or name not in files:
             await _problem(send, 404, "no such file in the web admin")
             return
-        asset = await self._asset(name, files[name])
+        document = name == DOCUMENT
+        asset = await (self._render(files) if document else self._asset(name, files[name]))
         if asset is None:
             await _problem(send, 404, "no such file in the web admin")
             return
-        await self._send(scope, send, asset, page or name == "/index.html")
+        immutable = not document and asks_for(scope.get("query_string", b""), asset.version)
+        await self._send(scope, send, asset, document=document, immutable=immutable)
 
     async def _listing(self) -> dict[str, Path]:
         now = time.monotonic()
@@ -156,6 +179,19 @@ class AdminSite:
             self._files = await asyncio.to_thread(list_files, self.root)
             self._listed = now
         return self._files
+
+    async def _render(self, files: dict[str, Path]) -> Asset | None:
+        template = await self._asset(DOCUMENT, files[DOCUMENT])
+        if template is None:
+            return None
+        names = [name for name in files if name.endswith(VERSIONED)]
+        assets = await asyncio.gather(*(self._asset(name, files[name]) for name in names))
+        versions = {PREFIX + n: a.version for n, a in zip(names, assets, strict=True) if a}
+        key = (template.etag, tuple(sorted(versions.items())))
+        if self._document is None or self._document[0] != key:
+            rendered = await asyncio.to_thread(render_document, template, versions)
+            self._document = (key, rendered)
+        return self._document[1]
 
     async def _asset(self, name: str, path: Path) -> Asset | None:
         asset = self._assets.get(name)
@@ -172,13 +208,16 @@ class AdminSite:
         self._assets[name] = asset
         return asset
 
-    async def _send(self, scope: Scope, send: Send, asset: Asset, document: bool) -> None:
+    async def _send(
+        self, scope: Scope, send: Send, asset: Asset, *, document: bool, immutable: bool
+    ) -> None:
         request = dict(scope["headers"])
         headers = [
             (b"content-type", asset.content_type.encode()),
             (b"etag", asset.etag),
-            # Revalidate every time (a 304 is cheap); an upgrade shows on the next load.
-            (b"cache-control", b"no-cache"),
+            # A content-hashed URL never changes; anything else is revalidated every time
+            # (a 304 is cheap), so an upgrade shows on the next load.
+            (b"cache-control", IMMUTABLE if immutable else b"no-cache"),
             (b"vary", b"accept-encoding"),
             *SECURITY_HEADERS,
         ]

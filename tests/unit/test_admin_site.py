@@ -57,8 +57,12 @@ async def test_admin_without_slash_redirects_permanently(client: httpx.AsyncClie
 async def test_the_document_allows_exactly_its_import_map_by_hash(
     client: httpx.AsyncClient,
 ) -> None:
-    csp = (await client.get("/admin/")).headers["content-security-policy"]
-    digest = base64.b64encode(hashlib.sha256(IMPORT_MAP.encode()).digest()).decode()
+    response = await client.get("/admin/")
+    csp = response.headers["content-security-policy"]
+    # The map as served: with content-hashed URLs (streamer.admin.versions).
+    served = response.text.split('<script type="importmap">', 1)[1].split("</script>", 1)[0]
+    assert "preact.mjs?v=" in served
+    digest = base64.b64encode(hashlib.sha256(served.encode()).digest()).decode()
     assert f"script-src 'self' 'sha256-{digest}';" in csp
     assert "frame-ancestors 'none'" in csp
     assert "'unsafe-inline'" not in csp.split("script-src", 1)[1].split(";", 1)[0]
@@ -151,3 +155,38 @@ async def test_pages_say_how_to_install_missing_front_end_libraries(
     response = await client.get("/admin/library")
     assert response.status_code == 503
     assert "scripts/assets" in response.json()["detail"]
+
+
+async def test_the_document_names_files_by_content_hashed_urls(client: httpx.AsyncClient) -> None:
+    text = (await client.get("/admin/library")).text
+    main = (await client.get("/admin/js/main.js")).headers["etag"].strip('"')
+    preact = (await client.get("/admin/vendor/preact.mjs")).headers["etag"].strip('"')
+    assert f'src="/admin/js/main.js?v={main}"' in text
+    assert f'"preact": "/admin/vendor/preact.mjs?v={preact}"' in text
+
+
+async def test_a_content_hashed_url_is_cached_for_good(client: httpx.AsyncClient) -> None:
+    etag = (await client.get("/admin/js/main.js")).headers["etag"].strip('"')
+    response = await client.get(f"/admin/js/main.js?v={etag}")
+    assert response.headers["cache-control"] == "public, max-age=31536000, immutable"
+
+
+@pytest.mark.parametrize("query", ["", "?v=0123456789abcdef01234567", "?x=1"])
+async def test_plain_and_stale_urls_are_revalidated(client: httpx.AsyncClient, query: str) -> None:
+    response = await client.get(f"/admin/js/main.js{query}")
+    assert response.status_code == 200
+    assert response.headers["cache-control"] == "no-cache"
+
+
+async def test_the_document_changes_when_a_module_does(
+    client: httpx.AsyncClient, static: Path
+) -> None:
+    first = await client.get("/admin/")
+    path = static / "js" / "main.js"
+    path.write_text("export const answer = 43;\n")
+    stat = path.stat()
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
+    second = await client.get("/admin/")
+    assert second.headers["etag"] != first.headers["etag"]
+    version = (await client.get("/admin/js/main.js")).headers["etag"].strip('"')
+    assert f"/admin/js/main.js?v={version}" in second.text

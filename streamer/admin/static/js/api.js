@@ -24,7 +24,7 @@ export class ApiError extends Error {
 }
 
 export function apiUrl(path, query) {
-  const url = new URL(path.startsWith('/api/') ? path : '/api/v1' + path, location.origin);
+  const url = new URL(path.startsWith('/api/') ? path : `/api/v1${path}`, location.origin);
   for (const [key, value] of Object.entries(query || {})) {
     if (value === undefined || value === null || value === '') continue;
     for (const one of Array.isArray(value) ? value : [value]) url.searchParams.append(key, one);
@@ -47,7 +47,10 @@ export async function api(method, path, options = {}) {
     response = await fetch(apiUrl(path, query), init);
   } catch (error) {
     if (error.name === 'AbortError') throw error;
-    throw new ApiError(0, { title: 'Network error', detail: 'The server could not be reached. Check the connection and try again.' });
+    throw new ApiError(0, {
+      title: 'Network error',
+      detail: 'The server could not be reached. Check the connection and try again.',
+    });
   }
   if (!response.ok) {
     let problem = null;

@@ -4,10 +4,10 @@ import { useEffect, useState } from 'preact/hooks';
 import { onUnauthenticated, post } from './api.js';
 import { closeEvents, useEventStatus } from './events.js';
 import { html } from './html.js';
+import Login from './pages/login.js';
 import { match, navigate, usePath } from './router.js';
 import { can, refreshSession, setSession, useSession } from './session.js';
-import { ErrorMessage, Loading, Toasts, problemText, toast } from './ui.js';
-import Login from './pages/login.js';
+import { ErrorMessage, Loading, problemText, Toasts, toast } from './ui.js';
 
 // Pages load when first visited; each module's default export is the page component,
 // called with the route's params and the signed-in user.
@@ -33,7 +33,7 @@ const NAV = [
 // Whether the nav item names the current page ('/admin/library' is not '/admin/libraries').
 function current(path, item) {
   const pathname = path.split('?')[0];
-  return [item.href, ...(item.also || [])].some((href) => pathname === href || pathname.startsWith(href + '/'));
+  return [item.href, ...(item.also || [])].some((href) => pathname === href || pathname.startsWith(`${href}/`));
 }
 
 function LazyPage({ route, params, user }) {
@@ -61,7 +61,7 @@ function LiveIndicator() {
   const status = useEventStatus();
   if (status === 'closed') return null;
   const label = status === 'live' ? 'Live' : 'Reconnecting…';
-  return html`<span class=${'live live-' + status} title="Live updates">${label}</span>`;
+  return html`<span class=${`live live-${status}`} title="Live updates">${label}</span>`;
 }
 
 function Header({ user, path }) {
@@ -124,8 +124,10 @@ function App() {
   let found = match(ROUTES, path);
   if (user.must_enrol_totp) found = match(ROUTES, '/admin/account');
   let body;
-  if (!found) body = html`<h1>Not found</h1><p>No page at this address. <a href="/admin/library">Go to the library</a>.</p>`;
-  else if (found.route.needs && !can(user, found.route.needs)) body = html`<h1>Not allowed</h1><p>Your role (${user.role}) cannot open this page.</p>`;
+  if (!found)
+    body = html`<h1>Not found</h1><p>No page at this address. <a href="/admin/library">Go to the library</a>.</p>`;
+  else if (found.route.needs && !can(user, found.route.needs))
+    body = html`<h1>Not allowed</h1><p>Your role (${user.role}) cannot open this page.</p>`;
   else body = html`<${LazyPage} key=${found.route.path} route=${found.route} params=${found.params} user=${user} />`;
   return html`
     <a class="skip" href="#main">Skip to content</a>

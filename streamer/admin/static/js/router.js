@@ -39,7 +39,7 @@ export function setQuery(params) {
     for (const one of Array.isArray(value) ? value : [value]) search.append(key, one);
   }
   const query = search.toString();
-  history.replaceState(null, '', location.pathname + (query ? '?' + query : ''));
+  history.replaceState(null, '', location.pathname + (query ? `?${query}` : ''));
 }
 
 export function match(routes, path) {
@@ -47,7 +47,10 @@ export function match(routes, path) {
   for (const route of routes) {
     const names = [];
     const pattern = new RegExp(
-      '^' + route.path.replace(/\/+$/, '').replace(/:(\w+)/g, (_, name) => (names.push(name), '([^/]+)')) + '$',
+      `^${route.path.replace(/\/+$/, '').replace(/:(\w+)/g, (_, name) => {
+        names.push(name);
+        return '([^/]+)';
+      })}$`,
     );
     const found = pattern.exec(pathname);
     if (found) {
@@ -60,8 +63,9 @@ export function match(routes, path) {
 
 // Follow same-app links without reloading (ctrl/cmd/middle clicks keep their meaning).
 document.addEventListener('click', (event) => {
-  if (event.defaultPrevented || event.button !== 0 || event.metaKey || event.ctrlKey || event.shiftKey || event.altKey) return;
-  const link = event.target.closest && event.target.closest('a[href]');
+  if (event.defaultPrevented || event.button !== 0 || event.metaKey || event.ctrlKey || event.shiftKey || event.altKey)
+    return;
+  const link = event.target.closest?.('a[href]');
   if (!link || link.target || link.hasAttribute('download')) return;
   const url = new URL(link.href, location.href);
   if (url.origin !== location.origin || !url.pathname.startsWith('/admin')) return;

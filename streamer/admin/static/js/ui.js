@@ -28,7 +28,7 @@ export function Toasts() {
   }, []);
   return html`<div class="toasts" role="status" aria-live="polite">
     ${items.map(
-      (t) => html`<div key=${t.id} class=${'toast toast-' + t.kind}>
+      (t) => html`<div key=${t.id} class=${`toast toast-${t.kind}`}>
         <span>${t.message}</span>
         <button type="button" class="link" aria-label="Dismiss" onClick=${() => dismissToast(t.id)}>×</button>
       </div>`,
@@ -42,7 +42,7 @@ export function problemText(error) {
   const problem = error.problem || {};
   let text = problem.detail || problem.title || error.message || String(error);
   if (Array.isArray(problem.errors) && problem.errors.length) {
-    text += ': ' + problem.errors.map((e) => e.msg || e.message || JSON.stringify(e)).join('; ');
+    text += `: ${problem.errors.map((e) => e.msg || e.message || JSON.stringify(e)).join('; ')}`;
   }
   return text;
 }
@@ -86,7 +86,7 @@ export function Pager({ next, previous, onNext, onPrevious, label = 'Pages' }) {
 export function ProgressBar({ value, label }) {
   const percent = Math.max(0, Math.min(100, Math.round((value || 0) * 100)));
   return html`<div class="progress" role="progressbar" aria-label=${label} aria-valuemin="0" aria-valuemax="100" aria-valuenow=${percent}>
-    <div class="progress-fill" style=${{ width: percent + '%' }}></div>
+    <div class="progress-fill" style=${{ width: `${percent}%` }}></div>
     <span class="progress-text">${percent}%</span>
   </div>`;
 }
@@ -111,6 +111,11 @@ export function formatBytes(bytes) {
     unit += 1;
   }
   return `${value.toFixed(value < 10 && unit ? 1 : 0)} ${units[unit]}`;
+}
+
+// A time of day to the second ("14:03:07" in the reader's locale) from ms since the epoch.
+export function formatTime(t) {
+  return new Date(t).toLocaleTimeString(undefined, { hour: '2-digit', minute: '2-digit', second: '2-digit' });
 }
 
 export function formatDate(value) {

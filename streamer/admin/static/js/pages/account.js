@@ -1,8 +1,8 @@
 // The signed-in user's own account: password, two-factor authentication, sessions.
 import { useState } from 'preact/hooks';
 import { post } from '../api.js';
-import { html } from '../html.js';
 import { closeEvents } from '../events.js';
+import { html } from '../html.js';
 import { refreshSession, setSession } from '../session.js';
 import { ErrorMessage, toast, useTitle } from '../ui.js';
 
@@ -20,7 +20,9 @@ function PasswordForm() {
     setBusy(true);
     setError(null);
     try {
-      setSession(await post('/auth/password', { current_password: data.get('current'), new_password: data.get('new_password') }));
+      setSession(
+        await post('/auth/password', { current_password: data.get('current'), new_password: data.get('new_password') }),
+      );
       form.reset();
       toast('Password changed; other sessions were signed out.', 'success');
     } catch (err) {
@@ -89,8 +91,9 @@ function TwoFactor({ user }) {
     <h2 id="twofactor">Two-factor authentication</h2>
     ${user.must_enrol_totp && html`<p class="notice" role="alert">Your role requires two-factor authentication. Set it up to continue.</p>`}
     ${codes && html`<${RecoveryCodes} codes=${codes} />`}
-    ${user.totp_enabled
-      ? html`<p>On. Sign-ins ask for a code from your authenticator app.</p>
+    ${
+      user.totp_enabled
+        ? html`<p>On. Sign-ins ask for a code from your authenticator app.</p>
           <form class="inline-form" onSubmit=${newCodes}>
             <label>Password <input name="password" type="password" autocomplete="current-password" required /></label>
             <button type="submit" class="secondary">New recovery codes</button>
@@ -99,15 +102,16 @@ function TwoFactor({ user }) {
             <label>Password <input name="password" type="password" autocomplete="current-password" required /></label>
             <button type="submit" class="danger">Turn off</button>
           </form>`
-      : enrolment
-        ? html`<form class="stack" onSubmit=${confirm}>
+        : enrolment
+          ? html`<form class="stack" onSubmit=${confirm}>
             <p>Add this account to your authenticator app with the link or the secret, then enter the code it shows.</p>
             <p><a href=${enrolment.otpauth_uri}>Open in authenticator app</a></p>
             <p>Secret: <code class="secret">${enrolment.secret}</code></p>
             <label>Code <input name="code" inputmode="numeric" autocomplete="one-time-code" required pattern="[0-9 ]{6,7}" maxlength="7" /></label>
             <button type="submit">Turn on</button>
           </form>`
-        : html`<p>Off.</p><button type="button" onClick=${start}>Set up two-factor authentication</button>`}
+          : html`<p>Off.</p><button type="button" onClick=${start}>Set up two-factor authentication</button>`
+    }
     <${ErrorMessage} error=${error} />
   </section>`;
 }

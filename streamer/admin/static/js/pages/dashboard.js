@@ -5,12 +5,24 @@
 // hidden); jobs follow the live `job` events and are re-read when a job changes state.
 // The request and cache counters the server reports are totals since it started, so
 // rates come from the difference between two readings kept in a bounded window here.
-import { useCallback, useEffect, useMemo, useRef, useState } from 'preact/hooks';
+import { useEffect, useMemo, useState } from 'preact/hooks';
 import { get, post } from '../api.js';
-import { useEvents, useEventStatus } from '../events.js';
+import { useEventStatus, useEvents } from '../events.js';
+import { useDebounced, usePoll, useVisible } from '../hooks.js';
 import { html } from '../html.js';
+import { BarPlot, LinePlot } from '../plots.js';
 import { can } from '../session.js';
-import { ErrorMessage, Loading, ProgressBar, formatBytes, formatDate, problemText, toast, useTitle } from '../ui.js';
+import {
+  ErrorMessage,
+  formatBytes,
+  formatDate,
+  formatTime,
+  Loading,
+  ProgressBar,
+  problemText,
+  toast,
+  useTitle,
+} from '../ui.js';
 
 const FIGURES_EVERY = 5000; // requests and cache
 const WINDOW = 60; // readings kept: five minutes at one each five seconds
@@ -18,80 +30,6 @@ const JOBS_EVERY_LIVE = 30000; // with live events a re-read now and then is eno
 const JOBS_EVERY_POLLING = 5000; // without them, poll
 const SLOW_EVERY = 30000; // storage, libraries, audit
 const STAFF = new Set(['admin', 'editor']); // who may read /stats (the server decides)
-
-// ---------------------------------------------------------------- polling
-
-// Calls `load` now and every `every` ms while the page is visible; a hidden tab stops
-// polling and showing it again reads at once. Returns {data, error, at, reload}.
-function usePoll(load, every, { enabled = true } = {}) {
-  const [state, setState] = useState({ data: null, error: null, at: null });
-  const latest = useRef(load);
-  latest.current = load;
-  const busy = useRef(null);
-  const reload = useCallback(() => {
-    if (busy.current) return busy.current;
-    busy.current = (async () => {
-      try {
-        const data = await latest.current();
-        setState({ data, error: null, at: new Date() });
-      } catch (error) {
-        setState((previous) => ({ ...previous, error }));
-      } finally {
-        busy.current = null;
-      }
-    })();
-    return busy.current;
-  }, []);
-  useEffect(() => {
-    if (!enabled) return undefined;
-    let active = true;
-    let timer = null;
-    const tick = async () => {
-      clearTimeout(timer);
-      timer = null;
-      await reload();
-      if (active && !document.hidden) timer = setTimeout(tick, every);
-    };
-    const visibility = () => {
-      if (document.hidden) {
-        clearTimeout(timer);
-        timer = null;
-      } else if (timer === null) {
-        tick();
-      }
-    };
-    document.addEventListener('visibilitychange', visibility);
-    if (!document.hidden) tick();
-    return () => {
-      active = false;
-      clearTimeout(timer);
-      document.removeEventListener('visibilitychange', visibility);
-    };
-  }, [every, enabled, reload]);
-  return { ...state, reload };
-}
-
-// Runs `fn` once, `wait` ms after the last call (events come in bursts).
-function useDebounced(fn, wait) {
-  const latest = useRef(fn);
-  latest.current = fn;
-  const timer = useRef(null);
-  useEffect(() => () => clearTimeout(timer.current), []);
-  return useCallback(() => {
-    clearTimeout(timer.current);
-    timer.current = setTimeout(() => latest.current(), wait);
-  }, [wait]);
-}
-
-function useVisible() {
-  const [visible, setVisible] = useState(!document.hidden);
-  useEffect(() => {
-    const update = () => setVisible(!document.hidden);
-    document.addEventListener('visibilitychange', update);
-    return () => document.removeEventListener('visibilitychange', update);
-  }, []);
-  return visible;
-}
 
 // ---------------------------------------------------------------- track names
 
@@ -142,161 +80,16 @@ function When({ value }) {
   return html`<time datetime=${value} title=${formatDate(value)}>${ago(value)}</time>`;
 }
 
-const percent = (value) => (value === null || value === undefined ? '–' : `${(value * 100).toFixed(value >= 0.995 || value === 0 ? 0 : 1)} %`);
-const perSecond = (value) => (value === null || value === undefined ? '–' : value >= 100 ? value.toFixed(0) : value.toFixed(1));
-const milliseconds = (seconds) => (seconds === null || seconds === undefined ? '–' : seconds >= 1 ? `${seconds.toFixed(2)} s` : `${(seconds * 1000).toFixed(seconds < 0.01 ? 1 : 0)} ms`);
-const clock = (t) => new Date(t).toLocaleTimeString(undefined, { hour: '2-digit', minute: '2-digit', second: '2-digit' });
-
-function niceCeiling(value) {
-  if (!(value > 0)) return 1;
-  const power = 10 ** Math.floor(Math.log10(value));
-  for (const step of [1, 2, 2.5, 5, 10]) if (value <= step * power) return step * power;
-  return 10 * power;
-}
-
-// ---------------------------------------------------------------- plots (inline SVG)
-
-function useWidth(fallback = 600) {
-  const ref = useRef(null);
-  const [width, setWidth] = useState(fallback);
-  useEffect(() => {
-    const element = ref.current;
-    if (!element || typeof ResizeObserver === 'undefined') return undefined;
-    const observer = new ResizeObserver((entries) => {
-      const measured = Math.round(entries[0].contentRect.width);
-      if (measured > 0) setWidth(measured);
-    });
-    observer.observe(element);
-    return () => observer.disconnect();
-  }, []);
-  return [ref, width];
-}
-
-// A line over time: points [{t (ms), v (number | null: a gap)}] within the last `span` ms.
-function LinePlot({ title, points, span, format, max: fixedMax, unit }) {
-  const [ref, width] = useWidth();
-  const height = 170;
-  const pad = { left: 46, right: 12, top: 10, bottom: 24 };
-  const values = points.map((p) => p.v).filter((v) => v !== null && v !== undefined);
-  const max = fixedMax ?? niceCeiling(Math.max(0, ...values));
-  const end = points.length ? points[points.length - 1].t : Date.now();
-  const start = end - span;
-  const x = (t) => pad.left + ((width - pad.left - pad.right) * (t - start)) / span;
-  const y = (v) => pad.top + (height - pad.top - pad.bottom) * (1 - Math.min(v, max) / max);
-  const runs = [];
-  let run = [];
-  for (const point of points) {
-    if (point.v === null || point.v === undefined || point.t < start) {
-      if (run.length) runs.push(run);
-      run = [];
-    } else run.push(point);
-  }
-  if (run.length) runs.push(run);
-  const latest = values.length ? values[values.length - 1] : null;
-  const peak = values.length ? Math.max(...values) : null;
-  const mean = values.length ? values.reduce((a, b) => a + b, 0) / values.length : null;
-  const minutes = Math.round(span / 60000);
-  const summary = values.length
-    ? `${title}, last ${minutes} minutes: latest ${format(latest)}, peak ${format(peak)}, average ${format(mean)}.`
-    : `${title}: no data yet.`;
-  const ticks = [0, max / 2, max];
-  return html`<figure class="plot" ref=${ref}>
-    <figcaption>${title}</figcaption>
-    <svg width=${width} height=${height} viewBox=${`0 0 ${width} ${height}`} role="img" aria-label=${summary}>
-      <title>${summary}</title>
-      <g class="plot-axis">
-        ${ticks.map(
-          (tick) => html`<g key=${tick}>
-            <line class="plot-grid" x1=${pad.left} x2=${width - pad.right} y1=${y(tick)} y2=${y(tick)} />
-            <text x=${pad.left - 6} y=${y(tick) + 4} text-anchor="end">${format(tick)}</text>
-          </g>`,
-        )}
-        <text x=${pad.left} y=${height - 6} text-anchor="start">−${minutes} min</text>
-        <text x=${width - pad.right} y=${height - 6} text-anchor="end">now</text>
-      </g>
-      ${runs.map((points, i) => {
-        const line = points.map((p, j) => `${j ? 'L' : 'M'}${x(p.t).toFixed(1)},${y(p.v).toFixed(1)}`).join('');
-        const area = `${line}L${x(points[points.length - 1].t).toFixed(1)},${y(0)}L${x(points[0].t).toFixed(1)},${y(0)}Z`;
-        return html`<g key=${i}>
-          <path class="plot-area" d=${area} />
-          <path class="plot-line" d=${line} />
-          ${points.length === 1 ? html`<circle class="plot-dot" cx=${x(points[0].t)} cy=${y(points[0].v)} r="3" />` : null}
-        </g>`;
-      })}
-    </svg>
-    <div class="visually-hidden">
-      <table>
-        <caption>${title}</caption>
-        <thead><tr><th scope="col">Time</th><th scope="col">${unit}</th></tr></thead>
-        <tbody>
-          ${points.filter((p) => p.v !== null && p.v !== undefined).map(
-            (p) => html`<tr key=${p.t}><td>${clock(p.t)}</td><td>${format(p.v)}</td></tr>`,
-          )}
-        </tbody>
-      </table>
-    </div>
-  </figure>`;
-}
-
-// Horizontal bars: rows [{label, parts: [{name, value, kind}]}] (parts are stacked).
-function BarPlot({ title, rows, format, legend, empty }) {
-  const [ref, width] = useWidth();
-  const rowHeight = 28;
-  const labelWidth = Math.min(170, Math.max(70, Math.round(width * 0.3)));
-  const valueWidth = 78;
-  const top = 4;
-  const height = top + rows.length * rowHeight + 4;
-  const totals = rows.map((row) => row.parts.reduce((sum, part) => sum + part.value, 0));
-  const max = Math.max(1, ...totals);
-  const span = Math.max(10, width - labelWidth - valueWidth - 12);
-  const partNames = legend || [];
-  const summary = rows.length
-    ? `${title}: ` + rows.map((row, i) => `${row.label} ${format(totals[i])}`).join(', ') + '.'
-    : `${title}: ${empty}`;
-  const short = (text) => (text.length > 22 ? text.slice(0, 21) + '…' : text);
-  return html`<figure class="plot" ref=${ref}>
-    <figcaption>${title}</figcaption>
-    ${partNames.length > 1 &&
-    html`<ul class="plot-legend" aria-hidden="true">
-      ${partNames.map((part) => html`<li key=${part.kind}><span class=${'swatch bar-' + part.kind}></span>${part.name}</li>`)}
-    </ul>`}
-    ${rows.length
-      ? html`<svg width=${width} height=${height} viewBox=${`0 0 ${width} ${height}`} role="img" aria-label=${summary}>
-          <title>${summary}</title>
-          ${rows.map((row, i) => {
-            const y = top + i * rowHeight;
-            let offset = labelWidth + 6;
-            return html`<g key=${row.label} class="plot-axis">
-              <text x=${labelWidth} y=${y + 18} text-anchor="end">${short(row.label)}</text>
-              ${row.parts.map((part) => {
-                const w = (span * part.value) / max;
-                const rect = html`<rect key=${part.kind} class=${'bar-' + part.kind} x=${offset} y=${y + 5} width=${Math.max(w, part.value ? 2 : 0)} height=${rowHeight - 10} rx="2"><title>${`${row.label}, ${part.name}: ${format(part.value)}`}</title></rect>`;
-                offset += w;
-                return rect;
-              })}
-              <text x=${offset + 6} y=${y + 18} text-anchor="start">${format(totals[i])}</text>
-            </g>`;
-          })}
-        </svg>`
-      : html`<p class="muted">${empty}</p>`}
-    <div class="visually-hidden"><table>
-      <caption>${title}</caption>
-      <thead>
-        <tr><th scope="col">Name</th>${partNames.length > 1 && partNames.map((part) => html`<th scope="col" key=${part.kind}>${part.name}</th>`)}<th scope="col">Total</th></tr>
-      </thead>
-      <tbody>
-        ${rows.map(
-          (row, i) => html`<tr key=${row.label}>
-            <th scope="row">${row.label}</th>
-            ${partNames.length > 1 && row.parts.map((part) => html`<td key=${part.kind}>${format(part.value)}</td>`)}
-            <td>${format(totals[i])}</td>
-          </tr>`,
-        )}
-      </tbody>
-    </table></div>
-  </figure>`;
-}
-
+const percent = (value) =>
+  value === null || value === undefined ? '–' : `${(value * 100).toFixed(value >= 0.995 || value === 0 ? 0 : 1)} %`;
+const perSecond = (value) =>
+  value === null || value === undefined ? '–' : value >= 100 ? value.toFixed(0) : value.toFixed(1);
+const milliseconds = (seconds) =>
+  seconds === null || seconds === undefined
+    ? '–'
+    : seconds >= 1
+      ? `${seconds.toFixed(2)} s`
+      : `${(seconds * 1000).toFixed(seconds < 0.01 ? 1 : 0)} ms`;
 // ---------------------------------------------------------------- figures from readings
 
 // Requests per second and the segment cache's hit ratio between consecutive readings; a
@@ -342,7 +135,7 @@ function Tiles({ jobs, rate, ratio, storage }) {
   ].filter(Boolean);
   return html`<ul class="tiles" aria-label="Summary">
     ${tiles.map(
-      (tile) => html`<li key=${tile.label} class=${'tile' + (tile.alert ? ' tile-alert' : '')}>
+      (tile) => html`<li key=${tile.label} class=${`tile${tile.alert ? ' tile-alert' : ''}`}>
         <span class="tile-label">${tile.label}</span>
         <span class="tile-value">${tile.value}</span>
       </li>`,
@@ -381,16 +174,20 @@ function FailedJobs({ jobs, name, canRetry, onRetry, retrying, errors }) {
           <${JobTitle} job=${job} name=${name} />
           <span class="muted">${job.kind}, <${When} value=${job.finished_at || job.updated_at} /></span>
           <span class="spacer"></span>
-          ${canRetry &&
-          html`<button type="button" class="small" disabled=${retrying === job.id} onClick=${() => onRetry(job)}
-            aria-label=${`Retry the ${job.kind} of ${name(job.track_id)}`}>Retry</button>`}
+          ${
+            canRetry &&
+            html`<button type="button" class="small" disabled=${retrying === job.id} onClick=${() => onRetry(job)}
+            aria-label=${`Retry the ${job.kind} of ${name(job.track_id)}`}>Retry</button>`
+          }
         </div>
         <p class="job-reason">${job.error || 'No reason was recorded.'}</p>
-        ${job.stderr_tail &&
-        html`<details>
+        ${
+          job.stderr_tail &&
+          html`<details>
           <summary>ffmpeg output (last lines)</summary>
           <pre class="stderr">${job.stderr_tail}</pre>
-        </details>`}
+        </details>`
+        }
         <${ErrorMessage} error=${errors[job.id]} />
       </li>`,
     )}
@@ -401,7 +198,8 @@ function SucceededJobs({ jobs, name }) {
   if (!jobs.items.length) return html`<p class="muted">No job has finished yet.</p>`;
   return html`<ul class="job-list">
     ${jobs.items.map((job) => {
-      const took = job.started_at && job.finished_at ? (new Date(job.finished_at) - new Date(job.started_at)) / 1000 : null;
+      const took =
+        job.started_at && job.finished_at ? (new Date(job.finished_at) - new Date(job.started_at)) / 1000 : null;
       return html`<li key=${job.id} class="job row" data-job=${job.id}>
         <span class="badge badge-succeeded">succeeded</span>
         <${JobTitle} job=${job} name=${name} />
@@ -413,7 +211,9 @@ function SucceededJobs({ jobs, name }) {
 
 function JobsSection({ user, poll, overlay, onRetried }) {
   const jobs = poll.data;
-  const ids = jobs ? [...new Set(['running', 'failed', 'succeeded'].flatMap((k) => jobs[k].items.map((j) => j.track_id)))] : [];
+  const ids = jobs
+    ? [...new Set(['running', 'failed', 'succeeded'].flatMap((k) => jobs[k].items.map((j) => j.track_id)))]
+    : [];
   const name = useTrackNames(ids);
   const [retrying, setRetrying] = useState(null);
   const [errors, setErrors] = useState({});
@@ -434,9 +234,10 @@ function JobsSection({ user, poll, overlay, onRetried }) {
   return html`<section class="card dash-wide stack" aria-labelledby="jobs-heading">
     <h2 id="jobs-heading">Jobs</h2>
     <${ErrorMessage} error=${poll.error} />
-    ${!jobs
-      ? html`<${Loading} label="Loading jobs…" />`
-      : html`<div class="jobs-grid">
+    ${
+      !jobs
+        ? html`<${Loading} label="Loading jobs…" />`
+        : html`<div class="jobs-grid">
           <section aria-labelledby="running-heading">
             <h3 id="running-heading">Running (${jobs.running.total})</h3>
             <${RunningJobs} jobs=${jobs.running} overlay=${overlay} name=${name} />
@@ -450,12 +251,13 @@ function JobsSection({ user, poll, overlay, onRetried }) {
             <h3 id="succeeded-heading">Recently succeeded</h3>
             <${SucceededJobs} jobs=${jobs.succeeded} name=${name} />
           </section>
-        </div>`}
+        </div>`
+    }
   </section>`;
 }
 
 function RequestsSection({ poll, readings, rate }) {
-  const stats = poll.data && poll.data.stats;
+  const stats = poll.data?.stats;
   const span = WINDOW * FIGURES_EVERY;
   const statusRows = stats
     ? Object.entries(stats.by_status).map(([status, count]) => ({
@@ -466,9 +268,10 @@ function RequestsSection({ poll, readings, rate }) {
   return html`<section class="card stack" aria-labelledby="requests-heading">
     <h2 id="requests-heading">Requests</h2>
     <${ErrorMessage} error=${poll.error} />
-    ${!stats
-      ? html`<${Loading} label="Loading request statistics…" />`
-      : html`
+    ${
+      !stats
+        ? html`<${Loading} label="Loading request statistics…" />`
+        : html`
           <${LinePlot} title="Requests per second" unit="Requests per second" points=${rate} span=${span} format=${perSecond} />
           <dl class="figures">
             <div><dt>Requests since start</dt><dd>${stats.requests.toLocaleString()}</dd></div>
@@ -479,7 +282,8 @@ function RequestsSection({ poll, readings, rate }) {
           <${BarPlot} title="Responses by status since the server started" rows=${statusRows} format=${(n) => n.toLocaleString()} empty="No requests yet." />
           <${RouteTable} routes=${stats.routes} />
           ${readings < 2 && html`<p class="muted">The request rate appears after the next reading.</p>`}
-        `}
+        `
+    }
   </section>`;
 }
 
@@ -509,23 +313,26 @@ function RouteTable({ routes }) {
         </tbody>
       </table>
     </div>
-    ${routes.length > 8 &&
-    html`<button type="button" class="link small" onClick=${() => setAll(!all)} aria-expanded=${all}>
+    ${
+      routes.length > 8 &&
+      html`<button type="button" class="link small" onClick=${() => setAll(!all)} aria-expanded=${all}>
       ${all ? 'Show the busiest routes only' : `Show all ${routes.length} routes`}
-    </button>`}
+    </button>`
+    }
   </div>`;
 }
 
 function CacheSection({ poll, ratio }) {
-  const cache = poll.data && poll.data.cache;
+  const cache = poll.data?.cache;
   const span = WINDOW * FIGURES_EVERY;
   return html`<section class="card stack" aria-labelledby="cache-heading">
     <h2 id="cache-heading">Segment cache</h2>
-    ${!cache
-      ? poll.error
-        ? html`<${ErrorMessage} error=${poll.error} />`
-        : html`<${Loading} label="Loading cache statistics…" />`
-      : html`
+    ${
+      !cache
+        ? poll.error
+          ? html`<${ErrorMessage} error=${poll.error} />`
+          : html`<${Loading} label="Loading cache statistics…" />`
+        : html`
           <${ErrorMessage} error=${poll.error} />
           <${LinePlot} title="Segment cache hit ratio" unit="Hit ratio" points=${ratio} span=${span} format=${percent} max=${1} />
           <dl class="figures">
@@ -533,10 +340,13 @@ function CacheSection({ poll, ratio }) {
             <div><dt>Memory hits / misses</dt><dd>${cache.tiers.memory.hits.toLocaleString()} / ${cache.tiers.memory.misses.toLocaleString()}</dd></div>
             <div><dt>Held in memory</dt><dd>${formatBytes(cache.tiers.memory.held_bytes)}</dd></div>
             <div><dt>Storage reads</dt><dd>${cache.storage.reads.toLocaleString()} (${formatBytes(cache.storage.bytes)})</dd></div>
-            ${cache.tiers.redis.hits + cache.tiers.redis.misses + cache.tiers.redis.errors > 0 &&
-            html`<div><dt>Redis hit ratio</dt><dd>${percent(cache.tiers.redis.hit_ratio)}${cache.tiers.redis.errors ? `, ${cache.tiers.redis.errors} errors` : ''}</dd></div>`}
+            ${
+              cache.tiers.redis.hits + cache.tiers.redis.misses + cache.tiers.redis.errors > 0 &&
+              html`<div><dt>Redis hit ratio</dt><dd>${percent(cache.tiers.redis.hit_ratio)}${cache.tiers.redis.errors ? `, ${cache.tiers.redis.errors} errors` : ''}</dd></div>`
+            }
           </dl>
-        `}
+        `
+    }
   </section>`;
 }
 
@@ -554,13 +364,15 @@ function StorageSection({ poll }) {
   return html`<section class="card stack" aria-labelledby="storage-heading">
     <h2 id="storage-heading">Storage</h2>
     <${ErrorMessage} error=${poll.error} />
-    ${!storage
-      ? html`<${Loading} label="Loading storage use…" />`
-      : html`
+    ${
+      !storage
+        ? html`<${Loading} label="Loading storage use…" />`
+        : html`
           <${BarPlot} title="Storage per library" rows=${rows} format=${formatBytes} empty="No library yet."
             legend=${[{ name: 'Originals', kind: 'originals' }, { name: 'Renditions and covers', kind: 'derived' }]} />
-          ${storage.libraries.length > 0 &&
-          html`<div class="table-wrap" tabindex="0" role="region" aria-label="Storage by library">
+          ${
+            storage.libraries.length > 0 &&
+            html`<div class="table-wrap" tabindex="0" role="region" aria-label="Storage by library">
             <table>
               <thead><tr><th scope="col">Library</th><th scope="col" class="num">Tracks</th><th scope="col" class="num">Originals</th><th scope="col" class="num">Renditions</th><th scope="col" class="num">Total</th></tr></thead>
               <tbody>
@@ -575,8 +387,10 @@ function StorageSection({ poll }) {
                 )}
               </tbody>
             </table>
-          </div>`}
-        `}
+          </div>`
+          }
+        `
+    }
   </section>`;
 }
 
@@ -597,20 +411,28 @@ function ErrorsSection({ jobs, libraries, stats, staff, isAdmin }) {
   return html`<section class="card stack" aria-labelledby="errors-heading">
     <h2 id="errors-heading">Recent errors</h2>
     ${nothing && html`<p class="muted">No recent errors.</p>`}
-    ${failedJobs && failedJobs.total > 0 &&
-    html`<p><button type="button" class="link inline" onClick=${showFailedJobs}>${failedJobs.total} failed ${failedJobs.total === 1 ? 'job' : 'jobs'}</button>; the newest: ${failedJobs.items[0].error || 'no reason recorded'}.</p>`}
-    ${failedScans.length > 0 &&
-    html`<div>
+    ${
+      failedJobs &&
+      failedJobs.total > 0 &&
+      html`<p><button type="button" class="link inline" onClick=${showFailedJobs}>${failedJobs.total} failed ${failedJobs.total === 1 ? 'job' : 'jobs'}</button>; the newest: ${failedJobs.items[0].error || 'no reason recorded'}.</p>`
+    }
+    ${
+      failedScans.length > 0 &&
+      html`<div>
       <h3>Failed scans</h3>
       <ul class="plain-list">
         ${failedScans.map(
-          (lib) => html`<li key=${lib.id}><strong>${lib.name}</strong>: ${lib.last_scan.error || 'no reason recorded'} (<${When} value=${lib.last_scan_at} />)</li>`,
+          (lib) =>
+            html`<li key=${lib.id}><strong>${lib.name}</strong>: ${lib.last_scan.error || 'no reason recorded'} (<${When} value=${lib.last_scan_at} />)</li>`,
         )}
       </ul>
       <p class="muted">Scan them again from the <a href="/admin/libraries">libraries page</a>.</p>
-    </div>`}
-    ${staff && serverErrors.length > 0 &&
-    html`<div class="stack">
+    </div>`
+    }
+    ${
+      staff &&
+      serverErrors.length > 0 &&
+      html`<div class="stack">
       <h3>Server errors (5xx) on this node</h3>
       <div class="table-wrap" tabindex="0" role="region" aria-label="Server errors">
         <table>
@@ -628,7 +450,8 @@ function ErrorsSection({ jobs, libraries, stats, staff, isAdmin }) {
         </table>
       </div>
       <p class="muted">Search the server's logs for a request id to see what went wrong.</p>
-    </div>`}
+    </div>`
+    }
     ${staff && !stats && html`<${Loading} label="Loading server errors…" />`}
   </section>`;
 }
@@ -642,11 +465,12 @@ function AuditSection({ poll }) {
       <a class="small" href="/api/v1/audit?format=csv" download="audit.csv">Export all as CSV</a>
     </div>
     <${ErrorMessage} error=${poll.error} />
-    ${!page
-      ? html`<${Loading} label="Loading audit entries…" />`
-      : !page.items.length
-        ? html`<p class="muted">Nothing recorded yet.</p>`
-        : html`<div class="table-wrap" tabindex="0" role="region" aria-label="Audit entries">
+    ${
+      !page
+        ? html`<${Loading} label="Loading audit entries…" />`
+        : !page.items.length
+          ? html`<p class="muted">Nothing recorded yet.</p>`
+          : html`<div class="table-wrap" tabindex="0" role="region" aria-label="Audit entries">
             <table>
               <thead><tr><th scope="col">When</th><th scope="col">Who</th><th scope="col">Action</th><th scope="col">Target</th><th scope="col" class="hide-phone">From</th></tr></thead>
               <tbody>
@@ -661,7 +485,8 @@ function AuditSection({ poll }) {
                 )}
               </tbody>
             </table>
-          </div>`}
+          </div>`
+    }
   </section>`;
 }
 
@@ -718,7 +543,7 @@ export default function Dashboard({ user }) {
       return;
     }
     const current = jobs.data;
-    const shown = current && current.running.items.find((job) => job.id === data.id);
+    const shown = current?.running.items.find((job) => job.id === data.id);
     if (data.status === 'running' && shown) {
       setOverlay((o) => ({ ...o, [data.id]: { progress: data.progress, status: data.status } }));
     } else {
@@ -741,7 +566,7 @@ export default function Dashboard({ user }) {
       <h1>Dashboard</h1>
       <span class="spacer"></span>
       <p class="muted dash-status">
-        ${!visible ? 'Paused while this tab is hidden.' : updated ? html`Updated ${clock(updated)}; refreshes every ${FIGURES_EVERY / 1000} s.` : 'Loading…'}
+        ${!visible ? 'Paused while this tab is hidden.' : updated ? html`Updated ${formatTime(updated)}; refreshes every ${FIGURES_EVERY / 1000} s.` : 'Loading…'}
       </p>
       <button type="button" class="secondary small" onClick=${reloadAll}>Refresh now</button>
     </div>
@@ -751,7 +576,7 @@ export default function Dashboard({ user }) {
       ${staff && html`<${RequestsSection} poll=${figures} readings=${readings.length} rate=${rate} />`}
       <${CacheSection} poll=${figures} ratio=${ratio} />
       <${StorageSection} poll=${storage} />
-      <${ErrorsSection} jobs=${jobs.data} libraries=${libraries.data} stats=${figures.data && figures.data.stats} staff=${staff} isAdmin=${isAdmin} />
+      <${ErrorsSection} jobs=${jobs.data} libraries=${libraries.data} stats=${figures.data?.stats} staff=${staff} isAdmin=${isAdmin} />
       ${isAdmin && html`<${AuditSection} poll=${audit} />`}
     </div>
   </div>`;

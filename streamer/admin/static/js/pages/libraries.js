@@ -5,7 +5,7 @@ import { del, get, patch, post } from '../api.js';
 import { useEvents } from '../events.js';
 import { html } from '../html.js';
 import { can } from '../session.js';
-import { Dialog, ErrorMessage, Loading, ProgressBar, formatDate, problemText, toast, useTitle } from '../ui.js';
+import { Dialog, ErrorMessage, formatDate, Loading, ProgressBar, problemText, toast, useTitle } from '../ui.js';
 
 function ScanState({ scan }) {
   if (!scan) return html`<span class="muted">never scanned</span>`;
@@ -25,11 +25,13 @@ function ScanState({ scan }) {
   return html`<div class="stack">
     <span><span class="badge badge-done">done</span> ${scan.seconds !== undefined ? html`<span class="muted small">in ${scan.seconds} s</span>` : null}</span>
     <span class="small">${scan.added} added · ${scan.changed} changed · ${scan.unchanged} unchanged · ${scan.gone} gone · ${scan.failed} failed</span>
-    ${errors.length
-      ? html`<details class="small"><summary>${errors.length} ${errors.length === 1 ? 'file' : 'files'} could not be read</summary>
+    ${
+      errors.length
+        ? html`<details class="small"><summary>${errors.length} ${errors.length === 1 ? 'file' : 'files'} could not be read</summary>
           <ul>${errors.map(([key, reason]) => html`<li key=${key}><code>${key}</code>: ${reason}</li>`)}</ul>
         </details>`
-      : null}
+        : null
+    }
   </div>`;
 }
 
@@ -85,12 +87,15 @@ function Rename({ library, onClose, onSaved }) {
     }
   };
   return html`<${Dialog} open=${!!library} title="Rename library" onClose=${onClose}>
-    ${library && html`<form class="stack" onSubmit=${submit}>
+    ${
+      library &&
+      html`<form class="stack" onSubmit=${submit}>
       <label>Name <input name="name" required maxlength="200" defaultValue=${library.name} /></label>
       <${ErrorMessage} error=${error} />
       <div class="row"><button type="submit">Save</button>
         <button type="button" class="secondary" onClick=${onClose}>Cancel</button></div>
-    </form>`}
+    </form>`
+    }
   <//>`;
 }
 
@@ -106,13 +111,16 @@ function Remove({ library, onClose, onRemoved }) {
     }
   };
   return html`<${Dialog} open=${!!library} title="Remove library" onClose=${onClose}>
-    ${library && html`<div class="stack">
+    ${
+      library &&
+      html`<div class="stack">
       <p>Remove <strong>${library.name}</strong> from the catalogue, with its tracks, renditions, jobs and playlist entries?
         No file is deleted: <code>${library.root}</code> stays as it is, and adding it again catalogues it anew.</p>
       <${ErrorMessage} error=${error} />
       <div class="row"><button type="button" class="danger" onClick=${confirm}>Remove</button>
         <button type="button" class="secondary" onClick=${onClose}>Cancel</button></div>
-    </div>`}
+    </div>`
+    }
   <//>`;
 }
 
@@ -164,11 +172,13 @@ export default function Libraries({ user }) {
       ${admin && html`<button type="button" onClick=${() => setAdding(true)}>Add library</button>`}
     </div>
     <${ErrorMessage} error=${error} />
-    ${libraries === null && !error
-      ? html`<${Loading} />`
-      : libraries && libraries.length === 0
-        ? html`<div class="card"><p>No libraries yet.${admin ? ' Add a folder or an S3 prefix to catalogue its audio.' : ''}</p></div>`
-        : libraries && html`<div class="table-wrap"><table class="libraries">
+    ${
+      libraries === null && !error
+        ? html`<${Loading} />`
+        : libraries && libraries.length === 0
+          ? html`<div class="card"><p>No libraries yet.${admin ? ' Add a folder or an S3 prefix to catalogue its audio.' : ''}</p></div>`
+          : libraries &&
+            html`<div class="table-wrap"><table class="libraries">
             <caption class="visually-hidden">Libraries and their last scan</caption>
             <thead><tr><th scope="col">Name</th><th scope="col">Root</th><th scope="col">Last scan</th><th scope="col"><span class="visually-hidden">Actions</span></th></tr></thead>
             <tbody>${libraries.map(
@@ -178,15 +188,28 @@ export default function Libraries({ user }) {
                 <td><${ScanState} scan=${library.last_scan} />
                   ${library.last_scan_at && html`<span class="muted small">${formatDate(library.last_scan_at)}</span>`}</td>
                 <td class="actions"><div class="row">
-                  ${writer && html`<button type="button" class="small" disabled=${library.last_scan && library.last_scan.state === 'running'}
-                      aria-label=${`Scan now: ${library.name}`} onClick=${() => scan(library)}>Scan now</button>`}
+                  ${
+                    writer &&
+                    html`<button type="button" class="small" disabled=${library.last_scan && library.last_scan.state === 'running'}
+                      aria-label=${`Scan now: ${library.name}`} onClick=${() => scan(library)}>Scan now</button>`
+                  }
                   ${writer && html`<button type="button" class="small secondary" aria-label=${`Rename: ${library.name}`} onClick=${() => setRenaming(library)}>Rename</button>`}
                   ${admin && html`<button type="button" class="small danger" aria-label=${`Remove: ${library.name}`} onClick=${() => setRemoving(library)}>Remove</button>`}
                 </div></td>
               </tr>`,
             )}</tbody>
-          </table></div>`}
-    <${AddLibrary} open=${adding} onClose=${() => setAdding(false)} onAdded=${() => { setAdding(false); load(); }} />
-    <${Rename} library=${renaming} onClose=${() => setRenaming(null)} onSaved=${() => { setRenaming(null); load(); }} />
-    <${Remove} library=${removing} onClose=${() => setRemoving(null)} onRemoved=${() => { setRemoving(null); load(); }} />`;
+          </table></div>`
+    }
+    <${AddLibrary} open=${adding} onClose=${() => setAdding(false)} onAdded=${() => {
+      setAdding(false);
+      load();
+    }} />
+    <${Rename} library=${renaming} onClose=${() => setRenaming(null)} onSaved=${() => {
+      setRenaming(null);
+      load();
+    }} />
+    <${Remove} library=${removing} onClose=${() => setRemoving(null)} onRemoved=${() => {
+      setRemoving(null);
+      load();
+    }} />`;
 }

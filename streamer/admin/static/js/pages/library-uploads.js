@@ -6,7 +6,7 @@ import { useEffect, useRef, useState } from 'preact/hooks';
 import { get } from '../api.js';
 import { useEventStatus, useEvents } from '../events.js';
 import { html } from '../html.js';
-import { ProgressBar, formatBytes, toast } from '../ui.js';
+import { formatBytes, ProgressBar, toast } from '../ui.js';
 
 const ENDPOINT = '/api/v1/uploads';
 const PARALLEL = 2; // uploads sending at once; the rest wait as "queued"
@@ -19,22 +19,20 @@ const ACTIVE = new Set(['uploading', 'retrying', 'processing']);
 const JOB_DONE = new Set(['succeeded', 'failed', 'cancelled']);
 const POLL_MS = 5000; // transcoding state, only while live events are down
 
-// --- tus-js-client, loaded once as a classic script (it defines window.tus).
+// --- tus-js-client, loaded once, through the import map. Its bundle is UMD, not a
+// module: imported for its effect it defines window.tus.
 let tusLoading = null;
 function loadTus() {
-  if (window.tus) return Promise.resolve(window.tus);
   if (!tusLoading) {
-    tusLoading = new Promise((resolve, reject) => {
-      const script = document.createElement('script');
-      script.src = '/admin/vendor/tus.min.js';
-      script.onload = () => (window.tus ? resolve(window.tus) : reject(new Error('tus-js-client did not load')));
-      script.onerror = () => {
+    tusLoading = import('tus-js-client').then(
+      () => window.tus || Promise.reject(new Error('tus-js-client did not load')),
+      (error) => {
         tusLoading = null;
-        script.remove();
-        reject(new Error('The upload library (/admin/vendor/tus.min.js) could not be loaded; run scripts/assets.'));
-      };
-      document.head.appendChild(script);
-    });
+        throw new Error('The upload library (tus-js-client) could not be loaded; run scripts/assets.', {
+          cause: error,
+        });
+      },
+    );
   }
   return tusLoading;
 }
@@ -66,10 +64,10 @@ function useUploads() {
 // What a failed tus request means for the person uploading: a message, whether trying
 // again can help, and whether the server refused the file itself.
 function describe(error) {
-  const response = error && error.originalResponse;
+  const response = error?.originalResponse;
   const status = response ? response.getStatus() : 0;
-  if (!error || !error.originalRequest) {
-    return { message: (error && error.message) || 'The upload could not start.', retryable: true, rejected: false };
+  if (!error?.originalRequest) {
+    return { message: error?.message || 'The upload could not start.', retryable: true, rejected: false };
   }
   if (!status) {
     if (navigator.onLine === false) {
@@ -85,16 +83,21 @@ function describe(error) {
     detail = '';
   }
   if (status >= 500) {
-    return { message: `Server error (${status})${detail ? ': ' + detail : ''}.`, retryable: true, status };
+    return { message: `Server error (${status})${detail ? `: ${detail}` : ''}.`, retryable: true, status };
   }
   if (status === 401) return { message: 'Signed out: sign in again, then retry.', retryable: true, status };
   if (status === 403 || status === 404) {
     return { message: `Not allowed: ${detail || 'no write access to this library'}.`, retryable: false, status };
   }
   if ([400, 413, 415, 422].includes(status)) {
-    return { message: detail || `The server refused the file (HTTP ${status}).`, retryable: false, rejected: true, status };
+    return {
+      message: detail || `The server refused the file (HTTP ${status}).`,
+      retryable: false,
+      rejected: true,
+      status,
+    };
   }
-  return { message: `Upload failed (HTTP ${status})${detail ? ': ' + detail : ''}.`, retryable: true, status };
+  return { message: `Upload failed (HTTP ${status})${detail ? `: ${detail}` : ''}.`, retryable: true, status };
 }
 
 function uploadIdOf(url) {
@@ -414,7 +417,7 @@ function Transcode({ item }) {
   if (!job) return html`<span class="badge badge-queued">Waiting for transcoding</span>`;
   if (job.status === 'queued') return html`<span class="badge badge-queued">Transcode queued</span>`;
   if (job.status === 'running') {
-    return html`<${ProgressBar} value=${job.progress} label=${'Transcoding ' + item.name} />`;
+    return html`<${ProgressBar} value=${job.progress} label=${`Transcoding ${item.name}`} />`;
   }
   if (job.status === 'succeeded') return html`<span class="badge badge-succeeded">Transcoded</span>`;
   if (job.status === 'failed') {
@@ -428,32 +431,46 @@ function UploadRow({ item }) {
   const stateClass = item.state === 'failed' ? 'error' : item.state === 'done' ? 'success' : 'muted';
   const actions = [];
   if (['uploading', 'retrying', 'queued'].includes(item.state)) {
-    actions.push(html`<button type="button" class="secondary small" aria-label=${'Pause ' + name} onClick=${() => pause(item)}>Pause</button>`);
+    actions.push(
+      html`<button type="button" class="secondary small" aria-label=${`Pause ${name}`} onClick=${() => pause(item)}>Pause</button>`,
+    );
   }
   if (item.state === 'paused') {
-    actions.push(html`<button type="button" class="small" aria-label=${'Resume ' + name} onClick=${() => resume(item)}>Resume</button>`);
+    actions.push(
+      html`<button type="button" class="small" aria-label=${`Resume ${name}`} onClick=${() => resume(item)}>Resume</button>`,
+    );
   }
   if (item.state === 'failed' && item.retryable) {
-    actions.push(html`<button type="button" class="small" aria-label=${'Retry ' + name} onClick=${() => retry(item)}>Retry</button>`);
+    actions.push(
+      html`<button type="button" class="small" aria-label=${`Retry ${name}`} onClick=${() => retry(item)}>Retry</button>`,
+    );
   }
   if (item.state !== 'processing') {
-    actions.push(html`<button type="button" class="link small" aria-label=${'Remove ' + name} onClick=${() => remove(item)}>Remove</button>`);
+    actions.push(
+      html`<button type="button" class="link small" aria-label=${`Remove ${name}`} onClick=${() => remove(item)}>Remove</button>`,
+    );
   }
-  return html`<li class=${'upload upload-' + item.state} data-upload=${name}>
+  return html`<li class=${`upload upload-${item.state}`} data-upload=${name}>
     <div class="upload-file">
       <strong class="upload-name">${name}</strong>
       <span class="muted">${formatBytes(item.size)}</span>
     </div>
-    ${!(item.state === 'failed' && !item.sent) &&
-    html`<${ProgressBar} value=${item.size ? item.sent / item.size : item.state === 'done' ? 1 : 0} label=${'Upload of ' + name} />
-      <span class="upload-bytes muted">${formatBytes(item.sent)} of ${formatBytes(item.size)}</span>`}
-    <span class=${'upload-state ' + stateClass}>${stateText(item)}</span>
-    ${item.state === 'done' &&
-    html`<span class="upload-track">
-      ${item.trackId
-        ? html`<a href=${'/admin/tracks/' + item.trackId}>Open ${item.title || 'track'}</a> <${Transcode} item=${item} />`
-        : html`<span class="muted">Adding to the catalogue…</span>`}
-    </span>`}
+    ${
+      !(item.state === 'failed' && !item.sent) &&
+      html`<${ProgressBar} value=${item.size ? item.sent / item.size : item.state === 'done' ? 1 : 0} label=${`Upload of ${name}`} />
+      <span class="upload-bytes muted">${formatBytes(item.sent)} of ${formatBytes(item.size)}</span>`
+    }
+    <span class=${`upload-state ${stateClass}`}>${stateText(item)}</span>
+    ${
+      item.state === 'done' &&
+      html`<span class="upload-track">
+      ${
+        item.trackId
+          ? html`<a href=${`/admin/tracks/${item.trackId}`}>Open ${item.title || 'track'}</a> <${Transcode} item=${item} />`
+          : html`<span class="muted">Adding to the catalogue…</span>`
+      }
+    </span>`
+    }
     <div class="upload-actions">${actions}</div>
   </li>`;
 }
@@ -488,7 +505,7 @@ export default function UploadPanel({ user, libraries, defaultLibrary, onUploade
   uploaded.current = onUploaded;
   useEffect(() => {
     announce = setMessage;
-    const listener = (trackId) => uploaded.current && uploaded.current(trackId);
+    const listener = (trackId) => uploaded.current?.(trackId);
     uploadedListeners.add(listener);
     // Back on the page: the transcoding state of tracks uploaded meanwhile.
     refreshJobs();
@@ -507,14 +524,16 @@ export default function UploadPanel({ user, libraries, defaultLibrary, onUploade
   }, []);
 
   useEvents(['job', 'upload'], ({ type, data }) => {
-    if (!data) refreshJobs(); // {type: 'reset'}: events were missed; read the state afresh
+    if (!data)
+      refreshJobs(); // {type: 'reset'}: events were missed; read the state afresh
     else if (type === 'job') onJob(data);
     else onUploadEvent(data);
   });
   // Without the live stream, poll while an uploaded track waits for its transcode.
   const live = useEventStatus() === 'live';
   const waiting = list.some(
-    (item) => (item.state === 'done' && !item.trackId) || (item.trackId && !(item.job && JOB_DONE.has(item.job.status))),
+    (item) =>
+      (item.state === 'done' && !item.trackId) || (item.trackId && !(item.job && JOB_DONE.has(item.job.status))),
   );
   useEffect(() => {
     if (live || !waiting) return undefined;
@@ -523,7 +542,7 @@ export default function UploadPanel({ user, libraries, defaultLibrary, onUploade
   }, [live, waiting]);
 
   const take = (files) => {
-    if (!files || !files.length) return;
+    if (!files?.length) return;
     if (!library) {
       toast('Choose a library to upload into first.', 'error');
       return;
@@ -531,7 +550,7 @@ export default function UploadPanel({ user, libraries, defaultLibrary, onUploade
     addFiles(Array.from(files), library);
     setMessage(`${files.length} file${files.length === 1 ? '' : 's'} added to the uploads`);
   };
-  const hasFiles = (event) => Array.from((event.dataTransfer && event.dataTransfer.types) || []).includes('Files');
+  const hasFiles = (event) => Array.from(event.dataTransfer?.types || []).includes('Files');
   const dragEnter = (event) => {
     if (!hasFiles(event)) return;
     event.preventDefault();
@@ -551,7 +570,7 @@ export default function UploadPanel({ user, libraries, defaultLibrary, onUploade
     event.preventDefault();
     depth.current = 0;
     setOver(false);
-    take(event.dataTransfer && event.dataTransfer.files);
+    take(event.dataTransfer?.files);
   };
   const picked = (event) => {
     take(event.currentTarget.files);
@@ -572,7 +591,7 @@ export default function UploadPanel({ user, libraries, defaultLibrary, onUploade
       </label>
     </div>
     <div
-      class=${'dropzone' + (over ? ' over' : '')}
+      class=${`dropzone${over ? ' over' : ''}`}
       data-testid="dropzone"
       onDragEnter=${dragEnter}
       onDragOver=${dragOver}
@@ -585,19 +604,23 @@ export default function UploadPanel({ user, libraries, defaultLibrary, onUploade
       <p class="muted small-print">Each file resumes after a dropped connection; the server checks it is audio.</p>
     </div>
     <p class="visually-hidden" role="status" aria-live="polite">${message}</p>
-    ${list.length > 0 &&
-    html`<div class="stack">
+    ${
+      list.length > 0 &&
+      html`<div class="stack">
       <div class="row">
         <${Summary} list=${list} />
         <span class="spacer"></span>
         ${pausable.length > 0 && html`<button type="button" class="secondary small" onClick=${() => pausable.forEach(pause)}>Pause all</button>`}
         ${paused.length > 0 && html`<button type="button" class="secondary small" onClick=${() => paused.forEach(resume)}>Resume all</button>`}
-        ${finished.length > 0 &&
-        html`<button type="button" class="secondary small" onClick=${() => finished.forEach(remove)}>Clear finished</button>`}
+        ${
+          finished.length > 0 &&
+          html`<button type="button" class="secondary small" onClick=${() => finished.forEach(remove)}>Clear finished</button>`
+        }
       </div>
       <ul class="uploads" aria-label="Uploads">
         ${list.map((item) => html`<${UploadRow} key=${item.key} item=${item} />`)}
       </ul>
-    </div>`}
+    </div>`
+    }
   </section>`;
 }

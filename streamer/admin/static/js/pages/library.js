@@ -8,7 +8,7 @@ import { useEventStatus, useEvents } from '../events.js';
 import { html } from '../html.js';
 import { setQuery, usePath } from '../router.js';
 import { can } from '../session.js';
-import { Dialog, ErrorMessage, Loading, ProgressBar, formatDuration, problemText, toast, useTitle } from '../ui.js';
+import { Dialog, ErrorMessage, formatDuration, Loading, ProgressBar, problemText, toast, useTitle } from '../ui.js';
 import UploadPanel from './library-uploads.js';
 
 const DEFAULT_SORT = '-scanned_at';
@@ -102,7 +102,7 @@ function jobFrom(data) {
 
 function TrackState({ track }) {
   if (track.status !== 'ok') {
-    return html`<span class=${'badge badge-' + track.status}>${track.status === 'gone' ? 'File gone' : 'Unreadable'}</span>
+    return html`<span class=${`badge badge-${track.status}`}>${track.status === 'gone' ? 'File gone' : 'Unreadable'}</span>
       ${track.error && html`<span class="state-reason error">${track.error}</span>`}`;
   }
   const job = track.job;
@@ -112,7 +112,7 @@ function TrackState({ track }) {
       return html`<span class="badge badge-queued">${job.error ? 'Waiting to retry' : 'Queued'}</span>
         ${job.error && html`<span class="state-reason muted">${job.error}</span>`}`;
     case 'running':
-      return html`<${ProgressBar} value=${job.progress} label=${'Transcoding ' + titleOf(track)} />`;
+      return html`<${ProgressBar} value=${job.progress} label=${`Transcoding ${titleOf(track)}`} />`;
     case 'succeeded':
       return html`<span class="badge badge-succeeded">Ready</span>`;
     case 'failed':
@@ -160,13 +160,15 @@ function FilterForm({ view, draft, onDraft, onApply, libraries, genres, codecs }
             <option value="gone">File gone</option>
           </select>
         </label>
-        ${libraries.length > 1 &&
-        html`<label>Library
+        ${
+          libraries.length > 1 &&
+          html`<label>Library
           <select name="library" value=${view.library} onChange=${choose('library')}>
             <option value="">All libraries</option>
             ${libraries.map((lib) => html`<option key=${lib.id} value=${lib.id}>${lib.name}</option>`)}
           </select>
-        </label>`}
+        </label>`
+        }
         <label>Per page
           <select name="limit" value=${String(view.limit)} onChange=${(event) => onApply({ limit: Number(event.currentTarget.value) })}>
             ${[...new Set([...PAGE_SIZES, view.limit])].sort((a, b) => a - b).map((n) => html`<option key=${n} value=${String(n)}>${n}</option>`)}
@@ -199,17 +201,19 @@ function TagFilters({ view, onApply, onClear }) {
       ${view.tag.map(
         (tag) => html`<li key=${tag} class="chip">
           ${tag}
-          <button type="button" aria-label=${'Remove tag filter ' + tag} onClick=${() => removeTag(tag)}>×</button>
+          <button type="button" aria-label=${`Remove tag filter ${tag}`} onClick=${() => removeTag(tag)}>×</button>
         </li>`,
       )}
     </ul>
-    ${view.tag.length > 1 &&
-    html`<label class="inline-label">Match
+    ${
+      view.tag.length > 1 &&
+      html`<label class="inline-label">Match
       <select value=${view.tags_mode} onChange=${(event) => onApply({ tags_mode: event.currentTarget.value })}>
         <option value="any">any of these tags</option>
         <option value="all">all of these tags</option>
       </select>
-    </label>`}
+    </label>`
+    }
     <form class="inline-form" onSubmit=${add}>
       <input id="library-add-tag" aria-label="Tag to filter by" placeholder="Add a tag filter" value=${typed} onInput=${(event) => setTyped(event.currentTarget.value)} size="14" />
       <button type="submit" class="secondary small">Add</button>
@@ -223,8 +227,8 @@ function TagFilters({ view, onApply, onClear }) {
 const SORTABLE = { title: 'Title', artist: 'Artist', album: 'Album', year: 'Year', duration: 'Length' };
 
 function SortHeader({ field, sort, onSort, className = '' }) {
-  const state = sort === field ? 'ascending' : sort === '-' + field ? 'descending' : undefined;
-  const next = state === 'ascending' ? '-' + field : field;
+  const state = sort === field ? 'ascending' : sort === `-${field}` ? 'descending' : undefined;
+  const next = state === 'ascending' ? `-${field}` : field;
   return html`<th scope="col" class=${className} aria-sort=${state}>
     <button type="button" class="sort" onClick=${() => onSort(next)} title=${`Sort by ${SORTABLE[field].toLowerCase()}, ${next.startsWith('-') ? 'descending' : 'ascending'}`}>
       ${SORTABLE[field]}<span class="sort-mark" aria-hidden="true">${state === 'ascending' ? '▲' : state === 'descending' ? '▼' : '↕'}</span>
@@ -235,9 +239,11 @@ function SortHeader({ field, sort, onSort, className = '' }) {
 function TrackRow({ track, selectable, selected, onSelect, onTag }) {
   const title = titleOf(track);
   return html`<tr key=${track.id} data-track=${track.id} class=${selected ? 'selected' : ''}>
-    ${selectable &&
-    html`<td class="select"><input type="checkbox" aria-label=${'Select ' + title} checked=${selected} onChange=${(event) => onSelect(track, event.currentTarget.checked)} /></td>`}
-    <td class="title"><a href=${'/admin/tracks/' + track.id}>${title}</a></td>
+    ${
+      selectable &&
+      html`<td class="select"><input type="checkbox" aria-label=${`Select ${title}`} checked=${selected} onChange=${(event) => onSelect(track, event.currentTarget.checked)} /></td>`
+    }
+    <td class="title"><a href=${`/admin/tracks/${track.id}`}>${title}</a></td>
     <td>${track.artist || html`<span class="muted">–</span>`}</td>
     <td class="hide-phone">${track.album || html`<span class="muted">–</span>`}</td>
     <td class="num hide-phone">${track.year ?? html`<span class="muted">–</span>`}</td>
@@ -246,7 +252,8 @@ function TrackRow({ track, selectable, selected, onSelect, onTag }) {
     <td class="state"><${TrackState} track=${track} /></td>
     <td class="tags">
       ${track.labels.map(
-        (label) => html`<button key=${label} type="button" class="chip tag" title=${'Filter by tag ' + label} aria-label=${'Filter by tag ' + label} onClick=${() => onTag(label)}>${label}</button>`,
+        (label) =>
+          html`<button key=${label} type="button" class="chip tag" title=${`Filter by tag ${label}`} aria-label=${`Filter by tag ${label}`} onClick=${() => onTag(label)}>${label}</button>`,
       )}
     </td>
   </tr>`;
@@ -261,11 +268,13 @@ function TrackTable({ page, view, selectable, selection, onSelect, onSelectPage,
       <caption class="visually-hidden">Tracks, sorted: ${sortLabel}</caption>
       <thead>
         <tr>
-          ${selectable &&
-          html`<th scope="col" class="select">
+          ${
+            selectable &&
+            html`<th scope="col" class="select">
             <input type="checkbox" aria-label="Select all tracks on this page" checked=${items.length > 0 && chosen === items.length}
               indeterminate=${chosen > 0 && chosen < items.length} onChange=${(event) => onSelectPage(event.currentTarget.checked)} />
-          </th>`}
+          </th>`
+          }
           <${SortHeader} field="title" sort=${view.sort} onSort=${onSort} />
           <${SortHeader} field="artist" sort=${view.sort} onSort=${onSort} />
           <${SortHeader} field="album" sort=${view.sort} onSort=${onSort} className="hide-phone" />
@@ -278,7 +287,8 @@ function TrackTable({ page, view, selectable, selection, onSelect, onSelectPage,
       </thead>
       <tbody>
         ${items.map(
-          (track) => html`<${TrackRow} key=${track.id} track=${track} selectable=${selectable} selected=${selection.has(track.id)} onSelect=${onSelect} onTag=${onTag} />`,
+          (track) =>
+            html`<${TrackRow} key=${track.id} track=${track} selectable=${selectable} selected=${selection.has(track.id)} onSelect=${onSelect} onTag=${onTag} />`,
         )}
       </tbody>
     </table>
@@ -304,7 +314,7 @@ function Count({ view, page }) {
     const first = (view.page - 1) * view.limit + 1;
     text = n ? `${first}–${first + n - 1} of ${total} tracks` : `${total} tracks`;
   }
-  return html`<p class="muted result-count" role="status" aria-live="polite">${text}${filtered(view) ? ' match' + (total === 1 ? 'es' : '') : ''}</p>`;
+  return html`<p class="muted result-count" role="status" aria-live="polite">${text}${filtered(view) ? ` match${total === 1 ? 'es' : ''}` : ''}</p>`;
 }
 
 // --- batch actions on the selection
@@ -329,7 +339,10 @@ function LabelsForm({ action, count, known, onSubmit, busy, error }) {
   const [value, setValue] = useState('');
   const submit = (event) => {
     event.preventDefault();
-    const labels = value.split(',').map((label) => label.trim()).filter(Boolean);
+    const labels = value
+      .split(',')
+      .map((label) => label.trim())
+      .filter(Boolean);
     if (labels.length) onSubmit(labels);
   };
   return html`<form class="stack" onSubmit=${submit}>
@@ -371,9 +384,11 @@ function BatchResult({ result, onClose }) {
             (item) => html`<tr key=${item.track_id} class=${item.ok ? 'ok' : 'failed'}>
               <td>${result.titles.get(item.track_id) || item.track_id}</td>
               <td>
-                ${item.ok
-                  ? html`<span class="success">✓ ${item.changed ? words.done : words.same}</span>`
-                  : html`<span class="error">✗ Failed (${item.status}): ${(item.problem && (item.problem.detail || item.problem.title)) || 'unknown error'}</span>`}
+                ${
+                  item.ok
+                    ? html`<span class="success">✓ ${item.changed ? words.done : words.same}</span>`
+                    : html`<span class="error">✗ Failed (${item.status}): ${(item.problem && (item.problem.detail || item.problem.title)) || 'unknown error'}</span>`
+                }
               </td>
             </tr>`,
           )}
@@ -405,7 +420,10 @@ function BatchBar({ selection, known, onDone, onClear }) {
       setDialog('result');
       const words = BATCH_WORDS[action];
       const good = items.length - failures.length;
-      toast(`${words.button}: ${good} succeeded${failures.length ? `, ${failures.length} failed` : ''}.`, failures.length ? 'error' : 'success');
+      toast(
+        `${words.button}: ${good} succeeded${failures.length ? `, ${failures.length} failed` : ''}.`,
+        failures.length ? 'error' : 'success',
+      );
       onDone(new Set(failures.map((item) => item.track_id)));
     } catch (err) {
       setError(err);
@@ -419,15 +437,17 @@ function BatchBar({ selection, known, onDone, onClear }) {
     setDialog(null);
     setError(null);
   };
-  const title = {
-    tag: 'Add tags',
-    untag: 'Remove tags',
-    delete: 'Delete tracks',
-    result: result ? `${BATCH_WORDS[result.action].button}: result` : 'Result',
-    error: 'Batch action failed',
-  }[dialog] || '';
+  const title =
+    {
+      tag: 'Add tags',
+      untag: 'Remove tags',
+      delete: 'Delete tracks',
+      result: result ? `${BATCH_WORDS[result.action].button}: result` : 'Result',
+      error: 'Batch action failed',
+    }[dialog] || '';
   // The dialog outlives the selection: a batch that worked clears what it was run on.
-  return html`${count > 0 &&
+  return html`${
+    count > 0 &&
     html`<div class="batch-bar row" role="region" aria-label="Batch actions">
       <strong>${count} selected</strong>
       <button type="button" class="secondary small" onClick=${() => open('tag')}>Add tag…</button>
@@ -435,10 +455,13 @@ function BatchBar({ selection, known, onDone, onClear }) {
       <button type="button" class="secondary small" disabled=${busy} onClick=${() => run('retranscode')}>Re-transcode</button>
       <button type="button" class="danger small" onClick=${() => open('delete')}>Delete…</button>
       <button type="button" class="link small" onClick=${onClear}>Clear selection</button>
-    </div>`}
+    </div>`
+  }
     <${Dialog} open=${Boolean(dialog)} title=${title} onClose=${close} wide=${dialog === 'result'}>
-      ${(dialog === 'tag' || dialog === 'untag') &&
-      html`<${LabelsForm} action=${dialog} count=${count} known=${known} busy=${busy} error=${error} onSubmit=${(labels) => run(dialog, labels)} />`}
+      ${
+        (dialog === 'tag' || dialog === 'untag') &&
+        html`<${LabelsForm} action=${dialog} count=${count} known=${known} busy=${busy} error=${error} onSubmit=${(labels) => run(dialog, labels)} />`
+      }
       ${dialog === 'delete' && html`<${ConfirmDelete} count=${count} busy=${busy} error=${error} onConfirm=${() => run('delete')} onCancel=${close} />`}
       ${dialog === 'result' && result && html`<${BatchResult} result=${result} onClose=${close} />`}
       ${dialog === 'error' && html`<${ErrorMessage} error=${error} />`}
@@ -571,15 +594,17 @@ export default function Library({ user }) {
       const now = performance.now();
       recentJobs.current = [...recentJobs.current.filter((entry) => now - entry.at < 60_000), { at: now, data }];
       setPage((current) => {
-        if (!current || !current.items.some((track) => track.id === data.track_id)) return current;
-        const items = current.items.map((track) => (track.id === data.track_id ? { ...track, job: jobFrom(data) } : track));
+        if (!current?.items.some((track) => track.id === data.track_id)) return current;
+        const items = current.items.map((track) =>
+          track.id === data.track_id ? { ...track, job: jobFrom(data) } : track,
+        );
         return { ...current, items };
       });
       return;
     }
     if (data.action === 'deleted') {
       setPage((current) => {
-        if (!current || !current.items.some((track) => track.id === data.id)) return current;
+        if (!current?.items.some((track) => track.id === data.id)) return current;
         const items = current.items.filter((track) => track.id !== data.id);
         return { ...current, items, total: Math.max(0, current.total - 1) };
       });
@@ -597,7 +622,7 @@ export default function Library({ user }) {
   // Without the live stream (reconnecting, or blocked on the way), poll while any track
   // shown is waiting for or running a transcode.
   const live = useEventStatus() === 'live';
-  const busyJobs = Boolean(page && page.items.some((track) => track.job && ACTIVE_JOBS.has(track.job.status)));
+  const busyJobs = Boolean(page?.items.some((track) => track.job && ACTIVE_JOBS.has(track.job.status)));
   useEffect(() => {
     if (live || !busyJobs) return undefined;
     const timer = setInterval(() => setTick((n) => n + 1), POLL_MS);
@@ -657,21 +682,27 @@ export default function Library({ user }) {
     ${writer && html`<${BatchBar} selection=${selection} known=${known} onDone=${onBatchDone} onClear=${() => setSelection(new Map())} />`}
     ${error && html`<div class="row"><${ErrorMessage} error=${error} /><button type="button" class="secondary small" onClick=${() => setTick((n) => n + 1)}>Try again</button></div>`}
     ${!page && loading && html`<${Loading} label="Loading tracks…" />`}
-    ${page &&
-    html`<div class="row list-head">
+    ${
+      page &&
+      html`<div class="row list-head">
         <${Count} view=${view} page=${page} />
         ${loading && html`<span class="muted"><span class="spinner" aria-hidden="true"></span> Updating…</span>`}
       </div>
-      ${empty
-        ? html`<div class="card empty">
-            ${filtered(view)
-              ? html`<p>No track matches these filters.</p><button type="button" class="secondary" onClick=${onClear}>Clear filters</button>`
-              : view.cursor
-                ? html`<p>This page is empty.</p><button type="button" class="secondary" onClick=${goFirst}>First page</button>`
-                : html`<p>The library is empty.${writer ? ' Drop audio files on the upload panel above to add some.' : ''}</p>`}
+      ${
+        empty
+          ? html`<div class="card empty">
+            ${
+              filtered(view)
+                ? html`<p>No track matches these filters.</p><button type="button" class="secondary" onClick=${onClear}>Clear filters</button>`
+                : view.cursor
+                  ? html`<p>This page is empty.</p><button type="button" class="secondary" onClick=${goFirst}>First page</button>`
+                  : html`<p>The library is empty.${writer ? ' Drop audio files on the upload panel above to add some.' : ''}</p>`
+            }
           </div>`
-        : html`<${TrackTable} page=${page} view=${view} selectable=${writer} selection=${selection} onSelect=${onSelect}
-            onSelectPage=${onSelectPage} onSort=${onSort} onTag=${onTag} busy=${loading} />`}
-      <${Paging} view=${view} page=${page} canGoBack=${cursors.current.length > 0} onFirst=${goFirst} onPrevious=${goPrevious} onNext=${goNext} />`}
+          : html`<${TrackTable} page=${page} view=${view} selectable=${writer} selection=${selection} onSelect=${onSelect}
+            onSelectPage=${onSelectPage} onSort=${onSort} onTag=${onTag} busy=${loading} />`
+      }
+      <${Paging} view=${view} page=${page} canGoBack=${cursors.current.length > 0} onFirst=${goFirst} onPrevious=${goPrevious} onNext=${goNext} />`
+    }
   </div>`;
 }

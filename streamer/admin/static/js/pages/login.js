@@ -67,9 +67,11 @@ export default function Login({ session }) {
   return html`<main id="main" class="login">
     <h1>Streamer admin</h1>
     <section class="card" aria-label="Sign in">
-      ${session.state === 'second-factor'
-        ? html`<${SecondFactorStep} user=${session.user} />`
-        : html`<${PasswordStep} />`}
+      ${
+        session.state === 'second-factor'
+          ? html`<${SecondFactorStep} user=${session.user} />`
+          : html`<${PasswordStep} />`
+      }
     </section>
   </main>`;
 }

@@ -7,13 +7,14 @@
 // one produced; a refusal (412: changed elsewhere, 404: deleted, ...) drops the queued
 // ones, says why, and shows the server's state again. Changes made elsewhere arrive as live
 // `playlist` events and reload the items.
+
+import Hls from 'hls.js';
 import { useEffect, useRef, useState } from 'preact/hooks';
-import Hls from '/admin/vendor/hls.mjs';
 import { del, get, patch, post } from '../api.js';
 import { useEvents } from '../events.js';
 import { html } from '../html.js';
 import { can } from '../session.js';
-import { Dialog, ErrorMessage, Loading, formatDate, formatDuration, problemText, toast, useTitle } from '../ui.js';
+import { Dialog, ErrorMessage, formatDate, formatDuration, Loading, problemText, toast, useTitle } from '../ui.js';
 
 // Shown in the help overlay; `keys` are alternatives, each a list of keys pressed together.
 const SHORTCUTS = [
@@ -23,7 +24,14 @@ const SHORTCUTS = [
   { keys: [['Alt', '↓']], what: 'Move the selected item down', where: 'list' },
   { keys: [['Delete'], ['Backspace']], what: 'Remove the selected item', where: 'list' },
   { keys: [['Ctrl', 'Z']], what: 'Undo the last change', where: 'page' },
-  { keys: [['Ctrl', 'Shift', 'Z'], ['Ctrl', 'Y']], what: 'Redo the change undone last', where: 'page' },
+  {
+    keys: [
+      ['Ctrl', 'Shift', 'Z'],
+      ['Ctrl', 'Y'],
+    ],
+    what: 'Redo the change undone last',
+    where: 'page',
+  },
   { keys: [['?']], what: 'Show these shortcuts', where: 'page' },
   { keys: [['Esc']], what: 'Close this overlay', where: 'page' },
 ];
@@ -71,9 +79,12 @@ function reasonOf(error) {
 
 // "Keys" of the help overlay: each alternative as <kbd>s joined with +.
 function Keys({ keys }) {
-  return keys.map((combo, n) => html`${n ? html` <span class="muted">or</span> ` : ''}<span class="pl-combo">${combo.map(
-    (key, k) => html`${k ? '+' : ''}<kbd>${key}</kbd>`,
-  )}</span>`);
+  return keys.map(
+    (combo, n) =>
+      html`${n ? html` <span class="muted">or</span> ` : ''}<span class="pl-combo">${combo.map(
+        (key, k) => html`${k ? '+' : ''}<kbd>${key}</kbd>`,
+      )}</span>`,
+  );
 }
 
 function HelpDialog({ open, onClose }) {
@@ -106,7 +117,7 @@ function Details({ playlist, libraryName, editable, busy, onSave }) {
   const open = () => setDraft({ name: playlist.name, description: playlist.description || '' });
   const close = () => {
     setDraft(null);
-    setTimeout(() => opener.current && opener.current.focus());
+    setTimeout(() => opener.current?.focus());
   };
   const submit = (event) => {
     event.preventDefault();
@@ -183,7 +194,7 @@ function ItemList({ items, selected, onSelect, editable, locked, onMove, listRef
   const draggable = editable && !locked;
   return html`<ol
     id="pl-items"
-    class=${'pl-items' + (dragging !== null ? ' pl-dragging' : '')}
+    class=${`pl-items${dragging !== null ? ' pl-dragging' : ''}`}
     role="listbox"
     aria-label=${label}
     tabindex="0"
@@ -261,8 +272,10 @@ function AddTracks({ selected, selectedItem, busy, onAdd }) {
         After the selected item${selectedItem ? ` (${selected + 1}. ${titleOf(selectedItem)})` : ''}</label>
     </fieldset>
     <${ErrorMessage} error=${error} />
-    ${results && (results.items.length
-      ? html`<ul class="pl-results" aria-label="Tracks found">
+    ${
+      results &&
+      (results.items.length
+        ? html`<ul class="pl-results" aria-label="Tracks found">
           ${results.items.map(
             (track) => html`<li key=${track.id}>
               <span class="pl-main">
@@ -276,7 +289,8 @@ function AddTracks({ selected, selectedItem, busy, onAdd }) {
           )}
         </ul>
         ${results.total > results.items.length && html`<p class="muted">${results.total - results.items.length} more: type more of the name.</p>`}`
-      : html`<p class="muted" role="status">No tracks match “${q.trim()}”.</p>`)}
+        : html`<p class="muted" role="status">No tracks match “${q.trim()}”.</p>`)
+    }
   </section>`;
 }
 
@@ -323,10 +337,11 @@ function Player({ playlist, items, onPart, playingTitle }) {
       });
       player.on(Hls.Events.ERROR, (_, data) => {
         if (!data.fatal) return;
-        const code = data.response && data.response.code;
-        const message = code === 404
-          ? 'Nothing in this playlist can be played yet: its tracks are still being transcoded, or failed.'
-          : `The stream stopped: ${data.details}${code ? ` (HTTP ${code})` : ''}.`;
+        const code = data.response?.code;
+        const message =
+          code === 404
+            ? 'Nothing in this playlist can be played yet: its tracks are still being transcoded, or failed.'
+            : `The stream stopped: ${data.details}${code ? ` (HTTP ${code})` : ''}.`;
         setState({ kind: 'error', message });
         stop();
       });
@@ -357,15 +372,20 @@ function Player({ playlist, items, onPart, playingTitle }) {
 
   return html`<section class="card stack pl-player" aria-labelledby="pl-player-heading">
     <h2 id="pl-player-heading">Listen</h2>
-    ${empty
-      ? html`<p class="muted">Add tracks to play the playlist as one stream.</p>`
-      : html`<audio ref=${audio} controls preload="metadata" aria-label=${`Play ${playlist.name}`}
+    ${
+      empty
+        ? html`<p class="muted">Add tracks to play the playlist as one stream.</p>`
+        : html`<audio ref=${audio} controls preload="metadata" aria-label=${`Play ${playlist.name}`}
           onPlaying=${() => show(false)} onPause=${() => show(true)} onEnded=${() => show(true)}></audio>
         ${state.kind === 'loading' && html`<${Loading} label="Loading the stream…" />`}
         ${state.kind === 'error' && html`<p class="error" role="alert">${state.message}</p>`}
         <p class="muted pl-now" aria-live="polite">${playingTitle && !paused ? html`Now playing: <strong>${playingTitle}</strong>` : ''}</p>
-        ${stale && html`<div class="row"><span class="muted">The playlist changed since the stream loaded.</span>
-          <button type="button" class="secondary small" onClick=${start}>Reload the stream</button></div>`}`}
+        ${
+          stale &&
+          html`<div class="row"><span class="muted">The playlist changed since the stream loaded.</span>
+          <button type="button" class="secondary small" onClick=${start}>Reload the stream</button></div>`
+        }`
+    }
     <p class="muted small"><a href=${url}>HLS stream URL</a> (plays every transcoded track in order, as one stream)</p>
   </section>`;
 }
@@ -380,7 +400,7 @@ function describeRevision(revision, older) {
   if (now > before) parts.push(`${now - before} added`);
   else if (now < before) parts.push(`${before - now} removed`);
   else if (revision.track_ids.join() !== older.track_ids.join()) parts.push('reordered');
-  return (parts.length ? parts.join(', ') : ACTIONS[revision.action] || revision.action) + ` · ${now} items`;
+  return `${parts.length ? parts.join(', ') : ACTIONS[revision.action] || revision.action} · ${now} items`;
 }
 
 function formatWhen(value) {
@@ -407,7 +427,9 @@ function History({ id, version, current }) {
     <h2 id="pl-history-heading">History</h2>
     <${ErrorMessage} error=${error} />
     ${!page && !error && html`<${Loading} />`}
-    ${page && html`<ol class="pl-revisions" aria-label="Revisions, newest first">
+    ${
+      page &&
+      html`<ol class="pl-revisions" aria-label="Revisions, newest first">
       ${page.items.map((revision, n) => {
         const undone = revision.revision > current;
         return html`<li key=${revision.revision} class=${revision.current ? 'current' : undone ? 'undone' : ''}
@@ -420,7 +442,8 @@ function History({ id, version, current }) {
         </li>`;
       })}
     </ol>
-    ${page.total > page.items.length && html`<p class="muted">The ${page.items.length} newest of ${page.total} revisions.</p>`}`}
+    ${page.total > page.items.length && html`<p class="muted">The ${page.items.length} newest of ${page.total} revisions.</p>`}`
+    }
   </section>`;
 }
 
@@ -456,7 +479,8 @@ export default function PlaylistEditor({ id, user }) {
   const listRef = useRef(null);
   const latest = useRef({});
 
-  const setPlaylist = (next) => setPlaylistState((current) => withKeys(typeof next === 'function' ? next(current) : next));
+  const setPlaylist = (next) =>
+    setPlaylistState((current) => withKeys(typeof next === 'function' ? next(current) : next));
   const adopt = (body) => {
     revision.current = body.revision;
     setPlaylist(body);
@@ -486,7 +510,7 @@ export default function PlaylistEditor({ id, user }) {
       },
       () => setLibraryName(''),
     );
-  }, [playlist && playlist.library_id]);
+  }, [playlist?.library_id]);
 
   // Leaving with a change on its way loses it: ask first.
   useEffect(() => {
@@ -617,7 +641,12 @@ export default function PlaylistEditor({ id, user }) {
     change({
       doing: `add “${title}”`,
       done: `Added “${title}” at position ${at + 1}`,
-      send: (headers) => post(`/playlists/${id}/items`, position === null ? { track_ids: [track.id] } : { track_ids: [track.id], position }, { headers }),
+      send: (headers) =>
+        post(
+          `/playlists/${id}/items`,
+          position === null ? { track_ids: [track.id] } : { track_ids: [track.id], position },
+          { headers },
+        ),
       after: () => setSelected(at),
     });
   };
@@ -654,12 +683,12 @@ export default function PlaylistEditor({ id, user }) {
     const onKey = (event) => {
       if (event.defaultPrevented || event.isComposing) return;
       const target = event.target;
-      if (target.closest && target.closest('input, textarea, select, [contenteditable]')) return;
+      if (target.closest?.('input, textarea, select, [contenteditable]')) return;
       if (document.querySelector('dialog[open]')) return; // the overlay handles its keys
       const now = latest.current;
       const key = event.key;
       const ctrl = event.ctrlKey || event.metaKey;
-      const inList = listRef.current && listRef.current.contains(target);
+      const inList = listRef.current?.contains(target);
       let handled = true;
       if (key === '?' && now.writer) setHelpOpen(true);
       else if (ctrl && !event.altKey && (key === 'z' || key === 'Z')) now.step(event.shiftKey ? 'redo' : 'undo');
@@ -699,7 +728,9 @@ export default function PlaylistEditor({ id, user }) {
     <div class="pl-layout">
       <section class="stack pl-list" aria-labelledby="pl-items-heading">
         <h2 id="pl-items-heading" class="pl-sr-only">Items</h2>
-        ${editable && html`<div class="pl-toolbar" role="group" aria-label="Edit the playlist">
+        ${
+          editable &&
+          html`<div class="pl-toolbar" role="group" aria-label="Edit the playlist">
           <button type="button" class="secondary small" aria-keyshortcuts="Alt+ArrowUp" disabled=${locked || selected <= 0}
             onClick=${() => moveItem(selected, selected - 1)}>↑ Move up</button>
           <button type="button" class="secondary small" aria-keyshortcuts="Alt+ArrowDown" disabled=${locked || selected < 0 || selected >= items.length - 1}
@@ -713,11 +744,13 @@ export default function PlaylistEditor({ id, user }) {
             onClick=${() => step('redo')}>↷ Redo</button>
           <span class="spacer"></span>
           <button type="button" class="link small" aria-keyshortcuts="?" onClick=${() => setHelpOpen(true)}>Keyboard shortcuts</button>
-        </div>`}
-        ${writer && html`<p class=${'pl-status pl-status-' + status.kind} role="status">${status.kind === 'failed' ? '' : status.text}</p>`}
+        </div>`
+        }
+        ${writer && html`<p class=${`pl-status pl-status-${status.kind}`} role="status">${status.kind === 'failed' ? '' : status.text}</p>`}
         ${status.kind === 'failed' && html`<p class="error pl-status-failed" role="alert">${status.text}</p>`}
-        ${items.length
-          ? html`<${ItemList}
+        ${
+          items.length
+            ? html`<${ItemList}
               items=${items}
               selected=${selected}
               onSelect=${select}
@@ -729,8 +762,9 @@ export default function PlaylistEditor({ id, user }) {
               playing=${playing}
             />
             ${editable && html`<p class="muted small pl-hint">Drag items to reorder them, or select one and use the keyboard (press <kbd>?</kbd> for the shortcuts).</p>`}`
-          : html`<div class="card pl-empty"><p><strong>This playlist is empty.</strong></p>
-              ${editable ? html`<p class="muted">Search for tracks and add them.</p>` : null}</div>`}
+            : html`<div class="card pl-empty"><p><strong>This playlist is empty.</strong></p>
+              ${editable ? html`<p class="muted">Search for tracks and add them.</p>` : null}</div>`
+        }
       </section>
       <div class="stack pl-side">
         ${editable && html`<${AddTracks} selected=${selected} selectedItem=${selectedItem} busy=${locked} onAdd=${addTrack} />`}

@@ -7,7 +7,17 @@ import { useEvents } from '../events.js';
 import { html } from '../html.js';
 import { navigate, queryParams, setQuery } from '../router.js';
 import { can } from '../session.js';
-import { Dialog, ErrorMessage, Loading, Pager, formatDate, formatDuration, problemText, toast, useTitle } from '../ui.js';
+import {
+  Dialog,
+  ErrorMessage,
+  formatDate,
+  formatDuration,
+  Loading,
+  Pager,
+  problemText,
+  toast,
+  useTitle,
+} from '../ui.js';
 
 const PAGE = 50;
 
@@ -17,7 +27,7 @@ function CreateDialog({ open, libraries, initialLibrary, onClose }) {
   // The chosen library lives in state: a re-render (live events) must not put the
   // initial choice back.
   const [chosen, setChosen] = useState(null);
-  const libraryId = chosen || initialLibrary || (libraries[0] && libraries[0].id) || '';
+  const libraryId = chosen || initialLibrary || libraries[0]?.id || '';
   useEffect(() => {
     if (open) setError(null);
   }, [open]);
@@ -74,7 +84,12 @@ function DeleteDialog({ playlist, onClose, onDeleted }) {
       toast(`Deleted “${playlist.name}”.`, 'success');
       onDeleted();
     } catch (err) {
-      if (err.status === 412) setError(new Error('The playlist changed since this list was loaded. Close this, look at it again, and delete it if you still want to.'));
+      if (err.status === 412)
+        setError(
+          new Error(
+            'The playlist changed since this list was loaded. Close this, look at it again, and delete it if you still want to.',
+          ),
+        );
       else setError(err);
       toast(`Could not delete “${playlist.name}”: ${problemText(err)}`, 'error');
     } finally {
@@ -82,14 +97,17 @@ function DeleteDialog({ playlist, onClose, onDeleted }) {
     }
   };
   return html`<${Dialog} open=${!!playlist} title="Delete playlist" onClose=${onClose}>
-    ${playlist && html`<div class="stack">
+    ${
+      playlist &&
+      html`<div class="stack">
       <p>Delete <strong>${playlist.name}</strong>? Its ${playlist.item_count} ${playlist.item_count === 1 ? 'item' : 'items'} and its history go with it. This cannot be undone.</p>
       <${ErrorMessage} error=${error} />
       <div class="row">
         <button type="button" class="danger" disabled=${busy} onClick=${confirm}>${busy ? 'Deleting…' : 'Delete'}</button>
         <button type="button" class="secondary" onClick=${onClose}>Cancel</button>
       </div>
-    </div>`}
+    </div>`
+    }
   <//>`;
 }
 
@@ -125,7 +143,8 @@ export default function Playlists({ user }) {
     get('/playlists', { query: { q: search, library, limit: PAGE, offset }, signal: controller.signal }).then(
       (answer) => {
         // Past the end (rows deleted meanwhile): go back to the last page there is.
-        if (!answer.items.length && answer.total && offset) setOffset(Math.max(0, Math.floor((answer.total - 1) / PAGE) * PAGE));
+        if (!answer.items.length && answer.total && offset)
+          setOffset(Math.max(0, Math.floor((answer.total - 1) / PAGE) * PAGE));
         else setPage(answer);
       },
       (err) => err.name !== 'AbortError' && setError(err),
@@ -196,9 +215,12 @@ export default function Playlists({ user }) {
                 <td class="num">${playlist.item_count}</td>
                 <td class="num">${formatDuration(playlist.duration)}</td>
                 <td class="hide-phone">${formatDate(playlist.updated_at)}</td>
-                ${writer && html`<td class="pl-actions">
+                ${
+                  writer &&
+                  html`<td class="pl-actions">
                   <button type="button" class="secondary small" aria-label=${`Delete ${playlist.name}`} onClick=${() => setDeleting(playlist)}>Delete</button>
-                </td>`}
+                </td>`
+                }
               </tr>`,
             )}
           </tbody>
@@ -225,22 +247,28 @@ export default function Playlists({ user }) {
     </div>
     <form class="inline-form pl-filters" role="search" aria-label="Playlists" onSubmit=${(e) => e.preventDefault()}>
       <label>Search by name <input type="search" value=${q} onInput=${changeSearch} maxlength="200" autocomplete="off" /></label>
-      ${libraries.length > 1 && html`<label>Library
+      ${
+        libraries.length > 1 &&
+        html`<label>Library
         <select value=${library} onChange=${changeLibrary}>
           <option value="">All libraries</option>
           ${libraries.map((l) => html`<option key=${l.id} value=${l.id}>${l.name}</option>`)}
         </select>
-      </label>`}
+      </label>`
+      }
     </form>
     ${body}
     ${writer && html`<${CreateDialog} open=${creating} libraries=${libraries} initialLibrary=${library} onClose=${closeCreate} />`}
-    ${writer && html`<${DeleteDialog}
+    ${
+      writer &&
+      html`<${DeleteDialog}
       playlist=${deleting}
       onClose=${() => setDeleting(null)}
       onDeleted=${() => {
         setDeleting(null);
         setReloads((n) => n + 1);
       }}
-    />`}
+    />`
+    }
   </div>`;
 }

@@ -32,7 +32,7 @@ function toForm(track) {
 }
 
 // What a form value means to the API: '' clears a field (null); numbers are integers.
-function valueOf(field, raw) {
+function apiValue(field, raw) {
   if (field.list) return raw;
   const text = raw.trim();
   if (text === '') return null;
@@ -43,7 +43,7 @@ function valueOf(field, raw) {
 function invalid(field, raw) {
   if (field.list) return null;
   if (!field.number) return raw.length > 500 ? 'At most 500 characters.' : null;
-  const value = valueOf(field, raw);
+  const value = apiValue(field, raw);
   if (value === null) return null;
   if (Number.isNaN(value)) return 'A whole number, please.';
   if (value > field.max) return `At most ${field.max}.`;
@@ -60,7 +60,7 @@ function shown(field, raw) {
 }
 
 function changedFields(form, base) {
-  return FIELDS.filter((f) => !same(valueOf(f, form[f.name]), valueOf(f, base.form[f.name]))).map((f) => f.name);
+  return FIELDS.filter((f) => !same(apiValue(f, form[f.name]), apiValue(f, base.form[f.name]))).map((f) => f.name);
 }
 
 export function Editor({ track, etag, readOnly, onSaved }) {
@@ -95,8 +95,9 @@ export function Editor({ track, etag, readOnly, onSaved }) {
       event.returnValue = '';
     };
     const onClick = (event) => {
-      const link = event.target.closest && event.target.closest('a[href]');
-      if (!link || event.defaultPrevented || event.button !== 0 || event.metaKey || event.ctrlKey || event.shiftKey) return;
+      const link = event.target.closest?.('a[href]');
+      if (!link || event.defaultPrevented || event.button !== 0 || event.metaKey || event.ctrlKey || event.shiftKey)
+        return;
       const url = new URL(link.href, location.href);
       if (url.origin !== location.origin || url.pathname === location.pathname || link.target) return;
       if (!window.confirm('This track has unsaved changes. Leave without saving them?')) {
@@ -131,7 +132,7 @@ export function Editor({ track, etag, readOnly, onSaved }) {
     }
     const typed = form;
     const basedOn = base;
-    const body = Object.fromEntries(dirty.map((name) => [name, valueOf(BY_NAME[name], typed[name])]));
+    const body = Object.fromEntries(dirty.map((name) => [name, apiValue(BY_NAME[name], typed[name])]));
     setSaving(true);
     setStatus({ kind: 'info', text: 'Saving…' });
     try {
@@ -186,9 +187,9 @@ export function Editor({ track, etag, readOnly, onSaved }) {
     const fields = [];
     const others = [];
     for (const f of FIELDS) {
-      const mineChanged = !same(valueOf(f, typed[f.name]), valueOf(f, basedOn.form[f.name]));
-      const theirsChanged = !same(valueOf(f, theirs[f.name]), valueOf(f, basedOn.form[f.name]));
-      if (mineChanged && !same(valueOf(f, typed[f.name]), valueOf(f, theirs[f.name]))) {
+      const mineChanged = !same(apiValue(f, typed[f.name]), apiValue(f, basedOn.form[f.name]));
+      const theirsChanged = !same(apiValue(f, theirs[f.name]), apiValue(f, basedOn.form[f.name]));
+      if (mineChanged && !same(apiValue(f, typed[f.name]), apiValue(f, theirs[f.name]))) {
         if (theirsChanged) fields.push({ name: f.name, mine: typed[f.name], theirs: theirs[f.name] });
       } else if (theirsChanged) others.push({ name: f.name, theirs: theirs[f.name] });
     }
@@ -197,7 +198,7 @@ export function Editor({ track, etag, readOnly, onSaved }) {
       const next = { ...theirs };
       for (const f of FIELDS) {
         // What the user typed (before or during the save) wins until they choose otherwise.
-        if (!same(valueOf(f, current[f.name]), valueOf(f, basedOn.form[f.name]))) next[f.name] = current[f.name];
+        if (!same(apiValue(f, current[f.name]), apiValue(f, basedOn.form[f.name]))) next[f.name] = current[f.name];
       }
       return next;
     });
@@ -242,15 +243,17 @@ export function Editor({ track, etag, readOnly, onSaved }) {
   return html`<section class="card stack" aria-labelledby="metadata-heading">
     <h2 id="metadata-heading">Metadata</h2>
     ${conflict ? html`<${Conflict} conflict=${conflict} form=${form} set=${set} headingRef=${conflictHeading} onSave=${save} saving=${saving} />` : null}
-    ${changedElsewhere
-      ? html`<p class="notice">This track was changed elsewhere while you edit it. Your changes are kept; saving shows any field changed on both sides.</p>`
-      : null}
+    ${
+      changedElsewhere
+        ? html`<p class="notice">This track was changed elsewhere while you edit it. Your changes are kept; saving shows any field changed on both sides.</p>`
+        : null
+    }
     <form class="stack track-form" onSubmit=${onSubmit} onKeyDown=${onKeyDown} novalidate>
       <div class="field-grid">
         ${FIELDS.filter((f) => !f.list).map((f) => {
           const error = errors[f.name];
           const id = `field-${f.name}`;
-          return html`<div key=${f.name} class=${'field' + (dirty.includes(f.name) ? ' changed' : '')}>
+          return html`<div key=${f.name} class=${`field${dirty.includes(f.name) ? ' changed' : ''}`}>
             <div class="field-head">
               <label for=${id}>${f.label}</label>
               ${dirty.includes(f.name) ? html`<span class="dot" aria-hidden="true" title="unsaved">•</span>` : null}
@@ -262,10 +265,10 @@ export function Editor({ track, etag, readOnly, onSaved }) {
               value=${form[f.name]}
               inputmode=${f.number ? 'numeric' : undefined}
               aria-invalid=${error ? 'true' : undefined}
-              aria-describedby=${error ? id + '-error' : undefined}
+              aria-describedby=${error ? `${id}-error` : undefined}
               onInput=${(event) => set(f.name, event.currentTarget.value)}
             />
-            ${error ? html`<span id=${id + '-error'} class="error small-text">${error}</span>` : null}
+            ${error ? html`<span id=${`${id}-error`} class="error small-text">${error}</span>` : null}
           </div>`;
         })}
       </div>
@@ -277,7 +280,7 @@ export function Editor({ track, etag, readOnly, onSaved }) {
       <div class="row">
         <button type="submit" disabled=${saving} aria-keyshortcuts="Control+S">${saving ? 'Saving…' : 'Save'}</button>
         <button type="button" class="secondary" disabled=${saving || !dirty.length} onClick=${revert}>Discard changes</button>
-        <span class=${'save-status ' + (status ? status.kind : '')} role="status">${status ? status.text : dirty.length ? `${dirty.length} unsaved change${dirty.length > 1 ? 's' : ''}` : ''}</span>
+        <span class=${`save-status ${status ? status.kind : ''}`} role="status">${status ? status.text : dirty.length ? `${dirty.length} unsaved change${dirty.length > 1 ? 's' : ''}` : ''}</span>
       </div>
     </form>
   </section>`;
@@ -286,32 +289,36 @@ export function Editor({ track, etag, readOnly, onSaved }) {
 function Conflict({ conflict, form, set, headingRef, onSave, saving }) {
   return html`<section class="conflict stack" aria-labelledby="conflict-heading">
     <h3 id="conflict-heading" tabindex="-1" ref=${headingRef}>This track changed since you opened it</h3>
-    ${conflict.fields.length
-      ? html`<p>Someone else saved it first. For each field both of you changed, keep your value or take the one now on the server, then save again.</p>`
-      : html`<p>Someone else saved other fields first; none of the fields you changed. Save again to apply yours.</p>`}
+    ${
+      conflict.fields.length
+        ? html`<p>Someone else saved it first. For each field both of you changed, keep your value or take the one now on the server, then save again.</p>`
+        : html`<p>Someone else saved other fields first; none of the fields you changed. Save again to apply yours.</p>`
+    }
     ${conflict.fields.map((c) => {
       const field = BY_NAME[c.name];
       const current = form[c.name];
       return html`<fieldset key=${c.name} class="conflict-field">
         <legend>${field.label}</legend>
         <label class="check">
-          <input type="radio" name=${'keep-' + c.name} checked=${same(current, c.mine)} onChange=${() => set(c.name, c.mine)} />
+          <input type="radio" name=${`keep-${c.name}`} checked=${same(current, c.mine)} onChange=${() => set(c.name, c.mine)} />
           <span>Keep mine: <strong class="mine">${shown(field, c.mine)}</strong></span>
         </label>
         <label class="check">
-          <input type="radio" name=${'keep-' + c.name} checked=${same(current, c.theirs)} onChange=${() => set(c.name, c.theirs)} />
+          <input type="radio" name=${`keep-${c.name}`} checked=${same(current, c.theirs)} onChange=${() => set(c.name, c.theirs)} />
           <span>Take the server's: <strong class="theirs">${shown(field, c.theirs)}</strong></span>
         </label>
       </fieldset>`;
     })}
-    ${conflict.others.length
-      ? html`<div>
+    ${
+      conflict.others.length
+        ? html`<div>
           <p class="muted">Also changed on the server (you had not changed these; the form shows the server's values):</p>
           <ul class="muted">
             ${conflict.others.map((o) => html`<li key=${o.name}>${BY_NAME[o.name].label}: ${shown(BY_NAME[o.name], o.theirs)}</li>`)}
           </ul>
         </div>`
-      : null}
+        : null
+    }
     <div class="row">
       <button type="button" onClick=${onSave} disabled=${saving}>Save again</button>
     </div>
@@ -321,7 +328,10 @@ function Conflict({ conflict, form, set, headingRef, onSave, saving }) {
 function LabelsInput({ value, onChange, changed }) {
   const [draft, setDraft] = useState('');
   const add = () => {
-    const fresh = draft.split(',').map((s) => s.trim()).filter((s) => s && s.length <= 64 && !value.includes(s));
+    const fresh = draft
+      .split(',')
+      .map((s) => s.trim())
+      .filter((s) => s && s.length <= 64 && !value.includes(s));
     if (fresh.length) onChange([...value, ...fresh]);
     setDraft('');
   };
@@ -333,18 +343,20 @@ function LabelsInput({ value, onChange, changed }) {
       onChange(value.slice(0, -1));
     }
   };
-  return html`<fieldset class=${'labels-input stack' + (changed ? ' changed' : '')}>
+  return html`<fieldset class=${`labels-input stack${changed ? ' changed' : ''}`}>
     <legend>Labels${changed ? html`<span class="dot" aria-hidden="true" title="unsaved"> •</span>` : null}</legend>
-    ${value.length
-      ? html`<ul class="chips" aria-label="Labels of this track">
+    ${
+      value.length
+        ? html`<ul class="chips" aria-label="Labels of this track">
           ${value.map(
             (label) => html`<li key=${label} class="chip">
               ${label}
-              <button type="button" aria-label=${'Remove label ' + label} onClick=${() => onChange(value.filter((l) => l !== label))}>×</button>
+              <button type="button" aria-label=${`Remove label ${label}`} onClick=${() => onChange(value.filter((l) => l !== label))}>×</button>
             </li>`,
           )}
         </ul>`
-      : html`<p class="muted small-text">No labels.</p>`}
+        : html`<p class="muted small-text">No labels.</p>`
+    }
     <div class="row">
       <label class="sr-only" for="field-labels-new">Add a label</label>
       <input

@@ -1,6 +1,7 @@
 // The track page's player: HLS through hls.js, native HLS, or the original file by ranges;
 // a rendition switcher; the waveform as the seek bar.
-import Hls from '/admin/vendor/hls.mjs';
+
+import Hls from 'hls.js';
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { html } from '../html.js';
 import { formatDuration } from '../ui.js';
@@ -89,7 +90,14 @@ export function Player({ track, token, points }) {
       hlsRef.current = hls;
       let recovered = false;
       hls.on(Hls.Events.MANIFEST_PARSED, () => {
-        setLevels(hls.levels.map((level, index) => ({ index, name: levelName(level), bitrate: level.bitrate, codec: level.audioCodec })));
+        setLevels(
+          hls.levels.map((level, index) => ({
+            index,
+            name: levelName(level),
+            bitrate: level.bitrate,
+            codec: level.audioCodec,
+          })),
+        );
       });
       // Fired when the fragment playing comes from another level: the level heard now.
       hls.on(Hls.Events.LEVEL_SWITCHED, (_, data) => setPlayingName(levelName(hls.levels[data.level])));
@@ -100,7 +108,7 @@ export function Player({ track, token, points }) {
           hls.recoverMediaError();
           return;
         }
-        setError(`Playback stopped: ${data.details}${data.response && data.response.code ? ` (HTTP ${data.response.code})` : ''}.`);
+        setError(`Playback stopped: ${data.details}${data.response?.code ? ` (HTTP ${data.response.code})` : ''}.`);
       });
       hls.loadSource(hlsUrl);
       hls.attachMedia(media);
@@ -132,9 +140,20 @@ export function Player({ track, token, points }) {
     const onError = () => {
       if (hlsRef.current) return; // hls.js reports its own errors
       const code = media.error ? media.error.code : 0;
-      setError(code === 4 ? 'This browser cannot play this format.' : 'Playback failed: the media could not be loaded.');
+      setError(
+        code === 4 ? 'This browser cannot play this format.' : 'Playback failed: the media could not be loaded.',
+      );
     };
-    const names = { timeupdate: onTime, seeked: onTime, loadedmetadata: onMeta, durationchange: onMeta, play: onPlay, pause: onPause, ended: onPause, error: onError };
+    const names = {
+      timeupdate: onTime,
+      seeked: onTime,
+      loadedmetadata: onMeta,
+      durationchange: onMeta,
+      play: onPlay,
+      pause: onPause,
+      ended: onPause,
+      error: onError,
+    };
     for (const [name, handler] of Object.entries(names)) media.addEventListener(name, handler);
     return () => {
       for (const [name, handler] of Object.entries(names)) media.removeEventListener(name, handler);
@@ -191,9 +210,16 @@ export function Player({ track, token, points }) {
   if (mode === 'hls.js') {
     options = [...levels]
       .sort((a, b) => a.bitrate - b.bitrate)
-      .map((l) => ({ value: l.name, label: byName[l.name] ? renditionLabel(byName[l.name]) : `${l.codec || 'audio'} ${Math.round(l.bitrate / 1000)} kbit/s` }));
+      .map((l) => ({
+        value: l.name,
+        label: byName[l.name]
+          ? renditionLabel(byName[l.name])
+          : `${l.codec || 'audio'} ${Math.round(l.bitrate / 1000)} kbit/s`,
+      }));
   } else {
-    options = [...renditions].sort((a, b) => (a.bitrate || 1e12) - (b.bitrate || 1e12)).map((r) => ({ value: r.name, label: renditionLabel(r) }));
+    options = [...renditions]
+      .sort((a, b) => (a.bitrate || 1e12) - (b.bitrate || 1e12))
+      .map((r) => ({ value: r.name, label: renditionLabel(r) }));
   }
   const autoLabel = mode === 'progressive' ? 'Original file' : 'Auto';
   const playing = playingName ? byName[playingName] : null;
@@ -203,7 +229,8 @@ export function Player({ track, token, points }) {
   else if (playingName) nowText = playingName;
   else nowText = mode === 'native' && choice === 'auto' ? 'chosen by the browser' : '–';
 
-  const modeText = { 'hls.js': 'HLS (hls.js)', native: 'HLS (native)', progressive: 'progressive download' }[mode] || '';
+  const modeText =
+    { 'hls.js': 'HLS (hls.js)', native: 'HLS (native)', progressive: 'progressive download' }[mode] || '';
 
   return html`<div class="player">
     <audio ref=${audio} preload="metadata"></audio>
@@ -229,10 +256,12 @@ export function Player({ track, token, points }) {
       <span class="now-playing" role="status">Playing: ${nowText}</span>
       ${modeText ? html` · <span>${modeText}</span>` : null}
     </p>
-    ${error
-      ? html`<div class="row"><p class="error" role="alert">${error}</p>
+    ${
+      error
+        ? html`<div class="row"><p class="error" role="alert">${error}</p>
           <button type="button" class="secondary small" onClick=${() => setAttempt((n) => n + 1)}>Reload player</button></div>`
-      : null}
+        : null
+    }
   </div>`;
 }
 
@@ -262,7 +291,14 @@ export function Waveform({ id, points, duration, time, onSeek }) {
     onSeek(((event.clientX - rect.left) / rect.width) * duration);
   };
   const onKeyDown = (event) => {
-    const steps = { ArrowLeft: -5, ArrowDown: -5, ArrowRight: 5, ArrowUp: 5, PageDown: -duration / 10, PageUp: duration / 10 };
+    const steps = {
+      ArrowLeft: -5,
+      ArrowDown: -5,
+      ArrowRight: 5,
+      ArrowUp: 5,
+      PageDown: -duration / 10,
+      PageUp: duration / 10,
+    };
     if (event.key in steps) onSeek(time + steps[event.key]);
     else if (event.key === 'Home') onSeek(0);
     else if (event.key === 'End') onSeek(duration);
@@ -285,13 +321,15 @@ export function Waveform({ id, points, duration, time, onSeek }) {
   >
     <svg viewBox=${`0 0 ${width} 100`} preserveAspectRatio="none" aria-hidden="true" focusable="false">
       <defs>
-        <clipPath id=${'played-' + id}><rect x="0" y="0" width=${width * fraction} height="100" /></clipPath>
+        <clipPath id=${`played-${id}`}><rect x="0" y="0" width=${width * fraction} height="100" /></clipPath>
       </defs>
-      ${count
-        ? html`<path class="waveform-shape" d=${shape} />
+      ${
+        count
+          ? html`<path class="waveform-shape" d=${shape} />
             <path class="waveform-played" d=${shape} clip-path=${`url(#played-${id})`} />`
-        : html`<rect class="waveform-empty" x="0" y="48" width=${width} height="4" />
-            <rect class="waveform-played" x="0" y="48" width=${width * fraction} height="4" />`}
+          : html`<rect class="waveform-empty" x="0" y="48" width=${width} height="4" />
+            <rect class="waveform-played" x="0" y="48" width=${width * fraction} height="4" />`
+      }
       <line class="waveform-head" x1=${width * fraction} x2=${width * fraction} y1="0" y2="100" vector-effect="non-scaling-stroke" />
     </svg>
   </div>`;

@@ -6,7 +6,17 @@ import { get, post } from '../api.js';
 import { useEventStatus, useEvents } from '../events.js';
 import { html } from '../html.js';
 import { can } from '../session.js';
-import { ErrorMessage, Loading, ProgressBar, formatBytes, formatDate, formatDuration, problemText, toast, useTitle } from '../ui.js';
+import {
+  ErrorMessage,
+  formatBytes,
+  formatDate,
+  formatDuration,
+  Loading,
+  ProgressBar,
+  problemText,
+  toast,
+  useTitle,
+} from '../ui.js';
 import { Editor } from './track-editor.js';
 import { Player, renditionLabel, withToken } from './track-player.js';
 
@@ -50,15 +60,15 @@ export default function TrackPage({ id, user }) {
     );
   }, [id]);
 
-  const libraryId = track && track.library_id;
+  const libraryId = track?.library_id;
   useEffect(() => {
     if (!libraryId) return;
     get(`/libraries/${encodeURIComponent(libraryId)}`).then(setLibrary, () => setLibrary(null));
   }, [libraryId]);
 
-  const waveformUrl = track && track.urls.waveform;
+  const waveformUrl = track?.urls.waveform;
   // Fetched again when a transcode ends: a new ladder measures new peaks.
-  const waveformKey = track && track.job ? `${track.job.id}:${track.job.status}` : '';
+  const waveformKey = track?.job ? `${track.job.id}:${track.job.status}` : '';
   useEffect(() => {
     if (!waveformUrl) {
       setPoints(null);
@@ -96,7 +106,7 @@ export default function TrackPage({ id, user }) {
   // Without the live stream (not connected yet, or a proxy that buffers it), follow an
   // active job by asking for it every two seconds.
   const live = useEventStatus() === 'live';
-  const job = track && track.job;
+  const job = track?.job;
   const following = job && ACTIVE.has(job.status) && !live ? job.id : null;
   useEffect(() => {
     if (!following) return undefined;
@@ -132,7 +142,7 @@ export default function TrackPage({ id, user }) {
         <h1>${track.title || track.path}</h1>
         ${subtitle ? html`<p class="track-subtitle">${subtitle}</p>` : null}
         <p class="row">
-          <span class=${'badge badge-' + track.status}>${track.status}</span>
+          <span class=${`badge badge-${track.status}`}>${track.status}</span>
           <span class="muted">${formatDuration(track.duration)}</span>
           ${track.labels.map((label) => html`<span key=${label} class="chip">${label}</span>`)}
         </p>
@@ -174,14 +184,16 @@ function Loudness({ track }) {
   const gains = (track.renditions || []).filter((r) => r.gain_db);
   return html`<section class="card stack" aria-labelledby="loudness-heading">
     <h2 id="loudness-heading">Loudness</h2>
-    ${loudness
-      ? html`<dl class="facts loudness">
+    ${
+      loudness
+        ? html`<dl class="facts loudness">
           <div><dt>Integrated</dt><dd>${number(loudness.integrated_lufs, 'LUFS')}</dd></div>
           <div><dt>True peak</dt><dd>${number(loudness.true_peak_dbtp, 'dBTP')}</dd></div>
           <div><dt>Loudness range</dt><dd>${number(loudness.range_lu, 'LU')}</dd></div>
         </dl>
         ${gains.length ? html`<p class="muted small-text">Renditions are normalised by ${gains[0].gain_db > 0 ? '+' : ''}${gains[0].gain_db.toFixed(1)} dB.</p>` : null}`
-      : html`<p class="muted">Not measured yet: loudness (EBU R 128) is measured when the track is transcoded.</p>`}
+        : html`<p class="muted">Not measured yet: loudness (EBU R 128) is measured when the track is transcoded.</p>`
+    }
   </section>`;
 }
 
@@ -213,10 +225,11 @@ function JobCard({ track, writer, onJob, live }) {
 
   return html`<section class="card stack" aria-labelledby="job-heading">
     <h2 id="job-heading">Transcoding</h2>
-    ${job
-      ? html`<div class="stack job" aria-live="polite">
+    ${
+      job
+        ? html`<div class="stack job" aria-live="polite">
           <p class="row">
-            <span class=${'badge badge-' + job.status}>${job.status}</span>
+            <span class=${`badge badge-${job.status}`}>${job.status}</span>
             ${job.cancel_requested && active ? html`<span class="muted">cancelling…</span>` : null}
             ${job.attempts ? html`<span class="muted small-text">attempt ${job.attempts} of ${job.max_attempts}</span>` : null}
           </p>
@@ -228,14 +241,17 @@ function JobCard({ track, writer, onJob, live }) {
             ${active && !live ? ' · checking every 2 s (live updates are not connected)' : ''}
           </p>
         </div>`
-      : html`<p class="muted">Never transcoded.</p>`}
-    ${writer
-      ? html`<div class="row">
+        : html`<p class="muted">Never transcoded.</p>`
+    }
+    ${
+      writer
+        ? html`<div class="row">
           ${job && ACTIVE.has(job.status) ? html`<button type="button" class="secondary" disabled=${busy || job.cancel_requested} onClick=${cancel}>Cancel job</button>` : null}
           ${job && (job.status === 'failed' || job.status === 'cancelled') ? html`<button type="button" disabled=${busy} onClick=${retry}>Retry</button>` : null}
           ${!active && track.status === 'ok' ? html`<button type="button" class="secondary" disabled=${busy} onClick=${transcode}>${job ? 'Transcode again' : 'Transcode'}</button>` : null}
         </div>`
-      : null}
+        : null
+    }
     ${message ? html`<p class=${message.kind === 'error' ? 'error' : 'success'} role=${message.kind === 'error' ? 'alert' : 'status'}>${message.text}</p>` : null}
   </section>`;
 }
@@ -270,14 +286,16 @@ function Facts({ track, library }) {
       <div><dt>Updated</dt><dd>${formatDate(track.updated_at)}</dd></div>
       ${track.edited.length ? html`<div><dt>Edited here</dt><dd>${track.edited.join(', ')}</dd></div>` : null}
     </dl>
-    ${tags.length
-      ? html`<details>
+    ${
+      tags.length
+        ? html`<details>
           <summary>The file's own tags</summary>
           <dl class="facts tags">
             ${tags.map(([key, value]) => html`<div key=${key}><dt>${key}</dt><dd>${Array.isArray(value) ? value.join('; ') : String(value)}</dd></div>`)}
           </dl>
         </details>`
-      : null}
+        : null
+    }
   </section>`;
 }
 
@@ -285,8 +303,9 @@ function Renditions({ track, token }) {
   const renditions = [...(track.renditions || [])].sort((a, b) => (a.bitrate || 1e12) - (b.bitrate || 1e12));
   return html`<section class="stack" aria-labelledby="renditions-heading">
     <h2 id="renditions-heading">Renditions</h2>
-    ${renditions.length
-      ? html`<div class="table-wrap">
+    ${
+      renditions.length
+        ? html`<div class="table-wrap">
           <table class="renditions">
             <thead>
               <tr>
@@ -325,6 +344,7 @@ function Renditions({ track, token }) {
             </tbody>
           </table>
         </div>`
-      : html`<p class="muted card">No renditions yet${track.job && ACTIVE.has(track.job.status) ? ': the transcode is under way.' : '.'}</p>`}
+        : html`<p class="muted card">No renditions yet${track.job && ACTIVE.has(track.job.status) ? ': the transcode is under way.' : '.'}</p>`
+    }
   </section>`;
 }

@@ -1,8 +1,9 @@
 // Users, their library access and API keys, and the server's two-factor policy (admins).
-import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import { del, get, patch, post, put } from '../api.js';
+import { useLoad } from '../hooks.js';
 import { html } from '../html.js';
-import { Dialog, ErrorMessage, Loading, Pager, formatDate, problemText, toast, useTitle } from '../ui.js';
+import { Dialog, ErrorMessage, formatDate, Loading, Pager, problemText, toast, useTitle } from '../ui.js';
 
 const ROLES = ['admin', 'editor', 'viewer'];
 const ROLE_HELP = {
@@ -20,7 +21,7 @@ const grantChoices = (role) => (role === 'viewer' ? ['none', 'read'] : ['none', 
 // Field messages from a problem's `errors` ([{loc: [..., field], msg}]).
 function fieldErrors(error) {
   const out = {};
-  const errors = error && error.problem && error.problem.errors;
+  const errors = error?.problem?.errors;
   if (!Array.isArray(errors)) return out;
   for (const item of errors) {
     const loc = item.loc || [];
@@ -35,7 +36,7 @@ function fieldErrors(error) {
 function userFieldErrors(error, creating) {
   const fields = fieldErrors(error);
   if (!error || Object.keys(fields).length) return fields;
-  const detail = (error.problem && error.problem.detail) || '';
+  const detail = error.problem?.detail || '';
   if (creating && error.status === 409) fields.name = detail;
   else if (error.status === 422 && /password/i.test(detail)) fields.password = detail;
   return fields;
@@ -55,25 +56,6 @@ const NAME_RULE = 'Use letters, digits and . _ @ - (up to 100), starting with a 
 function FieldError({ id, message }) {
   if (!message) return null;
   return html`<span class="field-error" id=${id}>${message}</span>`;
-}
-
-// {data, error, loading, reload}: `load()` now, and again when `deps` change.
-function useLoad(load, deps = []) {
-  const [state, setState] = useState({ data: null, error: null, loading: true });
-  const latest = useRef(load);
-  latest.current = load;
-  const reload = useCallback(async () => {
-    setState((s) => ({ ...s, loading: true }));
-    try {
-      setState({ data: await latest.current(), error: null, loading: false });
-    } catch (error) {
-      setState((s) => ({ ...s, error, loading: false }));
-    }
-  }, []);
-  useEffect(() => {
-    reload();
-  }, deps);
-  return { ...state, reload };
 }
 
 // ---------------------------------------------------------------- shared pieces
@@ -170,7 +152,8 @@ function UserDialog({ open, user, libraries, onClose, onSaved }) {
       resetTotp: false,
     });
   }, [open, user]);
-  if (!form) return html`<${Dialog} open=${open} title=${editing ? `Edit ${user.name}` : 'New user'} onClose=${onClose} />`;
+  if (!form)
+    return html`<${Dialog} open=${open} title=${editing ? `Edit ${user.name}` : 'New user'} onClose=${onClose} />`;
   const set = (changes) => setForm({ ...form, ...changes });
   const fields = userFieldErrors(error, !editing);
   const idPrefix = editing ? `edit-${user.id}` : 'new-user';
@@ -214,15 +197,17 @@ function UserDialog({ open, user, libraries, onClose, onSaved }) {
 
   return html`<${Dialog} open=${open} title=${editing ? `Edit ${user.name}` : 'New user'} onClose=${onClose} wide>
     <form class="stack" onSubmit=${submit} novalidate ref=${formRef}>
-      ${!editing &&
-      html`<div class="field">
+      ${
+        !editing &&
+        html`<div class="field">
         <label for="new-user-name">User name</label>
         <input id="new-user-name" name="name" value=${form.name} required autocomplete="off" maxlength="100"
           aria-invalid=${fields.name ? 'true' : undefined} aria-describedby="new-user-name-help new-user-name-error"
           onInput=${(e) => set({ name: e.currentTarget.value })} />
         <span class="hint" id="new-user-name-help">${NAME_RULE}</span>
         <${FieldError} id="new-user-name-error" message=${fields.name} />
-      </div>`}
+      </div>`
+      }
       <div class="field">
         <label for=${`${idPrefix}-password`}>${editing ? 'New password (leave empty to keep the current one)' : 'Password'}</label>
         <input id=${`${idPrefix}-password`} name="password" type="password" value=${form.password} required=${!editing} autocomplete="new-password"
@@ -239,10 +224,15 @@ function UserDialog({ open, user, libraries, onClose, onSaved }) {
         <span class="hint" id=${`${idPrefix}-role-help`}>${ROLE_HELP[form.role]}</span>
       </div>
       <${GrantsEditor} libraries=${libraries} value=${form.grants} role=${form.role} idPrefix=${idPrefix} onChange=${(grants) => set({ grants })} />
-      ${editing &&
-      html`<label class="check"><input type="checkbox" checked=${form.disabled} onChange=${(e) => set({ disabled: e.currentTarget.checked })} /> Disabled (cannot sign in; signed out everywhere)</label>`}
-      ${editing && user.totp_enabled &&
-      html`<label class="check"><input type="checkbox" checked=${form.resetTotp} onChange=${(e) => set({ resetTotp: e.currentTarget.checked })} /> Reset two-factor authentication (the user enrols again)</label>`}
+      ${
+        editing &&
+        html`<label class="check"><input type="checkbox" checked=${form.disabled} onChange=${(e) => set({ disabled: e.currentTarget.checked })} /> Disabled (cannot sign in; signed out everywhere)</label>`
+      }
+      ${
+        editing &&
+        user.totp_enabled &&
+        html`<label class="check"><input type="checkbox" checked=${form.resetTotp} onChange=${(e) => set({ resetTotp: e.currentTarget.checked })} /> Reset two-factor authentication (the user enrols again)</label>`
+      }
       <${ErrorMessage} error=${Object.keys(fields).length ? null : error} />
       <div class="row dialog-actions">
         <button type="submit" disabled=${busy}>${editing ? 'Save' : 'Create user'}</button>
@@ -285,9 +275,10 @@ function UsersSection({ me, libraries }) {
       <button type="button" onClick=${() => setEditing({})}>New user</button>
     </div>
     <${ErrorMessage} error=${users.error} />
-    ${!page
-      ? users.loading && html`<${Loading} label="Loading users…" />`
-      : html`<div class="table-wrap">
+    ${
+      !page
+        ? users.loading && html`<${Loading} label="Loading users…" />`
+        : html`<div class="table-wrap">
           <table class="users-table">
             <thead>
               <tr>
@@ -301,15 +292,17 @@ function UsersSection({ me, libraries }) {
                 return html`<tr key=${user.id} data-user=${user.name}>
                   <th scope="row">${user.name}${self && html` <span class="muted">(you)</span>`}</th>
                   <td>${user.role}</td>
-                  <td><span class=${'badge ' + (user.totp_enabled ? 'badge-ok' : 'badge-off')}>${user.totp_enabled ? 'On' : 'Off'}</span></td>
-                  <td><span class=${'badge ' + (user.disabled ? 'badge-failed' : 'badge-ok')}>${user.disabled ? 'Disabled' : 'Active'}</span></td>
+                  <td><span class=${`badge ${user.totp_enabled ? 'badge-ok' : 'badge-off'}`}>${user.totp_enabled ? 'On' : 'Off'}</span></td>
+                  <td><span class=${`badge ${user.disabled ? 'badge-failed' : 'badge-ok'}`}>${user.disabled ? 'Disabled' : 'Active'}</span></td>
                   <td>${user.last_login_at ? formatDate(user.last_login_at) : html`<span class="muted">Never</span>`}</td>
                   <td><${GrantChips} grants=${user.libraries} libraries=${libraries} all=${user.role === 'admin' ? 'All (admin)' : null} /></td>
                   <td class="actions">
                     <button type="button" class="secondary small" aria-label=${`Edit ${user.name}`} onClick=${() => setEditing(user)}>Edit</button>
-                    ${!self &&
-                    html`<button type="button" class="secondary small" disabled=${toggling === user.id} aria-label=${`${user.disabled ? 'Enable' : 'Disable'} ${user.name}`} onClick=${() => toggle(user)}>${user.disabled ? 'Enable' : 'Disable'}</button>
-                      <button type="button" class="danger small" aria-label=${`Delete ${user.name}`} onClick=${() => setDeleting(user)}>Delete</button>`}
+                    ${
+                      !self &&
+                      html`<button type="button" class="secondary small" disabled=${toggling === user.id} aria-label=${`${user.disabled ? 'Enable' : 'Disable'} ${user.name}`} onClick=${() => toggle(user)}>${user.disabled ? 'Enable' : 'Disable'}</button>
+                      <button type="button" class="danger small" aria-label=${`Delete ${user.name}`} onClick=${() => setDeleting(user)}>Delete</button>`
+                    }
                   </td>
                 </tr>`;
               })}
@@ -317,8 +310,9 @@ function UsersSection({ me, libraries }) {
           </table>
         </div>
         <${Pager} label="User pages" next=${offset + PAGE < page.total} previous=${offset > 0}
-          onNext=${() => setOffset(offset + PAGE)} onPrevious=${() => setOffset(Math.max(0, offset - PAGE))} />`}
-    <${UserDialog} open=${editing !== null} user=${editing && editing.id ? editing : null} libraries=${libraries}
+          onNext=${() => setOffset(offset + PAGE)} onPrevious=${() => setOffset(Math.max(0, offset - PAGE))} />`
+    }
+    <${UserDialog} open=${editing !== null} user=${editing?.id ? editing : null} libraries=${libraries}
       onClose=${() => setEditing(null)} onSaved=${() => users.reload()} />
     <${ConfirmDialog} open=${deleting !== null} title="Delete user" confirmLabel="Delete user" onConfirm=${remove} onClose=${() => setDeleting(null)}>
       ${deleting && html`<p>Delete <strong>${deleting.name}</strong>? Their sessions and library access go with them. This cannot be undone; disabling keeps the account instead.</p>`}
@@ -364,9 +358,10 @@ function PolicySection({ me }) {
   return html`<section class="card stack" aria-labelledby="policy-heading">
     <h2 id="policy-heading">Two-factor policy</h2>
     <${ErrorMessage} error=${policy.error} />
-    ${!roles
-      ? policy.loading && html`<${Loading} />`
-      : html`<form class="stack" onSubmit=${submit}>
+    ${
+      !roles
+        ? policy.loading && html`<${Loading} />`
+        : html`<form class="stack" onSubmit=${submit}>
           <fieldset class="policy-roles">
             <legend>Require two-factor authentication for</legend>
             ${ROLES.map(
@@ -383,7 +378,8 @@ function PolicySection({ me }) {
             <button type="submit" disabled=${busy}>Save policy</button>
             ${saved && html`<span class="success">Saved.</span>`}
           </div>
-        </form>`}
+        </form>`
+    }
   </section>`;
 }
 
@@ -412,7 +408,7 @@ function NewKey({ secret, onDone }) {
     } catch {
       // No clipboard permission: select the text and let the browser copy it.
       input.current.select();
-      if (!document.execCommand || !document.execCommand('copy')) {
+      if (!document.execCommand?.('copy')) {
         toast('Copying was refused: the key is selected, press Ctrl+C (⌘C) to copy it.', 'error');
         return;
       }
@@ -459,7 +455,10 @@ function KeyDialog({ open, libraries, onClose, onCreated }) {
       if (form.scoped) body.libraries = grantsBody(form.grants, form.role);
       if (form.expires) body.expires_at = new Date(`${form.expires}T23:59:59`).toISOString();
       if (form.scoped && !Object.keys(body.libraries).length) {
-        throw Object.assign(new Error('Choose at least one library, or let the key reach every library its role allows.'), { problem: {} });
+        throw Object.assign(
+          new Error('Choose at least one library, or let the key reach every library its role allows.'),
+          { problem: {} },
+        );
       }
       const made = await post('/apikeys', body);
       setSecret(made);
@@ -473,10 +472,11 @@ function KeyDialog({ open, libraries, onClose, onCreated }) {
   };
   const set = (changes) => setForm({ ...form, ...changes });
   return html`<${Dialog} open=${open} title=${secret ? 'API key created' : 'New API key'} onClose=${onClose} wide>
-    ${secret
-      ? html`<${NewKey} secret=${secret} onDone=${onClose} />`
-      : form &&
-        html`<form class="stack" onSubmit=${submit} novalidate ref=${formRef}>
+    ${
+      secret
+        ? html`<${NewKey} secret=${secret} onDone=${onClose} />`
+        : form &&
+          html`<form class="stack" onSubmit=${submit} novalidate ref=${formRef}>
           <div class="field">
             <label for="new-key-name">Name</label>
             <input id="new-key-name" name="name" value=${form.name} required maxlength="100" autocomplete="off"
@@ -497,8 +497,10 @@ function KeyDialog({ open, libraries, onClose, onCreated }) {
             <label class="check"><input type="radio" name="scope" checked=${!form.scoped} onChange=${() => set({ scoped: false })} /> Every library the role allows</label>
             <label class="check"><input type="radio" name="scope" checked=${form.scoped} onChange=${() => set({ scoped: true })} /> Only the libraries chosen</label>
           </fieldset>
-          ${form.scoped &&
-          html`<${GrantsEditor} libraries=${libraries} value=${form.grants} role=${form.role} idPrefix="new-key" onChange=${(grants) => set({ grants })} />`}
+          ${
+            form.scoped &&
+            html`<${GrantsEditor} libraries=${libraries} value=${form.grants} role=${form.role} idPrefix="new-key" onChange=${(grants) => set({ grants })} />`
+          }
           <div class="field">
             <label for="new-key-expires">Expires on (optional)</label>
             <input id="new-key-expires" name="expires" type="date" min=${tomorrow()} value=${form.expires} aria-describedby="new-key-expiry-help new-key-expiry-error"
@@ -511,7 +513,8 @@ function KeyDialog({ open, libraries, onClose, onCreated }) {
             <button type="submit" disabled=${busy}>Create key</button>
             <button type="button" class="secondary" onClick=${onClose}>Cancel</button>
           </div>
-        </form>`}
+        </form>`
+    }
   <//>`;
 }
 
@@ -534,11 +537,12 @@ function KeysSection({ libraries }) {
       <button type="button" onClick=${() => setCreating(true)}>New API key</button>
     </div>
     <${ErrorMessage} error=${keys.error} />
-    ${!keys.data
-      ? keys.loading && html`<${Loading} label="Loading API keys…" />`
-      : !items.length
-        ? html`<p class="muted">No API keys${showAll ? '' : ' in use'}. Programs (scripts, CDN purges) sign in with one.</p>`
-        : html`<div class="table-wrap">
+    ${
+      !keys.data
+        ? keys.loading && html`<${Loading} label="Loading API keys…" />`
+        : !items.length
+          ? html`<p class="muted">No API keys${showAll ? '' : ' in use'}. Programs (scripts, CDN purges) sign in with one.</p>`
+          : html`<div class="table-wrap">
             <table class="keys-table">
               <thead>
                 <tr>
@@ -556,16 +560,19 @@ function KeysSection({ libraries }) {
                     <td><${GrantChips} grants=${key.libraries} libraries=${libraries} all=${key.libraries ? null : 'All the role allows'} /></td>
                     <td>${key.expires_at ? formatDate(key.expires_at) : html`<span class="muted">Never</span>`}</td>
                     <td>${key.last_used_at ? formatDate(key.last_used_at) : html`<span class="muted">Never</span>`}</td>
-                    <td><span class=${'badge badge-' + state.kind} title=${key.revoked_at ? `Revoked ${formatDate(key.revoked_at)}` : undefined}>${state.label}</span></td>
+                    <td><span class=${`badge badge-${state.kind}`} title=${key.revoked_at ? `Revoked ${formatDate(key.revoked_at)}` : undefined}>${state.label}</span></td>
                     <td class="actions">
-                      ${!key.revoked_at &&
-                      html`<button type="button" class="danger small" aria-label=${`Revoke ${key.name}`} onClick=${() => setRevoking(key)}>Revoke</button>`}
+                      ${
+                        !key.revoked_at &&
+                        html`<button type="button" class="danger small" aria-label=${`Revoke ${key.name}`} onClick=${() => setRevoking(key)}>Revoke</button>`
+                      }
                     </td>
                   </tr>`;
                 })}
               </tbody>
             </table>
-          </div>`}
+          </div>`
+    }
     <${KeyDialog} open=${creating} libraries=${libraries} onClose=${() => setCreating(false)} onCreated=${() => keys.reload()} />
     <${ConfirmDialog} open=${revoking !== null} title="Revoke API key" confirmLabel="Revoke key" onConfirm=${revoke} onClose=${() => setRevoking(null)}>
       ${revoking && html`<p>Revoke <strong>${revoking.name}</strong> (<code>${revoking.prefix}…</code>)? Everything using it is refused at once. This cannot be undone.</p>`}
@@ -581,12 +588,14 @@ export default function Users({ user }) {
   return html`<div class="users-page stack">
     <h1>Users and API keys</h1>
     <${ErrorMessage} error=${libraries.error} />
-    ${!libraries.data
-      ? libraries.loading && html`<${Loading} />`
-      : html`
+    ${
+      !libraries.data
+        ? libraries.loading && html`<${Loading} />`
+        : html`
           <${UsersSection} me=${user} libraries=${libraries.data} />
           <${PolicySection} me=${user} />
           <${KeysSection} libraries=${libraries.data} />
-        `}
+        `
+    }
   </div>`;
 }
