@@ -10,16 +10,16 @@ clients lose nothing measurable.
 The kernel's send buffer is capped too (nginx's ``listen ... sndbuf=``): on a fast link
 Linux grows it to megabytes per connection, so a thousand new listeners each take a burst of
 megabytes before flow control holds them back, and new requests wait behind those bursts
-(first byte p99 3.9 s against 0.35 s with the cap, 1,000 slow readers on 2 workers).
-The app's lifespan state names the size (``SEND_BUFFER_STATE``); 0 leaves the kernel's
-autotuning alone.
+(docs/performance.md has the first-byte figures with and without the cap). The app's
+lifespan state names the size (``SEND_BUFFER_STATE``); 0 leaves the kernel's autotuning
+alone.
 
 Writes made in one step of the event loop leave in one send. uvicorn writes a response's
 status line and headers, then its body, with two ``transport.write`` calls, and with
 TCP_NODELAY on (as it must be: nginx's ``tcp_nopush`` stalls ranges 40 ms) each is its own
 send() and its own TCP segment. On loopback the sender pays for the receiver's side of
-each segment too, so a small response cost two of everything: profiles showed 28 % of a
-worker's time in those two writes. :class:`CoalescingTransport` holds a small write (a
+each segment too, so a small response cost two of everything (docs/performance.md has
+the profile). :class:`CoalescingTransport` holds a small write (a
 header block) until the end of the current loop step; a second write in that step leaves
 with it in one ``writelines`` (one writev under uvloop, no copy). Larger writes are never
 held: flow control must see streamed chunks at once, or a slow reader would not be paused
@@ -46,6 +46,44 @@ of its descriptor watched by the loop, for uvloop owns the original), so a slow 
 costs no buffer in the process at all, and a fast one no copy through Python. A file
 shorter than promised aborts the connection (never a short body); a client that left
 ends the response quietly.
+
+Bounded requests (docs/http.md, streamer.request_limits; nginx's
+``large_client_header_buffers``, ``client_header_timeout``, ``client_body_timeout``,
+``worker_connections``). llhttp's callbacks are counted as they arrive: the request target
+in ``on_url`` (414), each field, the block and the field count in ``on_header`` (431).
+llhttp holds an unfinished field in memory until its end, so ``data_received`` also counts
+the bytes of an unfinished head: a connection holds at most the limits plus two reads. An
+unknown method gets 501 (RFC 9110 section 15.6.2), CONNECT 501 too (it asks for a tunnel
+no resource here offers), and any other upgrade is served as plain HTTP without uvicorn's
+warning. Timeouts cost no timer per request: one sweep per worker looks at every
+connection a few times per timeout and keeps a coarse clock that a request's start
+reads. An answer that closes (408, 414, 431, 501) ends the write side and drops what the
+client still sends for a few seconds, so a reset does not take the answer with it. A
+connection over the per-worker cap gets 503 before anything is read (uvicorn's
+``limit_concurrency`` answers only once a head has arrived, so slow heads would still
+hold their sockets), and the worker logs one warning a minute while it refuses.
+Per request this adds a few integer additions and comparisons in the callbacks, one
+attribute read of the coarse clock, and one extra parser call (``should_upgrade``).
+
+uvicorn's internals used here (no public API exists for any of them), fenced by
+streamer.uvicorn_hooks: `streamer serve` refuses to start, and
+tests/unit/test_uvicorn_hooks.py fails, when one is missing or changed shape.
+
+- ``HttpToolsProtocol`` methods overridden or called: ``connection_made``,
+  ``connection_lost``, ``data_received`` (replaced whole), ``on_message_begin``,
+  ``on_url``, ``on_header``, ``on_headers_complete``, ``on_response_complete``,
+  ``shutdown``, ``send_400_response``, and the private ``_start_asgi_task`` (immediate
+  answers, zero-copy) and ``_unset_keepalive_if_required``.
+- ``HttpToolsProtocol`` fields read: ``app``, ``app_state``, ``server_state``,
+  ``connections``, ``loop``, ``logger``, ``parser``, ``transport``, ``flow``, ``cycle``.
+- ``RequestResponseCycle``: ``send`` (wrapped), and the fields ``scope``,
+  ``disconnected``, ``keep_alive``, ``response_started``, ``response_complete``,
+  ``chunked_encoding``, ``expected_content_length``, ``more_body``, ``message_event``,
+  ``waiting_for_100_continue`` (read, and written where a response is written here).
+- ``ServerState.default_headers`` and ``ServerState.connections``;
+  ``FlowControl.read_paused`` and ``pause_reading``; the ``STATUS_LINE`` table.
+- httptools: ``HttpParserError``, ``HttpParserInvalidMethodError``,
+  ``HttpParserUpgrade``, and the parser's ``should_upgrade`` and ``get_method``.
 """
 
 from __future__ import annotations
@@ -183,6 +221,7 @@ class StreamerHttpProtocol(HttpToolsProtocol):
         self._head_since: float | None = self._sweeper.now
         self._head_bytes = 0  # bytes received while the head is unfinished
         self._line = self._count = self._block = 0  # the head's target, fields, field bytes
+        self._heads = 0  # requests begun
         self._reads = 0  # data_received calls: the sweep sees whether a body moved
         self._seen_reads = -1
         self._quiet_since = 0.0
@@ -213,6 +252,7 @@ class StreamerHttpProtocol(HttpToolsProtocol):
         if self._refused:
             return
         self._reads += 1
+        heads = self._heads
         self._unset_keepalive_if_required()
         try:
             self.parser.feed_data(data)
@@ -235,7 +275,9 @@ class StreamerHttpProtocol(HttpToolsProtocol):
             else:
                 self._refuse(*refusal)
             return
-        if self._head_since is not None:
+        # A read in which a head began may hold the end of earlier requests: it is not
+        # counted (no false 431 after a pipelined body), so a head may hold one read more.
+        if self._head_since is not None and heads == self._heads:
             self._head_bytes += len(data)
             status = unfinished_head_verdict(self._limits, self._line, self._head_bytes)
             if status:
@@ -245,6 +287,7 @@ class StreamerHttpProtocol(HttpToolsProtocol):
         super().on_message_begin()
         if self._head_since is None:
             self._head_since = self._sweeper.now
+        self._heads += 1
         self._line = self._count = self._block = 0
 
     def on_url(self, url: bytes) -> None:

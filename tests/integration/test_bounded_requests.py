@@ -170,6 +170,17 @@ async def test_headers_within_the_limits_are_served(server: ServerProcess) -> No
     assert _status(answer) == 200
 
 
+async def test_a_request_pipelined_after_a_large_body_is_served(server: ServerProcess) -> None:
+    """The bytes of an earlier body in the same read do not count against the next head."""
+    body = b"b" * 200_000
+    first = b"POST /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(body)
+    second = b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    answer, closed = await _exchange(_port(server), first + body + second)
+    assert _status(answer) == 405
+    assert answer.count(b"HTTP/1.1 200 OK") == 1
+    assert closed
+
+
 @pytest.mark.parametrize("length", [9 * 1024, 1024 * 1024])
 async def test_a_long_request_target_gets_414(server: ServerProcess, length: int) -> None:
     head = b"GET /healthz?q=" + b"a" * length + b" HTTP/1.1\r\nHost: x\r\n\r\n"
