@@ -223,6 +223,16 @@ async def test_a_connection_that_never_speaks_is_closed_after_the_header_timeout
     assert (answer, closed) == (b"", True)
 
 
+async def test_an_idle_keep_alive_connection_is_closed_after_uvicorns_keep_alive_timeout(
+    server: ServerProcess,
+) -> None:
+    """uvicorn's timeout_keep_alive (5 s) still holds between requests."""
+    answer, closed = await _exchange(_port(server), b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert _status(answer) == 200
+    assert answer.count(b"HTTP/1.1 ") == 1  # no 408 after it: nothing was pending
+    assert closed
+
+
 async def _slowloris(port: int, seconds: float) -> bool:
     """One header a second for up to ``seconds``; whether the server closed the
     connection (and answered 408) before the end."""
