@@ -377,9 +377,8 @@ class StreamerHttpProtocol(HttpToolsProtocol):
             self._refused = True
             if not cycle.response_started:
                 cycle.response_started = True
-                self.transport.write(
-                    _answer(TIMED_OUT, "the request's body stalled", cycle.default_headers)
-                )
+                reason = "the request's body stalled"
+                self.transport.write(_answer(TIMED_OUT, reason, self.server_state.default_headers))
             # The app's receive() now gets http.disconnect and its sends do nothing.
             cycle.disconnected = True
             cycle.message_event.set()
