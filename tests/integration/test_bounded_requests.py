@@ -322,10 +322,10 @@ def test_a_known_method_that_no_route_takes_gets_405(server: ServerProcess) -> N
     assert response.status_code == 405
 
 
-def test_connect_gets_501_without_a_websocket_warning(server: ServerProcess) -> None:
-    answer, closed = asyncio.run(
-        _exchange(_port(server), b"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com\r\n\r\n")
-    )
+@pytest.mark.parametrize("target", [b"example.com:443", b"/healthz"])
+def test_connect_gets_501_without_a_websocket_warning(server: ServerProcess, target: bytes) -> None:
+    request = b"CONNECT %s HTTP/1.1\r\nHost: example.com\r\n\r\n" % target
+    answer, closed = asyncio.run(_exchange(_port(server), request))
     assert _status(answer) == 501
     assert closed
     time.sleep(0.5)  # the log is written by another process
