@@ -50,7 +50,13 @@ from streamer.routes.media import MediaConfig, MediaEndpoint
 from streamer.routes.media_files import ObjectStates
 from streamer.routes.media_index import MediaIndex
 from streamer.routes.problems import problem_body
-from streamer.serving import ANSWER_NOW_STATE, SEND_BUFFER_STATE, SHUTDOWN_STATE
+from streamer.serving import (
+    ANSWER_NOW_STATE,
+    REQUEST_LIMITS_STATE,
+    SEND_BUFFER_STATE,
+    SHUTDOWN_STATE,
+    request_limits,
+)
 from streamer.settings import Settings
 from streamer.storage.registry import StoreRegistry
 from streamer.types import ASGIApp, Receive, Reply, Scope, Send
@@ -176,6 +182,7 @@ class StreamerApp:
             state: dict[str, Any] = {
                 SEND_BUFFER_STATE: self.settings.socket_send_buffer,
                 SHUTDOWN_STATE: asyncio.Event(),
+                REQUEST_LIMITS_STATE: request_limits(self.settings),
             }
             if self.settings.immediate_answers:
                 state[ANSWER_NOW_STATE] = self.answer_now

@@ -507,8 +507,14 @@ def raise_open_file_limit() -> int:
 def _run_uvicorn(settings: Settings) -> int:
     import uvicorn
 
+    from streamer import uvicorn_hooks
     from streamer.serving import StreamerHttpProtocol
 
+    missing = uvicorn_hooks.missing()
+    if missing:
+        # Refused, not degraded: the request limits live in the same hooks (operations.md).
+        print(uvicorn_hooks.refusal(uvicorn.__version__, missing), file=sys.stderr)
+        return 2
     raise_open_file_limit()
     metrics_dir = settings.data_dir / "metrics"
     shutil.rmtree(metrics_dir, ignore_errors=True)

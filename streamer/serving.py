@@ -10,16 +10,16 @@ clients lose nothing measurable.
 The kernel's send buffer is capped too (nginx's ``listen ... sndbuf=``): on a fast link
 Linux grows it to megabytes per connection, so a thousand new listeners each take a burst of
 megabytes before flow control holds them back, and new requests wait behind those bursts
-(first byte p99 3.9 s against 0.35 s with the cap, 1,000 slow readers on 2 workers).
-The app's lifespan state names the size (``SEND_BUFFER_STATE``); 0 leaves the kernel's
-autotuning alone.
+(docs/performance.md has the first-byte figures with and without the cap). The app's
+lifespan state names the size (``SEND_BUFFER_STATE``); 0 leaves the kernel's autotuning
+alone.
 
 Writes made in one step of the event loop leave in one send. uvicorn writes a response's
 status line and headers, then its body, with two ``transport.write`` calls, and with
 TCP_NODELAY on (as it must be: nginx's ``tcp_nopush`` stalls ranges 40 ms) each is its own
 send() and its own TCP segment. On loopback the sender pays for the receiver's side of
-each segment too, so a small response cost two of everything: profiles showed 28 % of a
-worker's time in those two writes. :class:`CoalescingTransport` holds a small write (a
+each segment too, so a small response cost two of everything (docs/performance.md has
+the profile). :class:`CoalescingTransport` holds a small write (a
 header block) until the end of the current loop step; a second write in that step leaves
 with it in one ``writelines`` (one writev under uvloop, no copy). Larger writes are never
 held: flow control must see streamed chunks at once, or a slow reader would not be paused
@@ -46,16 +46,57 @@ of its descriptor watched by the loop, for uvloop owns the original), so a slow 
 costs no buffer in the process at all, and a fast one no copy through Python. A file
 shorter than promised aborts the connection (never a short body); a client that left
 ends the response quietly.
+
+Bounded requests (docs/http.md, streamer.request_limits; nginx's
+``large_client_header_buffers``, ``client_header_timeout``, ``client_body_timeout``,
+``worker_connections``). llhttp's callbacks are counted as they arrive: the request target
+in ``on_url`` (414), each field, the block and the field count in ``on_header`` (431).
+llhttp holds an unfinished field in memory until its end, so ``data_received`` also counts
+the bytes of an unfinished head: a connection holds at most the limits plus two reads. An
+unknown method gets 501 (RFC 9110 section 15.6.2), CONNECT 501 too (it asks for a tunnel
+no resource here offers), and any other upgrade is served as plain HTTP without uvicorn's
+warning. Timeouts cost no timer per request: one sweep per worker looks at every
+connection a few times per timeout and keeps a coarse clock that a request's start
+reads. An answer that closes (408, 414, 431, 501) ends the write side and drops what the
+client still sends for a few seconds, so a reset does not take the answer with it. A
+connection over the per-worker cap gets 503 before anything is read (uvicorn's
+``limit_concurrency`` answers only once a head has arrived, so slow heads would still
+hold their sockets), and the worker logs one warning a minute while it refuses.
+Per request this adds a few integer additions and comparisons in the callbacks, one
+attribute read of the coarse clock, and one extra parser call (``should_upgrade``).
+
+uvicorn's internals used here (no public API exists for any of them), fenced by
+streamer.uvicorn_hooks: `streamer serve` refuses to start, and
+tests/unit/test_uvicorn_hooks.py fails, when one is missing or changed shape.
+
+- ``HttpToolsProtocol`` methods overridden or called: ``connection_made``,
+  ``connection_lost``, ``data_received`` (replaced whole), ``on_message_begin``,
+  ``on_url``, ``on_header``, ``on_headers_complete``, ``on_response_complete``,
+  ``shutdown``, ``send_400_response``, and the private ``_start_asgi_task`` (immediate
+  answers, zero-copy) and ``_unset_keepalive_if_required``.
+- ``HttpToolsProtocol`` fields read: ``app``, ``app_state``, ``server_state``,
+  ``connections``, ``loop``, ``logger``, ``parser``, ``transport``, ``flow``, ``cycle``.
+- ``RequestResponseCycle``: ``send`` (wrapped), and the fields ``scope``,
+  ``disconnected``, ``keep_alive``, ``response_started``, ``response_complete``,
+  ``chunked_encoding``, ``expected_content_length``, ``more_body``, ``message_event``,
+  ``waiting_for_100_continue`` (read, and written where a response is written here).
+- ``ServerState.default_headers`` and ``ServerState.connections``;
+  ``FlowControl.read_paused`` and ``pause_reading``; the ``STATUS_LINE`` table.
+- httptools: ``HttpParserError``, ``HttpParserInvalidMethodError``,
+  ``HttpParserUpgrade``, and the parser's ``should_upgrade`` and ``get_method``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import socket
+import weakref
 from collections.abc import Callable, Iterable
 from typing import Any
 
+import httptools
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from uvicorn.protocols.http.httptools_impl import (
     STATUS_LINE,
@@ -64,6 +105,17 @@ from uvicorn.protocols.http.httptools_impl import (
 )
 
 from streamer.page_cache import resident
+from streamer.request_limits import (
+    FIELDS_TOO_LARGE,
+    TIMED_OUT,
+    URI_TOO_LONG,
+    RequestLimits,
+    Throttle,
+    header_verdict,
+    timed_out,
+    unfinished_head_verdict,
+)
+from streamer.settings import Settings
 from streamer.types import ZEROCOPY, AnswerNow, ASGIApp, Receive, Reply, Scope, Send
 
 WRITE_BUFFER_HIGH = 16 * 1024
@@ -71,6 +123,7 @@ WRITE_BUFFER_LOW = 4 * 1024
 SEND_BUFFER_STATE = "streamer.socket_send_buffer"
 SHUTDOWN_STATE = "streamer.shutdown"  # an asyncio.Event set when the server shuts down
 ANSWER_NOW_STATE = "streamer.answer_now"  # an AnswerNow: immediate answers (module docstring)
+REQUEST_LIMITS_STATE = "streamer.request_limits"  # a RequestLimits (module docstring)
 HOLD_MAX = 8 * 1024  # largest write held back to join the next one (headers are ~0.5 KB)
 ZEROCOPY_SPAN = 1024 * 1024  # bytes of a zero-copy body checked for the page cache at once
 
@@ -158,6 +211,25 @@ class StreamerHttpProtocol(HttpToolsProtocol):
     answers, and a shutdown signal for endless responses."""
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        limits = self.app_state.get(REQUEST_LIMITS_STATE)
+        self._limits = limits if isinstance(limits, RequestLimits) else DEFAULT_LIMITS
+        self._sweeper = _sweeper_of(self.server_state, self.loop, self._limits)
+        self._refused = False  # answered or given up: nothing more is read
+        self._refusal: tuple[int, str] | None = None  # set by a callback that stops the parser
+        # Since when the connection waits for a request's head (its first byte, or the
+        # connection's start); None while no head is due (uvicorn's keep-alive timer runs).
+        self._head_since: float | None = self._sweeper.now
+        self._head_bytes = 0  # bytes received while the head is unfinished
+        self._line = self._count = self._block = 0  # the head's target, fields, field bytes
+        self._heads = 0  # requests begun
+        self._reads = 0  # data_received calls: the sweep sees whether a body moved
+        self._seen_reads = -1
+        self._quiet_since = 0.0
+        self._linger_until: float | None = None
+        cap = self._limits.connections_max
+        if cap and len(self.connections) >= cap:
+            self._turn_away(transport, cap)
+            return
         transport.set_write_buffer_limits(high=WRITE_BUFFER_HIGH, low=WRITE_BUFFER_LOW)
         send_buffer = self.app_state.get(SEND_BUFFER_STATE, 0)
         sock = transport.get_extra_info("socket")
@@ -172,6 +244,161 @@ class StreamerHttpProtocol(HttpToolsProtocol):
         self._plain = transport.get_extra_info("sslcontext") is None
         coalescing = CoalescingTransport(transport, self.loop)
         super().connection_made(coalescing)  # type: ignore[arg-type]
+
+    # Bounded requests (module docstring). The callbacks count; llhttp holds an unfinished
+    # header field itself, so data_received also bounds the bytes of an unfinished head.
+
+    def data_received(self, data: bytes) -> None:
+        if self._refused:
+            return
+        self._reads += 1
+        heads = self._heads
+        self._unset_keepalive_if_required()
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            # CONNECT was refused in on_headers_complete; any other upgrade (websocket,
+            # h2c) is served as plain HTTP, as RFC 9110 section 7.8 allows: no warning.
+            pass
+        except httptools.HttpParserInvalidMethodError:
+            if _looks_like_method(data):
+                self._refuse(501, "method not implemented")
+            else:
+                self._refuse(400, "invalid HTTP request")
+            return
+        except httptools.HttpParserError:
+            refusal = self._refusal
+            if refusal is None:
+                self._refused = True
+                self.logger.warning("Invalid HTTP request received.")
+                self.send_400_response("Invalid HTTP request received.")
+            else:
+                self._refuse(*refusal)
+            return
+        # A read in which a head began may hold the end of earlier requests: it is not
+        # counted (no false 431 after a pipelined body), so a head may hold one read more.
+        if self._head_since is not None and heads == self._heads:
+            self._head_bytes += len(data)
+            status = unfinished_head_verdict(self._limits, self._line, self._head_bytes)
+            if status:
+                self._refuse(status, _REASONS[status])
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        if self._head_since is None:
+            self._head_since = self._sweeper.now
+        self._heads += 1
+        self._line = self._count = self._block = 0
+
+    def on_url(self, url: bytes) -> None:
+        self._line += len(url)
+        if self._line > self._limits.line_max:
+            self._stop(URI_TOO_LONG)
+        super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        field = len(name) + len(value)
+        self._count += 1
+        self._block += field
+        status = header_verdict(self._limits, self._count, self._block, field)
+        if status:
+            self._stop(status)
+        super().on_header(name, value)
+
+    def on_headers_complete(self) -> None:
+        self._head_since = None
+        self._head_bytes = 0
+        if self.parser.should_upgrade() and self.parser.get_method() == b"CONNECT":
+            # A tunnel request for a proxy: no resource here supports it (501, not 405,
+            # which names a resource's allowed methods). Never reaches the app.
+            self._stop(NOT_IMPLEMENTED, "CONNECT is not supported: this is not a proxy")
+        super().on_headers_complete()
+
+    def _stop(self, status: int, reason: str | None = None) -> None:
+        """From a parser callback: stop parsing; data_received answers ``status``."""
+        self._refusal = (status, reason or _REASONS[status])
+        raise _Refused(status)
+
+    def _refuse(self, status: int, reason: str) -> None:
+        """Answer ``status`` and close; nothing more is read from the connection."""
+        self._refused = True
+        self._head_since = None
+        cycle = self.cycle
+        if cycle is not None and not cycle.response_complete:
+            # An earlier request's response is on its way: the connection ends after it.
+            cycle.keep_alive = False
+            self.flow.pause_reading()
+            return
+        self.transport.write(_answer(status, reason, self.server_state.default_headers))
+        self._close_after_answer()
+
+    def _close_after_answer(self) -> None:
+        """Close after an answer the client may still be sending into (nginx's lingering
+        close): closing at once with unread bytes would reset the connection and could
+        take the answer with it. The write side ends now; what still arrives is read and
+        dropped (data_received) until the client closes or LINGER_SECONDS pass (sweep)."""
+        transport = self.transport
+        if transport.can_write_eof():
+            transport.write_eof()
+            self._linger_until = self._sweeper.now + LINGER_SECONDS
+        else:  # pragma: no cover - TLS transports cannot half-close
+            transport.close()
+
+    def sweep(self, now: float) -> None:
+        """The worker's periodic look (:class:`_Sweeper`): close a connection whose head
+        or body is overdue."""
+        if self.transport.is_closing():
+            return
+        if self._refused:
+            if self._linger_until is not None and now >= self._linger_until:
+                self.transport.close()
+            return
+        limits = self._limits
+        if timed_out(self._head_since, now, limits.header_timeout):
+            if self._reads:
+                self._refuse(TIMED_OUT, "the request's header took too long")
+            else:  # a connection that never spoke is closed without a word, as nginx does
+                self._refused = True
+                self.transport.close()
+            return
+        cycle = self.cycle
+        if (
+            cycle is None
+            or cycle.response_complete
+            or not cycle.more_body
+            or cycle.waiting_for_100_continue  # the client waits for us
+            or self.flow.read_paused  # the app is not reading: not the client's fault
+        ):
+            self._seen_reads = -1
+            return
+        if self._reads != self._seen_reads:
+            self._seen_reads, self._quiet_since = self._reads, now
+        elif now - self._quiet_since >= limits.body_timeout:
+            self._refused = True
+            if not cycle.response_started:
+                cycle.response_started = True
+                reason = "the request's body stalled"
+                self.transport.write(_answer(TIMED_OUT, reason, self.server_state.default_headers))
+            # The app's receive() now gets http.disconnect and its sends do nothing.
+            cycle.disconnected = True
+            cycle.message_event.set()
+            self._close_after_answer()
+
+    def _turn_away(self, transport: asyncio.Transport, cap: int) -> None:
+        """Over the connection cap: 503 at once, before reading anything, and close."""
+        self._refused = True
+        transport.write(_answer(503, "too many connections", self.server_state.default_headers))
+        transport.close()
+        refused = self._sweeper.turned_away.due(self.loop.time())
+        if refused:
+            logger.warning(
+                "connection limit reached: new connections get 503",
+                extra={
+                    "limit": cap,
+                    "refused": refused,
+                    "hint": "raise max_connections_per_worker, workers or the open-file limit",
+                },
+            )
 
     def _start_asgi_task(self, cycle: RequestResponseCycle, app: Any) -> None:
         answer_now = self._answer_now
@@ -351,6 +578,8 @@ class StreamerHttpProtocol(HttpToolsProtocol):
         return self._raw
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if self.transport is None:  # turned away in connection_made
+            return
         waiter = self._write_waiter
         if waiter is not None and not waiter.done():
             waiter.set_exception(ConnectionResetError("the connection was lost"))
@@ -368,6 +597,102 @@ class StreamerHttpProtocol(HttpToolsProtocol):
 
 
 _IMMEDIATE = frozenset({"GET", "HEAD"})
+DEFAULT_LIMITS = RequestLimits()
+NOT_IMPLEMENTED = 501
+LINGER_SECONDS = 5.0  # longest read-and-drop after an answer that closes (nginx: 30 s)
+_REASONS = {
+    URI_TOO_LONG: "request target too long",
+    FIELDS_TOO_LARGE: "request header fields too large",
+    NOT_IMPLEMENTED: "method not implemented",
+}
+# A method is a token (RFC 9110 section 9.1); anything else is not HTTP at all.
+_TOKEN = frozenset(b"!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
+
+logger = logging.getLogger("streamer.serving")
+
+
+class _Refused(Exception):
+    """Raised in a parser callback to stop llhttp; data_received answers."""
+
+
+def _looks_like_method(data: bytes) -> bool:
+    method, space, _ = data[:64].partition(b" ")
+    return bool(space and method) and all(byte in _TOKEN for byte in method)
+
+
+def _answer(status: int, reason: str, default_headers: Iterable[tuple[bytes, bytes]]) -> bytes:
+    """A whole short plain-text response that closes the connection."""
+    body = reason.encode() + b"\n"
+    head = [STATUS_LINE[status]]
+    for name, value in default_headers:
+        head += (name, b": ", value, b"\r\n")
+    head += (
+        b"content-type: text/plain; charset=utf-8\r\n",
+        b"content-length: %d\r\n" % len(body),
+        b"connection: close\r\n\r\n",
+        body,
+    )
+    return b"".join(head)
+
+
+class _Sweeper:
+    """One per worker (per uvicorn ServerState): every ``seconds`` it looks at every open
+    connection for an overdue head or a stalled body, and keeps a coarse clock (``now``,
+    as nginx caches its time) so a request's start costs no clock read. It runs while the
+    worker has connections and stops by itself."""
+
+    __slots__ = ("__weakref__", "connections", "handle", "loop", "now", "seconds", "turned_away")
+
+    def __init__(
+        self, connections: set[Any], loop: asyncio.AbstractEventLoop, seconds: float
+    ) -> None:
+        self.connections = connections
+        self.loop = loop
+        self.seconds = seconds
+        self.now = loop.time()
+        self.handle: asyncio.TimerHandle | None = None
+        self.turned_away = Throttle(60.0)  # one warning a minute while over the cap
+
+    def start(self) -> None:
+        if self.handle is None:
+            self.now = self.loop.time()
+            self.handle = self.loop.call_later(self.seconds, self.tick)
+
+    def tick(self) -> None:
+        self.now = now = self.loop.time()
+        for connection in tuple(self.connections):
+            sweep = getattr(connection, "sweep", None)
+            if sweep is not None:
+                sweep(now)
+        self.handle = self.loop.call_later(self.seconds, self.tick) if self.connections else None
+
+
+_SWEEPERS: weakref.WeakKeyDictionary[Any, _Sweeper] = weakref.WeakKeyDictionary()
+
+
+def request_limits(settings: Settings) -> RequestLimits:
+    """The protocol's limits from the settings (the app puts them in its lifespan state)."""
+    return RequestLimits(
+        line_max=settings.request_line_max,
+        field_max=settings.request_header_field_max,
+        block_max=settings.request_headers_max,
+        count_max=settings.request_header_count_max,
+        header_timeout=settings.client_header_timeout,
+        body_timeout=settings.client_body_timeout,
+        connections_max=settings.max_connections_per_worker,
+    )
+
+
+def _sweeper_of(
+    server_state: Any, loop: asyncio.AbstractEventLoop, limits: RequestLimits
+) -> _Sweeper:
+    sweeper = _SWEEPERS.get(server_state)
+    if sweeper is None or sweeper.loop is not loop:
+        sweeper = _SWEEPERS[server_state] = _Sweeper(
+            server_state.connections, loop, limits.sweep_seconds
+        )
+    sweeper.start()
+    return sweeper
 
 
 def _wake(waiter: asyncio.Future[None]) -> None:

@@ -46,6 +46,19 @@ class Settings(BaseModel):
     # Kernel send buffer per connection (SO_SNDBUF; Linux doubles it); 0 = autotuning.
     # Capped so a crowd of new listeners cannot each take megabytes of burst (serving.py).
     socket_send_buffer: int = Field(256 * 1024, ge=0, le=64 * 1024 * 1024)
+    # Bounded requests, per worker (streamer.serving; docs/http.md). Like nginx's
+    # large_client_header_buffers: a request target over request_line_max gets 414; one
+    # header field (name and value), the header block or the field count over its limit
+    # gets 431. A head must arrive within client_header_timeout of its first byte (or of
+    # the connection's start) and a body may pause at most client_body_timeout: else 408
+    # and close. Connections over max_connections_per_worker get 503 at once (0: no cap).
+    request_line_max: int = Field(8 * 1024, ge=256, le=1024 * 1024)
+    request_header_field_max: int = Field(8 * 1024, ge=256, le=1024 * 1024)
+    request_headers_max: int = Field(32 * 1024, ge=1024, le=4 * 1024 * 1024)
+    request_header_count_max: int = Field(100, ge=8, le=10_000)
+    client_header_timeout: float = Field(30.0, ge=0.5, le=3600.0)
+    client_body_timeout: float = Field(60.0, ge=0.5, le=3600.0)
+    max_connections_per_worker: int = Field(4096, ge=0, le=1_000_000)
     # Trust X-Forwarded-For/-Proto from these addresses (a CDN or shield in front);
     # empty: no proxy headers are read, which also keeps the hot path shorter.
     forwarded_allow_ips: tuple[str, ...] = ()
