@@ -201,7 +201,9 @@ class _Transfer:
         request must fail, None on success (the caller answers)."""
         remaining = upload.length - upload.offset
         declared = self.request.headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > remaining:
+        # At most 20 digits are read: more are past any remaining size anyway.
+        digits = declared.strip().lstrip("0")[:20] if declared is not None else ""
+        if digits.isascii() and digits.isdigit() and int(digits) > remaining:
             raise TusError(413, f"the body is larger than the {remaining} bytes still expected")
         try:
             writer = await self.staging.open_writer(upload.id, upload.offset)
@@ -394,8 +396,9 @@ def uploads_router() -> APIRouter:
         if upload.status == "completed":
             raise TusError(409, "the upload is already complete")
         if claimed != upload.offset:
+            shown = protocol.shown_number(headers.get("upload-offset", ""))
             raise TusError(
-                409, f"Upload-Offset {claimed} does not match the upload's {upload.offset}"
+                409, f"Upload-Offset {shown} does not match the upload's {upload.offset}"
             )
         transfer = _Transfer(request, db, settings, stores, staging, principal, events)
         failed = await transfer.run(upload, checksum)

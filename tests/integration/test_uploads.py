@@ -368,17 +368,21 @@ def test_a_chunk_with_a_wrong_checksum_is_refused_with_460_and_discarded(
         assert piece.startswith(f"{0:016d}-")
 
 
-def test_a_patch_at_the_wrong_offset_is_a_409(site: Site, api: httpx.Client) -> None:
+@pytest.mark.parametrize("offset", ["5", str(10**15), str(10**30)])
+def test_a_patch_at_the_wrong_offset_is_a_409(site: Site, api: httpx.Client, offset: str) -> None:
     location = create(api, site, 1000)
-    response = api.patch(location, content=b"x" * 10, headers={**OCTETS, "Upload-Offset": "5"})
+    response = api.patch(location, content=b"x" * 10, headers={**OCTETS, "Upload-Offset": offset})
     assert response.status_code == 409
     assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["detail"] == f"Upload-Offset {offset} does not match the upload's 0"
 
 
 @pytest.mark.parametrize(
     ("length", "sent", "status"),
     [
         pytest.param(MAX_BYTES + 1, 0, 413, id="Upload-Length over upload_max_bytes"),
+        pytest.param(10**15, 0, 413, id="Upload-Length of 16 digits"),
+        pytest.param(10**30, 0, 413, id="Upload-Length of 31 digits"),
         pytest.param(100, 101, 413, id="body longer than the upload"),
     ],
 )
@@ -546,7 +550,8 @@ def test_a_viewer_cannot_upload(server: RunningServer, site: Site) -> None:
                 "Upload-Metadata": metadata("a.flac", site.library_id),
             },
         )
-        assert response.status_code in (403, 404)
+        assert response.status_code == 403
+        assert response.json()["detail"] == "write access to this library is needed"
         assert client.get("/api/v1/uploads").status_code == 200  # but may look
 
 
