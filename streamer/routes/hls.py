@@ -143,7 +143,7 @@ class HlsEndpoint:
         except DatabaseUnavailable:
             await storage_unavailable(send, cors, track_id=track_id)
             return
-        detail = "no HLS renditions for this track (yet)" if known else "no such track"
+        detail = "no HLS renditions for this track" if known else "no such track"
         await problem_response(send, 404, detail, cors)
 
     def answer_now(self, scope: Scope) -> Reply | None:

@@ -63,4 +63,4 @@ def test_a_known_track_without_renditions_says_so(site: Site, url: str) -> None:
     assert httpx.get(f"{site.server.base_url}/media/{site.known}/original").status_code == 200
     response = httpx.get(site.server.base_url + url.format(id=site.known))
     assert response.status_code == 404
-    assert response.json()["detail"] == "no HLS renditions for this track (yet)"
+    assert response.json()["detail"] == "no HLS renditions for this track"
