@@ -43,7 +43,7 @@ from streamer.renditions.catalog import RenditionCatalog
 from streamer.request_stats import RequestStats
 from streamer.routes.api import create_api
 from streamer.routes.api_cors import with_api_cors
-from streamer.routes.health import healthz, metrics, readyz
+from streamer.routes.health import healthz, metrics_endpoint, readyz
 from streamer.routes.hls import HlsEndpoint
 from streamer.routes.hls_playlists import PlaylistHlsEndpoint
 from streamer.routes.media import MediaConfig, MediaEndpoint
@@ -126,7 +126,7 @@ class StreamerApp:
             Mount("/api/v1", app=api_app),
         ]
         if settings.metrics_enabled:
-            routes.append(Route("/metrics", metrics))
+            routes.append(Route("/metrics", metrics_endpoint(settings.metrics_token)))
         self.router = Starlette(
             routes=routes,
             lifespan=self._lifespan,

@@ -176,6 +176,10 @@ class Settings(BaseModel):
     events_prune_seconds: float = Field(60.0, ge=0.1, le=86400.0)
 
     metrics_enabled: bool = True
+    # /metrics is public unless metrics_token is set; then it needs
+    # "Authorization: Bearer <metrics_token>" (401 otherwise). Public is fine on a private
+    # network; set a token where the port is reachable from elsewhere (docs/operations.md).
+    metrics_token: str | None = Field(None, min_length=16)
 
     # Sign-in. Sessions end after session_idle_seconds without a request and, whatever
     # happens, session_max_seconds after login. The cookie is Secure when the request

@@ -16,7 +16,7 @@ from sqlalchemy import select, update
 
 from streamer.auth import totp
 from streamer.auth.audit import Actor, record, write
-from streamer.auth.authenticate import Authenticator, AuthFailure, Signed
+from streamer.auth.authenticate import AuthFailure, Signed
 from streamer.auth.secrets import check_password, hash_password
 from streamer.auth.sessions import SESSION_COOKIE, end_all, end_session, start_session
 from streamer.auth.users import check_new_password, user_view
@@ -32,6 +32,7 @@ from streamer.routes.api_common import (
     client_ip,
     credentials,
 )
+from streamer.routes.api_common import settings as app_settings
 from streamer.settings import Settings
 
 __all__ = ["auth_router"]
@@ -55,6 +56,10 @@ class SessionOut(BaseModel):
     totp_enabled: bool
     must_enrol_totp: bool  # the role requires 2FA and the user has none yet
     csrf_token: str  # send as X-CSRF-Token on every write made with the cookie
+    url_signing: bool = Field(
+        description="URL signing is on: media and HLS URLs need a token, which "
+        "GET /tracks/{id}/signed gives (off, they are public and /signed answers 409)"
+    )
 
 
 class PasswordIn(BaseModel):
@@ -134,10 +139,8 @@ def _set_cookie(response: Response, request: Request, settings: Settings, token:
     )
 
 
-async def _session_out(
-    auth: Authenticator, user: User, csrf_token: str, pending: bool
-) -> SessionOut:
-    required = user.role in await auth.required_roles()
+async def _session_out(request: Request, user: User, csrf_token: str, pending: bool) -> SessionOut:
+    required = user.role in await authenticator(request).required_roles()
     return SessionOut(
         user_id=user.id,
         name=user.name,
@@ -146,6 +149,7 @@ async def _session_out(
         totp_enabled=user.totp_secret is not None,
         must_enrol_totp=required and user.totp_secret is None,
         csrf_token=csrf_token,
+        url_signing=bool(app_settings(request).url_signing_secret),
     )
 
 
@@ -188,7 +192,7 @@ def auth_router() -> APIRouter:
             after={"second_factor_pending": pending},
         )  # fmt: skip
         _set_cookie(response, request, settings, token)
-        return await _session_out(auth, found, row.csrf_token, pending)
+        return await _session_out(request, found, row.csrf_token, pending)
 
     @router.post("/second-factor", response_model=SessionOut, responses=PROBLEM_RESPONSES)
     async def second_factor(
@@ -238,13 +242,13 @@ def auth_router() -> APIRouter:
             after={"method": "totp" if body.code is not None else "recovery_code"},
         )  # fmt: skip
         _set_cookie(response, request, settings, token)
-        return await _session_out(auth, user, row.csrf_token, False)
+        return await _session_out(request, user, row.csrf_token, False)
 
     @router.get("/session", response_model=SessionOut, responses=AUTH_RESPONSES)
     async def current_session(request: Request, signed: PendingDep) -> SessionOut:
         """Who is signed in, and the CSRF token for writes."""
         return await _session_out(
-            authenticator(request),
+            request,
             signed.user,
             signed.session.csrf_token,
             signed.session.second_factor_pending,
@@ -303,7 +307,7 @@ def auth_router() -> APIRouter:
             user_agent=request.headers.get("user-agent"),
         )  # fmt: skip
         _set_cookie(response, request, settings, token)
-        return await _session_out(auth, user, row.csrf_token, False)
+        return await _session_out(request, user, row.csrf_token, False)
 
     @router.post("/totp", response_model=TotpEnrolOut, responses=PROBLEM_RESPONSES)
     async def enrol_totp(request: Request, signed: SignedDep, db: DatabaseDep) -> TotpEnrolOut:

@@ -107,7 +107,9 @@ def require_access(principal: Principal, library_id: str, want: Access, what: st
     if not principal.allows(library_id, "read"):
         raise HTTPException(404, f"no such {what}")
     if not principal.allows(library_id, want):
-        raise HTTPException(403, f"{want} access to this {what}'s library is needed")
+        # "this library", not "this library's library"; "this track's library" otherwise.
+        owner = "this library" if what == "library" else f"this {what}'s library"
+        raise HTTPException(403, f"{want} access to {owner} is needed")
 
 
 def actor(request: Request, principal: Principal) -> Actor:

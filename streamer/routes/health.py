@@ -1,9 +1,12 @@
-"""/healthz (the process answers), /readyz (database and storage answer), /metrics."""
+"""/healthz (the process answers), /readyz (database and storage answer), /metrics
+(public, or behind a bearer token: ``metrics_token``)."""
 
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
+from collections.abc import Awaitable, Callable
 
 from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.requests import Request
@@ -13,6 +16,7 @@ import streamer.catalogue.repository as repository
 from streamer.db import Database
 from streamer.metrics import Metrics
 from streamer.request_stats import RequestStats
+from streamer.routes.problems import problem_body
 from streamer.storage.registry import StoreRegistry
 
 logger = logging.getLogger("streamer.health")
@@ -55,9 +59,33 @@ async def readyz(request: Request) -> Response:
     )
 
 
-async def metrics(request: Request) -> Response:
-    registry: Metrics = request.app.state.metrics
-    stats: RequestStats = request.app.state.stats
-    stats.flush()  # this worker's latest requests; the others flush every second
-    body = await asyncio.to_thread(registry.exposition)
-    return Response(body, media_type=CONTENT_TYPE_LATEST, headers=NO_STORE)
+def metrics_endpoint(token: str | None) -> Callable[[Request], Awaitable[Response]]:
+    """/metrics: public without ``token``; with it, only for ``Authorization: Bearer
+    <token>`` (RFC 6750: 401 and ``WWW-Authenticate: Bearer`` otherwise)."""
+    expected = token.encode() if token else None
+
+    async def metrics(request: Request) -> Response:
+        if expected is not None and not _bearer_matches(request, expected):
+            return _unauthorized()
+        registry: Metrics = request.app.state.metrics
+        stats: RequestStats = request.app.state.stats
+        stats.flush()  # this worker's latest requests; the others flush every second
+        body = await asyncio.to_thread(registry.exposition)
+        return Response(body, media_type=CONTENT_TYPE_LATEST, headers=NO_STORE)
+
+    return metrics
+
+
+def _bearer_matches(request: Request, expected: bytes) -> bool:
+    scheme, _, given = request.headers.get("authorization", "").partition(" ")
+    # Compared in constant time, so the answer's timing tells nothing of the token.
+    return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), expected)
+
+
+def _unauthorized() -> Response:
+    return Response(
+        problem_body(401, "/metrics needs 'Authorization: Bearer <metrics_token>'"),
+        status_code=401,
+        media_type="application/problem+json",
+        headers={**NO_STORE, "www-authenticate": 'Bearer realm="metrics"'},
+    )

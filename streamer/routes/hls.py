@@ -119,7 +119,7 @@ class HlsEndpoint:
                 await storage_unavailable(send, cors, track_id=track_id)
                 return
             if track is None:
-                await problem_response(send, 404, "no HLS renditions for this track", cors)
+                await self._no_renditions(send, track_id, cors)
                 return
             try:
                 await self._answer(scope, receive, send, parts, route, track, headers, cors, token)
@@ -134,6 +134,17 @@ class HlsEndpoint:
                         "the rendition is changing; try again",
                         [(b"retry-after", b"1"), *cors],
                     )
+
+    async def _no_renditions(self, send: Send, track_id: str, cors: Cors) -> None:
+        """404 for a track without renditions, saying whether the track exists at all.
+        The media index remembers unknown ids for a moment, as the catalog does."""
+        try:
+            known = await self.media.index.get(track_id) is not None
+        except DatabaseUnavailable:
+            await storage_unavailable(send, cors, track_id=track_id)
+            return
+        detail = "no HLS renditions for this track" if known else "no such track"
+        await problem_response(send, 404, detail, cors)
 
     def answer_now(self, scope: Scope) -> Reply | None:
         """The answer to a GET or HEAD of a playlist, init or segment that this process

@@ -10,7 +10,8 @@ See docs/uploads.md.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine
+import asyncio
+from collections.abc import AsyncIterator, Callable, Coroutine
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -49,6 +50,7 @@ from streamer.settings import Settings
 from streamer.storage.registry import StoreRegistry
 from streamer.uploads import protocol, service
 from streamer.uploads.protocol import OFFSET_CONTENT_TYPE, TUS_VERSION, TusError
+from streamer.uploads.sniff import SNIFF_BYTES, sniff
 from streamer.uploads.staging import BodyTooLarge, UploadBusy
 from streamer.uploads.stagings import Staging, UploadWriter, staging_for
 
@@ -201,22 +203,36 @@ class _Transfer:
         request must fail, None on success (the caller answers)."""
         remaining = upload.length - upload.offset
         declared = self.request.headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > remaining:
+        # At most 20 digits are read: more are past any remaining size anyway.
+        digits = declared.strip().lstrip("0")[:20] if declared is not None else ""
+        if digits.isascii() and digits.isdigit() and int(digits) > remaining:
             raise TusError(413, f"the body is larger than the {remaining} bytes still expected")
         try:
             writer = await self.staging.open_writer(upload.id, upload.offset)
         except UploadBusy:
             raise TusError(423, "another request is writing this upload; try again") from None
         try:
-            return await self._stage(writer, upload, checksum, remaining)
-        except StorageError as exc:
-            # Object staging only (local staging raises OSError): the bytes of this
-            # request were not kept, the offset did not move; the client resends them.
-            raise HTTPException(
-                503, f"upload staging unavailable: {exc}", {"Retry-After": "5"}
-            ) from exc
-        finally:
-            await writer.close()
+            try:
+                return await self._stage(writer, upload, checksum, remaining)
+            except StorageError as exc:
+                # Object staging only (local staging raises OSError): the bytes of this
+                # request were not kept, the offset did not move; the client resends them.
+                raise HTTPException(
+                    503, f"upload staging unavailable: {exc}", {"Retry-After": "5"}
+                ) from exc
+            finally:
+                await writer.close()
+        except _NotAudio as exc:
+            return await self._refuse(upload, exc.reason)
+
+    async def _refuse(self, upload: Upload, reason: str) -> Response:
+        """The first bytes are clearly not audio: the upload fails now, as a failed
+        completion would, and the connection closes rather than take the rest."""
+        await service.refuse_upload(self.db, self.staging, upload, self.actor, self.events, reason)
+        response = problem(422, upload.error)
+        response.headers.update(_state_headers(upload))
+        response.headers["Connection"] = "close"
+        return response
 
     async def _stage(
         self,
@@ -227,8 +243,11 @@ class _Transfer:
     ) -> Response | None:
         hasher = checksum.new() if checksum is not None else None
         retry = remaining == 0  # all bytes were staged before: a completion tried again
+        body: AsyncIterator[bytes] = self.request.stream()
+        if upload.offset == 0:
+            body = _sniffed(body, upload.length)
         try:
-            await writer.receive(self.request.stream(), remaining, hasher)
+            await writer.receive(body, remaining, hasher)
         except ClientDisconnect:
             # Keep what arrived, so the client resumes from there; a chunk that carried a
             # checksum cannot be verified in part, so it is dropped whole.
@@ -283,6 +302,55 @@ class _Transfer:
             response.headers.update(_state_headers(upload))
             return response
         return None
+
+
+class _NotAudio(Exception):
+    """An upload's first bytes are clearly not audio (streamer.uploads.sniff)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+async def _sniffed(chunks: AsyncIterator[bytes], length: int) -> AsyncIterator[bytes]:
+    """``chunks``, the body that starts an upload, with its first bytes held back until
+    sniff() has judged them (SNIFF_BYTES at most, or the whole body if shorter): raises
+    _NotAudio before the writer has seen a byte of a body that is clearly not audio."""
+    held: list[bytes] | None = []
+    size = 0
+    try:
+        async for chunk in chunks:
+            if held is None:
+                yield chunk
+                continue
+            held.append(chunk)
+            size += len(chunk)
+            if size >= min(SNIFF_BYTES, length):
+                await _judge(b"".join(held), whole=size >= length)
+                for part in held:
+                    yield part
+                held = None
+    except _NotAudio:
+        raise
+    except Exception:
+        # The client went away: what arrived is kept for it to resume from, if it may be
+        # audio (the writer keeps what it got before the error).
+        if held:
+            await _judge(b"".join(held), whole=False)
+            for part in held:
+                yield part
+        raise
+    if held:
+        await _judge(b"".join(held), whole=size >= length)
+        for part in held:
+            yield part
+
+
+async def _judge(head: bytes, *, whole: bool) -> None:
+    # A worker thread: a head of many 0xFF bytes takes sniff() a good fraction of 0.1 s.
+    verdict = await asyncio.to_thread(sniff, head, whole=whole)
+    if verdict.kind == "not audio":
+        raise _NotAudio(f"not an audio file ({verdict.what})")
 
 
 def _checksum_mismatch(algorithm: str) -> Response:
@@ -384,7 +452,9 @@ def uploads_router() -> APIRouter:
     ) -> Response:
         """tus core: append the body at Upload-Offset (409 elsewhere). The request that
         brings the last byte completes the upload: 204 when it became a track, 422 with
-        the reason when it is not audio (the upload is then ``failed``)."""
+        the reason when it is not audio (the upload is then ``failed``). The request that
+        starts the upload answers 422 at once when its first bytes are clearly not audio
+        (docs/uploads.md, "Refused at the first bytes")."""
         headers = request.headers
         protocol.check_version(headers.get("tus-resumable"))
         _offset_body(request)
@@ -394,8 +464,9 @@ def uploads_router() -> APIRouter:
         if upload.status == "completed":
             raise TusError(409, "the upload is already complete")
         if claimed != upload.offset:
+            shown = protocol.shown_number(headers.get("upload-offset", ""))
             raise TusError(
-                409, f"Upload-Offset {claimed} does not match the upload's {upload.offset}"
+                409, f"Upload-Offset {shown} does not match the upload's {upload.offset}"
             )
         transfer = _Transfer(request, db, settings, stores, staging, principal, events)
         failed = await transfer.run(upload, checksum)

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 __all__ = [
     "CHECKSUM_ALGORITHMS",
     "EXTENSIONS",
+    "HUGE",
     "OFFSET_CONTENT_TYPE",
     "TUS_VERSION",
     "Checksum",
@@ -29,6 +30,7 @@ __all__ = [
     "parse_metadata",
     "parse_offset",
     "safe_filename",
+    "shown_number",
 ]
 
 TUS_VERSION = "1.0.0"
@@ -43,7 +45,9 @@ CHECKSUM_ALGORITHMS: Mapping[str, Callable[[], hashlib._Hash]] = {
 
 _MAX_METADATA = 4096  # bytes of Upload-Metadata: a file name and a few keys
 _KEY = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")  # a token without spaces or commas
-_DIGITS = re.compile(r"^[0-9]{1,19}$")
+_DIGITS = re.compile(r"[0-9]+")
+# An offset past the end of any upload: longer numbers are valid but not read in full.
+HUGE = 10**19
 
 
 class TusError(Exception):
@@ -73,26 +77,40 @@ def check_version(value: str | None) -> None:
         raise TusError(412, f"Tus-Resumable {shown}: this server speaks {TUS_VERSION}")
 
 
-def _non_negative(value: str | None, name: str) -> int:
+def _digits(value: str | None, name: str) -> str:
+    """The decimal digits of a non-negative integer header, without leading zeros."""
     if value is None:
         raise TusError(400, f"{name} is required")
     value = value.strip()
-    if not _DIGITS.match(value):
+    if not _DIGITS.fullmatch(value):
         raise TusError(400, f"{name} must be a non-negative integer, got {value[:40]!r}")
-    return int(value)
+    return value.lstrip("0") or "0"
+
+
+def shown_number(value: str) -> str:
+    """A numeric header's value for a message: at most 40 characters of it."""
+    value = value.strip()
+    return value if len(value) <= 40 else f"{value[:20]}...({len(value)} digits)"
 
 
 def parse_length(value: str | None, limit: int) -> int:
-    """Upload-Length: 400 if absent or malformed, 413 above ``limit`` (Tus-Max-Size)."""
-    length = _non_negative(value, "Upload-Length")
-    if length > limit:
-        raise TusError(413, f"Upload-Length {length} exceeds the limit of {limit} bytes")
-    return length
+    """Upload-Length: 400 if absent or malformed, 413 above ``limit`` (Tus-Max-Size),
+    however many digits it has."""
+    digits = _digits(value, "Upload-Length")
+    # Compared by length first: a number of thousands of digits is never converted.
+    if len(digits) > len(str(limit)) or int(digits) > limit:
+        raise TusError(
+            413, f"Upload-Length {shown_number(digits)} exceeds the limit of {limit} bytes"
+        )
+    return int(digits)
 
 
 def parse_offset(value: str | None) -> int:
-    """Upload-Offset of a PATCH: 400 if absent or malformed."""
-    return _non_negative(value, "Upload-Offset")
+    """Upload-Offset of a PATCH: 400 if absent or malformed. An offset of any size is
+    read (:data:`HUGE` stands for one of 20 digits or more, past any upload's end), so
+    the caller answers a wrong one 409 however large it is."""
+    digits = _digits(value, "Upload-Offset")
+    return int(digits) if len(digits) < len(str(HUGE)) else HUGE
 
 
 def parse_metadata(value: str | None) -> dict[str, str]:

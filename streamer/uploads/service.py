@@ -54,6 +54,7 @@ __all__ = [
     "get_upload",
     "list_uploads",
     "move_offset",
+    "refuse_upload",
     "release_completion",
     "terminate_upload",
 ]
@@ -299,6 +300,19 @@ async def _store(
     # The file is only deleted after this returns: a local library may link, not copy, it.
     info = await store.put_file(key, path, content_type=content_type_for(key), consume=True)
     return library, store, info
+
+
+async def refuse_upload(
+    db: Database,
+    staging: Staging,
+    upload: Upload,
+    actor: Actor,
+    events: EventPublisher | None,
+    reason: str,
+) -> Upload:
+    """Fail a receiving upload whose first bytes are clearly not audio, as a failed
+    completion does (``upload.fail``, the reason kept, what was staged deleted)."""
+    return await _fail(db, staging, upload, actor, events, f"not playable audio: {reason}")
 
 
 async def _fail(

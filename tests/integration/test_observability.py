@@ -108,3 +108,47 @@ def test_json_log_lines_include_the_current_request_id() -> None:
     assert line["request_id"] == "abc123"
     assert line["msg"] == "hello there"
     assert line["ts"].endswith("Z")
+
+
+METRICS_TOKEN = "a metrics token of some length"
+
+
+@pytest.fixture
+def guarded(tmp_path: Path) -> Iterator[RunningServer]:
+    settings = Settings.load({}, data_dir=tmp_path / "data", metrics_token=METRICS_TOKEN)
+    with serve_in_thread(settings) as running:
+        yield running
+
+
+def test_metrics_are_public_by_default(server: RunningServer) -> None:
+    assert httpx.get(f"{server.base_url}/metrics").status_code == 200
+
+
+@pytest.mark.parametrize(
+    "authorization",
+    [
+        None,
+        "Bearer wrong token of the same size",
+        f"Basic {METRICS_TOKEN}",
+        f"Bearer {METRICS_TOKEN}x",
+        f"Bearer {METRICS_TOKEN[:-1]}",
+        "Bearer",
+    ],
+)
+def test_with_a_metrics_token_metrics_need_it(
+    guarded: RunningServer, authorization: str | None
+) -> None:
+    headers = {"Authorization": authorization} if authorization else {}
+    response = httpx.get(f"{guarded.base_url}/metrics", headers=headers)
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"] == 'Bearer realm="metrics"'
+    assert response.headers["content-type"] == "application/problem+json"
+    assert "streamer_http_requests_total" not in response.text
+
+
+def test_with_a_metrics_token_the_token_opens_metrics(guarded: RunningServer) -> None:
+    response = httpx.get(f"{guarded.base_url}/metrics", headers=bearer(METRICS_TOKEN))
+    assert response.status_code == 200
+    assert "streamer_http_requests_total" in response.text
+    assert httpx.get(f"{guarded.base_url}/healthz").status_code == 200  # health stays open
+    assert httpx.get(f"{guarded.base_url}/readyz").status_code == 200

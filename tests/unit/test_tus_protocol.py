@@ -8,6 +8,7 @@ import hashlib
 import pytest
 
 from streamer.uploads.protocol import (
+    HUGE,
     TusError,
     check_version,
     encode_metadata,
@@ -31,7 +32,7 @@ def test_only_version_1_0_0_is_spoken() -> None:
         assert refused.value.status == 412
 
 
-@pytest.mark.parametrize("value", [None, "", "-1", "1.5", "abc", "1" * 20])
+@pytest.mark.parametrize("value", [None, "", "-1", "1.5", "abc", "1e30", "+1", "1 0", "\u00b2"])
 def test_lengths_and_offsets_are_non_negative_integers(value: str | None) -> None:
     for parse in (parse_offset, lambda v: parse_length(v, 10**30)):
         with pytest.raises(TusError) as refused:
@@ -44,6 +45,25 @@ def test_a_length_over_the_limit_is_a_413() -> None:
     with pytest.raises(TusError) as refused:
         parse_length("101", 100)
     assert refused.value.status == 413
+
+
+@pytest.mark.parametrize("value", ["101", str(10**15), str(10**30), "9" * 5000])
+def test_a_length_over_the_limit_is_a_413_however_many_digits_it_has(value: str) -> None:
+    with pytest.raises(TusError) as refused:
+        parse_length(value, 100)
+    assert refused.value.status == 413
+    assert "exceeds the limit of 100 bytes" in refused.value.detail
+    assert len(refused.value.detail) < 120
+
+
+def test_leading_zeros_do_not_make_a_length_too_large() -> None:
+    assert parse_length("0" * 30 + "100", 100) == 100
+    assert parse_offset("0" * 30) == 0
+
+
+@pytest.mark.parametrize("value", [str(10**19), str(10**30), "9" * 5000])
+def test_an_offset_of_any_size_is_read_as_past_every_upload(value: str) -> None:
+    assert parse_offset(value) == HUGE
 
 
 def test_metadata_values_are_base64_and_may_be_empty() -> None:

@@ -10,6 +10,7 @@ tags, and checks against the list compare with what the API answers at that mome
 from __future__ import annotations
 
 import base64
+import random
 import re
 import time
 from pathlib import Path
@@ -253,7 +254,7 @@ def test_files_that_are_not_audio_are_rejected_with_the_servers_reason(
     # A name that is not audio is refused when the upload is created...
     notes = upload_row(page, "notes.txt")
     expect(notes).to_contain_text("Rejected: 'notes.txt' is not an audio file name")
-    # ...and bytes that are not audio once they have all arrived (422, the probe's reason).
+    # ...and bytes that are clearly not audio at the first PATCH (422 with the reason).
     disguised = upload_row(page, "disguised.mp3")
     expect(disguised).to_contain_text("Rejected: ")
     (upload,) = uploads_named(web_server, "disguised.mp3")
@@ -526,3 +527,16 @@ def test_the_library_page_with_uploads_in_progress_passes_axe(open_as: Any, file
     running.get_by_role("button", name="Remove in progress.wav").click()
     paused.get_by_role("button", name="Remove paused too.wav").click()
     unthrottle(cdp)
+
+
+def test_a_large_file_that_is_not_audio_is_rejected_at_its_first_bytes(
+    open_as: Any, web_server: WebServer
+) -> None:
+    page = open_library(open_as)
+    noise = random.Random(14).randbytes(6 * 1024 * 1024)
+    drop_files(page, [("noise.wav", noise)])
+    row = upload_row(page, "noise.wav")
+    expect(row).to_contain_text("Rejected: not playable audio: not an audio file")
+    (upload,) = uploads_named(web_server, "noise.wav")
+    assert (upload["status"], upload["offset"]) == ("failed", 0)
+    expect(row.get_by_role("button", name="Retry noise.wav")).to_have_count(0)

@@ -389,7 +389,8 @@ def test_with_url_signing_the_player_and_cover_use_signed_urls(
             media.append(request.url)
 
     page.on("request", record)
-    page.goto(f"/admin/tracks/{track_id}")
+    with page.expect_response(lambda r: r.url.endswith("/signed") and r.ok):
+        page.goto(f"/admin/tracks/{track_id}")
     start_playing(page, 1.0)
     cover = page.get_by_role("img", name="Cover of Aurora")
     expect(cover).to_be_visible()
@@ -398,3 +399,24 @@ def test_with_url_signing_the_player_and_cover_use_signed_urls(
     assert all(parse_qs(urlsplit(url).query).get("token") for url in media), media
     context.close()
     assert errors.errors == []
+
+
+def test_without_url_signing_the_page_asks_for_no_signed_urls(
+    browser: Browser, web_server: WebServer
+) -> None:
+    context = new_context(browser, web_server)
+    session = sign_in(context, web_server, "ed")
+    assert session["url_signing"] is False
+    page = context.new_page()
+    errors = PageErrors(page)
+    console: list[str] = []
+    asked: list[str] = []
+    failed: list[str] = []
+    page.on("console", lambda m: console.append(m.text) if m.type == "error" else None)
+    page.on("request", lambda r: asked.append(r.url) if r.url.endswith("/signed") else None)
+    page.on("response", lambda r: failed.append(f"{r.status} {r.url}") if r.status >= 400 else None)
+    page.goto(track_url(web_server, "aurora.flac"))
+    expect(page.get_by_text("HLS (hls.js)")).to_be_visible()
+    start_playing(page, 0.5)  # the player works without tokens
+    context.close()
+    assert (asked, failed, console, errors.errors) == ([], [], [], [])

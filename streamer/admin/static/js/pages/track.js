@@ -52,13 +52,18 @@ export default function TrackPage({ id, user }) {
   useEffect(() => {
     setState({ loading: true, error: null, track: null, etag: null });
     load();
-    // With URL signing on, media and HLS URLs need a token; 409 means signing is off.
+    // With URL signing on (the session says so), media and HLS URLs need a token; off,
+    // they are public and /signed would only answer 409.
+    if (!user.url_signing) {
+      setSigning({ ready: true, token: null });
+      return;
+    }
     setSigning({ ready: false, token: null });
     get(`${trackPath(id)}/signed`).then(
       (signed) => setSigning({ ready: true, token: signed.token }),
       () => setSigning({ ready: true, token: null }),
     );
-  }, [id]);
+  }, [id, user.url_signing]);
 
   const libraryId = track?.library_id;
   useEffect(() => {
