@@ -50,10 +50,18 @@ from streamer.routes.media import MediaConfig, MediaEndpoint
 from streamer.routes.media_files import ObjectStates
 from streamer.routes.media_index import MediaIndex
 from streamer.routes.problems import problem_body
-from streamer.serving import ANSWER_NOW_STATE, SEND_BUFFER_STATE, SHUTDOWN_STATE
 from streamer.settings import Settings
 from streamer.storage.registry import StoreRegistry
-from streamer.types import ASGIApp, Receive, Reply, Scope, Send
+from streamer.types import (
+    ANSWER_NOW_STATE,
+    SEND_BUFFER_STATE,
+    SHUTDOWN_STATE,
+    ASGIApp,
+    Receive,
+    Reply,
+    Scope,
+    Send,
+)
 from streamer.uploads.recovery import UploadRecovery
 
 SETTINGS_ENV = "STREAMER__SETTINGS_JSON"

@@ -64,20 +64,24 @@ from uvicorn.protocols.http.httptools_impl import (
 )
 
 from streamer.page_cache import resident
-from streamer.types import ZEROCOPY, AnswerNow, ASGIApp, Receive, Reply, Scope, Send
+from streamer.types import (
+    ANSWER_NOW_STATE,
+    SEND_BUFFER_STATE,
+    SHUTDOWN_STATE,
+    ZEROCOPY,
+    AnswerNow,
+    ASGIApp,
+    Receive,
+    Reply,
+    Scope,
+    Send,
+    ShortFile,
+)
 
 WRITE_BUFFER_HIGH = 16 * 1024
 WRITE_BUFFER_LOW = 4 * 1024
-SEND_BUFFER_STATE = "streamer.socket_send_buffer"
-SHUTDOWN_STATE = "streamer.shutdown"  # an asyncio.Event set when the server shuts down
-ANSWER_NOW_STATE = "streamer.answer_now"  # an AnswerNow: immediate answers (module docstring)
 HOLD_MAX = 8 * 1024  # largest write held back to join the next one (headers are ~0.5 KB)
 ZEROCOPY_SPAN = 1024 * 1024  # bytes of a zero-copy body checked for the page cache at once
-
-
-class ShortFile(Exception):
-    """A zero-copy body's file ended before the bytes promised; the connection is
-    aborted."""
 
 
 class CoalescingTransport:

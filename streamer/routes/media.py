@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 
 from streamer.cache import Cached, SegmentCache
 from streamer.cache.keys import window_key
+from streamer.db.models import TRACK_ID
 from streamer.errors import DatabaseUnavailable, ObjectChanged, ObjectNotFound, StorageError
 from streamer.http import (
     ByteRange,
@@ -41,13 +42,12 @@ from streamer.page_cache import read_chunk, read_inline, resident
 from streamer.renditions.catalog import RenditionCatalog
 from streamer.request_stats import RequestStats
 from streamer.routes.media_files import ObjectState, ObjectStates
-from streamer.routes.media_index import TRACK_ID, MediaIndex
+from streamer.routes.media_index import MediaIndex
 from streamer.routes.problems import problem_reply, problem_response, storage_unavailable
-from streamer.serving import ShortFile
 from streamer.settings import Settings
 from streamer.storage import ObjectStore
 from streamer.storage.registry import StoreLookup
-from streamer.types import ZEROCOPY, Receive, Reply, Scope, Send
+from streamer.types import ZEROCOPY, Receive, Reply, Scope, Send, ShortFile
 
 logger = logging.getLogger("streamer.media")
 
