@@ -40,6 +40,7 @@ from streamer.observe import ObserveMiddleware
 from streamer.playlists.streams import PlaylistStreams
 from streamer.recent_errors import RecentErrors
 from streamer.renditions.catalog import RenditionCatalog
+from streamer.request_limits import request_limits
 from streamer.request_stats import RequestStats
 from streamer.routes.api import create_api
 from streamer.routes.api_cors import with_api_cors
@@ -50,16 +51,19 @@ from streamer.routes.media import MediaConfig, MediaEndpoint
 from streamer.routes.media_files import ObjectStates
 from streamer.routes.media_index import MediaIndex
 from streamer.routes.problems import problem_body
-from streamer.serving import (
+from streamer.settings import Settings
+from streamer.storage.registry import StoreRegistry
+from streamer.types import (
     ANSWER_NOW_STATE,
     REQUEST_LIMITS_STATE,
     SEND_BUFFER_STATE,
     SHUTDOWN_STATE,
-    request_limits,
+    ASGIApp,
+    Receive,
+    Reply,
+    Scope,
+    Send,
 )
-from streamer.settings import Settings
-from streamer.storage.registry import StoreRegistry
-from streamer.types import ASGIApp, Receive, Reply, Scope, Send
 from streamer.uploads.recovery import UploadRecovery
 
 SETTINGS_ENV = "STREAMER__SETTINGS_JSON"

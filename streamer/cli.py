@@ -26,15 +26,10 @@ from tqdm import tqdm
 
 from streamer import cli_accounts, cli_maintenance
 from streamer.catalogue.scan import ScanProgress, ScanReport, ensure_library, scan_library
+from streamer.catalogue.scan_events import scan_done_event, scan_progress_event
 from streamer.db import Database, migrate
 from streamer.errors import CatalogueError, SettingsError, StorageError
-from streamer.events.publish import (
-    EventPublisher,
-    Outgoing,
-    scan_done_event,
-    scan_event,
-    scan_progress_event,
-)
+from streamer.events.publish import EventPublisher, Outgoing, scan_event
 from streamer.jobs import RunnerConfig, queue_transcodes
 from streamer.jobs.watch import TranscodeOutcome, watch_jobs
 from streamer.logs import configure_logging

@@ -12,6 +12,10 @@ or the whole header block 431), ``client_header_timeout``, ``client_body_timeout
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from streamer.settings import Settings
 
 URI_TOO_LONG = 414
 FIELDS_TOO_LARGE = 431
@@ -85,3 +89,16 @@ class Throttle:
         self._last = now
         count, self._count = self._count, 0
         return count
+
+
+def request_limits(settings: Settings) -> RequestLimits:
+    """The protocol's limits from the settings (the app puts them in its lifespan state)."""
+    return RequestLimits(
+        line_max=settings.request_line_max,
+        field_max=settings.request_header_field_max,
+        block_max=settings.request_headers_max,
+        count_max=settings.request_header_count_max,
+        header_timeout=settings.client_header_timeout,
+        body_timeout=settings.client_body_timeout,
+        connections_max=settings.max_connections_per_worker,
+    )

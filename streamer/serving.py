@@ -115,22 +115,25 @@ from streamer.request_limits import (
     timed_out,
     unfinished_head_verdict,
 )
-from streamer.settings import Settings
-from streamer.types import ZEROCOPY, AnswerNow, ASGIApp, Receive, Reply, Scope, Send
+from streamer.types import (
+    ANSWER_NOW_STATE,
+    REQUEST_LIMITS_STATE,
+    SEND_BUFFER_STATE,
+    SHUTDOWN_STATE,
+    ZEROCOPY,
+    AnswerNow,
+    ASGIApp,
+    Receive,
+    Reply,
+    Scope,
+    Send,
+    ShortFile,
+)
 
 WRITE_BUFFER_HIGH = 16 * 1024
 WRITE_BUFFER_LOW = 4 * 1024
-SEND_BUFFER_STATE = "streamer.socket_send_buffer"
-SHUTDOWN_STATE = "streamer.shutdown"  # an asyncio.Event set when the server shuts down
-ANSWER_NOW_STATE = "streamer.answer_now"  # an AnswerNow: immediate answers (module docstring)
-REQUEST_LIMITS_STATE = "streamer.request_limits"  # a RequestLimits (module docstring)
 HOLD_MAX = 8 * 1024  # largest write held back to join the next one (headers are ~0.5 KB)
 ZEROCOPY_SPAN = 1024 * 1024  # bytes of a zero-copy body checked for the page cache at once
-
-
-class ShortFile(Exception):
-    """A zero-copy body's file ended before the bytes promised; the connection is
-    aborted."""
 
 
 class CoalescingTransport:
@@ -668,19 +671,6 @@ class _Sweeper:
 
 
 _SWEEPERS: weakref.WeakKeyDictionary[Any, _Sweeper] = weakref.WeakKeyDictionary()
-
-
-def request_limits(settings: Settings) -> RequestLimits:
-    """The protocol's limits from the settings (the app puts them in its lifespan state)."""
-    return RequestLimits(
-        line_max=settings.request_line_max,
-        field_max=settings.request_header_field_max,
-        block_max=settings.request_headers_max,
-        count_max=settings.request_header_count_max,
-        header_timeout=settings.client_header_timeout,
-        body_timeout=settings.client_body_timeout,
-        connections_max=settings.max_connections_per_worker,
-    )
 
 
 def _sweeper_of(

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from streamer.admin.versions import IMMUTABLE, asks_for, versioned_document
+from streamer.http.conditional import if_none_match_matches
 from streamer.observe import ROUTE_KEY
 from streamer.routes.problems import problem_body
 from streamer.types import Receive, Scope, Send
@@ -224,7 +225,10 @@ class AdminSite:
         if document:
             csp = content_security_policy(asset.body).encode()
             headers.append((b"content-security-policy", csp))
-        if _matches(request.get(b"if-none-match", b""), asset.etag):
+        if_none_match = request.get(b"if-none-match")
+        if if_none_match is not None and if_none_match_matches(
+            if_none_match.decode("latin-1"), asset.etag.decode("latin-1")
+        ):
             await _respond(send, 304, headers, b"")
             return
         body = asset.body
@@ -237,12 +241,6 @@ class AdminSite:
 
 def _rechecked(asset: Asset, now: float) -> Asset:
     return Asset(asset.body, asset.gzipped, asset.etag, asset.content_type, asset.mtime_ns, now)
-
-
-def _matches(if_none_match: bytes, etag: bytes) -> bool:
-    """If-None-Match compares weakly (RFC 9110, 13.1.2)."""
-    tags = {t.strip().removeprefix(b"W/") for t in if_none_match.split(b",")}
-    return b"*" in tags or etag in tags
 
 
 async def _problem(

@@ -16,13 +16,13 @@ import asyncio
 import contextlib
 import json
 import logging
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from redis.exceptions import RedisError
 
 from streamer.cache.segments import SegmentCache
+from streamer.db.models import TRACK_ID
 from streamer.redis_client import connect
 
 __all__ = ["CHANNEL", "Purge", "PurgeBus", "PurgeOutcome", "track_purge"]
@@ -30,7 +30,6 @@ __all__ = ["CHANNEL", "Purge", "PurgeBus", "PurgeOutcome", "track_purge"]
 logger = logging.getLogger("streamer.cache")
 
 CHANNEL = "streamer:purge"
-_TRACK_ID = re.compile(r"^[0-9a-f]{16}$")
 
 
 @dataclass(frozen=True)
@@ -59,7 +58,7 @@ class PurgeOutcome:
 
 
 def track_purge(track_id: str) -> Purge:
-    if not _TRACK_ID.match(track_id):
+    if not TRACK_ID.match(track_id):
         raise ValueError(f"not a track id: {track_id!r}")
     return Purge(track_id)
 

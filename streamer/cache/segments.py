@@ -24,19 +24,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
-from typing import Literal
 
 from streamer.cache.entry import Cached
 from streamer.cache.lru import ByteLRU
 from streamer.cache.redis_tier import RedisTier
 from streamer.cache.stats import CacheStats
+from streamer.types import CacheSource as Source
 
 __all__ = ["SegmentCache", "Source"]
 
 Loader = Callable[[], Awaitable[Cached]]
-# Where an answer's bytes came from: this process's memory, Redis (filled here or by
-# another node), storage, or a fill from storage that another request here started.
-Source = Literal["memory", "redis", "storage", "collapsed"]
 
 
 class SegmentCache:

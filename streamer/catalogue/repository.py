@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection
 
 from sqlalchemy import func, or_, select
 
 from streamer.db.engine import Database
 from streamer.db.models import Library, Rendition, Track
+from streamer.renditions.ladder import newest_ladder
 
 __all__ = [
     "current_renditions",
@@ -16,7 +17,6 @@ __all__ = [
     "get_track_with_root",
     "list_libraries",
     "list_tracks",
-    "newest_ladder",
 ]
 
 _LIKE_ESCAPE = "\\"
@@ -106,14 +106,6 @@ def _escape_like(text: str) -> str:
         .replace("%", _LIKE_ESCAPE + "%")
         .replace("_", _LIKE_ESCAPE + "_")
     )
-
-
-def newest_ladder(renditions: Sequence[Rendition]) -> list[Rendition]:
-    """Of a track's renditions, those of its newest ladder (what /hls serves), by name."""
-    if not renditions:
-        return []
-    newest = max(renditions, key=lambda r: r.created_at).ladder_hash
-    return sorted((r for r in renditions if r.ladder_hash == newest), key=lambda r: r.name)
 
 
 async def current_renditions(db: Database, track_id: str) -> list[Rendition]:

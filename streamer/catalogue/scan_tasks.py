@@ -20,15 +20,10 @@ from typing import Any
 from sqlalchemy import update
 
 from streamer.catalogue.scan import ScanProgress, scan_library
+from streamer.catalogue.scan_events import scan_done_event, scan_progress_event
 from streamer.db import Database, Library
 from streamer.db.models import utcnow
-from streamer.events.publish import (
-    EventPublisher,
-    Outgoing,
-    scan_done_event,
-    scan_event,
-    scan_progress_event,
-)
+from streamer.events.publish import EventPublisher, Outgoing, scan_event
 from streamer.jobs.queue import RunnerConfig, queue_transcodes
 from streamer.settings import Settings
 from streamer.storage.registry import StoreRegistry

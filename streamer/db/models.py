@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -55,6 +56,10 @@ def library_id_for(root: str) -> str:
 def track_id_for(library_id: str, key: str) -> str:
     """Stable, opaque id of a track: media URLs carry ids, never paths."""
     return hashlib.sha256(f"{library_id}\0{key}".encode()).hexdigest()[:16]
+
+
+# What track_id_for gives: URLs with anything else name no track (answered without a query).
+TRACK_ID = re.compile(r"^[0-9a-f]{16}$")
 
 
 class Library(Base):

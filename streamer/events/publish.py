@@ -23,7 +23,7 @@ import logging
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from redis.exceptions import RedisError
 from sqlalchemy import insert, select, text
@@ -32,9 +32,6 @@ from streamer.db import Database, Event, Job, Track, Upload
 from streamer.db.models import utcnow
 from streamer.redis_client import connect
 
-if TYPE_CHECKING:  # scan.py publishes through this module
-    from streamer.catalogue.scan import ScanProgress, ScanReport
-
 __all__ = [
     "CHANNEL",
     "EventPublisher",
@@ -42,9 +39,7 @@ __all__ = [
     "Outgoing",
     "job_event",
     "playlist_event",
-    "scan_done_event",
     "scan_event",
-    "scan_progress_event",
     "track_event",
     "upload_event",
 ]
@@ -115,33 +110,6 @@ def scan_event(
             "gone": gone,
             "error": error,
         },
-    )
-
-
-def scan_progress_event(library_id: str, progress: ScanProgress) -> Outgoing:
-    """A running scan's progress so far."""
-    return scan_event(
-        library_id,
-        "running",
-        processed=progress.done,
-        total=progress.total,
-        added=progress.added,
-        changed=progress.changed,
-        failed=progress.failed,
-    )
-
-
-def scan_done_event(library_id: str, report: ScanReport) -> Outgoing:
-    """A scan that finished, with what it found."""
-    return scan_event(
-        library_id,
-        "done",
-        processed=report.total,
-        total=report.total,
-        added=report.added,
-        changed=report.changed,
-        failed=report.failed,
-        gone=report.gone,
     )
 
 

@@ -1,7 +1,7 @@
 """The response of GET /api/v1/events: one client's server-sent event stream.
 
 It runs until the client leaves (``http.disconnect``), the server shuts down (the
-protocol's shutdown signal, ``streamer.serving.SHUTDOWN_STATE``: uvicorn waits for open
+protocol's shutdown signal, ``streamer.types.SHUTDOWN_STATE``: uvicorn waits for open
 responses before it stops, so an endless one must end by itself), or the caller's
 credentials stop being valid (checked again with every heartbeat).
 

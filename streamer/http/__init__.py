@@ -9,6 +9,8 @@ from __future__ import annotations
 from streamer.http.conditional import (
     NOT_MODIFIED_HEADERS,
     evaluate_preconditions,
+    if_match_matches,
+    if_none_match_matches,
     if_range_allows,
     make_etag,
     not_modified_headers,
@@ -38,6 +40,8 @@ __all__ = [
     "content_type_for",
     "evaluate_preconditions",
     "format_http_date",
+    "if_match_matches",
+    "if_none_match_matches",
     "if_range_allows",
     "make_boundary",
     "make_etag",

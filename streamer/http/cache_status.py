@@ -8,12 +8,12 @@ without the origin's logs.
 
 from __future__ import annotations
 
-from streamer.cache.segments import Source
+from streamer.types import CacheSource
 
 __all__ = ["CACHE_STATUS", "cache_status"]
 
 _NAME = "streamer"
-CACHE_STATUS: dict[Source, bytes] = {
+CACHE_STATUS: dict[CacheSource, bytes] = {
     "memory": f"{_NAME}; hit; detail=memory".encode(),
     "redis": f"{_NAME}; hit; detail=redis".encode(),
     "storage": f"{_NAME}; fwd=miss; stored".encode(),
@@ -22,6 +22,6 @@ CACHE_STATUS: dict[Source, bytes] = {
 }
 
 
-def cache_status(source: Source) -> tuple[bytes, bytes]:
+def cache_status(source: CacheSource) -> tuple[bytes, bytes]:
     """The header for an answer whose bytes came from ``source``."""
     return (b"cache-status", CACHE_STATUS[source])

@@ -15,6 +15,8 @@ from streamer.http.dates import parse_http_date
 __all__ = [
     "NOT_MODIFIED_HEADERS",
     "evaluate_preconditions",
+    "if_match_matches",
+    "if_none_match_matches",
     "if_range_allows",
     "make_etag",
     "not_modified_headers",
@@ -106,6 +108,22 @@ def _weak_match(tags: list[tuple[bool, str]], etag: str) -> bool:
     return any(tag == own for _, tag in tags)
 
 
+def if_match_matches(value: str, etag: str) -> bool:
+    """Whether an ``If-Match`` value is true for a representation whose ETag is ``etag``
+    (RFC 9110 §13.1.1): ``*``, or a listed tag equal by strong comparison, so a weak tag
+    never matches. A value that does not parse matches nothing."""
+    tags = parse_etag_list(value)
+    return tags == "*" or _strong_match(tags, etag)
+
+
+def if_none_match_matches(value: str, etag: str) -> bool:
+    """Whether an ``If-None-Match`` value names the representation whose ETag is ``etag``
+    (RFC 9110 §13.1.2): ``*``, or a listed tag equal by weak comparison. A value that does
+    not parse matches nothing."""
+    tags = parse_etag_list(value)
+    return tags == "*" or _weak_match(tags, etag)
+
+
 def evaluate_preconditions(
     method: str, headers: Mapping[str, str], etag: str, last_modified: int
 ) -> int | None:
@@ -127,6 +145,7 @@ def evaluate_preconditions(
     (§13.1.3, §13.1.4); an unparsable If-Match/If-None-Match matches nothing.
     """
     if_match = headers.get("if-match")
+    # The two matchers above, inline: this runs for every media request.
     if if_match is not None:
         tags = parse_etag_list(if_match)
         if tags != "*" and not _strong_match(tags, etag):

@@ -197,7 +197,7 @@ async def _superseded(db: Database, busy: set[str]) -> list[Rendition]:
     for track_id, renditions in by_track.items():
         if track_id in busy:
             continue
-        # The same choice as repository.newest_ladder, which current_renditions serves.
+        # The same choice as renditions.ladder.newest_ladder, which current_renditions serves.
         newest = max(renditions, key=lambda r: r.created_at).ladder_hash
         out.extend(r for r in renditions if r.ladder_hash != newest)
     return out

@@ -22,11 +22,12 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
-from streamer.catalogue.repository import newest_ladder
 from streamer.coalescing_cache import CoalescingCache
 from streamer.db import Database, Library, Rendition, Track
 from streamer.db.availability import serving_cache
+from streamer.db.models import TRACK_ID
 from streamer.errors import ObjectNotFound
+from streamer.renditions.ladder import newest_ladder
 from streamer.renditions.playlists import (
     VariantInfo,
     byterange_playlist,
@@ -34,7 +35,6 @@ from streamer.renditions.playlists import (
     segment_playlist,
     version_token,
 )
-from streamer.routes.media_index import TRACK_ID
 from streamer.storage.base import ObjectStore
 from streamer.storage.registry import StoreLookup
 from transcoder.fmp4 import Fragment, SegmentIndex

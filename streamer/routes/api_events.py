@@ -20,7 +20,7 @@ from streamer.events.stream import EventStream, Recheck
 from streamer.metrics import Metrics
 from streamer.routes.api_common import AUTH_RESPONSES, PrincipalDep, SettingsDep, authenticator
 from streamer.routes.api_common import credentials as read_credentials
-from streamer.serving import SHUTDOWN_STATE
+from streamer.types import SHUTDOWN_STATE
 
 __all__ = ["events_router"]
 

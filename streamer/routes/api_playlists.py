@@ -13,6 +13,7 @@ publishes one live ``playlist`` event (created, updated, deleted) with the new r
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -26,6 +27,7 @@ from streamer.auth.access import Principal
 from streamer.catalogue.repository import get_library
 from streamer.db import Database, Playlist, PlaylistRevision, Track
 from streamer.events.publish import Outgoing, playlist_event
+from streamer.http.conditional import parse_etag_list
 from streamer.http.signing import make_token
 from streamer.playlists import repository
 from streamer.playlists.edits import EditError, Snapshot, insert, move, remove
@@ -53,6 +55,7 @@ __all__ = ["PlaylistOut", "PlaylistPage", "playlists_router"]
 
 TrackIds = Annotated[list[Annotated[str, Field(max_length=32)]], Field(max_length=MAX_ITEMS)]
 IfMatch = Annotated[str | None, Header(description='"{revision}" as the ETag gave it')]
+_REVISION_TAG = re.compile(r'"(0|[1-9][0-9]*)"')  # what _etag writes
 WRITE_RESPONSES = {
     **CONFLICT_RESPONSES,
     412: {"model": Problem, "content": {PROBLEM: {}}},
@@ -497,16 +500,16 @@ def _reader(principal: Principal) -> Callable[[str], bool]:
 
 def _if_match(header: str | None) -> set[int] | None:
     """The revisions an If-Match header accepts; None for any (absent, or ``*``: the
-    playlist exists, which the lookup checks anyway). Unparseable tags match nothing."""
-    if header is None or header.strip() == "*":
+    playlist exists, which the lookup checks anyway). A value that does not parse
+    matches nothing."""
+    if header is None:
         return None
-    revisions = set()
-    for tag in header.split(","):
-        tag = tag.strip()
-        # If-Match compares strongly (RFC 9110 §13.1.1): a weak tag never matches.
-        if len(tag) > 2 and tag[0] == tag[-1] == '"' and tag[1:-1].isdigit():
-            revisions.add(int(tag[1:-1]))
-    return revisions
+    tags = parse_etag_list(header)
+    if tags == "*":
+        return None
+    # If-Match compares strongly (RFC 9110 §13.1.1): a weak tag never matches, and the
+    # opaque-tag must be the ETag's exactly ("07" is not revision 7's "7").
+    return {int(tag[1:-1]) for weak, tag in tags if not weak and _REVISION_TAG.fullmatch(tag)}
 
 
 def _etag(revision: int) -> dict[str, str]:

@@ -27,6 +27,7 @@ from streamer.catalogue.editing import (
 )
 from streamer.db import Database, Track
 from streamer.events.publish import EventPublisher, track_event
+from streamer.http.conditional import if_match_matches
 from streamer.jobs import RunnerConfig
 from streamer.jobs.queue import queue_transcodes
 from streamer.routes.api_common import (
@@ -44,7 +45,7 @@ from streamer.routes.api_common import (
 )
 from streamer.settings import Settings
 
-__all__ = ["BatchRequest", "TrackPatch", "parse_if_match", "track_edits_router"]
+__all__ = ["BatchRequest", "TrackPatch", "track_edits_router"]
 
 _Text = Annotated[str | None, Field(max_length=500)]
 _Number = Annotated[int | None, Field(ge=0, le=2**31 - 1)]
@@ -88,17 +89,11 @@ class BatchOut(BaseModel):
     items: list[BatchItem]
 
 
-def parse_if_match(header: str) -> list[str]:
-    """The entity tags of an If-Match header; "*" stands for any."""
-    return [tag.strip() for tag in header.split(",") if tag.strip()]
-
-
 def _precondition(track: Track, if_match: str | None) -> None:
     """428 without If-Match; 412 unless it names the current ETag (strong comparison)."""
     if if_match is None:
         raise HTTPException(428, "send If-Match with the track's ETag (from GET)")
-    tags = parse_if_match(if_match)
-    if "*" not in tags and etag_of(track.id, track.row_version) not in tags:
+    if not if_match_matches(if_match, etag_of(track.id, track.row_version)):
         raise VersionMismatch(track.row_version)
 
 

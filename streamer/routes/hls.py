@@ -46,17 +46,10 @@ from streamer.renditions.catalog import (
     RenditionEntry,
     TrackRenditions,
 )
-from streamer.routes.media import (
-    ALLOW,
-    Cors,
-    MediaEndpoint,
-    Window,
-    WindowStale,
-    query_value,
-    request_headers,
-    send_reply,
-    version_query,
-)
+from streamer.routes.asgi import query_value, request_headers, send_reply, version_query
+from streamer.routes.media import MediaEndpoint
+from streamer.routes.media_cors import ALLOW, Cors
+from streamer.routes.media_plan import Window, WindowStale
 from streamer.routes.problems import problem_reply, problem_response, storage_unavailable
 from streamer.storage import StorageError
 from streamer.types import Receive, Reply, Scope, Send

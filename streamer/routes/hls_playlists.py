@@ -19,6 +19,7 @@ from __future__ import annotations
 from streamer.errors import DatabaseUnavailable
 from streamer.playlists.streams import PlaylistStreams, sign_stitched
 from streamer.renditions.catalog import Playlist
+from streamer.routes.asgi import query_value, send_reply, version_query
 from streamer.routes.hls import (
     IMMUTABLE_CACHE_CONTROL,
     SIGNED_CACHE_CONTROL,
@@ -26,7 +27,7 @@ from streamer.routes.hls import (
     admit,
     playlist_reply,
 )
-from streamer.routes.media import MediaEndpoint, query_value, send_reply, version_query
+from streamer.routes.media import MediaEndpoint
 from streamer.routes.problems import problem_response, storage_unavailable
 from streamer.storage import StorageError
 from streamer.types import Receive, Scope, Send

@@ -7,9 +7,11 @@ validators and ranges by the pure functions of streamer.http, then the bytes (sm
 ranges straight from the page cache; larger ones in bounded chunks off the loop). Errors in
 the request become responses here and nowhere else.
 
-What a response serves is a :class:`Window`: a whole object, or a byte window of one (an
-HLS segment is a window of its rendition file; streamer.routes.hls serves those through
-:meth:`MediaEndpoint.serve`). Ranges, validators and lengths are those of the window.
+What a response serves is a Window (streamer.routes.media_plan): a whole object, or a
+byte window of one (an HLS segment is a window of its rendition file; streamer.routes.hls
+serves those through :meth:`MediaEndpoint.serve`). The planner there decides the answer,
+streamer.routes.media_body sends its body, streamer.routes.media_cors adds CORS; this
+module finds what to serve and ties them together.
 """
 
 from __future__ import annotations
@@ -18,36 +20,36 @@ import asyncio
 import logging
 import os
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from streamer.cache import Cached, SegmentCache
 from streamer.cache.keys import window_key
+from streamer.db.models import TRACK_ID
 from streamer.errors import DatabaseUnavailable, ObjectChanged, ObjectNotFound, StorageError
-from streamer.http import (
-    ByteRange,
-    MalformedRange,
-    RangeNotSatisfiable,
-    evaluate_preconditions,
-    format_http_date,
-    if_range_allows,
-    parse_range,
-)
 from streamer.http.cache_status import cache_status
-from streamer.http.multipart import MultipartPlan, make_boundary
 from streamer.http.signing import TokenError, verify_token
 from streamer.observe import ROUTE_KEY
-from streamer.page_cache import read_chunk, read_inline, resident
 from streamer.renditions.catalog import RenditionCatalog
 from streamer.request_stats import RequestStats
+from streamer.routes.asgi import query_value, request_headers, version_query
+from streamer.routes.media_body import (
+    Pace,
+    body_at_once,
+    send_body,
+    sendfile_span,
+    single_range,
+    stream_window,
+)
+from streamer.routes.media_cors import ALLOW, Cors, CorsPolicy
 from streamer.routes.media_files import ObjectState, ObjectStates
-from streamer.routes.media_index import TRACK_ID, MediaIndex
-from streamer.routes.problems import problem_reply, problem_response, storage_unavailable
-from streamer.serving import ShortFile
+from streamer.routes.media_index import MediaIndex
+from streamer.routes.media_plan import StateChanged, Window, WindowStale, plan_response
+from streamer.routes.problems import problem_response, storage_unavailable
 from streamer.settings import Settings
 from streamer.storage import ObjectStore
 from streamer.storage.registry import StoreLookup
-from streamer.types import ZEROCOPY, Receive, Reply, Scope, Send
+from streamer.types import ZEROCOPY, Receive, Reply, Scope, Send, ShortFile
 
 logger = logging.getLogger("streamer.media")
 
@@ -55,71 +57,9 @@ ROUTE = "/media/{track_id}/original"
 RENDITION_ROUTE = "/media/{track_id}/{rendition}.m4a"
 COVER_ROUTE = "/media/{track_id}/cover"
 RENDITION_CONTENT_TYPE = "audio/mp4"
-ALLOW = b"GET, HEAD, OPTIONS"
 PREFETCH_CONCURRENCY = 4  # segment prefetches reading storage at once, per worker
 PREFETCH_PENDING = 64  # prefetches waiting for a slot; more are dropped
-# Smallest immediate body sent with sendfile rather than copied: below it the copy costs
-# less than the extra system call (measured: 60 KB went from 29k to 50k req/s a worker).
-SENDFILE_MIN = 16 * 1024
 MEMORY_HIT = cache_status("memory")
-EXPOSE = (
-    b"Content-Range, Content-Length, Accept-Ranges, ETag, Last-Modified, X-Request-ID, Cache-Status"
-)
-ALLOWED_REQUEST_HEADERS = (
-    "range, if-range, if-match, if-none-match, if-modified-since, if-unmodified-since, x-request-id"
-)
-_INTERESTING = frozenset(
-    {
-        b"range",
-        b"if-range",
-        b"if-match",
-        b"if-none-match",
-        b"if-modified-since",
-        b"if-unmodified-since",
-        b"origin",
-        b"access-control-request-method",
-        b"access-control-request-headers",
-    }
-)
-
-Cors = list[tuple[bytes, bytes]]
-
-
-def request_headers(scope: Scope) -> dict[str, str]:
-    """The request fields the media routes look at, by lowercase name."""
-    headers: dict[str, str] = {}
-    for name, value in scope["headers"]:
-        if name in _INTERESTING:
-            key = name.decode("latin-1")
-            text = value.decode("latin-1")
-            # Repeated fields combine with commas (RFC 9110 section 5.3).
-            headers[key] = f"{headers[key]}, {text}" if key in headers else text
-    return headers
-
-
-@dataclass(frozen=True, slots=True)
-class Window:
-    """What one response serves: ``length`` bytes of object ``key`` from ``offset``.
-
-    ``length`` None means to the end of the object. The strong ETag is ``etag`` while the
-    object still has ``version``, else the object's current version. ``exact`` windows (a
-    segment located by an index of that version) are only valid for ``version``: if the
-    object has another, :meth:`MediaEndpoint.serve` raises :class:`WindowStale` before
-    anything is sent.
-    """
-
-    key: str
-    content_type: str
-    version: str
-    etag: str | None = None
-    offset: int = 0
-    length: int | None = None
-    exact: bool = False
-    cache_control: bytes | None = None  # None: the media Cache-Control
-
-
-class WindowStale(Exception):
-    """The object no longer has the version an exact window was computed for."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,6 +104,11 @@ class MediaEndpoint:
         store_now: Callable[[str], ObjectStore | None] | None = None,
     ) -> None:
         self.config = config
+        # CORS fields and preflights, as methods of the endpoint (streamer.routes.hls
+        # calls them too); bound once here, so a request pays no extra call.
+        cors = CorsPolicy(config.allow_origins, config.cors_max_age)
+        self.cors_headers = cors.headers
+        self.options = cors.preflight
         self.index = index
         self.states = states
         self.store_for = store_for
@@ -263,14 +208,21 @@ class MediaEndpoint:
         data: bytes | None,
     ) -> Reply | None:
         try:
-            plan = self._plan(method, headers, cors, window, state)
+            config = self.config
+            plan = plan_response(
+                method, headers, cors, window, state, config.cache_control, config.max_ranges
+            )
             span = None
-            if plan.body is None and data is None and plan.total <= self.config.inline_read_max:
-                span = _sendfile_span(state.fd, plan.segments, window.offset)
-            body = b"" if span is not None else self._body_at_once(plan, window, state, data)
+            if plan.body is None and data is None and plan.total <= config.inline_read_max:
+                span = sendfile_span(state.fd, plan.segments, window.offset)
+            body = (
+                b""
+                if span is not None
+                else body_at_once(plan, window, state, data, config.inline_read_max)
+            )
             if body is None:
                 return None
-        except (_Retry, WindowStale):
+        except (StateChanged, WindowStale):
             return None
         if plan.kind is not None:
             self.stats.record_range(plan.kind)
@@ -413,7 +365,7 @@ class MediaEndpoint:
                     scope, receive, send, method, headers, cors, window, store, state
                 )
                 return True
-            except _Retry:
+            except StateChanged:
                 self.states.forget(store, window.key)
                 if attempt == 2:
                     await problem_response(
@@ -510,146 +462,6 @@ class MediaEndpoint:
         ]
         return Cached(b"".join(parts), mtime)
 
-    def cors_headers(self, origin: str | None) -> Cors:
-        """The CORS fields of a response to a request from ``origin``, with
-        Timing-Allow-Origin so players can measure their downloads (Resource Timing)."""
-        allowed = self.config.allow_origins
-        if "*" in allowed:
-            return [
-                (b"access-control-allow-origin", b"*"),
-                (b"access-control-expose-headers", EXPOSE),
-                (b"timing-allow-origin", b"*"),
-            ]
-        vary = (b"vary", b"Origin")
-        if origin is not None and origin in allowed:
-            named = origin.encode("latin-1")
-            return [
-                (b"access-control-allow-origin", named),
-                (b"access-control-expose-headers", EXPOSE),
-                (b"timing-allow-origin", named),
-                vary,
-            ]
-        return [vary]
-
-    async def options(self, send: Send, headers: dict[str, str], cors: Cors) -> None:
-        """Answer OPTIONS, a CORS preflight included."""
-        response = [(b"allow", ALLOW), *cors]
-        if "access-control-request-method" in headers and any(
-            name == b"access-control-allow-origin" for name, _ in cors
-        ):
-            response += [
-                (b"access-control-allow-methods", ALLOW),
-                (b"access-control-allow-headers", ALLOWED_REQUEST_HEADERS.encode()),
-                (b"access-control-max-age", self.config.cors_max_age),
-            ]
-        await send({"type": "http.response.start", "status": 204, "headers": response})
-        await send({"type": "http.response.body", "body": b""})
-
-    def _plan(
-        self,
-        method: str,
-        headers: dict[str, str],
-        cors: Cors,
-        window: Window,
-        state: ObjectState,
-    ) -> _Plan:
-        """What to answer for ``window`` of the object in ``state``: status, fields and
-        either a ready body (304, 412, 416, HEAD) or the byte ranges a GET sends.
-
-        Pure: nothing is sent or counted, so the immediate path (:meth:`answer_now`) and
-        the ASGI path share it. Raises WindowStale or _Retry if the object changed."""
-        config = self.config
-        current = state.version == window.version
-        if window.exact and not current:
-            raise WindowStale(window.key)
-        if window.length is None:
-            size = state.size - window.offset
-        elif window.offset + window.length <= state.size:
-            size = window.length
-        else:  # the object is shorter than the window: it changed under its index
-            raise WindowStale(window.key) if window.exact else _Retry
-        token = window.etag if current and window.etag else state.version
-        etag = f'"{token}"'
-        cache_control = window.cache_control or config.cache_control
-        # Never claim a modification time in the future (RFC 9110 section 8.8.2.1).
-        last_modified = min(int(state.mtime), int(time.time()))
-        validators = [
-            (b"etag", etag.encode("latin-1")),
-            (b"last-modified", format_http_date(last_modified).encode()),
-            (b"accept-ranges", b"bytes"),
-            *cors,
-        ]
-        # Only successful responses get the long-lived Cache-Control; a 412 or 416 must not
-        # be kept by a CDN as if it were the file.
-        base = [(b"cache-control", cache_control), *validators]
-        outcome = evaluate_preconditions(method, headers, etag, last_modified)
-        if outcome == 304:
-            # A 304 carries the validator and caching fields, not representation metadata
-            # such as Last-Modified when an ETag is present (RFC 9110 section 15.4.5).
-            not_modified = [
-                (b"cache-control", cache_control),
-                (b"etag", etag.encode("latin-1")),
-                *cors,
-            ]
-            return _Plan(304, not_modified, "none", body=b"")
-        if outcome == 412:
-            return _problem_plan(412, "a precondition failed", validators, None)
-
-        ranges: Sequence[ByteRange] | None = None
-        range_header = headers.get("range")
-        kind = "none"
-        if range_header is not None and method == "GET":
-            if if_range_allows(headers.get("if-range"), etag, last_modified):
-                try:
-                    ranges = parse_range(range_header, size, max_ranges=config.max_ranges)
-                    kind = "single" if len(ranges) == 1 else "multi"
-                except MalformedRange:
-                    kind = "ignored"
-                except RangeNotSatisfiable:
-                    return _problem_plan(
-                        416,
-                        "range not satisfiable",
-                        [(b"content-range", f"bytes */{size}".encode()), *validators],
-                        "unsatisfiable",
-                    )
-            else:
-                kind = "ignored"
-        content_type = window.content_type.encode("latin-1")
-
-        if ranges is None:
-            response_headers = [
-                (b"content-type", content_type),
-                (b"content-length", str(size).encode()),
-                *base,
-            ]
-            segments: list[tuple[bytes, ByteRange | None]] = (
-                [(b"", ByteRange(0, size - 1))] if size else []
-            )
-            status = 200
-        elif len(ranges) == 1:
-            only = ranges[0]
-            response_headers = [
-                (b"content-type", content_type),
-                (b"content-length", str(only.length).encode()),
-                (b"content-range", only.content_range(size).encode()),
-                *base,
-            ]
-            segments = [(b"", only)]
-            status = 206
-        else:
-            plan = MultipartPlan(ranges, window.content_type, size, make_boundary())
-            response_headers = [
-                (b"content-type", plan.content_type.encode("latin-1")),
-                (b"content-length", str(plan.content_length).encode()),
-                *base,
-            ]
-            segments = [(head, part) for head, part in plan.parts]
-            segments.append((plan.closing, None))
-            status = 206
-        if method != "GET":
-            return _Plan(status, response_headers, kind, body=b"")
-        return _Plan(status, response_headers, kind, segments=segments)
-
     async def _respond(
         self,
         scope: Scope,
@@ -665,11 +477,14 @@ class MediaEndpoint:
     ) -> None:
         """Answer for ``window`` of the object in ``state``; its bytes come from ``data``
         (the window's bytes, from the segment cache) when given, else from storage."""
-        plan = self._plan(method, headers, cors, window, state)
+        config = self.config
+        plan = plan_response(
+            method, headers, cors, window, state, config.cache_control, config.max_ranges
+        )
         if plan.kind is not None:
             self.stats.record_range(plan.kind)
         status, response_headers, segments = plan.status, plan.headers, plan.segments
-        body = self._body_at_once(plan, window, state, data)
+        body = body_at_once(plan, window, state, data, config.inline_read_max)
         if body is not None:
             await send(
                 {"type": "http.response.start", "status": status, "headers": response_headers}
@@ -677,14 +492,14 @@ class MediaEndpoint:
             await send({"type": "http.response.body", "body": body})
             return
 
-        only = _single_range(segments) if state.fd >= 0 else None
+        only = single_range(segments) if state.fd >= 0 else None
         if only is not None and ZEROCOPY in scope.get("extensions", {}):
             # The server sends the file itself (streamer.serving): no chunk ever passes
             # through this process, so a slow reader holds no buffer here. A file that
             # shrank under its cached state is answered afresh, before any status goes
             # (an fstat of an open file: the inode is in memory).
             if os.fstat(state.fd).st_size <= window.offset + only.end:
-                raise _Retry
+                raise StateChanged
             await send(
                 {"type": "http.response.start", "status": status, "headers": response_headers}
             )
@@ -701,8 +516,8 @@ class MediaEndpoint:
                 logger.warning("object changed mid-response; aborting the connection")
                 raise
             return
-        pace = _Pace(self._chunk_ceiling)
-        chunks = self._stream(store, window, state, segments, pace)
+        pace = Pace(self._chunk_ceiling)
+        chunks = stream_window(store, window, state, segments, pace, config.chunk_size)
         self.streaming += 1
         try:
             # Fetch the first chunk before committing to a status: a changed object can
@@ -710,147 +525,20 @@ class MediaEndpoint:
             try:
                 first = [await anext(chunks, b"")]
             except ObjectChanged:
-                raise _Retry from None
+                raise StateChanged from None
             await send(
                 {"type": "http.response.start", "status": status, "headers": response_headers}
             )
             # In a list the callee empties: no frame keeps the first chunk alive for the
             # whole response (one more chunk per slow reader otherwise).
-            await self._send_body(receive, send, first, chunks, pace)
+            await send_body(receive, send, first, chunks, pace)
         finally:
             self.streaming -= 1
             await chunks.aclose()
 
-    def _body_at_once(
-        self, plan: _Plan, window: Window, state: ObjectState, data: bytes | None
-    ) -> bytes | bytearray | memoryview | None:
-        """The whole body when it is at hand: a ready one, a slice of the cached window
-        ``data``, or a small local read the page cache holds (read before the status line
-        so that a short read can still be answered afresh). None: it must be streamed."""
-        if plan.body is not None:
-            return plan.body
-        if data is not None:
-            return _slice_window(data, plan.segments)
-        if state.fd >= 0 and plan.total <= self.config.inline_read_max:
-            return self._read_cached(state.fd, plan.segments, window.offset)
-        return None
-
     def _chunk_ceiling(self) -> int:
         share = self.config.stream_buffer_budget // max(1, self.streaming)
-        return max(_Pace.MIN_CHUNK, min(self.config.chunk_size, share))
-
-    @staticmethod
-    def _read_cached(
-        fd: int, segments: Sequence[tuple[bytes, ByteRange | None]], offset: int
-    ) -> bytes | bytearray | None:
-        only = _single_range(segments)
-        if only is not None:  # the common case: one range, no multipart framing
-            data = read_inline(fd, offset + only.start, only.length)
-            if data is not None and len(data) != only.length:
-                raise _Retry
-            return data
-        parts: list[bytes | bytearray] = []
-        for head, part in segments:
-            parts.append(head)
-            if part is not None:
-                data = read_inline(fd, offset + part.start, part.length)
-                if data is None:
-                    return None
-                if len(data) != part.length:
-                    raise _Retry
-                parts.append(data)
-        return b"".join(parts)
-
-    async def _send_body(
-        self,
-        receive: Receive,
-        send: Send,
-        first: list[bytes | bytearray],
-        chunks: AsyncIterator[bytes | bytearray],
-        pace: _Pace,
-    ) -> None:
-        disconnected = asyncio.Event()
-
-        async def watch() -> None:
-            while (await receive())["type"] != "http.disconnect":
-                pass
-            disconnected.set()
-
-        watcher = asyncio.create_task(watch())
-        try:
-            chunk = first.pop()
-            while chunk:
-                await send({"type": "http.response.body", "body": chunk, "more_body": True})
-                # An empty body message waits while the server's write buffer is above its
-                # high-water mark (uvicorn's flow control). Waiting *before* reading the
-                # next chunk bounds what a slow reader holds to about one chunk, and the
-                # wait tells the client's pace: slow readers get small chunks, fast ones big.
-                started = time.perf_counter()
-                await send({"type": "http.response.body", "body": b"", "more_body": True})
-                waited = time.perf_counter() - started > 0.0005
-                pace.adjust(waited=waited)
-                if disconnected.is_set():
-                    return  # the client left: stop reading
-                if not waited:
-                    # A send that did not wait never yielded to the loop: yield now, or one
-                    # fast connection would stream megabytes before new requests get a turn.
-                    await asyncio.sleep(0)
-                chunk = await anext(chunks, b"")
-            await send({"type": "http.response.body", "body": b""})
-        except ObjectChanged:
-            # Headers promised a length we can no longer honour: abort the connection
-            # rather than end a short body as if it were complete.
-            logger.warning("object changed mid-response; aborting the connection")
-            raise
-        finally:
-            watcher.cancel()
-
-    async def _stream(
-        self,
-        store: ObjectStore,
-        window: Window,
-        state: ObjectState,
-        segments: Sequence[tuple[bytes, ByteRange | None]],
-        pace: _Pace,
-    ) -> AsyncGenerator[bytes | bytearray]:
-        for head, part in segments:
-            if head:
-                yield head
-            if part is None:
-                continue
-            if state.fd >= 0:
-                position = window.offset + part.start
-                end = window.offset + part.end + 1
-                while position < end:
-                    n = min(pace.size, end - position)
-                    data = read_inline(state.fd, position, n)
-                    if data is None:
-                        data = await asyncio.to_thread(read_chunk, state.fd, position, n)
-                    if len(data) != n:
-                        raise ObjectChanged(window.key)
-                    position += n
-                    yield data
-            else:
-                stream = store.iter_range(
-                    window.key,
-                    window.offset + part.start,
-                    part.length,
-                    version=state.version,
-                    chunk_size=self.config.chunk_size,
-                )
-                try:
-                    async for data in stream:
-                        yield data
-                finally:
-                    aclose = getattr(stream, "aclose", None)
-                    if aclose is not None:
-                        await aclose()
-
-
-async def send_reply(send: Send, reply: Reply) -> None:
-    """Send a whole :class:`Reply` over ASGI (the ASGI path's copy of an immediate answer)."""
-    await send({"type": "http.response.start", "status": reply.status, "headers": reply.headers})
-    await send({"type": "http.response.body", "body": reply.body})
+        return max(Pace.MIN_CHUNK, min(self.config.chunk_size, share))
 
 
 def _purge_keys(track_id: str) -> list[tuple[bytes, bytes]]:
@@ -863,31 +551,10 @@ def _purge_keys(track_id: str) -> list[tuple[bytes, bytes]]:
     ]
 
 
-def version_query(query: bytes) -> str | None:
-    """The ``v`` of a query string, or None."""
-    return query_value(query, b"v")
-
-
-def query_value(query: bytes, wanted: bytes) -> str | None:
-    """The first value of parameter ``wanted`` in a query string, or None."""
-    if not query:
-        return None
-    for pair in query.split(b"&"):
-        name, _, value = pair.partition(b"=")
-        if name == wanted:
-            return value.decode("latin-1")
-    return None
-
-
 def segment_cache_key(window: Window) -> str:
     """The segment cache's key of an exact window (streamer.cache.keys)."""
     assert window.length is not None
     return window_key(window.key, window.version, window.offset, window.length)
-
-
-def _single_range(segments: Sequence[tuple[bytes, ByteRange | None]]) -> ByteRange | None:
-    """The one byte range of a body that has no multipart framing, else None."""
-    return segments[0][1] if len(segments) == 1 and not segments[0][0] else None
 
 
 def _cached_state(window: Window, cached: Cached) -> ObjectState:
@@ -895,93 +562,3 @@ def _cached_state(window: Window, cached: Cached) -> ObjectState:
     return ObjectState(
         size=window.offset + len(cached.data), mtime=cached.mtime, version=window.version
     )
-
-
-def _sendfile_span(
-    fd: int, segments: Sequence[tuple[bytes, ByteRange | None]], offset: int
-) -> tuple[int, int, int] | None:
-    """(fd, offset, count) of a body worth sending with sendfile: one range of at least
-    SENDFILE_MIN bytes whose last byte the page cache holds (so the kernel's read will
-    not wait for the disk, as read_inline promises for copies); else None."""
-    only = _single_range(segments)
-    if only is None or only.length < SENDFILE_MIN:
-        return None
-    if not resident(fd, offset + only.end):
-        return None
-    return fd, offset + only.start, only.length
-
-
-def _slice_window(
-    data: bytes, segments: Sequence[tuple[bytes, ByteRange | None]]
-) -> bytes | memoryview:
-    only = _single_range(segments)
-    if only is not None:
-        if only.start == 0 and only.length == len(data):
-            return data
-        return memoryview(data)[only.start : only.end + 1]
-    parts: list[bytes | memoryview] = []
-    for head, part in segments:
-        parts.append(head)
-        if part is not None:
-            parts.append(memoryview(data)[part.start : part.end + 1])
-    return b"".join(parts)
-
-
-class _Pace:
-    """The chunk size for one response.
-
-    It starts small, doubles only after several sends in a row found the client keeping
-    up, and halves whenever the client was slower than the server. Its ceiling is the
-    worker's streaming budget shared by the responses streaming now: a stalled slow reader
-    holds about one chunk, so a thousand listeners cost a bounded amount of memory while
-    a few fast downloads still get big reads.
-    """
-
-    MIN_CHUNK = 16 * 1024
-    GROW_AFTER = 4
-
-    __slots__ = ("ceiling", "size", "streak")
-
-    def __init__(self, ceiling: Callable[[], int]) -> None:
-        self.ceiling = ceiling
-        self.size = min(ceiling(), self.MIN_CHUNK)
-        self.streak = 0
-
-    def adjust(self, *, waited: bool) -> None:
-        ceiling = self.ceiling()
-        if waited:
-            self.streak = 0
-            self.size = max(min(self.MIN_CHUNK, ceiling), self.size // 2)
-            return
-        self.streak += 1
-        if self.streak >= self.GROW_AFTER:
-            self.streak = 0
-            self.size = self.size * 2
-        self.size = min(self.size, ceiling)
-
-
-@dataclass(slots=True)
-class _Plan:
-    """A response decided by MediaEndpoint._plan: a ready ``body``, or the ``segments``
-    (multipart framing and byte ranges of the window) a GET sends."""
-
-    status: int
-    headers: list[tuple[bytes, bytes]]
-    kind: str | None  # the range kind to count (None: not counted, as for a 412)
-    body: bytes | None = None
-    segments: list[tuple[bytes, ByteRange | None]] = field(default_factory=list)
-
-    @property
-    def total(self) -> int:
-        return sum(part.length for _, part in self.segments if part is not None)
-
-
-def _problem_plan(
-    status: int, detail: str, headers: list[tuple[bytes, bytes]], kind: str | None
-) -> _Plan:
-    reply = problem_reply(status, detail, headers)
-    return _Plan(status, reply.headers, kind, body=bytes(reply.body))
-
-
-class _Retry(Exception):
-    """The object changed before the status line went out: answer again from fresh state."""

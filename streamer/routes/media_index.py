@@ -8,7 +8,6 @@ remembered briefly so random ids cannot hammer the database.
 from __future__ import annotations
 
 import asyncio
-import re
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -16,8 +15,7 @@ from sqlalchemy import select
 from streamer.coalescing_cache import CoalescingCache
 from streamer.db import Database, Library, Track
 from streamer.db.availability import serving_cache
-
-TRACK_ID = re.compile(r"^[0-9a-f]{16}$")
+from streamer.db.models import TRACK_ID
 
 
 @dataclass(frozen=True, slots=True)

@@ -271,6 +271,26 @@ def test_undo_redo_chains_and_a_new_edit_drops_the_redo_branch(
     ]
 
 
+@pytest.mark.parametrize(
+    ("if_match", "status"),
+    [
+        ('"1"', 200),
+        ('"0" ,, "1"', 200),
+        ('"01"', 412),  # strong comparison is exact: "01" is not revision 1's "1"
+        ('W/"1"', 412),
+        ('*, "1"', 412),  # "*" is valid only alone: the value does not parse
+        ('"1" junk', 412),
+        ("", 412),
+    ],
+)
+def test_if_match_names_a_revision_only_by_its_exact_strong_etag(
+    api: httpx.Client, world: World, if_match: str, status: int
+) -> None:
+    url = f"/api/v1/playlists/{_create(api, world)['id']}"
+    response = api.patch(url, json={"name": "x"}, headers={"If-Match": if_match})
+    assert response.status_code == status, response.text
+
+
 def test_if_match_guards_every_write(api: httpx.Client, world: World) -> None:
     a, b, _ = world.tracks
     playlist_id = _create(api, world, [a])["id"]

@@ -76,6 +76,24 @@ def test_an_edit_needs_the_current_etag_and_moves_it_on(world: Any) -> None:
         assert entry["before"]["labels"] == []
 
 
+def test_if_match_takes_the_track_etag_only_by_strong_comparison(world: Any) -> None:
+    server, _, _ = world
+    with server.api() as api:
+        track_id, _ = _track(api, "sample.flac")
+        url = f"/api/v1/tracks/{track_id}"
+        for if_match, status in [
+            ("W/{etag}", 412),  # a weak tag never matches
+            ("*, {etag}", 412),  # "*" is valid only alone: the value does not parse
+            ("{etag} junk", 412),
+            ('"other", {etag}', 200),
+            ("*", 200),
+        ]:
+            etag = api.get(url).headers["etag"]
+            value = if_match.format(etag=etag)
+            response = api.patch(url, json={"year": 2000}, headers={"If-Match": value})
+            assert response.status_code == status, (value, response.text)
+
+
 @pytest.mark.parametrize(
     "body",
     [{"year": -1}, {"title": "x" * 501}, {"labels": ["x" * 65]}, {"path": "elsewhere.mp3"}],

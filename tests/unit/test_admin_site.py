@@ -90,6 +90,18 @@ async def test_a_matching_if_none_match_is_a_304(
     assert response.content == b""
 
 
+@pytest.mark.parametrize("if_none_match", ['"other"', "{etag}, junk", "{etag} {etag}", ""])
+async def test_an_if_none_match_that_does_not_match_or_parse_sends_the_file(
+    client: httpx.AsyncClient, if_none_match: str
+) -> None:
+    etag = (await client.get("/admin/js/main.js")).headers["etag"]
+    response = await client.get(
+        "/admin/js/main.js", headers={"if-none-match": if_none_match.format(etag=etag)}
+    )
+    assert response.status_code == 200
+    assert response.content
+
+
 async def test_text_is_gzipped_when_the_client_accepts_it(client: httpx.AsyncClient) -> None:
     response = await client.get("/admin/js/main.js", headers={"accept-encoding": "gzip"})
     assert response.headers["content-encoding"] == "gzip"

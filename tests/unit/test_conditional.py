@@ -9,6 +9,8 @@ import pytest
 from streamer.http.conditional import (
     NOT_MODIFIED_HEADERS,
     evaluate_preconditions,
+    if_match_matches,
+    if_none_match_matches,
     if_range_allows,
     make_etag,
     not_modified_headers,
@@ -306,3 +308,52 @@ def test_a_304_drops_last_modified_when_an_etag_is_present() -> None:
 
 def test_a_304_keeps_last_modified_when_there_is_no_etag() -> None:
     assert not_modified_headers([("Last-Modified", AT)]) == [("Last-Modified", AT)]
+
+
+# --- If-Match and If-None-Match alone, as the admin API and the web admin use them ----------
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ('"v1"', True),
+        (' "v0" , "v1" ', True),
+        ('"v0",,"v1"', True),  # empty list elements are allowed
+        ("*", True),
+        ('W/"v1"', False),  # strong comparison: a weak tag never matches
+        ('"v0"', False),
+        ('"V1"', False),  # opaque-tags compare case-sensitively
+        ('*, "v1"', False),  # "*" is valid only alone: the value does not parse
+        ('"v1" junk', False),
+        ('"v1" "v0"', False),  # two tags without a comma
+        ("v1", False),  # an unquoted tag
+        ("", False),
+    ],
+)
+def test_if_match_is_true_for_star_or_a_strongly_equal_tag(value: str, expected: bool) -> None:
+    assert if_match_matches(value, ETAG) is expected
+
+
+def test_if_match_never_matches_a_weak_etag() -> None:
+    assert not if_match_matches('W/"v1"', 'W/"v1"')
+    assert if_match_matches("*", 'W/"v1"')
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ('"v1"', True),
+        ('W/"v1"', True),  # weak comparison: weakness is ignored
+        ('"v0", W/"v1"', True),
+        ("*", True),
+        ('"v0"', False),
+        ('"v1", junk', False),  # a value that does not parse matches nothing
+        ("", False),
+    ],
+)
+def test_if_none_match_is_true_for_star_or_a_weakly_equal_tag(value: str, expected: bool) -> None:
+    assert if_none_match_matches(value, ETAG) is expected
+
+
+def test_if_none_match_compares_a_weak_etag_weakly() -> None:
+    assert if_none_match_matches('"v1"', 'W/"v1"')

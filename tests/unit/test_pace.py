@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from streamer.routes.media import _Pace
+from streamer.routes.media_body import Pace as _Pace
 
 
 def test_pace_starts_small_and_grows_while_the_client_keeps_up() -> None:
