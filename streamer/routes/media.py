@@ -299,6 +299,16 @@ class MediaEndpoint:
             return
         entry = track.renditions.get(name) if track is not None else None
         if track is None or entry is None:
+            if track is None:
+                # Say whether the track exists at all (the index remembers unknown ids).
+                try:
+                    known = await self.index.get(track_id) is not None
+                except DatabaseUnavailable:
+                    await storage_unavailable(send, cors, track_id=track_id)
+                    return
+                if not known:
+                    await problem_response(send, 404, "no such track", cors)
+                    return
             await problem_response(send, 404, "no such rendition", cors)
             return
         token = version_query(scope.get("query_string", b""))

@@ -1,5 +1,5 @@
-"""What a 404 under /hls says: an unknown track is "no such track" at every HLS URL; a
-track that exists but has no renditions yet is "no HLS renditions for this track"."""
+"""What a 404 under /hls and /media says: an unknown track is "no such track" at every HLS
+URL and rendition file; a track that exists but has no renditions yet says so."""
 
 from __future__ import annotations
 
@@ -64,3 +64,15 @@ def test_a_known_track_without_renditions_says_so(site: Site, url: str) -> None:
     response = httpx.get(site.server.base_url + url.format(id=site.known))
     assert response.status_code == 404
     assert response.json()["detail"] == "no HLS renditions for this track"
+
+
+def test_an_unknown_tracks_rendition_file_is_no_such_track(site: Site) -> None:
+    response = httpx.get(f"{site.server.base_url}/media/{UNKNOWN}/aac_128.m4a")
+    assert response.status_code == 404
+    assert response.json()["detail"] == "no such track"
+
+
+def test_a_known_tracks_missing_rendition_file_is_no_such_rendition(site: Site) -> None:
+    response = httpx.get(f"{site.server.base_url}/media/{site.known}/aac_128.m4a")
+    assert response.status_code == 404
+    assert response.json()["detail"] == "no such rendition"
