@@ -35,6 +35,7 @@ from streamer.events.publish import (
     scan_event,
     scan_progress_event,
 )
+from streamer.ffmpeg_check import UnsupportedFfmpeg, find_ffmpeg, log_ffmpeg
 from streamer.jobs import RunnerConfig, queue_transcodes
 from streamer.jobs.watch import TranscodeOutcome, watch_jobs
 from streamer.logs import configure_logging
@@ -169,6 +170,8 @@ def migrate_command(settings: Settings, _args: argparse.Namespace) -> int:
 def transcode_command(settings: Settings, args: argparse.Namespace) -> int:
     """Queue transcode jobs and run them here until they end; a bad file is reported and
     the others go on."""
+    if not _check_ffmpeg(settings):
+        return 2
     migrate(settings.effective_database_url)
     roots = [normalise_root(p) for p in args.paths]
     outcome = asyncio.run(
@@ -229,6 +232,8 @@ def worker_command(settings: Settings, _args: argparse.Namespace) -> int:
     """Run jobs until SIGTERM or SIGINT; running jobs are then interrupted (ffmpeg killed)
     and queued again for another worker."""
     configure_logging(settings.log_level)
+    if not _check_ffmpeg(settings):
+        return 2
     migrate(settings.effective_database_url)
     asyncio.run(run_worker(settings))
     return 0
@@ -367,8 +372,21 @@ class _LiveScan:
         await self.publish(event)
 
 
+def _check_ffmpeg(settings: Settings) -> bool:
+    """Log the ffmpeg in use; False, after saying why, when it is missing or unsupported."""
+    try:
+        found = find_ffmpeg(settings.ffmpeg_path)
+    except UnsupportedFfmpeg as exc:
+        print(f"streamer: {exc}", file=sys.stderr)
+        return False
+    log_ffmpeg(found)
+    return True
+
+
 def serve(settings: Settings, args: argparse.Namespace) -> int:
     configure_logging(settings.log_level)
+    if not _check_ffmpeg(settings):
+        return 2
     if not settings.libraries and args.demo:
         from streamer.demo import make_demo_library
 
