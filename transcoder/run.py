@@ -82,7 +82,9 @@ _BAD_INPUT = re.compile(
     r"|does not contain any stream"
     r"|moov atom not found"
     r"|Permission denied"
-    r"|Server returned 404",
+    r"|Server returned 404"
+    # ffmpeg 5.1's wording for bytes it misdetects as MP3 (9.0: "Invalid data found ...").
+    r"|Failed to read frame size",
     re.IGNORECASE,
 )
 

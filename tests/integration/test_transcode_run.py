@@ -30,6 +30,8 @@ from transcoder.ffmpeg import ffmpeg_exe
 from transcoder.ladder import DEFAULT_LADDER, OutputPlan, Rendition, plan_outputs
 from transcoder.run import TranscodeResult, transcode
 
+pytestmark = pytest.mark.ffmpeg  # scripts/test runs it with each ffmpeg found
+
 FFMPEG_TIMEOUT = 60.0
 SWEEP_SECONDS = 20
 SWEEP_RATE = 44_100
@@ -329,11 +331,15 @@ def bad_sources(tmp_path: Path) -> dict[str, Path]:
     return {"garbage": garbage, "text": text, "empty": empty, "missing": tmp_path / "gone.mp3"}
 
 
+# Bytes that are not audio, in ffmpeg 9's words and 5.1's (which takes them for MP3).
+INVALID_DATA = "Invalid data found when processing input|Failed to read frame size"
+
+
 @pytest.mark.parametrize(
     ("kind", "reason"),
     [
-        ("garbage", "Invalid data found when processing input"),
-        ("text", "Invalid data found when processing input"),
+        ("garbage", INVALID_DATA),
+        ("text", INVALID_DATA),
         ("empty", "Could not find codec parameters"),
         ("missing", "No such file or directory"),
     ],
@@ -349,9 +355,9 @@ async def test_an_unreadable_source_is_bad_input(
         await transcode(bad_sources[kind], plans, work_dir=tmp_path / "work", timeout=30)
     error = caught.value
     assert error.retryable is False
-    assert error.reason == f"ffmpeg cannot read the source: {reason}"
+    assert re.fullmatch(f"ffmpeg cannot read the source: (?:{reason})", error.reason)
     assert error.returncode != 0
-    assert reason in error.stderr_tail
+    assert re.search(reason, error.stderr_tail)
     assert len(error.stderr_tail.splitlines()) <= 30
     assert list(out_dir.iterdir()) == []
     assert list((tmp_path / "work").iterdir()) == []
