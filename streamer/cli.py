@@ -390,7 +390,7 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
     if not settings.libraries and args.demo:
         from streamer.demo import make_demo_library
 
-        folder = make_demo_library(settings.data_dir / "demo")
+        folder = make_demo_library(settings.data_dir / "demo", ffmpeg=settings.ffmpeg_path)
         settings = settings.model_copy(update={"libraries": (str(folder.resolve()),)})
     migrate(settings.effective_database_url)
     admin_url = f"http://{settings.host}:{settings.port}/admin/"
