@@ -19,10 +19,10 @@ So before an AAC rendition is stored, its ``moov`` gets the priming said two way
 
 - an edit list (``edts/elst``, media_time 1024) in the audio trak, exactly as ffmpeg itself
   writes one with ``+delay_moov``: the standard way, which browsers' MediaSource, Safari and
-  ffmpeg 6 and newer follow;
+  ffmpeg 9 follow;
 - Apple's gapless tag (``iTunSMPB`` in ``moov/udta/meta/ilst``: priming, end padding and
-  sample count), which ffmpeg before 6 (Debian 12's 5.1, and players built on it) follows
-  where it ignores an edit list in a fragmented file. Readers that know both apply the
+  sample count), which ffmpeg 5.1 (Debian 12's, and players built on it) follows where it
+  ignores an edit list in a fragmented file. Readers that know both apply the
   priming once (checked with 5.1 and 9.0). The tag replaces ffmpeg's ``udta``, which holds
   nothing but its encoder tag (metadata is not copied into renditions).
 
