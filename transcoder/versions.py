@@ -48,10 +48,6 @@ class FfmpegVersion:
     text: str  # as ffmpeg prints it, e.g. "5.1.9-0+deb12u1", "9.0.2-static", "N-118000-g…"
     release: tuple[int, int, int] | None
 
-    @property
-    def major_minor(self) -> tuple[int, int] | None:
-        return None if self.release is None else self.release[:2]
-
     def at_least(self, major: int, minor: int = 0) -> bool:
         """True for this release or a newer one; snapshots count as newest."""
         return self.release is None or self.release[:2] >= (major, minor)
