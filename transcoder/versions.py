@@ -7,8 +7,9 @@ pipeline or its tests must know about is decided here, in one place, and nowhere
 The supported range is the one the suite runs with (docs/transcoding.md): Debian 12's 5.1
 and imageio-ffmpeg's static 9.0. 5.1 is also the oldest release the filter graph works
 with: ``aresample``'s ``ochl`` option (a channel layout by name) arrived with 5.1's channel
-layout API (swresample 4.5); older releases were not run. Git snapshots (``N-12345-g…``) name no release; they are taken to be newer than
-every release, as they are ahead of the last one.
+layout API (swresample 4.5); older releases were not run. Git snapshots (``N-12345-g…``)
+name no release; they are taken to be newer than every release, as they are ahead of the
+last one.
 """
 
 from __future__ import annotations
