@@ -1,7 +1,9 @@
 # Slim runtime image: Python, ffmpeg from Debian, the streamer as a non-root user.
+# The Debian release is pinned (bookworm, 12): its ffmpeg 5.1 is one the suite runs with
+# (docs/transcoding.md); a moving tag would change ffmpeg under the image.
 # The web admin's front-end libraries come from npm at build time (scripts/assets), never
 # from a CDN at run time.
-FROM node:20-slim AS assets
+FROM node:20-bookworm-slim AS assets
 WORKDIR /src
 COPY web/package.json web/package-lock.json web/
 RUN npm ci --prefix web --no-audit --no-fund --ignore-scripts --loglevel=error
@@ -9,7 +11,7 @@ COPY scripts/assets scripts/need scripts/
 COPY streamer/admin/static streamer/admin/static
 RUN bash scripts/assets
 
-FROM python:3.11-slim AS build
+FROM python:3.11-slim-bookworm AS build
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY streamer streamer
@@ -18,9 +20,9 @@ COPY transcoder transcoder
 COPY packager packager
 RUN pip wheel --no-cache-dir --wheel-dir /wheels .
 
-FROM python:3.11-slim
+FROM python:3.11-slim-bookworm
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends ffmpeg curl \
+    && apt-get install -y --no-install-recommends 'ffmpeg=7:5.1.*' curl \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --create-home --home-dir /var/lib/streamer --uid 10001 streamer
 COPY --from=build /wheels /wheels

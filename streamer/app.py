@@ -34,6 +34,7 @@ from streamer.catalogue.scan_tasks import ScanTasks
 from streamer.db import Database
 from streamer.events import EventHub
 from streamer.events.metrics import EventMetrics
+from streamer.ffmpeg_check import find_ffmpeg
 from streamer.logs import configure_logging
 from streamer.metrics import Metrics
 from streamer.observe import ObserveMiddleware
@@ -178,6 +179,10 @@ class StreamerApp:
 
     @asynccontextmanager
     async def _lifespan(self, _app: Starlette) -> AsyncIterator[dict[str, Any]]:
+        # Refuses an unsupported ffmpeg before anything starts (the CLI has said why).
+        ffmpeg = await asyncio.to_thread(find_ffmpeg, self.settings.ffmpeg_path)
+        self.router.state.ffmpeg = ffmpeg
+        self.metrics.ffmpeg_info.labels(version=ffmpeg.version, path=ffmpeg.path).set(1)
         self.purges.start()
         self.upload_recovery.start()
         self.events.start()

@@ -30,6 +30,7 @@ from streamer.catalogue.scan_events import scan_done_event, scan_progress_event
 from streamer.db import Database, migrate
 from streamer.errors import CatalogueError, SettingsError, StorageError
 from streamer.events.publish import EventPublisher, Outgoing, scan_event
+from streamer.ffmpeg_check import UnsupportedFfmpeg, find_ffmpeg, log_ffmpeg
 from streamer.jobs import RunnerConfig, queue_transcodes
 from streamer.jobs.watch import TranscodeOutcome, watch_jobs
 from streamer.logs import configure_logging
@@ -164,6 +165,8 @@ def migrate_command(settings: Settings, _args: argparse.Namespace) -> int:
 def transcode_command(settings: Settings, args: argparse.Namespace) -> int:
     """Queue transcode jobs and run them here until they end; a bad file is reported and
     the others go on."""
+    if not _check_ffmpeg(settings):
+        return 2
     migrate(settings.effective_database_url)
     roots = [normalise_root(p) for p in args.paths]
     outcome = asyncio.run(
@@ -224,6 +227,8 @@ def worker_command(settings: Settings, _args: argparse.Namespace) -> int:
     """Run jobs until SIGTERM or SIGINT; running jobs are then interrupted (ffmpeg killed)
     and queued again for another worker."""
     configure_logging(settings.log_level)
+    if not _check_ffmpeg(settings):
+        return 2
     migrate(settings.effective_database_url)
     asyncio.run(run_worker(settings))
     return 0
@@ -362,12 +367,25 @@ class _LiveScan:
         await self.publish(event)
 
 
+def _check_ffmpeg(settings: Settings) -> bool:
+    """Log the ffmpeg in use; False, after saying why, when it is missing or unsupported."""
+    try:
+        found = find_ffmpeg(settings.ffmpeg_path)
+    except UnsupportedFfmpeg as exc:
+        print(f"streamer: {exc}", file=sys.stderr)
+        return False
+    log_ffmpeg(found)
+    return True
+
+
 def serve(settings: Settings, args: argparse.Namespace) -> int:
     configure_logging(settings.log_level)
+    if not _check_ffmpeg(settings):
+        return 2
     if not settings.libraries and args.demo:
         from streamer.demo import make_demo_library
 
-        folder = make_demo_library(settings.data_dir / "demo")
+        folder = make_demo_library(settings.data_dir / "demo", ffmpeg=settings.ffmpeg_path)
         settings = settings.model_copy(update={"libraries": (str(folder.resolve()),)})
     migrate(settings.effective_database_url)
     admin_url = f"http://{settings.host}:{settings.port}/admin/"

@@ -30,8 +30,9 @@ DEMO_TRACKS: tuple[tuple[str, str, tuple[float, ...], tuple[str, ...]], ...] = (
 SECONDS = 8
 
 
-def make_demo_library(folder: Path, *, timeout: float = 60.0) -> Path:
-    """Create (once) the demo tracks under ``folder`` and return it."""
+def make_demo_library(folder: Path, *, timeout: float = 60.0, ffmpeg: str | None = None) -> Path:
+    """Create (once) the demo tracks under ``folder`` with ``ffmpeg`` (default: the one
+    :func:`transcoder.ffmpeg.ffmpeg_exe` finds) and return it."""
     folder.mkdir(parents=True, exist_ok=True)
     for name, title, chord, codec_args in DEMO_TRACKS:
         path = folder / name
@@ -41,7 +42,7 @@ def make_demo_library(folder: Path, *, timeout: float = 60.0) -> Path:
         expression = "+".join(f"0.2*sin(2*PI*{f}*t)" for f in chord)
         # A chord with a gentle fade in and out, so it sounds like something.
         command = [
-            ffmpeg_exe(),
+            ffmpeg_exe(ffmpeg),
             "-nostdin",
             "-loglevel",
             "error",

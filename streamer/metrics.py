@@ -93,6 +93,13 @@ class Metrics:
             registry=own,
             multiprocess_mode="livesum",
         )
+        self.ffmpeg_info = Gauge(
+            "streamer_ffmpeg_info",
+            "The ffmpeg this server transcodes with: 1, labelled with its version and path.",
+            ["version", "path"],
+            registry=own,
+            multiprocess_mode="max",
+        )
         self._own = own
 
     def samples(self, prefix: str) -> list[tuple[str, dict[str, str], float]]:

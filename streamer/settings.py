@@ -114,6 +114,10 @@ class Settings(BaseModel):
     # streaming): measured in a first pass, then one linear gain (no compression), held
     # back where it would lift the true peak over -1 dBTP. None keeps levels as they are.
     loudness_target: float | None = Field(None, ge=-40.0, le=-5.0)
+    # The ffmpeg binary (a path, or a name looked up on PATH). None: ffmpeg on PATH, else
+    # imageio-ffmpeg's static build. Start-up refuses releases older than 5.1 and logs the
+    # version (docs/transcoding.md).
+    ffmpeg_path: str | None = None
     # Jobs: how many run at once in this process, how often a failing one is tried (with
     # exponential backoff from job_retry_seconds), and how quickly queued work, cancel
     # requests and progress are noticed.

@@ -10,6 +10,7 @@ from blockbuster import BlockBuster, blockbuster_ctx
 pytest_plugins = [
     "tests.fixtures.servers",
     "tests.fixtures.audio",
+    "tests.fixtures.ffmpeg",
     "tests.fixtures.s3",
     "tests.fixtures.postgres",
     "tests.fixtures.redis",

@@ -9,7 +9,7 @@ from transcoder.errors import (
     TranscodeError,
     TranscodeTimeout,
 )
-from transcoder.ffmpeg import ffmpeg_exe
+from transcoder.ffmpeg import ffmpeg_exe, ffmpeg_version
 from transcoder.ladder import DEFAULT_LADDER, OutputPlan, Rendition, ladder_hash, plan_outputs
 from transcoder.loudness import Loudness, LoudnessParseError, parse_ebur128_summary
 from transcoder.normalise import normalisation_gain
@@ -21,6 +21,7 @@ from transcoder.run import (
     measure_loudness,
     transcode,
 )
+from transcoder.versions import FfmpegVersion, UnsupportedFfmpeg
 from transcoder.waveform import Peak, peaks_from_pcm
 
 __all__ = [
@@ -28,6 +29,7 @@ __all__ = [
     "BadInput",
     "Cover",
     "FfmpegFailed",
+    "FfmpegVersion",
     "Loudness",
     "LoudnessParseError",
     "OutputPlan",
@@ -41,8 +43,10 @@ __all__ = [
     "TranscodeError",
     "TranscodeResult",
     "TranscodeTimeout",
+    "UnsupportedFfmpeg",
     "build_command",
     "ffmpeg_exe",
+    "ffmpeg_version",
     "ladder_hash",
     "measure_loudness",
     "normalisation_gain",

@@ -88,6 +88,8 @@ _AAC_CHANNELS = (0, 1, 2, 3, 4, 5, 6, 8)
 _SBR, _PS = 5, 29
 # Codec strings (RFC 6381 and the codecs' MP4 bindings) for sample entries without a config
 # that refines them.
+# MPEG-1 and MPEG-2 audio (MP3) in mp4a, by objectTypeIndication (RFC 6381).
+_MPEG_AUDIO_CODECS = frozenset({"mp4a.6B", "mp4a.69"})
 _CODEC_STRINGS = {b"fLaC": "fLaC", b"Opus": "Opus", b"ac-3": "ac-3", b"ec-3": "ec-3"}
 
 
@@ -647,6 +649,8 @@ def parse_fmp4(fileobj: BinaryIO, *, default_priming: int = 0) -> SegmentIndex:
     if file_size == 0:
         raise Mp4Error("empty file")
     track: _Track | None = None
+    channels = 0  # the track's, unless the first MP3 frame says otherwise
+    mpeg_audio = False
     init_size: int | None = None
     fragments: list[Fragment] = []
     prefix_start: int | None = None  # where the boxes in front of the pending moof begin
@@ -666,6 +670,7 @@ def parse_fmp4(fileobj: BinaryIO, *, default_priming: int = 0) -> SegmentIndex:
             if track is not None:
                 raise Mp4Error(f"a second moov box at offset {position}")
             track = _parse_moov(_read_body(fileobj, position, header, size), default_priming)
+            channels, mpeg_audio = track.channels, track.codec in _MPEG_AUDIO_CODECS
         elif kind == b"moof":
             if track is None:
                 raise Mp4Error(f"moof box at offset {position} before the moov box")
@@ -684,6 +689,8 @@ def parse_fmp4(fileobj: BinaryIO, *, default_priming: int = 0) -> SegmentIndex:
                 )
             offset, moof = pending
             _check_sample_data(moof, position + header, position + size, position)
+            if mpeg_audio and not fragments and moof.data_ranges:
+                channels = _mpeg_audio_channels(fileobj, moof.data_ranges[0][0]) or channels
             start = next_start if moof.start is None else moof.start
             fragment = Fragment(
                 offset, position + size - offset, start, moof.duration, moof.samples
@@ -712,9 +719,22 @@ def parse_fmp4(fileobj: BinaryIO, *, default_priming: int = 0) -> SegmentIndex:
         fragments=tuple(fragments),
         codec=track.codec,
         sample_rate=track.sample_rate,
-        channels=track.channels,
+        channels=channels,
         priming=track.priming,
     )
+
+
+def _mpeg_audio_channels(fileobj: BinaryIO, offset: int) -> int | None:
+    """Channels in the header of the MPEG audio (MP3) frame at ``offset``; None if no header.
+
+    An MP3 sample entry carries no decoder config, and its channelcount is no guide: ISO
+    files may leave it at the template value 2, as ffmpeg before 6 does for mono.
+    """
+    fileobj.seek(offset)
+    header = fileobj.read(4)
+    if len(header) < 4 or header[0] != 0xFF or header[1] & 0xE0 != 0xE0:
+        return None
+    return 1 if header[3] >> 6 == 3 else 2  # channel mode 3: single channel
 
 
 def parse_fmp4_path(path: str | os.PathLike[str], *, default_priming: int = 0) -> SegmentIndex:

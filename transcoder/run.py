@@ -82,7 +82,9 @@ _BAD_INPUT = re.compile(
     r"|does not contain any stream"
     r"|moov atom not found"
     r"|Permission denied"
-    r"|Server returned 404",
+    r"|Server returned 404"
+    # ffmpeg 5.1's wording for bytes it misdetects as MP3 (9.0: "Invalid data found ...").
+    r"|Failed to read frame size",
     re.IGNORECASE,
 )
 
@@ -198,13 +200,16 @@ async def measure_loudness(
     channels: int,
     timeout: float | None = None,  # noqa: ASYNC109 - stops ffmpeg gracefully, as transcode
     terminate_grace: float = 5.0,
+    executable: str | None = None,
 ) -> Loudness:
     """Decode ``source`` once and measure its loudness as ``channels`` channels.
 
     Raises as :func:`transcode` does (BadInput, FfmpegFailed, TranscodeTimeout);
     cancellation kills ffmpeg and propagates.
     """
-    args = await asyncio.to_thread(build_measure_command, source, channels=channels)
+    args = await asyncio.to_thread(
+        functools.partial(build_measure_command, source, channels=channels, executable=executable)
+    )
     stderr = _StderrLog()
     try:
         process = await asyncio.create_subprocess_exec(
@@ -283,13 +288,15 @@ async def transcode(
     waveform_points: int = 2000,
     terminate_grace: float = 5.0,
     gain_db: float = 0.0,
+    executable: str | None = None,
 ) -> TranscodeResult:
     """Run one ffmpeg that writes every planned output; measure loudness and peaks.
 
     ``source`` is a local path or a URL ffmpeg reads (a presigned S3 URL, say).
     ``on_progress`` gets fractions of ``duration_hint`` that only grow, below 1.0 while
     ffmpeg runs and exactly 1.0 once when it has finished. ``timeout`` bounds the whole
-    run (None: unbounded, for callers that bound it themselves).
+    run (None: unbounded, for callers that bound it themselves). ``executable`` is the
+    ffmpeg to run (default: :func:`transcoder.ffmpeg.ffmpeg_exe`).
 
     Raises :class:`BadInput` when ffmpeg cannot read the source, :class:`FfmpegFailed`
     for other failures, :class:`TranscodeTimeout` past the deadline; cancellation kills
@@ -305,6 +312,7 @@ async def transcode(
             segment_seconds=segment_seconds,
             waveform_path=waveform_path,
             gain_db=gain_db,
+            executable=executable,
         )
     )
     created = [plan.path for plan in outputs] + [waveform_path]

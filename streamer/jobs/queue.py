@@ -37,6 +37,7 @@ class RunnerConfig:
         retry_seconds: float = 10.0,
         poll_seconds: float = 0.5,
         stale_seconds: float = 60.0,
+        ffmpeg: str | None = None,
     ) -> None:
         self.ladder = tuple(ladder)
         self.segment_seconds = segment_seconds
@@ -48,6 +49,7 @@ class RunnerConfig:
         self.retry_seconds = retry_seconds
         self.poll_seconds = poll_seconds
         self.stale_seconds = stale_seconds
+        self.ffmpeg = ffmpeg  # None: the one transcoder.ffmpeg.ffmpeg_exe finds
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RunnerConfig:
@@ -61,6 +63,7 @@ class RunnerConfig:
             retry_seconds=settings.job_retry_seconds,
             poll_seconds=settings.job_poll_seconds,
             stale_seconds=settings.job_stale_seconds,
+            ffmpeg=settings.ffmpeg_path,
         )
 
     def backoff(self, attempt: int) -> float:

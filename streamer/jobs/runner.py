@@ -383,6 +383,7 @@ class JobRunner:
             loudness_target=self.config.loudness_target,
             work_dir=self.config.work_dir,
             on_progress=progress.set,
+            ffmpeg=self.config.ffmpeg,
         )
 
     async def _watch(

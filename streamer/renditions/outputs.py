@@ -15,11 +15,19 @@ once: nodes may serve from them until their caches expire.
 Priming. ffmpeg's AAC encoder puts 1024 priming samples in front of the audio, and with
 ``-movflags +empty_moov`` (what the transcoder writes) nothing in the file says so: players
 would play 23 ms of silence first and every HLS client would decode 1024 samples too many.
-So before an AAC rendition is stored, an edit list (``edts/elst``, media_time 1024) is
-inserted into its ``moov``, exactly as ffmpeg itself writes one with ``+delay_moov``. Then
-players (browsers' MediaSource, Safari, ffmpeg's HLS and MP4 demuxers) skip the priming,
-and the segment index reads the priming from the file rather than from an assumption.
-Inserting 36 bytes shifts every later byte: fragments are self-contained
+So before an AAC rendition is stored, its ``moov`` gets the priming said two ways:
+
+- an edit list (``edts/elst``, media_time 1024) in the audio trak, exactly as ffmpeg itself
+  writes one with ``+delay_moov``: the standard way, which browsers' MediaSource, Safari and
+  ffmpeg 9 follow;
+- Apple's gapless tag (``iTunSMPB`` in ``moov/udta/meta/ilst``: priming, end padding and
+  sample count), which ffmpeg 5.1 (Debian 12's, and players built on it) follows where it
+  ignores an edit list in a fragmented file. Readers that know both apply the
+  priming once (checked with 5.1 and 9.0). The tag replaces ffmpeg's ``udta``, which holds
+  nothing but its encoder tag (metadata is not copied into renditions).
+
+The segment index then reads the priming from the file rather than from an assumption.
+Growing the moov shifts every later byte: fragments are self-contained
 (``default_base_moof``), but the ``mfra`` trailer holds absolute offsets, so it is dropped
 (it is optional; nothing we serve relies on it). A rendition file is therefore exactly its
 init segment followed by its fragments.
@@ -67,6 +75,7 @@ AAC_PRIMING = 1024
 RENDITION_CONTENT_TYPE = "audio/mp4"
 JSON_CONTENT_TYPE = "application/json"
 _EDIT_LIST_SIZE = 36  # edts header (8) + elst (28: header 8, version/flags 4, count 4, entry 12)
+AAC_FRAME = 1024  # samples per AAC-LC frame
 # How long a presigned source URL stays valid beyond the transcode's own deadline.
 _PRESIGN_MARGIN = 600
 
@@ -88,6 +97,7 @@ async def transcode_track(
     loudness_target: float | None = None,
     work_dir: Path,
     on_progress: Callable[[float], None] | None = None,
+    ffmpeg: str | None = None,
 ) -> list[Rendition]:
     """Transcode ``track`` (read from ``store``) into ``ladder`` and store the renditions.
 
@@ -100,7 +110,8 @@ async def transcode_track(
     track the scan could not describe (no sample rate or channels), the transcoder's errors
     (``transcoder.errors``) for ffmpeg failures, ObjectChanged when the source was replaced
     or deleted while ffmpeg read it, and StorageError when the source cannot be reached or
-    the outputs cannot be written.
+    the outputs cannot be written. ``ffmpeg`` is the binary to run (default: the one
+    :func:`transcoder.ffmpeg.ffmpeg_exe` finds).
     """
     if not track.sample_rate or not track.channels:
         raise ValueError(f"track {track.id} has no probed sample rate or channel count")
@@ -120,7 +131,9 @@ async def transcode_track(
     try:
         gain = 0.0
         if loudness_target is not None:
-            measured = await measure_loudness(source, channels=plans[0].channels, timeout=timeout)
+            measured = await measure_loudness(
+                source, channels=plans[0].channels, timeout=timeout, executable=ffmpeg
+            )
             gain = normalisation_gain(measured, loudness_target)
         result = await transcode(
             source,
@@ -131,6 +144,7 @@ async def transcode_track(
             on_progress=on_progress,
             timeout=timeout,
             gain_db=gain,
+            executable=ffmpeg,
         )
         await _check_source_unchanged(store, track)
         folder = ("tracks", track.id, hashed, run)
@@ -287,25 +301,30 @@ def _check_fragments(output: RenditionOutput, index: SegmentIndex, segment_secon
 
 
 def _prepare_rendition(output: RenditionOutput) -> SegmentIndex:
-    """Blocking: index a rendition file, first giving an AAC one its priming edit list."""
+    """Blocking: index a rendition file, first declaring an AAC one's priming (docstring)."""
     path = output.plan.path
     index = parse_fmp4_path(path)
-    if output.plan.rendition.codec == "aac" and _insert_edit_list(
-        path, AAC_PRIMING, end=index.fragments[-1].end
-    ):
-        index = parse_fmp4_path(path)
+    if output.plan.rendition.codec == "aac":
+        frames = sum(fragment.samples for fragment in index.fragments)
+        padding = max(frames * AAC_FRAME - index.total_duration, 0)
+        content = max(index.total_duration - AAC_PRIMING, 0)
+        tag = _itunes_gapless(AAC_PRIMING, padding, content)
+        if _insert_priming(path, AAC_PRIMING, tag, end=index.fragments[-1].end):
+            index = parse_fmp4_path(path)
     return index
 
 
-def _insert_edit_list(path: Path, media_time: int, *, end: int) -> bool:
-    """Give the audio trak of ``path`` an edit list starting at ``media_time``; drop what
-    follows byte ``end`` (the mfra trailer). False, leaving the file alone, if the trak
-    already has an edit list. Rewrites the file through a temporary copy and a rename."""
+def _insert_priming(path: Path, media_time: int, udta: bytes, *, end: int) -> bool:
+    """Give the audio trak of ``path`` an edit list starting at ``media_time`` and the moov
+    the ``udta`` box given (replacing its own); drop what follows byte ``end`` (the mfra
+    trailer). False, leaving the file alone, if the trak already has an edit list. Rewrites
+    the file through a temporary copy and a rename."""
     with path.open("rb") as source:
         moov_at, moov = _find_moov(source)
         edited = _moov_with_edit_list(moov, media_time)
         if edited is None:
             return False
+        edited = _moov_with_udta(edited, udta)
         temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}")
         try:
             with temporary.open("wb") as sink:
@@ -377,6 +396,31 @@ def _moov_with_edit_list(moov: bytes, media_time: int) -> bytes | None:
         struct.pack_into(">I", grown, start, end - start + _EDIT_LIST_SIZE)
         return bytes(grown)
     raise Mp4Error("no audio trak in moov")
+
+
+def _box(kind: bytes, payload: bytes, *, full: bool = False) -> bytes:
+    body = (b"\0\0\0\0" if full else b"") + payload  # version 0, flags 0
+    return struct.pack(">I4s", 8 + len(body), kind) + body
+
+
+def _itunes_gapless(priming: int, padding: int, samples: int) -> bytes:
+    """A ``udta`` box holding Apple's gapless tag, iTunSMPB: priming, end padding and the
+    content's sample count in hex, then eight unused fields (as iTunes writes it)."""
+    value = f" 00000000 {priming:08X} {padding:08X} {samples:016X}" + " 00000000" * 8
+    entry = _box(
+        b"----",
+        _box(b"mean", b"com.apple.iTunes", full=True)
+        + _box(b"name", b"iTunSMPB", full=True)
+        + _box(b"data", struct.pack(">II", 1, 0) + value.encode()),  # type 1: UTF-8
+    )
+    handler = _box(b"hdlr", b"\0\0\0\0mdirappl" + b"\0" * 9, full=True)
+    return _box(b"udta", _box(b"meta", handler + _box(b"ilst", entry), full=True))
+
+
+def _moov_with_udta(moov: bytes, udta: bytes) -> bytes:
+    """``moov`` with its top-level udta boxes replaced by ``udta``."""
+    kept = b"".join(moov[s:e] for kind, s, e in _boxes(moov, 8, len(moov)) if kind != b"udta")
+    return struct.pack(">I4s", 8 + len(kept) + len(udta), b"moov") + kept + udta
 
 
 def _is_audio(moov: bytes, start: int, end: int) -> bool:

@@ -1,5 +1,5 @@
-"""/healthz (the process answers), /readyz (database and storage answer), /metrics
-(public, or behind a bearer token: ``metrics_token``)."""
+"""/healthz (the process answers), /readyz (database and storage answer; the ffmpeg in
+use), /metrics (public, or behind a bearer token: ``metrics_token``)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from starlette.responses import JSONResponse, Response
 
 import streamer.catalogue.repository as repository
 from streamer.db import Database
+from streamer.ffmpeg_check import FfmpegInUse
 from streamer.metrics import Metrics
 from streamer.request_stats import RequestStats
 from streamer.routes.problems import problem_body
@@ -52,8 +53,13 @@ async def readyz(request: Request) -> Response:
             logger.warning("readiness: storage failed", exc_info=True, extra={"store": root})
             checks[f"storage {root}"] = f"error: {type(exc).__name__}"
     ready = all(value == "ok" for value in checks.values())
+    ffmpeg: FfmpegInUse | None = getattr(request.app.state, "ffmpeg", None)
     return JSONResponse(
-        {"status": "ready" if ready else "unavailable", "checks": checks},
+        {
+            "status": "ready" if ready else "unavailable",
+            "checks": checks,
+            "ffmpeg": ffmpeg.as_json() if ffmpeg else None,
+        },
         status_code=200 if ready else 503,
         headers=NO_STORE,
     )

@@ -36,6 +36,8 @@ from tests.fixtures.audio import (
 from tests.fixtures.servers import scan_roots
 from transcoder.ffmpeg import ffmpeg_exe
 
+pytestmark = pytest.mark.ffmpeg  # scripts/test runs it with each ffmpeg found
+
 LADDER = ("aac_64", "flac", "opus_64")
 UNICODE_TAGS = {"title": "Ça ira — 東京 🎧", "artist": "Zoë Ørsted", "album": "Ünïcødé"}
 THREE_HOURS = 3 * 3600.0

@@ -46,6 +46,32 @@ def test_a_bad_setting_stops_start_up_with_a_clear_message(
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.parametrize("command", ["serve", "worker", "transcode"])
+@pytest.mark.parametrize(
+    ("version_line", "message"),
+    [
+        (
+            "ffmpeg version 4.4.2-0ubuntu0.22.04.1 Copyright",
+            "ffmpeg 4.4.2-0ubuntu0.22.04.1 is too old",
+        ),
+        ("ffprobe version 5.1.9", "not ffmpeg"),
+        (None, "is not an executable file"),
+    ],
+)
+def test_an_unsupported_ffmpeg_stops_start_up_with_a_clear_message(
+    command: str, version_line: str | None, message: str, tmp_path: Path
+) -> None:
+    fake = tmp_path / "ffmpeg"
+    if version_line is not None:
+        fake.write_text(f"#!/bin/sh\necho '{version_line}'\n")
+        fake.chmod(0o755)
+    data = str(tmp_path / "data")
+    result = _cli(command, "--data-dir", data, env={"STREAMER_FFMPEG_PATH": str(fake)})
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_scan_catalogues_and_reports_failures(
     tmp_path: Path, audio_samples: dict[str, Path], capsys: pytest.CaptureFixture[str]
 ) -> None:

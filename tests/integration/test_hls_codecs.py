@@ -23,6 +23,8 @@ from tests.fixtures.audio import FFMPEG_TIMEOUT
 from tests.fixtures.servers import scan_roots, serve_in_thread
 from transcoder.ffmpeg import ffmpeg_exe
 
+pytestmark = pytest.mark.ffmpeg  # scripts/test runs it with each ffmpeg found
+
 LADDER = ("aac_128", "flac", "opus_96")
 SECONDS = 14.0  # three 6-second segments, the last one short
 CODECS = {"aac_128": "mp4a.40.2", "flac": "fLaC", "opus_96": "Opus"}

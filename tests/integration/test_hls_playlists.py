@@ -25,7 +25,7 @@ RATE = 48_000
 # name -> seconds of a tone
 SOURCES = {"a.flac": 3.0, "b.flac": 4.5, "c.flac": 2.0}
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.ffmpeg]  # scripts/test: with each ffmpeg
 
 
 def _decoded_samples(url: str) -> int:

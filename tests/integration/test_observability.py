@@ -11,9 +11,11 @@ from pathlib import Path
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from streamer.logs import JSONFormatter, request_id_var
 from streamer.settings import Settings
+from tests.fixtures.ffmpeg import FFMPEG, FFMPEG_VERSION
 from tests.fixtures.servers import RunningServer, bearer, scan_roots, serve_in_thread
 
 
@@ -44,6 +46,7 @@ def test_readyz_checks_database_and_every_library(server: RunningServer, library
     ready = httpx.get(f"{server.base_url}/readyz")
     assert ready.status_code == 200
     assert ready.json()["checks"] == {"database": "ok", f"storage {library}": "ok"}
+    assert ready.json()["ffmpeg"] == {"path": FFMPEG, "version": FFMPEG_VERSION.text}
     library.rename(library.with_name("moved"))
     unready = httpx.get(f"{server.base_url}/readyz")
     assert unready.status_code == 503
@@ -66,6 +69,15 @@ def test_metrics_count_requests_by_route_template_and_range_kind(server: Running
         assert f'streamer_range_requests_total{{kind="{kind}"}} 1.0' in text
     assert 'streamer_http_response_body_bytes_total{route="/media/{track_id}/original"}' in text
     assert "streamer_http_requests_in_flight" in text
+    ffmpeg = [
+        s
+        for f in text_string_to_metric_families(text)
+        for s in f.samples
+        if s.name == "streamer_ffmpeg_info"
+    ]
+    assert [(s.labels, s.value) for s in ffmpeg] == [
+        ({"version": FFMPEG_VERSION.text, "path": FFMPEG}, 1.0)
+    ]
     assert (
         'streamer_http_request_duration_seconds_bucket{le="0.005",route="/api/v1/tracks"}' in text
     )

@@ -9,6 +9,8 @@ import pytest
 
 from transcoder.loudness import Loudness, LoudnessParseError, parse_ebur128_summary
 
+pytestmark = pytest.mark.ffmpeg  # scripts/test runs it with each ffmpeg found
+
 TONE = """\
   Stream #3:0: Audio: pcm_s16le, 48000 Hz, stereo, s16, 1536 kb/s
 [Parsed_ebur128_1 @ 0x7f38f0002cc0] Summary:
