@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
 from blockbuster import BlockBuster, blockbuster_ctx
+from hypothesis import HealthCheck, settings
 
 pytest_plugins = [
     "tests.fixtures.servers",
@@ -16,6 +18,21 @@ pytest_plugins = [
     "tests.fixtures.redis",
 ]
 
+# Property tests (tests/unit/test_*_properties.py) try a fixed number of examples, chosen
+# the same way on every run (derandomize), so `make test` stays bounded and reproducible;
+# no example database, so nothing is written to the work tree. No deadline and no too_slow
+# health check: timings on a shared CI machine are noise. HYPOTHESIS_PROFILE=explore
+# searches longer, at random.
+settings.register_profile(
+    "ci",
+    max_examples=200,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.register_profile("explore", max_examples=20_000, deadline=None, database=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 # Folders by how long their modules take, slowest first.
 _FOLDER_ORDER = {"web": 0, "integration": 1, "unit": 2}

@@ -38,6 +38,9 @@ def _table(poly: int, width: int) -> list[int]:
 
 _CRC8 = _table(0x07, 8)
 _CRC16 = _table(0x8005, 16)
+# Undoing one CRC-16 step over a zero byte: the low byte of a table entry names its index.
+_CRC16_INDEX = {entry & 0xFF: index for index, entry in enumerate(_CRC16)}
+assert len(_CRC16_INDEX) == 256
 
 
 def _crc8(data: bytes) -> int:
@@ -47,8 +50,7 @@ def _crc8(data: bytes) -> int:
     return crc
 
 
-def _crc16(data: bytes) -> int:
-    crc = 0
+def _crc16(data: bytes, crc: int = 0) -> int:
     table = _CRC16
     for byte in data:
         crc = ((crc << 8) & 0xFFFF) ^ table[(crc >> 8) ^ byte]
@@ -81,17 +83,47 @@ def check_flac_complete(
     tail = fileobj.read(end - start)
 
     headers = _frame_headers(tail, int(info.max_blocksize or 0))
-    for offset, first, block in reversed(headers):
-        if len(tail) - offset > max_frame:
-            break  # farther from the end than any frame is long: not the last frame
-        if _crc16(tail[offset:]) == 0:
-            last = first + block
-            return None if last >= total else (last, total)
+    complete = _last_complete_frame(tail, headers, max_frame)
+    if complete is not None:
+        last = complete[0] + complete[1]
+        return None if last >= total else (last, total)
     # No complete frame reaches the end: the file was cut inside a frame.
     plausible = [first for _, first, _ in headers if first < total]
     if not plausible:
         return None if start > audio_start else (0, total)
     return (plausible[-1], total)
+
+
+def _last_complete_frame(
+    data: bytes, headers: list[tuple[int, int, int]], max_frame: int
+) -> tuple[int, int] | None:
+    """(first sample, block size) of the last header whose frame runs to the end of ``data``
+    with a valid CRC-16, among those at most ``max_frame`` bytes from the end.
+
+    A frame's CRC-16 covers it whole, so the test is crc16(data[offset:]) == 0. Computed for
+    each header apart, that costs the square of the tail when a damaged or hostile tail holds
+    a header every few bytes. Instead, with s(o) the CRC state after data[start:o] and Z the
+    step over a zero byte, crc16(data[o:]) == s(end) ^ Z^(end-o)(s(o)); so it is zero when
+    s(o) equals s(end) taken back end-o steps. One pass forward, one back: linear.
+    """
+    near = [header for header in headers if len(data) - header[0] <= max_frame]
+    if not near:
+        return None
+    states = []
+    state, position = 0, near[0][0]
+    for offset, _, _ in near:
+        state = _crc16(data[position:offset], state)
+        states.append(state)
+        position = offset
+    target, position = _crc16(data[position:], state), len(data)
+    for (offset, first, block), state in zip(reversed(near), reversed(states), strict=True):
+        for _ in range(position - offset):  # one zero-byte step back
+            index = _CRC16_INDEX[target & 0xFF]
+            target = (index << 8) | ((target ^ _CRC16[index]) >> 8)
+        position = offset
+        if state == target:
+            return first, block
+    return None
 
 
 def _frame_headers(data: bytes, fixed_blocksize: int) -> list[tuple[int, int, int]]:

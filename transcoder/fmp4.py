@@ -192,7 +192,10 @@ class SegmentIndex:
     @classmethod
     def from_json(cls, text: str | bytes) -> SegmentIndex:
         """Read what :meth:`to_json` wrote; raise ValueError for anything else."""
-        document = json.loads(text)
+        try:
+            document = json.loads(text)
+        except RecursionError as exc:  # json's nesting limit; an index nests two deep
+            raise ValueError("segment index: nested too deeply") from exc
         if not isinstance(document, dict):
             raise ValueError("segment index: not a JSON object")
         version = document.get("version")
@@ -452,6 +455,8 @@ def _sample_entry(data: bytes, start: int, end: int) -> tuple[str, int, int, int
     sample_rate = rate >> 16  # 16.16 fixed point; 0 or wrapped above 65535 Hz
     if version == 2:
         (rate_float, channels) = _unpack(">32xdI", data, body, stop, "audio sample entry")
+        if not 0 <= rate_float < 2**32:  # false for NaN too; int() fails on NaN and infinity
+            raise Mp4Error(f"audio sample entry has a sample rate of {rate_float}")
         sample_rate = int(rate_float)
     children_start = body + _AUDIO_ENTRY_FIELDS + extra
     configs = {kind: (s, e) for kind, s, e in _children(data, children_start, stop, "sample entry")}

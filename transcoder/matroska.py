@@ -8,6 +8,7 @@ No media data is read. Element IDs and layout: RFC 8794 (EBML) and RFC 9559 (Mat
 
 from __future__ import annotations
 
+import math
 import struct
 from dataclasses import dataclass, field
 from typing import BinaryIO
@@ -150,13 +151,21 @@ def _info(state: _State, doc_type: str) -> MatroskaInfo:
     codec = _codec_name(codec_id, bits)
     sample_rate = 8000  # the Matroska default when the element is absent
     if _SAMPLING_FREQUENCY in state.audio:
-        sample_rate = int(_float(state.audio[_SAMPLING_FREQUENCY]))
+        frequency = _float(state.audio[_SAMPLING_FREQUENCY])
+        if not math.isfinite(frequency):
+            raise MatroskaError(f"damaged header element (SamplingFrequency {frequency})")
+        sample_rate = int(frequency)
     channels = _uint(state.audio[_CHANNELS]) if _CHANNELS in state.audio else 1
     duration = 0.0
     if state.duration_ticks is not None:
-        duration = state.duration_ticks * state.timestamp_scale / 1e9
+        try:
+            duration = state.duration_ticks * state.timestamp_scale / 1e9
+        except OverflowError:  # a TimestampScale too large to convert to a float
+            duration = math.inf
     elif "duration" in state.tags:
         duration = _parse_clock(state.tags["duration"][0])
+    if not math.isfinite(duration):  # NaN or infinite Duration, or a DURATION tag of "nan"
+        raise MatroskaError(f"damaged header element (duration {duration})")
     tags = dict(state.tags)
     # Muxers store each track's length as a tag; it is stream information, not metadata.
     tags.pop("duration", None)

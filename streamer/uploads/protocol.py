@@ -7,7 +7,6 @@ turns it into an application/problem+json response in one place.
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import posixpath
 import re
@@ -136,10 +135,12 @@ def parse_metadata(value: str | None) -> dict[str, str]:
         raw = parts[1] if len(parts) == 2 else ""
         try:
             pairs[key] = base64.b64decode(raw, validate=True).decode("utf-8")
-        except (binascii.Error, UnicodeDecodeError):
+        except ValueError as exc:
+            # binascii.Error, UnicodeDecodeError, and the plain ValueError b64decode raises
+            # for a non-ASCII str (header values arrive as latin-1 text).
             raise TusError(
                 400, f"Upload-Metadata value of {key!r} is not base64 of UTF-8 text"
-            ) from None
+            ) from exc
     return pairs
 
 
@@ -166,8 +167,8 @@ def parse_checksum(value: str | None) -> Checksum | None:
         raise TusError(400, f"checksum algorithm {algorithm[:20]!r} is not one of {offered}")
     try:
         digest = base64.b64decode(encoded, validate=True)
-    except binascii.Error:
-        raise TusError(400, "the Upload-Checksum digest is not base64") from None
+    except ValueError as exc:  # binascii.Error, or a non-ASCII str
+        raise TusError(400, "the Upload-Checksum digest is not base64") from exc
     if len(digest) != CHECKSUM_ALGORITHMS[algorithm]().digest_size:
         raise TusError(400, f"the {algorithm} digest has the wrong length")
     return Checksum(algorithm, digest)

@@ -477,6 +477,12 @@ def test_from_json_rejects_other_documents(text: str) -> None:
         SegmentIndex.from_json(text)
 
 
+def test_from_json_rejects_a_document_nested_too_deeply() -> None:
+    # Found by test_fmp4_properties.py: json.loads raised RecursionError, not ValueError.
+    with pytest.raises(ValueError, match="nested too deeply"):
+        SegmentIndex.from_json("[" * 100_000)
+
+
 # --- box sizes -----------------------------------------------------------------------------
 
 

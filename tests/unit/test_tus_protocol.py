@@ -93,6 +93,22 @@ def test_malformed_metadata_is_a_400(header: str) -> None:
     assert refused.value.status == 400
 
 
+# Found by test_tus_protocol_properties.py: base64.b64decode raises a plain ValueError (not
+# binascii.Error) for a str with non-ASCII characters, and header values arrive as latin-1.
+@pytest.mark.parametrize("value", ["a \xe9", "filename Zm9v\xff", "a \u20ac"])
+def test_a_non_ascii_metadata_value_is_a_400(value: str) -> None:
+    with pytest.raises(TusError) as refused:
+        parse_metadata(value)
+    assert refused.value.status == 400
+
+
+@pytest.mark.parametrize("value", ["sha1 \xe9", "sha256 AAAA\xff", "md5 \u20ac"])
+def test_a_non_ascii_checksum_digest_is_a_400(value: str) -> None:
+    with pytest.raises(TusError) as refused:
+        parse_checksum(value)
+    assert refused.value.status == 400
+
+
 def test_a_checksum_names_an_offered_algorithm_and_a_digest_of_its_size() -> None:
     digest = hashlib.sha256(b"x").digest()
     checksum = parse_checksum(f"sha256 {base64.b64encode(digest).decode()}")
