@@ -8,6 +8,7 @@ import pytest
 from blockbuster import BlockBuster, blockbuster_ctx
 
 pytest_plugins = [
+    "tests.fixtures.server_logs",
     "tests.fixtures.servers",
     "tests.fixtures.audio",
     "tests.fixtures.s3",
