@@ -13,12 +13,16 @@ RUN bash scripts/assets
 
 FROM python:3.11-slim-bookworm AS build
 WORKDIR /src
+# The dependencies at the locked versions, checked against the lock's hashes
+# (requirements/runtime.txt, `make lock`), then the streamer itself without resolving.
+COPY requirements/runtime.txt requirements/runtime.txt
+RUN pip wheel --no-cache-dir --wheel-dir /wheels --require-hashes -r requirements/runtime.txt
 COPY pyproject.toml README.md ./
 COPY streamer streamer
 COPY --from=assets /src/streamer/admin/static/vendor streamer/admin/static/vendor
 COPY transcoder transcoder
 COPY packager packager
-RUN pip wheel --no-cache-dir --wheel-dir /wheels .
+RUN pip wheel --no-cache-dir --wheel-dir /wheels --no-deps .
 
 FROM python:3.11-slim-bookworm
 RUN apt-get update \
@@ -26,7 +30,7 @@ RUN apt-get update \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --create-home --home-dir /var/lib/streamer --uid 10001 streamer
 COPY --from=build /wheels /wheels
-RUN pip install --no-cache-dir /wheels/* && rm -rf /wheels
+RUN pip install --no-cache-dir --no-index /wheels/* && rm -rf /wheels
 USER streamer
 ENV STREAMER_DATA_DIR=/var/lib/streamer STREAMER_HOST=0.0.0.0 STREAMER_PORT=8000
 VOLUME ["/var/lib/streamer"]

@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/cache.py                 # 1,000 tracks, 2 x 30 s of load
     .venv/bin/python benchmarks/cache.py --tracks 200 --run-seconds 10   # a quicker look
 
-It needs locust: ``.venv/bin/pip install -e '.[bench]'``.
+It needs locust: ``make bench-deps`` (requirements/bench.txt).
 
 What it does, all on 127.0.0.1, every process started here stopped here:
 
@@ -282,7 +282,7 @@ def _all_rps(figures: dict[str, Any]) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     if not (ROOT / ".venv" / "bin" / "locust").exists():
-        raise SystemExit("locust is missing: .venv/bin/pip install -e '.[bench]'")
+        raise SystemExit("locust is missing: make bench-deps")
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tracks", type=int, default=1000)
     parser.add_argument("--users", type=int, default=50)

@@ -1,5 +1,5 @@
 """`streamer serve | scan | transcode | worker | migrate | backup | restore | cleanup |
-reindex`: the command line.
+reindex | demo`: the command line.
 
 Settings come from STREAMER_* variables, an optional TOML file (--config) and the flags,
 in rising precedence. A bad setting is reported in one clear message and exit status 2.
@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from tqdm import tqdm
 
-from streamer import cli_accounts, cli_maintenance
+from streamer import cli_accounts, cli_demo, cli_maintenance
 from streamer.catalogue.scan import ScanProgress, ScanReport, ensure_library, scan_library
 from streamer.catalogue.scan_events import scan_done_event, scan_progress_event
 from streamer.db import Database, migrate
@@ -57,6 +57,8 @@ logger = logging.getLogger("streamer.cli")
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
+    if args.command == "demo":  # it only makes files: no settings, no database
+        return cli_demo.demo_command(args)
     try:
         settings = _settings(args)
     except SettingsError as exc:
@@ -130,6 +132,7 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("migrate", parents=[common], help="upgrade the database schema")
     cli_accounts.add_parsers(sub, common)
     cli_maintenance.add_parsers(sub, common)
+    cli_demo.add_parser(sub)
     return parser
 
 

@@ -10,6 +10,7 @@ from blockbuster import BlockBuster, blockbuster_ctx
 from hypothesis import HealthCheck, settings
 
 pytest_plugins = [
+    "tests.fixtures.server_logs",
     "tests.fixtures.servers",
     "tests.fixtures.audio",
     "tests.fixtures.ffmpeg",

@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from streamer.cli import main
+from streamer.demo import SERVE_DEMO_TRACKS
 from streamer.settings import Settings
 from tests.fixtures.audio import awkward_files, unknown_codec_wav
 from tests.fixtures.servers import serve_in_process, serve_in_thread
@@ -118,10 +119,10 @@ def test_serve_with_two_workers_serves_the_demo_library_and_stops_on_sigterm(
         tracks: list[dict[str, str]] = []
         while time.monotonic() < deadline:
             tracks = httpx.get(f"{base_url}/api/v1/tracks", headers=auth).json()["items"]
-            if len(tracks) == 4 and all(t["status"] == "ok" for t in tracks):
+            if len(tracks) == SERVE_DEMO_TRACKS and all(t["status"] == "ok" for t in tracks):
                 break
             time.sleep(0.2)
-        assert len(tracks) == 4
+        assert len(tracks) == SERVE_DEMO_TRACKS
         for track in tracks:
             response = httpx.get(
                 f"{base_url}{track['urls']['original']}", headers={"Range": "bytes=0-99"}

@@ -19,6 +19,7 @@ import pytest
         "streamer.uploads",
         "streamer.maintenance",
         "streamer.events",
+        "streamer.demo",
     ],
 )
 def test_all_is_sorted_and_complete(package: str) -> None:
