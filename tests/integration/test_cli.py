@@ -241,6 +241,8 @@ def test_user_create_reads_the_password_from_stdin_and_the_user_can_sign_in(
             "at least 10",
         ),
         (["user", "create", "bob", "--role", "boss", "--password-stdin"], "", "invalid choice"),
+        (["user", "set-password", "bob", "--password-stdin"], "short\n", "at least 10"),
+        (["user", "disable"], "", "the following arguments are required: name"),
         (
             ["apikey", "create", "--name", "x", "--role", "admin", "--library", "lib=own"],
             "",
