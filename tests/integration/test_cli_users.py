@@ -133,6 +133,7 @@ def _on_a_terminal(args: list[str], answers: list[str]) -> tuple[int, str]:
         os.execv(sys.executable, [sys.executable, "-m", "streamer.cli", *args])
     shown = b""
     pending = list(answers)
+    answered = 0
     deadline = time.monotonic() + 60
     try:
         while time.monotonic() < deadline:
@@ -145,9 +146,10 @@ def _on_a_terminal(args: list[str], answers: list[str]) -> tuple[int, str]:
             if not chunk:
                 break
             shown += chunk
-            if pending and shown.rstrip().endswith(b":"):
+            # A prompt ("password: ", "again: ") shown since the last answer: type the next.
+            if pending and shown[answered:].endswith(b": "):
                 os.write(fd, pending.pop(0).encode() + b"\n")
-                shown += b"\n"
+                answered = len(shown)
     finally:
         os.close(fd)
         if time.monotonic() >= deadline:
