@@ -26,6 +26,7 @@ from starlette.routing import Mount, Route
 from streamer.access_log import AccessLog
 from streamer.admin.site import AdminSite
 from streamer.auth.authenticate import Authenticator
+from streamer.auth.login_rule import Backoff
 from streamer.auth.ratelimit import RateLimits, limit_storage
 from streamer.auth.sessions import SessionPolicy
 from streamer.cache.metrics import CacheMetrics, make_segment_cache
@@ -226,13 +227,20 @@ async def _problem_for_http_exception(_request: Request, exc: Exception) -> Resp
 
 
 def make_authenticator(settings: Settings, db: Database) -> Authenticator:
-    storage, pool = limit_storage(settings.redis_url)
+    storage, pool = limit_storage(settings.redis_url, settings.data_dir)
     limits = RateLimits(
         storage,
         pool=pool,
         api=settings.rate_limit_api,
         ip=settings.rate_limit_ip,
         login=settings.rate_limit_login,
+        login_failures=settings.rate_limit_login_failures,
+        backoff=Backoff(
+            after=settings.login_backoff_after,
+            max_seconds=settings.login_backoff_max_seconds,
+            window=settings.login_backoff_window_seconds,
+            known_days=settings.login_known_address_days,
+        ),
     )
     policy = SessionPolicy(
         idle=timedelta(seconds=settings.session_idle_seconds),

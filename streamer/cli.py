@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import http.client
 import importlib
 import json
 import logging
@@ -18,6 +19,7 @@ import shutil
 import signal
 import sys
 import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -392,15 +394,15 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
         settings = settings.model_copy(update={"libraries": (str(folder.resolve()),)})
     migrate(settings.effective_database_url)
     admin_url = f"http://{settings.host}:{settings.port}/admin/"
+    block = None
     if not asyncio.run(cli_accounts.has_accounts(settings)):
         if args.demo:
             password = asyncio.run(cli_accounts.create_demo_admin(settings))
             print(
-                f"streamer: web admin at {admin_url} - sign in as "
-                f"{cli_accounts.DEMO_ADMIN} / {password} (a demo account made because there "
-                "was none; change its password on the Account page)",
+                "streamer: made a demo admin; how to sign in follows once the server is ready",
                 file=sys.stderr,
             )
+            block = sign_in_block(admin_url, cli_accounts.DEMO_ADMIN, password, settings)
         else:
             print(
                 "streamer: no users or API keys yet; the admin API needs one: "
@@ -411,10 +413,66 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
         print(f"streamer: web admin at {admin_url}", file=sys.stderr)
     background = Background(settings)
     background.start()
+    if block is not None:
+        threading.Thread(
+            target=_announce_when_ready,
+            args=(settings, block, background.settled),
+            name="announce",
+            daemon=True,
+        ).start()
     try:
         return _run_uvicorn(settings)
     finally:
         background.stop()
+
+
+def sign_in_block(url: str, name: str, password: str, settings: Settings) -> str:
+    """The demo admin's sign-in, framed to stand out from the log lines above it."""
+    where = f" --data-dir {settings.data_dir.resolve()}"
+    if settings.database_url:
+        where += " --database-url ..."
+    lines = [
+        f"streamer is ready: web admin at {url}",
+        f"  user name: {name}",
+        f"  password:  {password}",
+        "A demo account made because there was none; this password is shown only now.",
+        "To set a new one later (asked for twice):",
+        f"  streamer user set-password {name}{where}",
+    ]
+    rule = "=" * max(len(line) for line in lines)
+    return "\n\n" + "\n".join([rule, *lines, rule]) + "\n\n"
+
+
+_READY_WAIT_SECONDS = 120.0
+
+
+def _announce_when_ready(settings: Settings, block: str, settled: threading.Event) -> None:
+    """Print ``block`` once a worker answers /healthz and the start-up scan and its
+    transcodes are done (so it comes after their log lines), or after a bounded wait.
+    With several workers, one that starts late (uvicorn restarts a worker that is slow to
+    answer its health check) may still log its start after the block."""
+    host = settings.host
+    if host in ("", "0.0.0.0", "::"):  # a wildcard: ask over loopback
+        host = "127.0.0.1" if host != "::" else "::1"
+    deadline = time.monotonic() + _READY_WAIT_SECONDS
+    while time.monotonic() < deadline:
+        try:
+            connection = http.client.HTTPConnection(host, settings.port, timeout=2.0)
+            try:
+                connection.request("GET", "/healthz")
+                if connection.getresponse().status == 200:
+                    # Let the worker write this probe's access line (flushed within
+                    # 0.5 s, streamer.access_log) so that it comes before the block.
+                    time.sleep(1.0)
+                    break
+            finally:
+                connection.close()
+        except OSError:
+            pass
+        time.sleep(0.2)
+    settled.wait(timeout=max(0.0, deadline - time.monotonic()))
+    sys.stderr.write(block)
+    sys.stderr.flush()
 
 
 class Background:
@@ -432,6 +490,8 @@ class Background:
         self._stop: asyncio.Event | None = None
         self._thread = threading.Thread(target=self._main, name="background", daemon=True)
         self._ready = threading.Event()
+        # Set once the start-up scan (and, embedded, the transcodes it queued) has ended.
+        self.settled = threading.Event()
 
     def start(self) -> None:
         self._thread.start()
@@ -463,8 +523,11 @@ class Background:
             runner = runner_for(db, stores.get, settings, recover_all=True)
             await runner.start()
         try:
-            if settings.libraries and settings.scan_on_start:
-                await self._scan_and_queue(db, runner)
+            try:
+                if settings.libraries and settings.scan_on_start:
+                    await self._scan_and_queue(db, runner)
+            finally:
+                self.settled.set()
             await self._stop.wait()
         finally:
             if runner is not None:
@@ -489,17 +552,25 @@ class Background:
             return
         if runner is not None:
             jobs = await runner.enqueue(roots=settings.libraries)
-        else:  # `streamer worker` processes run them
-            events = EventPublisher(db, redis_url=settings.redis_url)
+            logger.info("queued transcodes", extra={"jobs": len(jobs)})
+            # Ended jobs log a line each: the demo's sign-in block waits for them.
             try:
-                jobs = await queue_transcodes(
-                    db,
-                    RunnerConfig.from_settings(settings),
-                    roots=settings.libraries,
-                    events=events,
-                )
-            finally:
-                await events.close()
+                async with asyncio.timeout(_READY_WAIT_SECONDS):
+                    await watch_jobs(db, [job.id for job in jobs], progress=False)
+            except TimeoutError:
+                pass  # they go on; only the wait for them ends
+            return
+        # `streamer worker` processes run them.
+        events = EventPublisher(db, redis_url=settings.redis_url)
+        try:
+            jobs = await queue_transcodes(
+                db,
+                RunnerConfig.from_settings(settings),
+                roots=settings.libraries,
+                events=events,
+            )
+        finally:
+            await events.close()
         logger.info("queued transcodes", extra={"jobs": len(jobs)})
 
 

@@ -1,4 +1,6 @@
-"""`streamer user ...` and `streamer apikey ...`: bootstrapping accounts from a shell.
+"""`streamer user ...` and `streamer apikey ...`: bootstrapping accounts from a shell,
+and getting back in: `user set-password` (asked twice, or --password-stdin; never from
+argv, which other users see in ``ps``), `user disable` and `user enable`.
 
 `apikey create` prints only the key on stdout (messages go to stderr), so scripts can
 capture it: KEY=$(streamer apikey create --name ci --role admin).
@@ -18,7 +20,14 @@ from sqlalchemy import select
 
 from streamer.auth.access import ACCESS_LEVELS, ROLES, Access, Role
 from streamer.auth.audit import Actor
-from streamer.auth.users import UserExists, check_new_password, create_key, create_user
+from streamer.auth.users import (
+    UserExists,
+    check_new_password,
+    create_key,
+    create_user,
+    set_disabled,
+    set_password,
+)
 from streamer.db import ApiKey, Database, User, migrate
 from streamer.db.models import utcnow
 from streamer.settings import Settings
@@ -41,6 +50,27 @@ def add_parsers(
         action="store_true",
         help="read the password from stdin (else it is asked for twice)",
     )
+    password_p = user_sub.add_parser(
+        "set-password",
+        parents=[common],
+        help="set a user's password (asked for twice, or --password-stdin); ends their sessions",
+    )
+    password_p.add_argument("name")
+    password_p.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read the password from stdin (else it is asked for twice)",
+    )
+    disable_p = user_sub.add_parser(
+        "disable",
+        parents=[common],
+        help="refuse a user's sign-ins, end their sessions, stop the API keys they made",
+    )
+    disable_p.add_argument("name")
+    enable_p = user_sub.add_parser(
+        "enable", parents=[common], help="let a disabled user sign in again"
+    )
+    enable_p.add_argument("name")
 
     key_p = sub.add_parser("apikey", help="manage API keys")
     key_sub = key_p.add_subparsers(dest="apikey_command", required=True)
@@ -60,18 +90,13 @@ def add_parsers(
 
 
 def user_command(settings: Settings, args: argparse.Namespace) -> int:
-    if args.password_stdin:
-        password = sys.stdin.readline().rstrip("\n")
-    else:
-        password = getpass.getpass("password: ")
-        if getpass.getpass("again: ") != password:
-            print("streamer: the passwords differ", file=sys.stderr)
-            return 2
-    try:
-        check_new_password(password)
-    except ValueError as exc:
-        print(f"streamer: {exc}", file=sys.stderr)
+    if args.user_command in ("disable", "enable"):
+        return _set_disabled(settings, args.name, disabled=args.user_command == "disable")
+    password = _new_password(args.password_stdin)
+    if password is None:
         return 2
+    if args.user_command == "set-password":
+        return _set_password(settings, args.name, password)
     migrate(settings.effective_database_url)
 
     async def run() -> str:
@@ -88,6 +113,65 @@ def user_command(settings: Settings, args: argparse.Namespace) -> int:
         print(f"streamer: {exc}", file=sys.stderr)
         return 1
     print(f"created {args.role} {args.name} ({user_id})", file=sys.stderr)
+    return 0
+
+
+def _new_password(from_stdin: bool) -> str | None:
+    """The new password, from stdin or asked for twice (never from argv, which ``ps``
+    shows); None after saying why it is refused."""
+    if from_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = getpass.getpass("password: ")
+        if getpass.getpass("again: ") != password:
+            print("streamer: the passwords differ", file=sys.stderr)
+            return None
+    try:
+        check_new_password(password)
+    except ValueError as exc:
+        print(f"streamer: {exc}", file=sys.stderr)
+        return None
+    return password
+
+
+def _set_password(settings: Settings, name: str, password: str) -> int:
+    migrate(settings.effective_database_url)
+
+    async def run() -> bool:
+        db = Database(settings.effective_database_url)
+        try:
+            return await set_password(db, name, password, _CLI)
+        finally:
+            await db.dispose()
+
+    if not asyncio.run(run()):
+        print(f"streamer: no user named {name!r}", file=sys.stderr)
+        return 1
+    print(f"password of {name} set; their sessions were ended", file=sys.stderr)
+    return 0
+
+
+def _set_disabled(settings: Settings, name: str, *, disabled: bool) -> int:
+    migrate(settings.effective_database_url)
+
+    async def run() -> bool:
+        db = Database(settings.effective_database_url)
+        try:
+            return await set_disabled(db, name, disabled, _CLI)
+        finally:
+            await db.dispose()
+
+    if not asyncio.run(run()):
+        print(f"streamer: no user named {name!r}", file=sys.stderr)
+        return 1
+    if disabled:
+        print(
+            f"disabled {name}: sign-ins refused, sessions ended, the API keys they made "
+            "stop working (until `streamer user enable`)",
+            file=sys.stderr,
+        )
+    else:
+        print(f"enabled {name}", file=sys.stderr)
     return 0
 
 

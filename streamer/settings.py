@@ -192,11 +192,21 @@ class Settings(BaseModel):
     session_idle_seconds: int = Field(8 * 3600, ge=60, le=30 * 86400)
     session_max_seconds: int = Field(7 * 86400, ge=300, le=365 * 86400)
     cookie_secure: Literal["auto", "always", "never"] = "auto"
-    # Rate limits ("N/second|minute|hour"): every API request per key or user and per
-    # IP, and login and second-factor attempts per IP and per user name.
+    # Rate limits ("N/second|minute|hour", "N/15 minutes"), counted in Redis when
+    # redis_url is set, else in data_dir/ratelimits.db (all workers of the node): every
+    # API request per key or user and per IP. Sign-in (streamer/auth/login_rule.py):
+    # every login and second-factor attempt per IP, failures per account and IP, and past
+    # login_backoff_after failures of an account within login_backoff_window_seconds a
+    # wait doubling from 1 s to login_backoff_max_seconds before its next attempt from
+    # an IP that has not signed in to it in the last login_known_address_days.
     rate_limit_api: str = "600/minute"
     rate_limit_ip: str = "1200/minute"
     rate_limit_login: str = "10/minute"
+    rate_limit_login_failures: str = "5/15 minutes"
+    login_backoff_after: int = Field(10, ge=1, le=100_000)
+    login_backoff_window_seconds: int = Field(900, ge=1, le=7 * 86400)
+    login_backoff_max_seconds: int = Field(300, ge=1, le=86400)
+    login_known_address_days: int = Field(30, ge=0, le=365)
 
     # Signed URLs: when set, every /media and /hls request needs a valid ?token= (HMAC
     # with this secret, an expiry and a path scope; streamer/http/signing.py). Mint them
@@ -242,7 +252,22 @@ class Settings(BaseModel):
             raise ValueError("job_broker 'redis' needs redis_url (STREAMER_REDIS_URL)")
         return self
 
-    @field_validator("rate_limit_api", "rate_limit_ip", "rate_limit_login")
+    @model_validator(mode="after")
+    def _backoff_needs_more_than_one_address(self) -> Settings:
+        from limits import parse
+
+        allowance = parse(self.rate_limit_login_failures).amount
+        if self.login_backoff_after <= allowance:
+            raise ValueError(
+                f"login_backoff_after ({self.login_backoff_after}) must be more than the "
+                f"failures one address may make (rate_limit_login_failures, {allowance}): "
+                "else one stranger could slow the account down for everyone"
+            )
+        return self
+
+    @field_validator(
+        "rate_limit_api", "rate_limit_ip", "rate_limit_login", "rate_limit_login_failures"
+    )
     @classmethod
     def _valid_limit(cls, value: str) -> str:
         from limits import parse

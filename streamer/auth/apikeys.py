@@ -1,6 +1,7 @@
 """API keys: ``stk_<prefix>_<secret>``, shown once at creation; the database keeps the
 SHA-256 of the whole key, a short prefix to recognise it in lists, its role, optional
-library scope, expiry, last use and revocation."""
+library scope, expiry, last use and revocation. A key works only while the user who made
+it (``created_by``; none for keys made by the CLI) is not disabled."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from sqlalchemy import select, update
 
 from streamer.auth.access import Access, Role
 from streamer.auth.secrets import hash_token, new_id
-from streamer.db import ApiKey, Database
+from streamer.db import ApiKey, Database, User
 from streamer.db.models import utcnow
 
 __all__ = ["KEY_PREFIX", "find_key", "mint_key", "new_key_row"]
@@ -58,10 +59,18 @@ async def find_key(db: Database, key: str) -> ApiKey | None:
         return None
     now = utcnow()
     async with db.session() as session:
-        row = (
-            await session.execute(select(ApiKey).where(ApiKey.key_hash == hash_token(key)))
-        ).scalar_one_or_none()
-        if row is None or row.revoked_at is not None:
+        # A key stops working while the user who made it is disabled.
+        found = (
+            await session.execute(
+                select(ApiKey, User.disabled)
+                .outerjoin(User, User.id == ApiKey.created_by)
+                .where(ApiKey.key_hash == hash_token(key))
+            )
+        ).one_or_none()
+        if found is None:
+            return None
+        row, maker_disabled = found
+        if row.revoked_at is not None or maker_disabled:
             return None
         if row.expires_at is not None and row.expires_at <= now:
             return None

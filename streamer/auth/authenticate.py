@@ -106,9 +106,18 @@ class Authenticator:
         return Signed(row, user)
 
     async def login_attempt(self, ip: str | None, name: str) -> None:
-        """Count a login or second-factor attempt per address and per user name."""
-        await self._limit(self.limits.login, "ip", ip or "-")
-        await self._limit(self.limits.login, "name", name.casefold())
+        """Before checking a password or second factor: AuthFailure (429) when a sign-in
+        rule holds the attempt back (streamer.auth.login_rule)."""
+        try:
+            await self.limits.sign_in_attempt(ip, name)
+        except RateLimited as exc:
+            raise _too_many(exc) from None
+
+    async def login_result(self, ip: str | None, name: str, *, ok: bool, complete: bool) -> None:
+        """After the check: count a failure toward the account's backoff, or clear the
+        address's failures on a success (``complete``: the user is signed in, so the
+        address becomes known to the account)."""
+        await self.limits.sign_in_result(ip, name, ok=ok, complete=complete)
 
     async def required_roles(self) -> frozenset[str]:
         async with self.db.session() as session:
@@ -160,7 +169,11 @@ class Authenticator:
         try:
             await self.limits.hit(rule, *identity)
         except RateLimited as exc:
-            raise AuthFailure(429, str(exc), {"Retry-After": str(exc.retry_after)}) from None
+            raise _too_many(exc) from None
+
+
+def _too_many(exc: RateLimited) -> AuthFailure:
+    return AuthFailure(429, str(exc), {"Retry-After": str(exc.retry_after)})
 
 
 def _unauthenticated(detail: str) -> AuthFailure:

@@ -7,14 +7,14 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
 from streamer.auth.access import Access, Role
 from streamer.auth.apikeys import new_key_row
 from streamer.auth.audit import Actor, record
 from streamer.auth.secrets import hash_password, new_id
-from streamer.db import ApiKey, Database, LibraryGrant, User
+from streamer.db import ApiKey, Database, LibraryGrant, User, UserSession
 from streamer.db.models import utcnow
 
 __all__ = [
@@ -25,6 +25,8 @@ __all__ = [
     "create_key",
     "create_user",
     "key_view",
+    "set_disabled",
+    "set_password",
     "user_view",
 ]
 
@@ -123,3 +125,37 @@ async def create_key(
         await session.flush()
         record(session, actor, "apikey.create", "apikey", row.id, after=key_view(row))
     return secret, row
+
+
+async def set_password(db: Database, name: str, password: str, actor: Actor) -> bool:
+    """Give the user named ``name`` a new password and end their sessions (as the API's
+    PATCH /users/{id} does); False when there is no such user."""
+    check_new_password(password)
+    new_hash = await hash_password(password)
+    return await _change(db, name, actor, password_hash=new_hash)
+
+
+async def set_disabled(db: Database, name: str, disabled: bool, actor: Actor) -> bool:
+    """Disable (refuse sign-ins, end sessions; the API keys the user made stop working,
+    see streamer.auth.apikeys) or enable the user named ``name``; False when there is no
+    such user."""
+    return await _change(db, name, actor, disabled=disabled)
+
+
+async def _change(db: Database, name: str, actor: Actor, **values: Any) -> bool:
+    async with db.session() as session, session.begin():
+        user = await session.scalar(select(User).where(User.name == name).with_for_update())
+        if user is None:
+            return False
+        before = user_view(user)
+        for field, value in values.items():
+            setattr(user, field, value)
+        after = user_view(user)
+        if "password_hash" in values:
+            after["password_changed"] = True
+        ends_sessions = "password_hash" in values or values.get("disabled") is True
+        if ends_sessions:
+            user.sessions_valid_after = utcnow()
+            await session.execute(delete(UserSession).where(UserSession.user_id == user.id))
+        record(session, actor, "user.update", "user", user.id, before=before, after=after)
+    return True

@@ -2,8 +2,10 @@
 
 Login is two steps when the user has TOTP: the password opens a session that can do
 nothing but give the second factor; the code (or a recovery code) replaces it with a
-full one. Every step issues a new session id. Attempts are rate limited per address and
-per user name, and failures do not say whether the name exists.
+full one. Every step issues a new session id. Attempts are rate limited per address, per
+account and address, and per account with a backoff that spares addresses the account
+signed in from before (streamer.auth.login_rule); failures do not say whether the name
+exists.
 """
 
 from __future__ import annotations
@@ -171,7 +173,11 @@ def auth_router() -> APIRouter:
         async with db.session() as session:
             found = await session.scalar(select(User).where(User.name == body.name))
         good = await check_password(found.password_hash if found else None, body.password)
-        if found is None or not good or found.disabled:
+        ok = found is not None and good and not found.disabled
+        # With TOTP on, the address becomes known only once the second factor is given.
+        complete = ok and found is not None and found.totp_secret is None
+        await auth.login_result(ip, body.name, ok=ok, complete=complete)
+        if found is None or not ok:
             await write(
                 db, Actor("user", found.id if found else None, body.name, ip),
                 "auth.login_failed", "user", found.id if found else None,
@@ -219,6 +225,7 @@ def auth_router() -> APIRouter:
             step = totp.verify_code(user.totp_secret, body.code, user.totp_last_step)
             if step is None:
                 await write(db, _actor(request, user), "auth.second_factor_failed", "user", user.id)
+                await auth.login_result(client_ip(request), user.name, ok=False, complete=False)
                 raise HTTPException(401, "wrong or already used code")
             values["totp_last_step"] = step
         else:
@@ -226,8 +233,10 @@ def auth_router() -> APIRouter:
             left = totp.use_recovery_code(list(user.recovery_codes), body.recovery_code)
             if left is None:
                 await write(db, _actor(request, user), "auth.second_factor_failed", "user", user.id)
+                await auth.login_result(client_ip(request), user.name, ok=False, complete=False)
                 raise HTTPException(401, "wrong or already used recovery code")
             values["recovery_codes"] = left
+        await auth.login_result(client_ip(request), user.name, ok=True, complete=True)
         token, row = await start_session(
             db,
             user,

@@ -424,7 +424,7 @@ def test_the_audit_log_exports_as_csv_and_json_lines(server: RunningServer) -> N
         assert all(e["action"].startswith("user.") for e in prefix["items"])
 
 
-def test_logins_are_throttled_per_address_and_name(tmp_path: Path) -> None:
+def test_logins_are_throttled_per_address(tmp_path: Path) -> None:
     settings = Settings.load({}, data_dir=tmp_path / "data", workers=1, rate_limit_login="5/minute")
     with serve_in_thread(settings) as server:
         url = f"{server.base_url}/api/v1/auth/login"
