@@ -630,6 +630,9 @@ def _run_uvicorn(settings: Settings) -> int:
         access_log=False,
         server_header=False,
         timeout_graceful_shutdown=10,
+        # uvicorn's default (5 s) kills a worker still starting on a loaded machine (its
+        # lifespan scans, migrates and opens stores) and starts another, over and over.
+        timeout_worker_healthcheck=30,
         lifespan="on",
         http=StreamerHttpProtocol,
         ws="none",  # no WebSocket routes (live events are SSE): saves importing websockets

@@ -327,7 +327,7 @@ def test_serve_demo_ends_its_output_with_the_demo_admins_sign_in_once_ready(
         assert found is not None, logs[-3000:]
         # After the migrations, the workers' start-up and the demo's transcodes: last.
         assert logs.index("Running upgrade") < found.start()
-        assert logs.count('"msg": "job succeeded"') == 4
+        assert logs.count('"msg": "job succeeded"') == SERVE_DEMO_TRACKS
         assert "Application startup complete" in logs[: found.start()]
         assert '"GET /healthz 200"' in logs[: found.start()]  # the readiness probe
         url, name, password = found.group(2, 3, 4)
