@@ -10,6 +10,8 @@ scan's write lock, and the same whether metadata lives in SQLite or PostgreSQL).
   new entry are atomic across processes.
 - aiosqlite runs every statement on its own thread: the event loop never waits on the
   file.
+- One connection per process, so one transaction at a time on it: an asyncio lock keeps
+  concurrent requests of a worker from opening a transaction inside another's.
 
 It implements the parts of ``limits``' async storage that the server uses: the moving
 window (``acquire_entry``, ``get_moving_window``) and plain expiring counters (``incr``,
@@ -54,6 +56,7 @@ class SQLiteStorage(Storage, MovingWindowSupport):
         self.path = Path(path)
         self._conn: aiosqlite.Connection | None = None
         self._opening = asyncio.Lock()
+        self._transaction = asyncio.Lock()
         self._pruned_at = 0.0
 
     @property
@@ -86,6 +89,12 @@ class SQLiteStorage(Storage, MovingWindowSupport):
     async def _write(self, statements: list[tuple[str, tuple[Any, ...]]]) -> list[Any]:
         """Run ``statements`` in one immediate transaction; each one's first row."""
         conn = await self._connection()
+        async with self._transaction:
+            return await self._write_in(conn, statements)
+
+    async def _write_in(
+        self, conn: aiosqlite.Connection, statements: list[tuple[str, tuple[Any, ...]]]
+    ) -> list[Any]:
         now = time.time()
         rows: list[Any] = []
         await conn.execute("BEGIN IMMEDIATE")
@@ -113,6 +122,12 @@ class SQLiteStorage(Storage, MovingWindowSupport):
         if amount > limit:
             return False
         conn = await self._connection()
+        async with self._transaction:
+            return await self._acquire_in(conn, key, limit, expiry, amount)
+
+    async def _acquire_in(
+        self, conn: aiosqlite.Connection, key: str, limit: int, expiry: int, amount: int
+    ) -> bool:
         now = time.time()
         await conn.execute("BEGIN IMMEDIATE")
         try:

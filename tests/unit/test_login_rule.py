@@ -181,3 +181,19 @@ def _hammer_300(path: str, count: int, results: multiprocessing.Queue[int]) -> N
         return allowed
 
     results.put(asyncio.run(run()))
+
+
+async def test_concurrent_requests_of_one_worker_count_exactly(storage: Storage) -> None:
+    # A worker's requests run concurrently; on the shared file each hit is a transaction
+    # on the worker's one connection, and a store error would let its hit through.
+    limits = _limits(storage, login="50/minute")
+
+    async def attempt() -> bool:
+        try:
+            await limits.hit(limits.login, "ip", "10.0.0.9")
+        except RateLimited:
+            return False
+        return True
+
+    outcomes = await asyncio.gather(*(attempt() for _ in range(100)))
+    assert outcomes.count(True) == 50
