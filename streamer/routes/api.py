@@ -243,8 +243,15 @@ class LibraryOut(BaseModel):
 
 def document_common_errors(spec: dict[str, Any]) -> dict[str, Any]:
     """Name the errors every operation of a kind can answer, which FastAPI leaves out:
-    400 for a body that is not JSON, 412 for If-Match and tus preconditions."""
+    400 for a body that is not JSON, 412 for If-Match and tus preconditions, and the
+    HTTP layer's refusals of an oversized or slow request (streamer.request_limits; plain
+    text, for they are answered before the request reaches the API)."""
     problem = {"$ref": "#/components/schemas/Problem"}
+    text = {"text/plain": {"schema": {"type": "string"}}}
+    refusals = [
+        ("414", "The request target (URL) is longer than request_line_max"),
+        ("431", "A header field, or all of them, exceed the request header limits"),
+    ]
     for path, item in spec.get("paths", {}).items():
         for operation in item.values():
             if not isinstance(operation, dict) or "responses" not in operation:
@@ -256,11 +263,14 @@ def document_common_errors(spec: dict[str, Any]) -> dict[str, Any]:
                 wanted.append(("400", "The body is not valid JSON"))
             if "if-match" in params or path.startswith("/uploads"):
                 wanted.append(("412", "A precondition failed"))
-            for status, text in wanted:
+            for status, description in wanted:
                 responses.setdefault(
                     status,
-                    {"description": text, "content": {PROBLEM: {"schema": problem}}},
+                    {"description": description, "content": {PROBLEM: {"schema": problem}}},
                 )
+            timed_out = [("408", "The request's body stalled (client_body_timeout)")]
+            for status, description in refusals + (timed_out if "requestBody" in operation else []):
+                responses.setdefault(status, {"description": description, "content": text})
     return spec
 
 
