@@ -13,6 +13,7 @@ import asyncio
 import getpass
 import secrets
 import sys
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import cast, get_args
 
@@ -134,17 +135,22 @@ def _new_password(from_stdin: bool) -> str | None:
     return password
 
 
-def _set_password(settings: Settings, name: str, password: str) -> int:
+def _on_database(settings: Settings, action: Callable[[Database], Awaitable[bool]]) -> bool:
+    """Migrate, then run ``action`` on the database and give back what it says."""
     migrate(settings.effective_database_url)
 
     async def run() -> bool:
         db = Database(settings.effective_database_url)
         try:
-            return await set_password(db, name, password, _CLI)
+            return await action(db)
         finally:
             await db.dispose()
 
-    if not asyncio.run(run()):
+    return asyncio.run(run())
+
+
+def _set_password(settings: Settings, name: str, password: str) -> int:
+    if not _on_database(settings, lambda db: set_password(db, name, password, _CLI)):
         print(f"streamer: no user named {name!r}", file=sys.stderr)
         return 1
     print(f"password of {name} set; their sessions were ended", file=sys.stderr)
@@ -152,16 +158,7 @@ def _set_password(settings: Settings, name: str, password: str) -> int:
 
 
 def _set_disabled(settings: Settings, name: str, *, disabled: bool) -> int:
-    migrate(settings.effective_database_url)
-
-    async def run() -> bool:
-        db = Database(settings.effective_database_url)
-        try:
-            return await set_disabled(db, name, disabled, _CLI)
-        finally:
-            await db.dispose()
-
-    if not asyncio.run(run()):
+    if not _on_database(settings, lambda db: set_disabled(db, name, disabled, _CLI)):
         print(f"streamer: no user named {name!r}", file=sys.stderr)
         return 1
     if disabled:
