@@ -5,6 +5,7 @@ import { render } from 'preact';
 import { useState } from 'preact/hooks';
 import { useDebounced, useLoad, usePoll, useVisible, useWidth } from '/admin/js/hooks.js';
 import { html } from '/admin/js/html.js';
+import { newestOnly } from '/admin/js/job_lists.js';
 import { BarPlot, LinePlot, niceCeiling } from '/admin/js/plots.js';
 import { formatBytes, formatDuration, Pager, ProgressBar } from '/admin/js/ui.js';
 
@@ -337,4 +338,26 @@ export async function test_formatting_of_durations_and_bytes() {
     ['–', '999 B', '1.5 kB', '2.5 GB'],
     'bytes',
   );
+}
+
+// ---------------------------------------------------------------- job lists
+
+export async function test_a_job_read_in_two_lists_is_kept_only_in_its_newest() {
+  const job = (id, updated_at) => ({ id, updated_at });
+  const lists = newestOnly({
+    running: { total: 2, items: [job('a', '2026-12-06T10:00:01Z'), job('b', '2026-12-06T10:00:00Z')] },
+    failed: { total: 3, items: [job('a', '2026-12-06T10:00:02Z'), job('c', '2026-12-06T09:00:00Z')] },
+  });
+  expect(
+    lists.running.items.map((j) => j.id),
+    ['b'],
+    'running',
+  );
+  expect(lists.running.total, 1, 'running total');
+  expect(
+    lists.failed.items.map((j) => j.id),
+    ['a', 'c'],
+    'failed',
+  );
+  expect(lists.failed.total, 3, 'failed total');
 }

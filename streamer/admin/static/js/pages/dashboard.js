@@ -10,6 +10,7 @@ import { get, post } from '../api.js';
 import { useEventStatus, useEvents } from '../events.js';
 import { useDebounced, usePoll, useVisible } from '../hooks.js';
 import { html } from '../html.js';
+import { newestOnly } from '../job_lists.js';
 import { BarPlot, LinePlot } from '../plots.js';
 import { can } from '../session.js';
 import {
@@ -500,7 +501,7 @@ async function loadJobs() {
     page('failed', 10),
     page('succeeded', 6),
   ]);
-  return { running, queued, failed, succeeded };
+  return newestOnly({ running, queued, failed, succeeded });
 }
 
 export default function Dashboard({ user }) {
