@@ -12,7 +12,7 @@ import base64
 import binascii
 import re
 import struct
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
@@ -22,6 +22,7 @@ from mutagen.mp3 import MP3, HeaderNotFoundError
 
 from transcoder.flac import check_flac_complete
 from transcoder.matroska import MATROSKA_MAGIC, MatroskaError, read_matroska
+from transcoder.signatures import not_audio_format, text_kind
 
 __all__ = ["Cover", "ProbeError", "ProbeResult", "SourceReadError", "probe"]
 
@@ -603,44 +604,10 @@ def _image_size(data: bytes) -> tuple[int | None, int | None]:
 
 # --- helpers ----------------------------------------------------------------------------
 
-_MAGIC: list[tuple[Callable[[bytes], bool], str]] = [
-    (lambda h: h.startswith(b"\x89PNG\r\n\x1a\n"), "a PNG image"),
-    (lambda h: h.startswith(b"\xff\xd8\xff"), "a JPEG image"),
-    (lambda h: h.startswith((b"GIF87a", b"GIF89a")), "a GIF image"),
-    (lambda h: h.startswith(b"%PDF-"), "a PDF document"),
-    (lambda h: h.startswith(b"PK\x03\x04"), "a ZIP archive"),
-    (lambda h: h.startswith(b"\x1f\x8b"), "a gzip archive"),
-    (lambda h: h.startswith(b"\x7fELF"), "a program"),
-]
-
 
 def _sniff_not_audio(head: bytes) -> str | None:
     """What a head that is certainly not audio looks like, or None."""
-    for matches, what in _MAGIC:
-        if matches(head):
-            return what
-    if _looks_like_text(head):
-        stripped = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
-        if stripped.startswith((b"<!doctype html", b"<html")):
-            return "HTML"
-        return "text"
-    return None
-
-
-def _looks_like_text(head: bytes) -> bool:
-    if head.startswith((b"\xff\xfe", b"\xfe\xff")):  # UTF-16 byte-order marks
-        return True
-    if b"\0" in head:
-        return False
-    # Cut at most 3 bytes of a multi-byte character at the end of the sample.
-    for cut in range(4):
-        try:
-            text = head[: len(head) - cut].decode("utf-8")
-        except UnicodeDecodeError:
-            continue
-        printable = sum(1 for char in text if char.isprintable() or char in "\t\r\n\f")
-        return printable >= 0.95 * max(1, len(text))
-    return False
+    return not_audio_format(head) or text_kind(head)
 
 
 def _leading_int(text: str | None) -> int | None:

@@ -13,11 +13,11 @@ Pure: bytes in, a :class:`Verdict` out.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
 from transcoder.matroska import MATROSKA_MAGIC
+from transcoder.signatures import not_audio_format, text_kind
 
 __all__ = ["ENOUGH_BYTES", "SNIFF_BYTES", "Verdict", "sniff"]
 
@@ -62,23 +62,6 @@ _AUDIO_PREFIXES: tuple[tuple[bytes, str], ...] = (
 # ISO base media (MP4, M4A): the first box's type.
 _MP4_BOXES = (b"ftyp", b"moov", b"mdat", b"free", b"skip", b"wide", b"pnot")
 
-_NOT_AUDIO: tuple[tuple[Callable[[bytes], bool], str], ...] = (
-    (lambda h: h.startswith(b"\x89PNG\r\n\x1a\n"), "a PNG image"),
-    (lambda h: h.startswith(b"\xff\xd8\xff"), "a JPEG image"),
-    (lambda h: h.startswith((b"GIF87a", b"GIF89a")), "a GIF image"),
-    (lambda h: h[:4] == b"RIFF" and h[8:12] == b"WEBP", "a WebP image"),
-    (lambda h: h[:4] == b"RIFF" and h[8:12] == b"AVI ", "an AVI video"),
-    (lambda h: h.startswith(b"%PDF-"), "a PDF document"),
-    (lambda h: h.startswith((b"PK\x03\x04", b"PK\x05\x06")), "a ZIP archive"),
-    (lambda h: h.startswith(b"\x1f\x8b"), "a gzip archive"),
-    (lambda h: h.startswith(b"7z\xbc\xaf\x27\x1c"), "a 7-Zip archive"),
-    (lambda h: h.startswith(b"Rar!\x1a\x07"), "a RAR archive"),
-    (lambda h: h.startswith(b"\xfd7zXZ\x00"), "an xz archive"),
-    (lambda h: h.startswith(b"\x7fELF"), "a program"),
-    (lambda h: h.startswith(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"), "an Office document"),
-    (lambda h: h.startswith(b"SQLite format 3\x00"), "an SQLite database"),
-)
-
 
 def sniff(head: bytes, *, whole: bool = False) -> Verdict:
     """The verdict on ``head``, the first bytes of an upload (``whole``: all of it).
@@ -92,14 +75,14 @@ def sniff(head: bytes, *, whole: bool = False) -> Verdict:
     audio = _audio_signature(head)
     if audio is not None:
         return Verdict("audio", audio)
-    for matches, what in _NOT_AUDIO:
-        if matches(head):
-            return Verdict("not audio", f"looks like {what}")
+    what = not_audio_format(head)
+    if what is not None:
+        return Verdict("not audio", f"looks like {what}")
     frames = _frame_run(head, whole=whole)
     if frames is not None:
         return Verdict("audio", frames)
     if len(head) >= _TEXT_BYTES or whole:
-        text = _text_kind(head[:_TEXT_SAMPLE])
+        text = text_kind(head[:_TEXT_SAMPLE])
         if text is not None:
             return Verdict("not audio", f"looks like {text}")
     if len(head) < ENOUGH_BYTES and not whole:
@@ -199,22 +182,3 @@ def _frame(head: bytes, at: int) -> tuple[str, int, tuple[int, ...]] | None:
     else:
         length = 144 * bitrate // rate + padding
     return "MPEG audio frames", length, (1, version, layer, rate_index)
-
-
-def _text_kind(head: bytes) -> str | None:
-    """ "text" or "HTML" when ``head`` reads as text, else None."""
-    if head.startswith((b"\xff\xfe", b"\xfe\xff")):  # UTF-16 byte-order marks
-        return "text"
-    if b"\0" in head:
-        return None
-    for cut in range(4):  # a multi-byte character cut at the end of the sample
-        try:
-            text = head[: len(head) - cut].decode("utf-8")
-        except UnicodeDecodeError:
-            continue
-        printable = sum(1 for char in text if char.isprintable() or char in "\t\r\n\f")
-        if printable < 0.95 * max(1, len(text)):
-            return None
-        stripped = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
-        return "HTML" if stripped.startswith((b"<!doctype html", b"<html")) else "text"
-    return None
