@@ -18,7 +18,7 @@ UV := $(VENV)/uv-$(UV_VERSION)/bin/uv
 COMPILE = $(UV) pip compile --quiet --python-version 3.11 --python-platform linux \
 	--generate-hashes --custom-compile-command "make lock"
 
-.PHONY: serve test check lint format bench bench-deps venv assets screenshots clean lock upgrade
+.PHONY: serve test check lint format bench bench-deps venv assets screenshots clean lock upgrade opawg
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -72,6 +72,11 @@ format: venv assets
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 	web/node_modules/.bin/biome check --write .
+
+# Re-vendor the OPAWG user-agent lists from a tarball of their build/ folder
+# (streamer/analytics/data/opawg/README.md).
+opawg: venv
+	bash scripts/opawg-update $(OPAWG)
 
 # docs/screenshots/: every admin page at desktop and phone width (runs the browser tests).
 screenshots: venv assets

@@ -196,6 +196,20 @@ def rss_kb(pid: int) -> int | None:
     return None
 
 
+def cpu_seconds(pids: Sequence[int]) -> float:
+    """User and system CPU time the processes have used (all their threads), in seconds.
+    Per request, it is what a setting costs even when the machine is busy with other
+    work (the req/s of a shared machine then say little)."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def open_sockets(pid: int) -> int | None:
     """How many sockets a process holds: its connections, plus a listener or two."""
     try:
@@ -351,8 +365,12 @@ http {{
 class Streamer(Server):
     name = "streamer"
 
-    def __init__(self, port: int, workdir: Path, media: Path, env: dict[str, str]) -> None:
+    def __init__(
+        self, port: int, workdir: Path, media: Path, env: dict[str, str], name: str = "streamer"
+    ) -> None:
+        self.name = name  # before the base class names the log after it
         super().__init__(port, workdir)
+        self.data_dir = workdir / f"{name}-data"
         self.media = media
         self.env = env
         self.ids: dict[str, str] = {}
@@ -372,7 +390,7 @@ class Streamer(Server):
                 "--library",
                 str(self.media),
                 "--data-dir",
-                str(self.workdir / "streamer-data"),
+                str(self.data_dir),
                 "--host",
                 HOST,
                 "--port",
@@ -383,7 +401,7 @@ class Streamer(Server):
             env=env,
         )
         assert self.proc is not None
-        wait_for_port(self.port, self.proc, timeout=60)
+        wait_for_port(self.port, self.proc, timeout=180)  # a busy shared machine starts slowly
 
     def wait_catalogued(self, timeout: float) -> None:
         """Poll the API until every benchmark file is catalogued with status ok."""
@@ -394,7 +412,7 @@ class Streamer(Server):
             # The server has migrated its database by now; the key is printed alone.
             minted = subprocess.run(
                 [str(self.binary), "apikey", "create", "--name", "bench", "--role", "admin",
-                 "--data-dir", str(self.workdir / "streamer-data")],
+                 "--data-dir", str(self.data_dir)],
                 env={**os.environ, **self.env}, capture_output=True, text=True, timeout=60,
                 check=True,
             )  # fmt: skip
@@ -443,6 +461,11 @@ class Sample:
     p99_ms: float
     errors: dict[str, int]
     statuses: dict[str, int] = field(default_factory=dict)  # Python client only
+    cpu_seconds: float = 0.0  # the server's workers' CPU time during the sample
+
+    @property
+    def cpu_us_per_request(self) -> float:
+        return self.cpu_seconds / self.requests * 1e6 if self.requests else 0.0
 
     @property
     def rps(self) -> float:
@@ -801,6 +824,7 @@ def summarise(samples: Sequence[Sample]) -> dict[str, Any]:
         "p50_ms": median([s.p50_ms for s in samples]),
         "p99_ms": median([s.p99_ms for s in samples]),
         "spread": (max(rps) - min(rps)) / mid if mid else 0.0,
+        "cpu_us_per_request": median([s.cpu_us_per_request for s in samples]),
         "errors": {k: v for k, v in errors.items() if v},
         "requests": sum(s.requests for s in samples),
     }
@@ -823,7 +847,7 @@ def _ratio(top: float, bottom: float) -> str:
 def format_table(results: dict[str, dict[str, dict[str, Any]]], servers: Sequence[str]) -> str:
     """One row per case: each server's medians side by side, then streamer/nginx."""
     widths = (8, 7, 7, 7, 5)
-    both = len(servers) == 2
+    both = list(servers) == ["nginx", "streamer"]
 
     def cells(values: Sequence[str], ws: Sequence[int] = widths) -> str:
         return " ".join(f"{v:>{w}}" for v, w in zip(values, ws, strict=True))
@@ -869,6 +893,35 @@ def format_table(results: dict[str, dict[str, dict[str, Any]]], servers: Sequenc
         "above 1 is better for req/s and MB/s, below 1 for latency."
     )
     return "\n".join(lines)
+
+
+def format_compare(a: Sequence[Sample], b: Sequence[Sample]) -> str:
+    rps = format_compare_rps([s.rps for s in a], [s.rps for s in b])
+    return (
+        rps
+        + "; "
+        + format_compare_cpu([s.cpu_us_per_request for s in a], [s.cpu_us_per_request for s in b])
+    )
+
+
+def format_compare_cpu(a: Sequence[float], b: Sequence[float]) -> str:
+    """Worker CPU per request, streamer and streamer-b: medians and their ratio."""
+    return (
+        f"worker CPU per request: streamer {median(a):.1f} us, streamer-b {median(b):.1f} us "
+        f"({_ratio(median(b), median(a))})"
+    )
+
+
+def format_compare_rps(a: Sequence[float], b: Sequence[float]) -> str:
+    """streamer-b against streamer: the ratio of the medians, and the median of the ratios
+    of the samples taken one after the other (a pair shares the machine's mood)."""
+    pairs = [y / x for x, y in zip(a, b, strict=False) if x]
+    return (
+        f"streamer-b/streamer req/s: medians {_ratio(median(b), median(a))}, "
+        f"median of paired samples {median(pairs):.3f}x ({len(pairs)} pairs: "
+        + ", ".join(f"{r:.3f}" for r in pairs)
+        + ")"
+    )
 
 
 def format_slow(slow: dict[str, SlowResult]) -> str:
@@ -942,6 +995,7 @@ class Options:
     quick: bool
     python_client: bool
     cases: tuple[str, ...]
+    compare_env: dict[str, str] = field(default_factory=dict)
 
 
 def parse_args(argv: Sequence[str] | None) -> Options:
@@ -975,6 +1029,16 @@ def parse_args(argv: Sequence[str] | None) -> Options:
         "--only", choices=("nginx", "streamer"), help="run one server (to develop the harness)"
     )
     p.add_argument(
+        "--compare-env",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="also run a second streamer, 'streamer-b', with this environment on top of\n"
+        "--streamer-env, interleaved with the first, and print b/streamer per case\n"
+        "(the cost of a setting: e.g. --only streamer --streamer-env\n"
+        "STREAMER_ANALYTICS_ENABLED=false --compare-env STREAMER_ANALYTICS_ENABLED=true)",
+    )
+    p.add_argument(
         "--media-dir",
         type=Path,
         default=ROOT / "benchmarks" / ".data" / "media",
@@ -1002,11 +1066,15 @@ def parse_args(argv: Sequence[str] | None) -> Options:
     # This measures serving, so the server must not spend the cores transcoding the files
     # it serves: no transcode jobs are queued at start-up (override with --streamer-env).
     env: dict[str, str] = {"STREAMER_TRANSCODE_ON_START": "false"}
-    for item in a.streamer_env:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            p.error(f"--streamer-env wants KEY=VALUE, got {item!r}")
-        env[key] = value
+    compare: dict[str, str] = {}
+    for target, items in ((env, a.streamer_env), (compare, a.compare_env)):
+        for item in items:
+            key, sep, value = item.partition("=")
+            if not sep or not key:
+                p.error(f"--streamer-env and --compare-env want KEY=VALUE, got {item!r}")
+            target[key] = value
+    if compare and a.only == "nginx":
+        p.error("--compare-env needs the streamer")
     defaults = (1, 1.0, 200, 3.0) if a.quick else (5, 3.0, 1000, 10.0)
     for name, default in zip(
         ("samples", "seconds", "slow_clients", "slow_seconds"), defaults, strict=True
@@ -1031,6 +1099,7 @@ def parse_args(argv: Sequence[str] | None) -> Options:
         quick=a.quick,
         python_client=a.python_client,
         cases=cases,
+        compare_env=compare,
     )
 
 
@@ -1088,6 +1157,12 @@ def started_servers(opts: Options, nginx_bin: str, workdir: Path) -> Iterator[di
             servers["streamer"] = streamer
             streamer.start(ROOT / ".venv" / "bin" / "streamer")
             streamer.wait_catalogued(timeout=120)
+        if "streamer" in opts.servers and opts.compare_env:
+            env = {**opts.streamer_env, **opts.compare_env}
+            other = Streamer(free_port(), workdir, opts.media_dir, env, name="streamer-b")
+            servers["streamer-b"] = other
+            other.start(ROOT / ".venv" / "bin" / "streamer")
+            other.wait_catalogued(timeout=120)
         yield servers
     finally:
         for server in servers.values():
@@ -1160,10 +1235,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             for i in range(opts.samples):
                 # Alternate who goes first so neither always follows the other's load.
                 for server in order if i % 2 == 0 else order[::-1]:
-                    samples[server.name].append(load(server, seconds))
+                    pids = server.workers()
+                    before = cpu_seconds(pids)
+                    sample = load(server, seconds)
+                    sample.cpu_seconds = cpu_seconds(pids) - before
+                    samples[server.name].append(sample)
             results[case.key] = {name: summarise(ss) for name, ss in samples.items()}
             raw[case.key] = {
-                name: [{**asdict(s), "rps": s.rps, "mbps": s.mbps} for s in ss]
+                name: [
+                    {**asdict(s), "rps": s.rps, "mbps": s.mbps, "cpu_us": s.cpu_us_per_request}
+                    for s in ss
+                ]
                 for name, ss in samples.items()
             }
             line = ", ".join(
@@ -1171,6 +1253,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 for name, r in results[case.key].items()
             )
             print(f"  {case.label}: {line} ({conns} connections)", flush=True)
+            if "streamer-b" in samples:
+                print(f"    {format_compare(samples['streamer'], samples['streamer-b'])}")
 
         big = CASES[-1]
         for server in servers.values() if "slow" in opts.cases else ():
@@ -1199,7 +1283,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"load average before {load_before}, after {load_after} (other work shares the machine)")
     if opts.streamer_env:
         print(f"streamer env: {opts.streamer_env}")
+    if opts.compare_env:
+        print(f"streamer-b env: the same and {opts.compare_env}")
     print(format_table(results, names))
+    if opts.compare_env:
+        for case in CASES:
+            if case.key in raw and "streamer-b" in raw[case.key]:
+                a_s, b_s = raw[case.key]["streamer"], raw[case.key]["streamer-b"]
+                a_rps, b_rps = [s["rps"] for s in a_s], [s["rps"] for s in b_s]
+                a_cpu, b_cpu = [s["cpu_us"] for s in a_s], [s["cpu_us"] for s in b_s]
+                print(f"{case.label:<22} {format_compare_rps(a_rps, b_rps)}")
+                print(f"{'':<22} {format_compare_cpu(a_cpu, b_cpu)}")
     print()
     print(format_slow(slow))
     if log_summary["statuses"] or log_summary["levels"]:

@@ -2,12 +2,14 @@
 
 ``media_playlist`` writes a rendition's media playlist (fMP4 segments, EXT-X-MAP, optional
 byte ranges and discontinuities); ``master_playlist`` lists the renditions as variants;
-``stitched_playlist`` joins several tracks' segments into one stream.
+``stitched_playlist`` joins several tracks' segments into one stream; ``live_playlist``
+writes a sliding window of a live channel (``live_window`` chooses it).
 Invalid input raises ``ValueError``.
 """
 
 from __future__ import annotations
 
+from packager.live import Level, LiveSegment, live_playlist, live_window, program_date_time
 from packager.master import master_playlist
 from packager.media import media_playlist
 from packager.stitch import Part, common_renditions, stitched_playlist, stitched_segments
@@ -16,12 +18,17 @@ from packager.types import ByteRange, InitSection, Segment, Variant
 __all__ = [
     "ByteRange",
     "InitSection",
+    "Level",
+    "LiveSegment",
     "Part",
     "Segment",
     "Variant",
     "common_renditions",
+    "live_playlist",
+    "live_window",
     "master_playlist",
     "media_playlist",
+    "program_date_time",
     "stitched_playlist",
     "stitched_segments",
 ]

@@ -5,26 +5,21 @@ exact (EXTINF digits, an explicit offset on every byte range, the order of tags)
 library's writer is untyped and chooses number formats itself, and a playlist is a few
 lines per segment. The tests parse every playlist back with ``m3u8``.
 
-EXTINF durations are written in microseconds with error diffusion: each printed duration is
-the difference between the rounded end times of the segment and of the one before, so the
-printed durations add up to the rounded total (within 0.5 µs however many segments there
-are) and a player's idea of where each segment starts matches the media. Rounding each
-duration on its own would drift by up to 0.5 µs a segment (0.9 ms over a 3-hour track of
-6-second segments, more with shorter ones).
+EXTINF durations are diffused (``packager.lines``): printed durations add up to the rounded
+total however many segments there are.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Literal
 
+from packager.lines import format_duration, map_tag, printed_durations_us, target_duration
 from packager.types import InitSection, Segment
 
 # EXT-X-MAP in a playlist without EXT-X-I-FRAMES-ONLY needs version 6 (RFC 8216 §7);
 # the floating-point EXTINF (3) and EXT-X-BYTERANGE (4) need less.
 MIN_MEDIA_VERSION = 6
-
-_MICROSECONDS = 1_000_000
 
 
 def media_playlist(
@@ -58,7 +53,7 @@ def media_playlist(
     if playlist_type == "VOD" and not end_list:
         raise ValueError("a VOD playlist never changes, so it must end with EXT-X-ENDLIST")
 
-    durations_us = _printed_durations_us(segment.duration for segment in segments)
+    durations_us = printed_durations_us(segment.duration for segment in segments)
     for index, duration_us in enumerate(durations_us):
         if duration_us <= 0:
             raise ValueError(
@@ -69,14 +64,14 @@ def media_playlist(
     lines = [
         "#EXTM3U",
         f"#EXT-X-VERSION:{version}",
-        f"#EXT-X-TARGETDURATION:{_target_duration(durations_us)}",
+        f"#EXT-X-TARGETDURATION:{target_duration(durations_us)}",
         "#EXT-X-MEDIA-SEQUENCE:0",
     ]
     if playlist_type is not None:
         lines.append(f"#EXT-X-PLAYLIST-TYPE:{playlist_type}")
     if independent:
         lines.append("#EXT-X-INDEPENDENT-SEGMENTS")
-    lines.append(_map_tag(init))
+    lines.append(map_tag(init))
 
     current_init = init
     for segment, duration_us in zip(segments, durations_us, strict=True):
@@ -87,8 +82,8 @@ def media_playlist(
         # same track twice in a row): each joined part then reads on its own.
         if segment.init is not None and (segment.init != current_init or segment.discontinuity):
             current_init = segment.init
-            lines.append(_map_tag(current_init))
-        lines.append(f"#EXTINF:{_format_duration(duration_us)},")
+            lines.append(map_tag(current_init))
+        lines.append(f"#EXTINF:{format_duration(duration_us)},")
         if segment.byterange is not None:
             lines.append(f"#EXT-X-BYTERANGE:{segment.byterange}")
         lines.append(segment.uri)
@@ -97,39 +92,3 @@ def media_playlist(
         lines.append("#EXT-X-ENDLIST")
     lines.append("")
     return "\n".join(lines)
-
-
-def _printed_durations_us(durations: Iterable[float]) -> list[int]:
-    """Each segment's duration in whole microseconds, diffusing the rounding error."""
-    printed: list[int] = []
-    elapsed = 0.0
-    previous_edge_us = 0
-    for duration in durations:
-        # The running float sum drifts by about 1e-12 s a segment: far below a microsecond.
-        elapsed += duration
-        edge_us = round(elapsed * _MICROSECONDS)
-        printed.append(edge_us - previous_edge_us)
-        previous_edge_us = edge_us
-    return printed
-
-
-def _target_duration(durations_us: Sequence[int]) -> int:
-    # Nearest integer with halves rounded up (6.5 -> 7), as a client checking §4.3.3.1
-    # would; Python's round() would take 6.5 to 6. Computed on the printed values, since
-    # those are what clients check. Never 0, even for a playlist of one short segment.
-    longest_us = max(durations_us)
-    return max(1, (longest_us + _MICROSECONDS // 2) // _MICROSECONDS)
-
-
-def _format_duration(duration_us: int) -> str:
-    """Microseconds as a decimal-floating-point, trailing zeros trimmed to 3 decimals."""
-    seconds, fraction = divmod(duration_us, _MICROSECONDS)
-    digits = f"{fraction:06d}".rstrip("0").ljust(3, "0")
-    return f"{seconds}.{digits}"
-
-
-def _map_tag(init: InitSection) -> str:
-    tag = f'#EXT-X-MAP:URI="{init.uri}"'
-    if init.byterange is not None:
-        tag += f',BYTERANGE="{init.byterange}"'
-    return tag

@@ -1,6 +1,6 @@
 """create_app(settings) builds the ASGI application; nothing here is global.
 
-Requests for /media/ and /hls/ go straight to the lean media and HLS endpoints (plain ASGI,
+Requests for /media/, /hls/ and /live/ go straight to the lean media and HLS endpoints (plain ASGI,
 sharing one range machinery); everything else goes through
 a Starlette router (health, metrics, the FastAPI admin API). One observability middleware
 wraps both.
@@ -25,6 +25,11 @@ from starlette.routing import Mount, Route
 
 from streamer.access_log import AccessLog
 from streamer.admin.site import AdminSite
+from streamer.analytics.capture import DeliveryCapture
+from streamer.analytics.iab_counter import load_counter
+from streamer.analytics.realtime_share import Realtime
+from streamer.analytics.rows import Row
+from streamer.analytics.tasks import AnalyticsTask
 from streamer.auth.authenticate import Authenticator
 from streamer.auth.login_rule import Backoff
 from streamer.auth.ratelimit import RateLimits, limit_storage
@@ -32,6 +37,9 @@ from streamer.auth.sessions import SessionPolicy
 from streamer.cache.metrics import CacheMetrics, make_segment_cache
 from streamer.cache.purge import Purge, PurgeBus
 from streamer.catalogue.scan_tasks import ScanTasks
+from streamer.channels.announce import Announcer
+from streamer.channels.live_window import LiveStreams
+from streamer.channels.service import ChannelService
 from streamer.db import Database
 from streamer.events import EventHub
 from streamer.events.metrics import EventMetrics
@@ -46,9 +54,11 @@ from streamer.request_limits import request_limits
 from streamer.request_stats import RequestStats
 from streamer.routes.api import create_api
 from streamer.routes.api_cors import with_api_cors
+from streamer.routes.conversions import conversion_pixel
 from streamer.routes.health import healthz, metrics_endpoint, readyz
 from streamer.routes.hls import HlsEndpoint
 from streamer.routes.hls_playlists import PlaylistHlsEndpoint
+from streamer.routes.live import LiveEndpoint
 from streamer.routes.media import MediaConfig, MediaEndpoint
 from streamer.routes.media_files import ObjectStates
 from streamer.routes.media_index import MediaIndex
@@ -108,16 +118,21 @@ class StreamerApp:
         self.hls_playlists = PlaylistHlsEndpoint(
             PlaylistStreams(self.db, self.renditions), self.media
         )
+        # Channels: the clock is an attribute of the service so tests can fix "now".
+        self.channels = ChannelService(self.db, self.renditions)
+        self.live = LiveEndpoint(LiveStreams(self.channels, self.renditions), self.media)
         self.auth = make_authenticator(settings, self.db)
         self.events = make_event_hub(settings, self.db)
         self.upload_recovery = UploadRecovery(self.db, self.stores, settings, self.events.publisher)
         self.stats.add_flusher(EventMetrics(self.events, self.metrics).flush)
+        self.announcer = Announcer(self.channels, self.events.publisher)
         api = create_api()
         api.state.auth = self.auth
         api.state.db = self.db
         api.state.settings = settings
         api.state.stores = self.stores
         api.state.events = self.events
+        api.state.channels = self.channels
         api.state.scans = self.scans = ScanTasks(
             self.db, self.stores, settings, events=self.events.publisher
         )
@@ -125,10 +140,15 @@ class StreamerApp:
         api.state.purges = self.purges
         api.state.stats = self.stats
         api.state.recent_errors = self.errors
+        self.analytics = AnalyticsTask(self.db, settings, load_counter)
+        api.state.realtime = self.realtime = Realtime(
+            window_minutes=settings.analytics_realtime_minutes, redis_url=settings.redis_url
+        )
         api_app = with_api_cors(api, settings.api_cors_allow_origins, settings.cors_max_age)
         routes = [
             Route("/healthz", healthz),
             Route("/readyz", readyz),
+            Route("/conversions/pixel.gif", conversion_pixel, methods=["GET"]),
             Mount("/api/v1", app=api_app),
         ]
         if settings.metrics_enabled:
@@ -144,7 +164,18 @@ class StreamerApp:
         self.router.state.stats = self.stats
         self.admin = AdminSite()
         self.access_log = AccessLog() if settings.access_log else None
-        self.observe = ObserveMiddleware(self._dispatch, self.stats, self.access_log, self.errors)
+        # Delivery events for analytics: a per-worker buffer, written off the loop.
+        self.capture: DeliveryCapture | None = None
+        if settings.analytics_enabled:
+            self.capture = DeliveryCapture.from_settings(settings, self.metrics)
+            self.stats.add_flusher(self.capture.publish)
+        self.observe = ObserveMiddleware(
+            self._dispatch,
+            self.stats,
+            self.access_log,
+            self.errors,
+            recorder=self.capture.record if self.capture is not None else None,
+        )
         self.app: ASGIApp = self.observe
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -158,6 +189,8 @@ class StreamerApp:
             await self.hls_playlists(scope, receive, send)
         elif scope["type"] == "http" and scope["path"].startswith("/hls/"):
             await self.hls(scope, receive, send)
+        elif scope["type"] == "http" and scope["path"].startswith("/live/"):
+            await self.live(scope, receive, send)
         elif scope["type"] == "http" and (
             scope["path"] == "/admin" or scope["path"].startswith("/admin/")
         ):
@@ -172,6 +205,8 @@ class StreamerApp:
             return self.observe.answer_now(scope, self.media.answer_now)
         if path.startswith("/hls/") and not path.startswith("/hls/playlists/"):
             return self.observe.answer_now(scope, self.hls.answer_now)
+        if path.startswith("/live/"):
+            return self.observe.answer_now(scope, self.live.answer_now)
         return None
 
     def _forget_track(self, purge: Purge) -> None:
@@ -187,6 +222,19 @@ class StreamerApp:
         self.purges.start()
         self.upload_recovery.start()
         self.events.start()
+        self.realtime.start()
+        self.analytics.start()
+        if self.capture is not None:
+            # Stored rows feed the realtime listeners, back on this loop.
+            loop = asyncio.get_running_loop()
+            realtime = self.realtime
+
+            def heard(rows: list[Row]) -> None:
+                loop.call_soon_threadsafe(realtime.note_all, realtime.heard(rows))
+
+            self.capture.writer.on_written = heard
+            self.capture.start()
+        self.announcer.start()
         try:
             # Lifespan state reaches the server's protocol too (streamer.serving).
             state: dict[str, Any] = {
@@ -202,9 +250,14 @@ class StreamerApp:
         finally:
             if self.access_log is not None:
                 self.access_log.flush()
+            if self.capture is not None:
+                await self.capture.close()  # writes what is buffered
             self.stats.flush()
             await self.scans.close()
+            await self.announcer.close()
             await self.events.close()
+            await self.realtime.close()
+            await self.analytics.close()
             await self.auth.limits.close()
             await self.purges.close()
             await self.upload_recovery.close()

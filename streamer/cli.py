@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from tqdm import tqdm
 
 from streamer import cli_accounts, cli_demo, cli_maintenance
+from streamer.analytics import command as analytics_command
 from streamer.catalogue.scan import ScanProgress, ScanReport, ensure_library, scan_library
 from streamer.catalogue.scan_events import scan_done_event, scan_progress_event
 from streamer.db import Database, migrate
@@ -74,6 +75,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "migrate": migrate_command,
         **cli_accounts.COMMANDS,
         **cli_maintenance.COMMANDS,
+        "analytics": _analytics,
     }[args.command]
     try:
         return handler(settings, args)
@@ -135,7 +137,14 @@ def _parser() -> argparse.ArgumentParser:
     cli_accounts.add_parsers(sub, common)
     cli_maintenance.add_parsers(sub, common)
     cli_demo.add_parser(sub)
+    analytics_command.add_parser(sub, common)
     return parser
+
+
+def _analytics(settings: Settings, args: argparse.Namespace) -> int:
+    from streamer.analytics.iab_counter import load_counter  # the OPAWG lists: on demand
+
+    return analytics_command.analytics_command(settings, args, load_counter)
 
 
 def _settings(args: argparse.Namespace) -> Settings:

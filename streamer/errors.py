@@ -8,8 +8,10 @@
     │   └── StorageUnavailable   the backend cannot be reached
     ├── DatabaseUnavailable      the database cannot be reached now (down, restarting)
     ├── CatalogueError           a scan could not run at all (one bad file is not an error)
-    └── MaintenanceError         backup, restore or cleanup refused its input (a destination
-                                 in use, a non-empty database, a damaged backup); exit 2
+    ├── MaintenanceError         backup, restore or cleanup refused its input (a destination
+    │                            in use, a non-empty database, a damaged backup); exit 2
+    └── RevisionConflict         a playlist or channel is not at the revision the caller
+                                 expected (If-Match): HTTP 412
 
 Lower-layer errors are translated with ``raise ... from exc`` so the cause stays visible.
 """
@@ -51,3 +53,11 @@ class CatalogueError(StreamerError):
 
 class MaintenanceError(StreamerError):
     """A backup, restore or cleanup cannot go ahead with what it was given."""
+
+
+class RevisionConflict(StreamerError):
+    """A playlist or channel is not at the revision the caller expected (HTTP 412)."""
+
+    def __init__(self, message: str, revision: int) -> None:
+        super().__init__(message)
+        self.revision = revision

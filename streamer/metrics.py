@@ -93,6 +93,13 @@ class Metrics:
             registry=own,
             multiprocess_mode="livesum",
         )
+        self.analytics_events = Counter(
+            "streamer_analytics_events",
+            "Delivery events by outcome: written to the database, dropped (the buffer was "
+            "full), failed (a write failed twice).",
+            ["outcome"],
+            registry=own,
+        )
         self.ffmpeg_info = Gauge(
             "streamer_ffmpeg_info",
             "The ffmpeg this server transcodes with: 1, labelled with its version and path.",

@@ -1,6 +1,12 @@
-"""Per-request observability as one pure ASGI middleware: request id, access log, metrics.
+"""Per-request observability as one pure ASGI middleware: request id, access log, metrics,
+and delivery events for analytics.
 
 Kept to a handful of dict operations per request because it wraps the hot media path too.
+A media or HLS route that delivered something says what in ``scope[DELIVERY_KEY]`` (a
+:class:`~streamer.types.Delivery`); when the middleware was given a ``recorder`` it hands
+that, the status, the body bytes sent, the request's headers and client to it once the
+request is finished. The recorder is injected (streamer.analytics sits above this layer)
+and only appends to a bounded buffer.
 """
 
 from __future__ import annotations
@@ -14,7 +20,18 @@ from streamer.access_log import AccessLog
 from streamer.logs import request_id_var
 from streamer.recent_errors import RecentErrors
 from streamer.request_stats import RequestStats
-from streamer.types import ZEROCOPY, AnswerNow, ASGIApp, Message, Receive, Reply, Scope, Send
+from streamer.types import (
+    DELIVERY_KEY,
+    ZEROCOPY,
+    AnswerNow,
+    ASGIApp,
+    DeliveryRecorder,
+    Message,
+    Receive,
+    Reply,
+    Scope,
+    Send,
+)
 
 # Accept a caller's (a CDN's) request id when it is short and plain; otherwise make one.
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -47,11 +64,13 @@ class ObserveMiddleware:
         stats: RequestStats,
         access_log: AccessLog | None = None,
         errors: RecentErrors | None = None,
+        recorder: DeliveryRecorder | None = None,
     ) -> None:
         self.app = app
         self.stats = stats
         self.access_log = access_log
         self.errors = errors
+        self.recorder = recorder  # None: analytics off, nothing is looked at
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -108,6 +127,11 @@ class ObserveMiddleware:
         route = route_template(scope)
         method = scope["method"]
         self.stats.record(route, method, status, sent, elapsed)
+        recorder = self.recorder
+        if recorder is not None:
+            delivery = scope.get(DELIVERY_KEY)
+            if delivery is not None:
+                recorder(delivery, status, sent, scope["headers"], scope.get("client"))
         if status >= 500 and self.errors is not None:
             self.errors.add(
                 method=method,

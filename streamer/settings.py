@@ -179,6 +179,23 @@ class Settings(BaseModel):
     events_max_count: int = Field(10_000, ge=10, le=10_000_000)
     events_prune_seconds: float = Field(60.0, ge=0.1, le=86400.0)
 
+    # Listener analytics (docs/analytics.md). Every media and HLS answer becomes a row of
+    # delivery_events: each worker appends to a buffer of analytics_buffer_size events
+    # (full: dropped and counted, never waiting) written in batches every
+    # analytics_flush_seconds off the event loop. Raw addresses are cleared after 24 hours
+    # (a daily-salted hash stays); events older than analytics_retention_days are deleted.
+    # Countries come from the CDN's CF-IPCountry / CloudFront-Viewer-Country header when
+    # analytics_trust_country_header is on (only behind a CDN that sets it: clients could
+    # send it themselves), else from a GeoLite2 Country/City .mmdb at analytics_geoip_path.
+    # node_name names this node in the events (default: the host name).
+    analytics_enabled: bool = True
+    analytics_retention_days: int = Field(90, ge=1, le=3650)
+    analytics_trust_country_header: bool = False
+    analytics_geoip_path: Path | None = None
+    analytics_buffer_size: int = Field(100_000, ge=100, le=10_000_000)
+    analytics_flush_seconds: float = Field(1.0, ge=0.05, le=300.0)
+    node_name: str | None = Field(None, min_length=1, max_length=100)
+
     metrics_enabled: bool = True
     # /metrics is public unless metrics_token is set; then it needs
     # "Authorization: Bearer <metrics_token>" (401 otherwise). Public is fine on a private
@@ -213,6 +230,18 @@ class Settings(BaseModel):
     # with GET /api/v1/tracks/{id}/signed, or at a CDN edge with the same secret.
     url_signing_secret: str | None = Field(None, min_length=16)
     signed_url_seconds: int = Field(3600, ge=60, le=7 * 86400)
+
+    # Analytics rollups and reports (docs/analytics.md). Every analytics_rollup_seconds
+    # each server process tries the rollup lease; the holder reads raw events older than
+    # analytics_rollup_lag_seconds (time for nodes to flush theirs) in batches of
+    # analytics_rollup_batch, and runs due scheduled reports (webhooks wait at most
+    # analytics_webhook_timeout). 0 turns the periodic task off (`streamer analytics
+    # rollup` still runs it). Realtime listeners cover analytics_realtime_minutes.
+    analytics_rollup_seconds: float = Field(60.0, ge=0.0, le=86400.0)
+    analytics_rollup_lag_seconds: float = Field(120.0, ge=0.0, le=86400.0)
+    analytics_rollup_batch: int = Field(50_000, ge=100, le=1_000_000)
+    analytics_webhook_timeout: float = Field(10.0, ge=0.1, le=300.0)
+    analytics_realtime_minutes: int = Field(30, ge=1, le=1440)
 
     @field_validator(
         "libraries",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -51,3 +51,47 @@ SEND_BUFFER_STATE = "streamer.socket_send_buffer"
 SHUTDOWN_STATE = "streamer.shutdown"  # an asyncio.Event set when the server shuts down
 ANSWER_NOW_STATE = "streamer.answer_now"  # an AnswerNow: immediate answers (streamer.serving)
 REQUEST_LIMITS_STATE = "streamer.request_limits"  # a RequestLimits (streamer.request_limits)
+
+
+# What a request delivered, for analytics (contract D of issue 17). The media, HLS and live
+# routes set it in the scope under DELIVERY_KEY once they know the representation they
+# answer with; ObserveMiddleware hands it, with what was actually sent, to the injected
+# recorder when the request finishes. Here, so routes and observe name it without
+# importing streamer.analytics (a higher layer). Immutable and without an instance dict,
+# as a frozen slotted dataclass would be, but a NamedTuple: it is built on the hot path
+# for every media answer, and a frozen dataclass's __init__ (one object.__setattr__ per
+# field) cost four times as much (docs/performance.md). Build it with positional or
+# keyword arguments; change a copy with ``_replace``.
+DeliveryKind = Literal["track", "playlist", "channel"]
+LIVE_WINDOW = "live-window"  # Delivery.rendition of a channel's media playlist answer
+DELIVERY_KEY = "streamer.delivery"
+
+
+class Delivery(NamedTuple):
+    """What a media or HLS answer is: a track (or a playlist's or channel's stream), which
+    representation, and which part of it."""
+
+    kind: DeliveryKind
+    subject_id: str
+    # "original", a rendition name, "playlist" for an .m3u8 answer, or LIVE_WINDOW for a
+    # channel's media playlist (a listener's player polling the live window).
+    rendition: str
+    # The HLS segment number (-1 for an init section); None for anything else.
+    segment: int | None = None
+    # Inclusive byte offsets into the representation; None for the whole body.
+    range_start: int | None = None
+    range_end: int | None = None
+    # Size of the whole representation (the file, or the segment of a segment URL).
+    total_bytes: int | None = None
+    # Seconds of audio in the whole representation (0 for an init section), when known.
+    duration: float | None = None
+
+
+# Called by ObserveMiddleware once per finished request that carried a Delivery:
+# (delivery, status, body bytes sent, the request's header list, scope["client"]). It must
+# not block or raise: it only appends to a bounded buffer (streamer.analytics.capture),
+# and everything derived from the headers and the address is worked out when the buffer
+# is flushed, off the event loop.
+DeliveryRecorder = Callable[
+    [Delivery, int, int, list[tuple[bytes, bytes]], tuple[str, int] | None], None
+]

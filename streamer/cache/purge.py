@@ -13,7 +13,6 @@ while it was away are lost, which costs nothing but memory (see above).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 from collections.abc import Callable
@@ -21,6 +20,7 @@ from dataclasses import dataclass
 
 from redis.exceptions import RedisError
 
+from streamer.background import stop_task
 from streamer.cache.segments import SegmentCache
 from streamer.db.models import TRACK_ID
 from streamer.redis_client import connect
@@ -131,9 +131,6 @@ class PurgeBus:
             logger.warning("ignored a malformed purge message: %r", data)
 
     async def close(self) -> None:
-        if self._listener is not None:
-            self._listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._listener
+        await stop_task(self._listener)
         if self._client is not None:
             await self._client.aclose()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +19,17 @@ if TYPE_CHECKING:
     from alembic.config import Config
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+SYNC_DRIVERS = {"sqlite+aiosqlite": "sqlite", "postgresql+asyncpg": "postgresql+psycopg"}
+
+
+def sync_url(url: str) -> str:
+    """The synchronous twin of an async database URL (for Alembic, and for threads that
+    write without an event loop, such as the analytics writer)."""
+    scheme, sep, rest = url.partition("://")
+    if scheme == "postgresql+asyncpg":
+        # asyncpg spells libpq's sslmode as ssl.
+        rest = re.sub(r"([?&])ssl=", r"\1sslmode=", rest)
+    return f"{SYNC_DRIVERS.get(scheme, scheme)}{sep}{rest}"
 
 
 class Database:

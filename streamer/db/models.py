@@ -16,6 +16,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     text,
@@ -413,6 +414,9 @@ class Playlist(Base):
     created_by: Mapped[str | None] = mapped_column(String(100), default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    # A smart playlist's rule (streamer.playlists.rules; its items are computed, none
+    # stored); None: an ordinary playlist.
+    rules: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
 
 
 class PlaylistItem(Base):
@@ -440,6 +444,7 @@ class PlaylistRevision(Base):
     name: Mapped[str] = mapped_column(String(200))
     description: Mapped[str] = mapped_column(Text, default="")
     track_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
+    rules: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)  # smart only
     action: Mapped[str] = mapped_column(String(32))  # the audit action that made it
     actor_name: Mapped[str | None] = mapped_column(String(100), default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -466,3 +471,316 @@ class Event(Base):
     library_id: Mapped[str | None] = mapped_column(String(32), default=None)
     data: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# --- analytics: delivery events (streamer/analytics/capture.py, issue 17) ---------------
+
+
+class DeliveryEventRow(Base):
+    """One media or HLS answer (contract D of issue 17), written in batches by each
+    worker's capture. ``ip`` is the client's raw address, cleared after 24 hours;
+    ``listener`` the day's salted hash of the address (IPv6 /64) and user agent, which
+    stays. On PostgreSQL the table is partitioned by day on ``at`` (migration 0013,
+    streamer/analytics/repository.py): its primary key is then (id, at), which a
+    partitioned table needs and the models cannot say for one backend only."""
+
+    __tablename__ = "delivery_events"
+    # One index, on time: every read (counting, rollups, maintenance, deletion on
+    # request, whose hashes only exist for the days whose salts are kept) is by time, and
+    # each index more is paid on every insert.
+    __table_args__ = (Index("ix_delivery_events_at", "at"),)
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    at: Mapped[datetime] = mapped_column()
+    node: Mapped[str] = mapped_column(String(100))
+    kind: Mapped[str] = mapped_column(String(16))  # track | playlist | channel
+    subject_id: Mapped[str] = mapped_column(String(64))
+    rendition: Mapped[str] = mapped_column(String(64))
+    segment: Mapped[int | None] = mapped_column(Integer, default=None)
+    range_start: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    range_end: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    total_bytes: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    duration: Mapped[float | None] = mapped_column(Float, default=None)
+    status: Mapped[int] = mapped_column(Integer)
+    sent: Mapped[int] = mapped_column(BigInteger)
+    user_agent: Mapped[str] = mapped_column(Text)
+    referrer: Mapped[str | None] = mapped_column(Text, default=None)
+    ip: Mapped[str | None] = mapped_column(String(45), default=None)
+    listener: Mapped[str] = mapped_column(String(32))
+    country: Mapped[str | None] = mapped_column(String(2), default=None)
+
+
+class AnalyticsSalt(Base):
+    """The secret salt of one UTC day's listener hashes, shared by every node. Deleted
+    once the day is over by more than a day: the hashes of older events can then no
+    longer be linked to an address."""
+
+    __tablename__ = "analytics_salts"
+
+    day: Mapped[str] = mapped_column(String(10), primary_key=True)  # YYYY-MM-DD (UTC)
+    salt: Mapped[bytes] = mapped_column(LargeBinary(32))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# --- analytics: rollups, dashboards, scheduled reports, conversions (streamer/analytics) --
+
+
+class _RollupColumns:
+    """What an hourly and a daily rollup row share: one period (UTC start), one subject,
+    one combination of dimensions ('' where unknown, so the unique key never holds NULL),
+    and the sums of that cell. No per-listener data: ``listener_sketch`` is a
+    HyperLogLog-style sketch (streamer/analytics/sketch.py) from which unique listeners
+    across rows are estimated; hashes cannot be read back out of it."""
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    period: Mapped[datetime] = mapped_column()
+    kind: Mapped[str] = mapped_column(String(16))  # track | playlist | channel
+    subject_id: Mapped[str] = mapped_column(String(64))
+    app: Mapped[str] = mapped_column(String(100), default="")
+    device: Mapped[str] = mapped_column(String(64), default="")
+    os: Mapped[str] = mapped_column(String(64), default="")
+    browser: Mapped[str] = mapped_column(String(64), default="")
+    country: Mapped[str] = mapped_column(String(8), default="")
+    downloads: Mapped[int] = mapped_column(BigInteger, default=0)
+    listeners: Mapped[int] = mapped_column(Integer, default=0)  # unique in this cell
+    listener_sketch: Mapped[bytes] = mapped_column(LargeBinary, default=b"")
+    listening_seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    sessions: Mapped[int] = mapped_column(Integer, default=0)
+    # Sessions that reached 25 %, 50 %, 75 % and 100 % of the subject's duration.
+    q1: Mapped[int] = mapped_column(Integer, default=0)
+    q2: Mapped[int] = mapped_column(Integer, default=0)
+    q3: Mapped[int] = mapped_column(Integer, default=0)
+    q4: Mapped[int] = mapped_column(Integer, default=0)
+
+
+_ROLLUP_KEY = ("period", "kind", "subject_id", "app", "device", "os", "browser", "country")
+
+
+class AnalyticsHourly(_RollupColumns, Base):
+    __tablename__ = "analytics_hourly"
+    __table_args__ = (
+        Index("ux_analytics_hourly_key", *_ROLLUP_KEY, unique=True),
+        Index("ix_analytics_hourly_subject", "kind", "subject_id", "period"),
+    )
+
+
+class AnalyticsDaily(_RollupColumns, Base):
+    """Derived from the hourly rows of one UTC day (never from raw events)."""
+
+    __tablename__ = "analytics_daily"
+    __table_args__ = (
+        Index("ux_analytics_daily_key", *_ROLLUP_KEY, unique=True),
+        Index("ix_analytics_daily_subject", "kind", "subject_id", "period"),
+    )
+
+
+class RollupState(Base):
+    """Where a rollup stands and who runs it: the lease (owner until a time) makes one
+    node do the work, the watermark ((at, id) of the last event read) lets the next run
+    continue where this one stopped, and the counter's serialised state carries what
+    counting needs across runs (open sessions, partial downloads)."""
+
+    __tablename__ = "analytics_rollup_state"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    lease_owner: Mapped[str | None] = mapped_column(String(100), default=None)
+    lease_until: Mapped[datetime | None] = mapped_column(default=None)
+    watermark_at: Mapped[datetime | None] = mapped_column(default=None)
+    watermark_id: Mapped[int] = mapped_column(BigInteger, default=0)
+    counter: Mapped[bytes] = mapped_column(LargeBinary, default=b"")
+    # The earliest UTC day whose daily rows are older than its hourly ones (None: none).
+    daily_dirty_from: Mapped[datetime | None] = mapped_column(default=None)
+    events_read: Mapped[int] = mapped_column(BigInteger, default=0)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class Dashboard(Base):
+    """A user's own dashboard: named views (metric, filters, grouping, chart, place)."""
+
+    __tablename__ = "analytics_dashboards"
+    __table_args__ = (Index("ix_analytics_dashboards_owner", "owner_id"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    owner_id: Mapped[str] = mapped_column(String(64))  # "user:<id>" or "apikey:<id>"
+    owner_name: Mapped[str] = mapped_column(String(100))
+    name: Mapped[str] = mapped_column(String(200))
+    views: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class ScheduledReport(Base):
+    """A report query run every day or week; runs are stored and, with a webhook, POSTed."""
+
+    __tablename__ = "analytics_scheduled_reports"
+    __table_args__ = (Index("ix_analytics_scheduled_due", "next_run_at"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    owner_id: Mapped[str] = mapped_column(String(64))
+    owner_name: Mapped[str] = mapped_column(String(100))
+    # The principal's readable libraries when saved (None: all), so runs see what it saw.
+    libraries: Mapped[list[str] | None] = mapped_column(JSON, default=None)
+    name: Mapped[str] = mapped_column(String(200))
+    query: Mapped[dict[str, Any]] = mapped_column(JSON)
+    cadence: Mapped[str] = mapped_column(String(8))  # daily | weekly
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    webhook_url: Mapped[str | None] = mapped_column(Text, default=None)
+    next_run_at: Mapped[datetime] = mapped_column()
+    last_run_at: Mapped[datetime | None] = mapped_column(default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class ReportRun(Base):
+    """One generated report of a schedule, and what its webhook answered."""
+
+    __tablename__ = "analytics_report_runs"
+    __table_args__ = (
+        Index("ix_analytics_report_runs_schedule", "schedule_id", "created_at"),
+        Index("ix_analytics_report_runs_webhook_next", "webhook_next_at"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    schedule_id: Mapped[str] = mapped_column(
+        ForeignKey("analytics_scheduled_reports.id", ondelete="CASCADE")
+    )
+    period_from: Mapped[datetime] = mapped_column()
+    period_to: Mapped[datetime] = mapped_column()
+    result: Mapped[dict[str, Any]] = mapped_column(JSON)
+    webhook_status: Mapped[int | None] = mapped_column(Integer, default=None)
+    webhook_error: Mapped[str | None] = mapped_column(Text, default=None)
+    # Tries of the webhook so far, and when the next is due (None: delivered, refused for
+    # good, or out of tries: streamer/analytics/webhook_policy.py).
+    webhook_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    webhook_next_at: Mapped[datetime | None] = mapped_column(default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Conversion(Base):
+    """A conversion (pixel or server-to-server postback) with its campaign/source code."""
+
+    __tablename__ = "analytics_conversions"
+    __table_args__ = (
+        Index("ix_analytics_conversions_at", "at"),
+        Index("ix_analytics_conversions_listener", "listener"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    campaign: Mapped[str] = mapped_column(String(100), default="")
+    source: Mapped[str] = mapped_column(String(100), default="")
+    listener: Mapped[str] = mapped_column(String(64))
+    via: Mapped[str] = mapped_column(String(8))  # pixel | postback
+    value: Mapped[float | None] = mapped_column(Float, default=None)
+
+
+# --- channels (streamer/channels) ------------------------------------------------------
+
+
+class Channel(Base):
+    """A scheduled radio channel, played out as live HLS (/live/{id}/...).
+
+    ``revision`` is the channel's ETag: every change of the channel or of one of its
+    schedule entries increments it and writes a :class:`ChannelPlan` row, the plan as it
+    stands from then on. Channels are server-wide (no library): any principal reads them,
+    editors and admins change them; entries name playlists the editor can read.
+    """
+
+    __tablename__ = "channels"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    timezone: Mapped[str] = mapped_column(String(64))  # IANA zone of the entries' wall times
+    fill_mode: Mapped[str] = mapped_column(String(16), default="loop")  # loop|shuffle|fallback
+    fill_playlist_id: Mapped[str | None] = mapped_column(String(32), default=None)
+    track_minutes: Mapped[float] = mapped_column(Float, default=0.0)
+    artist_minutes: Mapped[float] = mapped_column(Float, default=0.0)
+    # Target loudness in LUFS for loudness-matched playout; None: levels as transcoded.
+    loudness_target: Mapped[float | None] = mapped_column(Float, default=None)
+    seed: Mapped[str] = mapped_column(String(64))  # shuffles are reproducible on every node
+    revision: Mapped[int] = mapped_column(Integer, default=1)
+    created_by: Mapped[str | None] = mapped_column(String(100), default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class ChannelEntry(Base):
+    """One schedule entry: a playlist from ``start`` (local wall time in the channel's
+    zone, stored as ISO text without offset: it is not an instant) for a duration,
+    repeated by an RFC 5545 RRULE except on the EXDATEs."""
+
+    __tablename__ = "channel_entries"
+    __table_args__ = (Index("ix_channel_entries_channel", "channel_id"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    channel_id: Mapped[str] = mapped_column(ForeignKey("channels.id", ondelete="CASCADE"))
+    # No foreign key: a deleted playlist leaves the slot to the channel's fill.
+    playlist_id: Mapped[str] = mapped_column(String(32))
+    start: Mapped[str] = mapped_column(String(32))  # "2026-12-07T14:00:00"
+    duration_seconds: Mapped[float] = mapped_column(Float)
+    rrule: Mapped[str | None] = mapped_column(Text, default=None)
+    exdates: Mapped[list[str]] = mapped_column(JSON, default=list)
+    priority: Mapped[int] = mapped_column(Integer, default=0)
+    order: Mapped[str] = mapped_column(String(16), default="sequential")  # or shuffle
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class ChannelPlan(Base):
+    """The channel's plan (entries, fill, rules, the pools' track lists) from
+    ``effective_from`` on. Rows are only added: an edit takes effect at a segment
+    boundary after every node has seen it, so what went out is never recomputed
+    differently. Old rows are kept as long as history reaches back."""
+
+    __tablename__ = "channel_plans"
+
+    channel_id: Mapped[str] = mapped_column(
+        ForeignKey("channels.id", ondelete="CASCADE"), primary_key=True
+    )
+    revision: Mapped[int] = mapped_column(Integer, primary_key=True)
+    effective_from: Mapped[datetime] = mapped_column()
+    plan: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ChannelPlayed(Base):
+    """A play of a channel announced as a live ``channel`` event: the row is the claim
+    (the first node to insert it publishes; the others find it there), and what the
+    channel played, as announced. Pruned after ``channel_history_days``."""
+
+    __tablename__ = "channel_played"
+    __table_args__ = (Index("ix_channel_played_started", "started_at"),)
+
+    channel_id: Mapped[str] = mapped_column(
+        ForeignKey("channels.id", ondelete="CASCADE"), primary_key=True
+    )
+    started_at: Mapped[datetime] = mapped_column(primary_key=True)
+    track_id: Mapped[str] = mapped_column(String(32))
+    entry_id: Mapped[str | None] = mapped_column(String(32), default=None)
+    playlist_id: Mapped[str | None] = mapped_column(String(32), default=None)
+
+
+class ChannelCheckpoint(Base):
+    """Sequence numbers of a channel's live stream at a segment boundary
+    (``streamer.channels.sequence``): the segment starting at ``at`` has media sequence
+    ``media_sequence``, after ``discontinuity_sequence`` discontinuities. Every node
+    computes the same values from the plan rows, so writers insert-or-ignore."""
+
+    __tablename__ = "channel_checkpoints"
+
+    channel_id: Mapped[str] = mapped_column(
+        ForeignKey("channels.id", ondelete="CASCADE"), primary_key=True
+    )
+    at: Mapped[datetime] = mapped_column(primary_key=True)
+    media_sequence: Mapped[int] = mapped_column(BigInteger)
+    discontinuity_sequence: Mapped[int] = mapped_column(BigInteger)

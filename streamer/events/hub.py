@@ -33,6 +33,7 @@ from datetime import timedelta
 from redis.exceptions import RedisError
 from sqlalchemy import delete, func, select
 
+from streamer.background import stop_task
 from streamer.db import Database, Event
 from streamer.db.models import utcnow
 from streamer.events.publish import CHANNEL, EventPublisher
@@ -120,10 +121,9 @@ class EventHub:
 
     async def close(self) -> None:
         for task in self._tasks:
-            task.cancel()
+            task.cancel()  # all at once, then wait for each
         for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await stop_task(task)
         self._tasks.clear()
         self._notify()  # streams still waiting look again (and find the shutdown)
         await self.publisher.close()

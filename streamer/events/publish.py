@@ -37,6 +37,7 @@ __all__ = [
     "EventPublisher",
     "EventType",
     "Outgoing",
+    "channel_event",
     "job_event",
     "playlist_event",
     "scan_event",
@@ -46,7 +47,7 @@ __all__ = [
 
 logger = logging.getLogger("streamer.events")
 
-EventType = Literal["job", "scan", "upload", "track", "playlist"]
+EventType = Literal["job", "scan", "upload", "track", "playlist", "channel"]
 CHANNEL = "streamer:events"  # a Redis nudge: "look at the table now"
 # pg_advisory_xact_lock key for event inserts ("strm" in ASCII).
 _PG_LOCK = 0x7374726D
@@ -148,6 +149,13 @@ def playlist_event(
         library_id,
         {"id": playlist_id, "library_id": library_id, "action": action, "revision": revision},
     )
+
+
+def channel_event(library_id: str | None, data: dict[str, Any]) -> Outgoing:
+    """A channel's new track on air: ``{channel_id, track_id, title, artist, started_at,
+    ends_at, entry_id, playlist_id, reason}``, seen by those who may read the track's
+    library (admins only for a track without one)."""
+    return Outgoing("channel", library_id, data)
 
 
 class EventPublisher:

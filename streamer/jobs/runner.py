@@ -51,6 +51,7 @@ from sqlalchemy import select, update
 from taskiq import AsyncBroker, InMemoryBroker
 from taskiq.api import run_receiver_task
 
+from streamer.background import stop_task
 from streamer.cache.redis_tier import RedisTier
 from streamer.cache.stats import TierStats
 from streamer.cache.warm import Warmer
@@ -211,13 +212,13 @@ class JobRunner:
         again) and wait for them to let go, at most ``grace`` seconds; then stop taking
         messages (after, so that the interrupted jobs' messages are still acknowledged)."""
         self._stopping = True
-        await _cancel(self._dispatcher)
+        await stop_task(self._dispatcher)
         for work in list(self._work.values()):
             work.cancel()
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(grace):
                 await self._idle.wait()
-        await _cancel(self._receiver)
+        await stop_task(self._receiver)
         await self.broker.shutdown()
         if self.warmer is not None:
             await self.warmer.close()
@@ -458,13 +459,6 @@ class JobRunner:
                 .values(status="error", error=f"ffmpeg cannot decode it: {reason}")
             )
             await session.commit()
-
-
-async def _cancel(task: asyncio.Task[None] | None) -> None:
-    if task is not None:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 class _Progress:

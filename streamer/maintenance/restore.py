@@ -24,9 +24,11 @@ from typing import Any
 
 from sqlalchemy import Connection, MetaData, make_url, select, update
 
+from streamer.analytics.repository import ensure_partitions
 from streamer.auth.audit import Actor, write
 from streamer.db import Database, migrate
 from streamer.db.models import Library, Rendition
+from streamer.db.schema import is_partition
 from streamer.errors import MaintenanceError, StorageError
 from streamer.jobs import RunnerConfig
 from streamer.jobs.queue import queue_transcodes
@@ -181,8 +183,9 @@ async def _prepare_target(url: str, *, force: bool) -> None:
 
 def _drop_everything(sync: Connection) -> None:
     # Reflected fresh so alembic_version goes too: the load starts from revision zero.
+    # Not the daily partitions of delivery_events: dropping their table drops them.
     metadata = MetaData()
-    metadata.reflect(bind=sync)
+    metadata.reflect(bind=sync, only=lambda name, _meta: not is_partition(name))
     metadata.drop_all(bind=sync)
 
 
@@ -204,9 +207,12 @@ async def _load(url: str, root: Path, dumped: list[dict[str, Any]]) -> dict[str,
                 count = 0
                 try:
                     while lines := await asyncio.to_thread(rows.read_lines, handle, _BATCH):
-                        await conn.execute(
-                            table.insert(), [rows.decode_row(line, kinds, table) for line in lines]
-                        )
+                        decoded = [rows.decode_row(line, kinds, table) for line in lines]
+                        if table.name == "delivery_events":
+                            # PostgreSQL: each day's partition before its rows.
+                            days = {row["at"].date() for row in decoded}
+                            await conn.run_sync(ensure_partitions, days)
+                        await conn.execute(table.insert(), decoded)
                         count += len(lines)
                 finally:
                     await asyncio.to_thread(handle.close)

@@ -26,6 +26,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from streamer.auth.audit import Actor, record
 from streamer.db import Database, Playlist, PlaylistItem, PlaylistRevision, Track
 from streamer.db.models import utcnow
+from streamer.errors import RevisionConflict
 from streamer.playlists.edits import Snapshot
 
 __all__ = [
@@ -46,14 +47,6 @@ __all__ = [
 
 MAX_ITEMS = 5_000  # a day of music and more; keeps a stitched playlist a few hundred KB
 KEEP_REVISIONS = 200  # older snapshots are dropped: undo reaches this far back
-
-
-class RevisionConflict(Exception):
-    """The playlist is not at the revision the caller expected (HTTP 412)."""
-
-    def __init__(self, message: str, revision: int) -> None:
-        super().__init__(message)
-        self.revision = revision
 
 
 class NothingToStep(Exception):
@@ -83,7 +76,8 @@ class PlaylistState:
 
     @property
     def snapshot(self) -> Snapshot:
-        return Snapshot(self.playlist.name, self.playlist.description, self.track_ids)
+        playlist = self.playlist
+        return Snapshot(playlist.name, playlist.description, self.track_ids, playlist.rules)
 
     def audit_view(self) -> dict[str, object]:
         return {**self.snapshot.as_dict(), "revision": self.playlist.revision}
@@ -183,6 +177,7 @@ async def create(
         revision=1,
         last_revision=1,
         created_by=actor.name,
+        rules=snapshot.rules,
     )
     async with db.session() as session, session.begin():
         await _check_tracks(session, snapshot.track_ids, can_read)
@@ -262,7 +257,7 @@ async def step(
         target = await _neighbour(session, playlist_id, playlist.revision, direction)
         if target is None:
             raise NothingToStep(f"nothing to {direction}", playlist.revision)
-        snapshot = Snapshot(target.name, target.description, tuple(target.track_ids))
+        snapshot = Snapshot(target.name, target.description, tuple(target.track_ids), target.rules)
         await _move_pointer(
             session, playlist, target.revision, snapshot, last_revision=playlist.last_revision
         )
@@ -334,6 +329,7 @@ async def _move_pointer(
             last_revision=last_revision,
             name=snapshot.name,
             description=snapshot.description,
+            rules=snapshot.rules,
             updated_at=utcnow(),
         )
         .execution_options(synchronize_session=False)
@@ -368,6 +364,7 @@ def _write_revision(
             name=snapshot.name,
             description=snapshot.description,
             track_ids=list(snapshot.track_ids),
+            rules=snapshot.rules,
             action=action,
             actor_name=actor.name,
         )

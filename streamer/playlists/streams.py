@@ -3,9 +3,12 @@
     /hls/playlists/{id}/master.m3u8              variants: "{rendition}/index.m3u8?v={token}"
     /hls/playlists/{id}/{rendition}/index.m3u8   every track's segments of that rendition
 
-The media playlists point at the tracks' own URLs (``../../../{track}/{rendition}/
-seg_{n}.m4s?v={token}``, exactly as the track playlists name them), so nothing new is
-stored and a CDN caches each segment once, whichever stream fetched it.
+The media playlists point at the tracks' init sections (``../../../{track}/{rendition}/
+init.mp4?v={token}``, the track's own URL) and at each segment of a track as the stream
+serves it, ``seg/{track}/{n}.m4s?v={token}&t={decode time}``: the track's fragment, from
+the same segment cache entry as its own URL, at the decode time it has in the stream, so
+decode time runs on across tracks as players that follow timestamps need
+(streamer.routes.retimed_segments). Nothing new is stored.
 
 Which tracks and renditions: tracks without renditions yet (not transcoded, gone, failed)
 are skipped, so a playlist plays what is ready; the variants offered are the renditions
@@ -15,7 +18,8 @@ Validators: a media playlist's ``?v=`` token hashes its text, which names every 
 file version, so a playlist at a token never changes (immutable, like the tracks' files).
 The master's ETag names the playlist's revision and a hash of its text (hence of the
 tracks' versions). Built streams are cached for ``ttl`` seconds per playlist (loads
-coalesced): edits and new transcodes show within that time on every node.
+coalesced): edits and new transcodes show within that time on every node, and so does a
+smart playlist's new result (its rule is evaluated at each load).
 """
 
 from __future__ import annotations
@@ -25,14 +29,16 @@ import hashlib
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from fractions import Fraction
 
 from sqlalchemy import select
 
 from packager import InitSection, Part, Segment, common_renditions, stitched_playlist
 from streamer.coalescing_cache import CoalescingCache
-from streamer.db import Database, Playlist, PlaylistItem, Rendition
+from streamer.db import Database, Playlist, Rendition
 from streamer.db.availability import serving_cache
 from streamer.http.signing import make_token
+from streamer.playlists.smart import track_ids_of
 from streamer.renditions.catalog import Playlist as PlaylistText
 from streamer.renditions.catalog import RenditionCatalog, TrackRenditions
 from streamer.renditions.playlists import VariantInfo, master_for, presented_durations
@@ -89,12 +95,8 @@ class PlaylistStreams:
             playlist = await session.get(Playlist, playlist_id)
             if playlist is None:
                 return None
-            items = await session.scalars(
-                select(PlaylistItem.track_id)
-                .where(PlaylistItem.playlist_id == playlist_id)
-                .order_by(PlaylistItem.position)
-            )
-            track_ids = list(items)
+            # A smart playlist plays its rule's result as of this load (kept ``ttl``).
+            track_ids = await track_ids_of(session, playlist)
         found: dict[str, TrackRenditions | None] = {}
         for track_id in dict.fromkeys(track_ids):
             found[track_id] = await self.catalog.get(track_id)
@@ -112,7 +114,7 @@ class PlaylistStreams:
         media: dict[str, tuple[str, PlaylistText]] = {}
         variants = []
         for name in names:
-            text = stitched_playlist([_part(track, name) for track in ready])
+            text = stitched_playlist(_parts(ready, name))
             token = hashlib.sha256(text.encode()).hexdigest()[:16]
             media[name] = (token, PlaylistText.of(text))
             variants.append(_variant(name, token, ready, details))
@@ -144,17 +146,31 @@ class PlaylistStreams:
         }
 
 
-def _part(track: TrackRenditions, name: str) -> Part:
-    entry = track.renditions[name]
-    # From /hls/playlists/{id}/{rendition}/ up three levels is /hls/.
-    base = f"../../../{track.track_id}/{name}"
-    return Part(
-        InitSection(f"{base}/init.mp4?v={entry.token}"),
-        [
-            Segment(duration, f"{base}/seg_{n}.m4s?v={entry.token}")
-            for n, duration in enumerate(presented_durations(entry.index))
-        ],
-    )
+def _parts(tracks: Sequence[TrackRenditions], name: str) -> list[Part]:
+    """Each track's rendition ``name`` as a part of the stream: its init section (the
+    track's own URL) and its segments at the decode times they have in the stream, each
+    track starting where the one before ended (its media, priming included), so decode
+    time runs on across tracks (streamer.routes.retimed_segments)."""
+    parts = []
+    elapsed = Fraction(0)  # seconds of media before the track
+    for track in tracks:
+        entry = track.renditions[name]
+        index = entry.index
+        start = round(elapsed * index.timescale)
+        first = index.fragments[0].start if index.fragments else 0
+        # From /hls/playlists/{id}/{rendition}/ up three levels is /hls/.
+        init = InitSection(f"../../../{track.track_id}/{name}/init.mp4?v={entry.token}")
+        segments = [
+            Segment(
+                duration,
+                f"seg/{track.track_id}/{n}.m4s?v={entry.token}"
+                f"&t={start + index.fragments[n].start - first}",
+            )
+            for n, duration in enumerate(presented_durations(index))
+        ]
+        parts.append(Part(init, segments))
+        elapsed += Fraction(index.total_duration, index.timescale)
+    return parts
 
 
 def _variant(

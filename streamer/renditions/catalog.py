@@ -73,6 +73,9 @@ class RenditionEntry:
     index: SegmentIndex
     playlist: Playlist  # index.m3u8
     byterange_playlist: Playlist  # index_br.m3u8
+    # Seconds of content (priming excluded), worked out once: analytics records it with
+    # every delivery of the rendition file.
+    seconds: float | None = None
 
     def fragment(self, n: int) -> Fragment | None:
         """Fragment ``n`` (from 0), or None past the end."""
@@ -203,6 +206,7 @@ class RenditionCatalog:
             index=index,
             playlist=Playlist.of(segment_playlist(index, token)),
             byterange_playlist=Playlist.of(byterange_playlist(index, media_uri)),
+            seconds=index.content_seconds,
         )
         self._indexes[cache_key] = entry
         while len(self._indexes) > self.max_indexes:

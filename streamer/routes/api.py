@@ -26,9 +26,11 @@ from streamer.db import Database, Library, Rendition, Track
 from streamer.errors import ObjectNotFound, StorageError
 from streamer.http.signing import make_token
 from streamer.jobs import rows as job_rows
+from streamer.routes.api_analytics import analytics_router
 from streamer.routes.api_audit import audit_router
 from streamer.routes.api_auth import auth_router
 from streamer.routes.api_cache import cache_router
+from streamer.routes.api_channels import channels_router
 from streamer.routes.api_common import (
     PROBLEM,
     PROBLEM_RESPONSES,
@@ -41,10 +43,13 @@ from streamer.routes.api_common import (
     require_access,
     validation_error,
 )
+from streamer.routes.api_conversions import conversions_router
+from streamer.routes.api_dashboards import dashboards_router
 from streamer.routes.api_events import events_router
 from streamer.routes.api_jobs import JobOut, jobs_router
 from streamer.routes.api_libraries import libraries_router
 from streamer.routes.api_playlists import playlists_router
+from streamer.routes.api_scheduled_reports import scheduled_reports_router
 from streamer.routes.api_stats import stats_router
 from streamer.routes.api_track_edits import track_edits_router
 from streamer.routes.api_users import users_router
@@ -512,6 +517,11 @@ def create_api() -> FastAPI:
     api.include_router(stats_router())
     api.include_router(uploads_router())
     api.include_router(playlists_router())
+    api.include_router(channels_router())
     api.include_router(track_edits_router(_render_track))
     api.include_router(events_router())
+    api.include_router(analytics_router())
+    api.include_router(conversions_router())
+    api.include_router(dashboards_router())
+    api.include_router(scheduled_reports_router())
     return api

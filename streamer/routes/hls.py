@@ -49,6 +49,7 @@ from streamer.renditions.catalog import (
 from streamer.routes.asgi import query_value, request_headers, send_reply, version_query
 from streamer.routes.media import MediaEndpoint
 from streamer.routes.media_cors import ALLOW, Cors
+from streamer.routes.media_delivery import Subject, record_playlist
 from streamer.routes.media_plan import Window, WindowStale
 from streamer.routes.problems import problem_reply, problem_response, storage_unavailable
 from streamer.storage import StorageError
@@ -66,6 +67,9 @@ __all__ = [
     "admit",
     "playlist_reply",
     "purge_keys",
+    "segment_number",
+    "segment_subject",
+    "segment_window",
 ]
 
 logger = logging.getLogger("streamer.hls")
@@ -154,10 +158,13 @@ class HlsEndpoint:
         method = scope["method"]
         headers = request_headers(scope)
         cors = [*media.cors_headers(headers.get("origin")), *purge_keys(track.track_id)]
+        deliveries = media.config.deliveries
         if route == _MASTER_ROUTE:
             reply: Reply | None = playlist_reply(
                 method, headers, cors, track.master, track.modified
             )
+            if deliveries:
+                record_playlist(scope, "track", track.track_id)
         else:
             entry = track.renditions.get(parts[3])
             token = version_query(scope.get("query_string", b""))
@@ -169,11 +176,14 @@ class HlsEndpoint:
                 reply = playlist_reply(
                     method, headers, cors, playlist, track.modified, cache_control
                 )
+                if deliveries:
+                    record_playlist(scope, "track", track.track_id)
             else:
-                window = _window(entry, parts[4], cache_control)
+                window = segment_window(entry, parts[4], cache_control)
                 if window is None:
                     return None
-                reply = media.answer_window_now(method, headers, cors, window)
+                subject = _subject(track.track_id, entry, parts[4]) if deliveries else None
+                reply = media.answer_window_now(scope, method, headers, cors, window, subject)
                 if reply is not None and method == "GET":
                     self._prefetch_after(track, entry, parts[4])
         if reply is not None:
@@ -182,10 +192,12 @@ class HlsEndpoint:
 
     def _prefetch_after(self, track: TrackRenditions, entry: RenditionEntry, resource: str) -> None:
         """Warm the cache with the segments a player will ask for next."""
-        n = _segment_number(resource)
+        n = segment_number(resource)
         if n is None or not self.prefetch:
             return
-        following = (_window(entry, f"seg_{m}.m4s") for m in range(n + 1, n + 1 + self.prefetch))
+        following = (
+            segment_window(entry, f"seg_{m}.m4s") for m in range(n + 1, n + 1 + self.prefetch)
+        )
         self.media.prefetch(track.library_root, [w for w in following if w is not None])
 
     async def _answer(
@@ -204,6 +216,9 @@ class HlsEndpoint:
         signed = query_value(scope.get("query_string", b""), b"token")
         if signed is not None and self.media.config.signing_secret is None:
             signed = None  # signing is off: playlists are not rewritten
+        deliveries = self.media.config.deliveries
+        if deliveries and route in (_MASTER_ROUTE, _PLAYLIST_ROUTE, _BYTERANGE_ROUTE):
+            record_playlist(scope, "track", track.track_id)
         if route == _MASTER_ROUTE:
             master = _signed(track.master, signed)
             cache_control = SIGNED_CACHE_CONTROL if signed else None
@@ -230,12 +245,13 @@ class HlsEndpoint:
             reply = playlist_reply(method, headers, cors, playlist, track.modified, cache_control)
             await send_reply(send, reply)
             return
-        window = _window(entry, parts[4], cache_control)
+        window = segment_window(entry, parts[4], cache_control)
         if window is None:
             await problem_response(send, 404, "no such segment", cors)
             return
+        subject = _subject(track.track_id, entry, parts[4]) if deliveries else None
         found = await self.media.serve(
-            scope, receive, send, headers, cors, track.library_root, window, track.track_id
+            scope, receive, send, headers, cors, track.library_root, window, track.track_id, subject
         )
         if not found:
             self.catalog.invalidate(track.track_id)
@@ -289,12 +305,12 @@ def _route(parts: list[str]) -> str | None:
         return _BYTERANGE_ROUTE
     if resource == "init.mp4":
         return _INIT_ROUTE
-    if _segment_number(resource) is not None:
+    if segment_number(resource) is not None:
         return _SEGMENT_ROUTE
     return None
 
 
-def _segment_number(resource: str) -> int | None:
+def segment_number(resource: str) -> int | None:
     """n of ``seg_{n}.m4s`` in its one canonical spelling (no sign, no leading zeros)."""
     if not (resource.startswith("seg_") and resource.endswith(".m4s")):
         return None
@@ -322,7 +338,7 @@ def purge_keys(track_id: str) -> list[tuple[bytes, bytes]]:
     ]
 
 
-def _window(
+def segment_window(
     entry: RenditionEntry, resource: str, cache_control: bytes | None = None
 ) -> Window | None:
     if resource == "init.mp4":
@@ -336,7 +352,7 @@ def _window(
             exact=True,
             cache_control=cache_control,
         )
-    n = _segment_number(resource)
+    n = segment_number(resource)
     fragment = entry.fragment(n) if n is not None else None
     if fragment is None:
         return None
@@ -352,6 +368,20 @@ def _window(
     )
 
 
+def _subject(track_id: str, entry: RenditionEntry, resource: str) -> Subject:
+    """What an init (segment -1) or media segment URL delivers: the segment's seconds of
+    audio (none for an init section)."""
+    n = segment_number(resource)
+    if n is None:
+        return ("track", track_id, entry.name, -1, 0.0)
+    return segment_subject(track_id, entry, n)
+
+
+def segment_subject(track_id: str, entry: RenditionEntry, n: int) -> Subject:
+    """What segment ``n`` of a track delivers, whichever URL served it (a channel's too)."""
+    return ("track", track_id, entry.name, n, entry.index.fragment_seconds(n))
+
+
 def playlist_reply(
     method: str,
     headers: dict[str, str],
@@ -359,11 +389,15 @@ def playlist_reply(
     playlist: Playlist,
     modified: float,
     cache_control: bytes | None = None,
+    *,
+    clamp_to_now: bool = True,
 ) -> Reply:
-    """The answer for a playlist held in memory: 200, or 304/412 by its validators."""
+    """The answer for a playlist held in memory: 200, or 304/412 by its validators.
+    Last-Modified is ``modified``, no later than the node's clock unless ``clamp_to_now``
+    is off (a live window's is the same on every node whatever their clocks say)."""
     cache_control = cache_control or PLAYLIST_CACHE_CONTROL
     etag = playlist.etag.encode("latin-1")
-    last_modified = min(int(modified), int(time.time()))
+    last_modified = min(int(modified), int(time.time())) if clamp_to_now else int(modified)
     outcome = evaluate_preconditions(method, headers, playlist.etag, last_modified)
     if outcome == 304:
         return Reply(304, [(b"cache-control", cache_control), (b"etag", etag), *cors], b"")

@@ -1,10 +1,12 @@
 """GET|HEAD|OPTIONS /hls/playlists/{playlist_id}/...: a playlist as one HLS stream.
 
-    /hls/playlists/{id}/master.m3u8              the renditions every track has
-    /hls/playlists/{id}/{rendition}/index.m3u8   the tracks' segments, stitched
+    /hls/playlists/{id}/master.m3u8                          the renditions every track has
+    /hls/playlists/{id}/{rendition}/index.m3u8               the tracks' segments, stitched
+    /hls/playlists/{id}/{rendition}/seg/{track}/{n}.m4s?v=&t= a track's segment, retimed
 
-Only playlists are served here; segments and init sections are the tracks' own URLs
-(streamer.playlists.streams), served by the track route. Like the track URLs these are
+Init sections are the tracks' own URLs, served by the track route; segments are served
+here at their decode time in the stream (streamer.playlists.streams), only for tracks the
+playlist plays. Like the track URLs these are
 public streaming URLs: with URL signing on, a token whose scope is /hls/playlists/{id}/
 opens them (``GET /api/v1/playlists/{id}/signed`` mints one), and the playlists served to
 a signed request carry a token on every URL, a per-track one for the tracks' segments.
@@ -28,7 +30,9 @@ from streamer.routes.hls import (
     playlist_reply,
 )
 from streamer.routes.media import MediaEndpoint
+from streamer.routes.media_delivery import record_playlist
 from streamer.routes.problems import problem_response, storage_unavailable
+from streamer.routes.retimed_segments import is_segment_resource, serve_retimed
 from streamer.storage import StorageError
 from streamer.types import Receive, Scope, Send
 
@@ -36,6 +40,7 @@ __all__ = ["PlaylistHlsEndpoint"]
 
 _MASTER_ROUTE = "/hls/playlists/{playlist_id}/master.m3u8"
 _MEDIA_ROUTE = "/hls/playlists/{playlist_id}/{rendition}/index.m3u8"
+_SEGMENT_ROUTE = "/hls/playlists/{playlist_id}/{rendition}/seg/{track_id}/{n}.m4s"
 
 
 class PlaylistHlsEndpoint:
@@ -64,6 +69,17 @@ class PlaylistHlsEndpoint:
                 send, 404, "no such playlist, or nothing in it is playable", cors
             )
             return
+        if route == _SEGMENT_ROUTE:
+            if parts[6] not in stream.track_ids:
+                await problem_response(send, 404, "that track is not in this playlist", cors)
+                return
+            await serve_retimed(
+                self.media, self.streams.catalog, scope, receive, send, headers, cors,
+                parts[4], parts[6], parts[7],
+            )  # fmt: skip
+            return
+        if self.media.config.deliveries:
+            record_playlist(scope, "playlist", playlist_id)
         query = scope.get("query_string", b"")
         signed = query_value(query, b"token")
         secret = self.media.config.signing_secret
@@ -102,6 +118,8 @@ def _route(parts: list[str]) -> str | None:
         return _MASTER_ROUTE
     if len(parts) == 6 and parts[4] and parts[5] == "index.m3u8":
         return _MEDIA_ROUTE
+    if len(parts) == 8 and parts[3] and parts[4] and is_segment_resource(*parts[5:]):
+        return _SEGMENT_ROUTE
     return None
 
 

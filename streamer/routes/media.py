@@ -21,8 +21,9 @@ import logging
 import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from packager.retime import retime_fragment
 from streamer.cache import Cached, SegmentCache
 from streamer.cache.keys import window_key
 from streamer.db.models import TRACK_ID
@@ -42,6 +43,7 @@ from streamer.routes.media_body import (
     stream_window,
 )
 from streamer.routes.media_cors import ALLOW, Cors, CorsPolicy
+from streamer.routes.media_delivery import Subject, delivery_of
 from streamer.routes.media_files import ObjectState, ObjectStates
 from streamer.routes.media_index import MediaIndex
 from streamer.routes.media_plan import StateChanged, Window, WindowStale, plan_response
@@ -49,7 +51,7 @@ from streamer.routes.problems import problem_response, storage_unavailable
 from streamer.settings import Settings
 from streamer.storage import ObjectStore
 from streamer.storage.registry import StoreLookup
-from streamer.types import ZEROCOPY, Receive, Reply, Scope, Send, ShortFile
+from streamer.types import DELIVERY_KEY, ZEROCOPY, Receive, Reply, Scope, Send, ShortFile
 
 logger = logging.getLogger("streamer.media")
 
@@ -72,6 +74,8 @@ class MediaConfig:
     stream_buffer_budget: int
     inline_read_max: int
     signing_secret: bytes | None = None  # set: every GET/HEAD needs a valid token
+    # Say what each answer delivered (streamer.routes.media_delivery) for analytics.
+    deliveries: bool = False
 
     @classmethod
     def from_settings(cls, settings: Settings) -> MediaConfig:
@@ -86,6 +90,7 @@ class MediaConfig:
             signing_secret=settings.url_signing_secret.encode()
             if settings.url_signing_secret
             else None,
+            deliveries=settings.analytics_enabled,
         )
 
 
@@ -179,13 +184,22 @@ class MediaEndpoint:
             version=entry.version,
             etag=entry.content_hash,
         )
-        reply = self._reply_now(method, headers, cors, window, state, None)
+        subject: Subject | None = None
+        if self.config.deliveries:
+            subject = ("track", parts[2], "original", None, entry.duration)
+        reply = self._reply_now(scope, method, headers, cors, window, state, None, subject)
         if reply is not None:
             scope[ROUTE_KEY] = ROUTE
         return reply
 
     def answer_window_now(
-        self, method: str, headers: dict[str, str], cors: Cors, window: Window
+        self,
+        scope: Scope,
+        method: str,
+        headers: dict[str, str],
+        cors: Cors,
+        window: Window,
+        subject: Subject | None = None,
     ) -> Reply | None:
         """The answer for an exact window (an HLS init or segment) that this process's
         segment cache holds in memory, else None (see :meth:`answer_now`)."""
@@ -196,16 +210,18 @@ class MediaEndpoint:
             return None
         state = _cached_state(window, cached)
         cors = [*cors, MEMORY_HIT]  # every answer says where it came from, 304s too
-        return self._reply_now(method, headers, cors, window, state, cached.data)
+        return self._reply_now(scope, method, headers, cors, window, state, cached.data, subject)
 
     def _reply_now(
         self,
+        scope: Scope,
         method: str,
         headers: dict[str, str],
         cors: Cors,
         window: Window,
         state: ObjectState,
         data: bytes | None,
+        subject: Subject | None,
     ) -> Reply | None:
         try:
             config = self.config
@@ -226,6 +242,8 @@ class MediaEndpoint:
             return None
         if plan.kind is not None:
             self.stats.record_range(plan.kind)
+        if subject is not None:  # only now: None above leaves the scope as it was
+            scope[DELIVERY_KEY] = delivery_of(subject, plan, window, state)
         return Reply(plan.status, plan.headers, body, span)
 
     async def authorised(self, scope: Scope, send: Send, cors: Cors) -> bool:
@@ -273,8 +291,11 @@ class MediaEndpoint:
         else:
             await problem_response(send, 404, "the track has no cover", cors)
             return
+        subject: Subject | None = None
+        if self.config.deliveries and not cover:
+            subject = ("track", track_id, "original", None, entry.duration)
         found = await self.serve(
-            scope, receive, send, headers, cors, entry.library_root, window, track_id
+            scope, receive, send, headers, cors, entry.library_root, window, track_id, subject
         )
         if not found:
             self.index.invalidate(track_id)
@@ -327,8 +348,11 @@ class MediaEndpoint:
             # Named by its content at the current token: a CDN may keep it for good.
             cache_control=b"public, max-age=31536000, immutable" if token else None,
         )
+        subject: Subject | None = None
+        if self.config.deliveries:
+            subject = ("track", track_id, name, None, entry.seconds)
         found = await self.serve(
-            scope, receive, send, headers, cors, track.library_root, window, track_id
+            scope, receive, send, headers, cors, track.library_root, window, track_id, subject
         )
         if not found:
             self.renditions.invalidate(track_id)
@@ -344,8 +368,10 @@ class MediaEndpoint:
         root: str,
         window: Window,
         track_id: str,
+        subject: Subject | None = None,
     ) -> bool:
-        """Answer a GET or HEAD for ``window`` of an object in the store at ``root``.
+        """Answer a GET or HEAD for ``window`` of an object in the store at ``root``;
+        with a ``subject``, say what it delivered (streamer.routes.media_delivery).
 
         Returns False, having sent nothing, if the object does not exist (the caller
         answers 404 and forgets what pointed at it). Raises WindowStale, having sent
@@ -358,9 +384,13 @@ class MediaEndpoint:
             await storage_unavailable(send, cors, track_id=track_id)
             return True
         method = scope["method"]
-        if window.exact and window.length is not None and self.segments is not None:
+        if (
+            window.exact
+            and window.length is not None
+            and (self.segments is not None or window.retime is not None)
+        ):
             return await self._serve_cached(
-                scope, receive, send, method, headers, cors, window, store, track_id
+                scope, receive, send, method, headers, cors, window, store, track_id, subject
             )
         for attempt in (1, 2):
             try:
@@ -372,7 +402,7 @@ class MediaEndpoint:
                 return True
             try:
                 await self._respond(
-                    scope, receive, send, method, headers, cors, window, store, state
+                    scope, receive, send, method, headers, cors, window, store, state, None, subject
                 )
                 return True
             except StateChanged:
@@ -399,22 +429,31 @@ class MediaEndpoint:
         window: Window,
         store: ObjectStore,
         track_id: str,
+        subject: Subject | None,
     ) -> bool:
-        """An exact window from the segment cache: a hit costs no storage I/O at all."""
-        assert self.segments is not None
+        """An exact window from the segment cache: a hit costs no storage I/O at all.
+        A window to retime is served from memory even without a cache."""
         try:
-            cached, source = await self.segments.lookup(
-                segment_cache_key(window), lambda: self._load_window(store, window)
-            )
+            if self.segments is not None:
+                cached, source = await self.segments.lookup(
+                    segment_cache_key(window), lambda: self._load_window(store, window)
+                )
+                cors = [*cors, cache_status(source)]
+            else:
+                cached = await self._load_window(store, window)
         except ObjectNotFound:
             return False
         except StorageError:  # ObjectChanged included: the index will be reloaded
             await storage_unavailable(send, cors, track_id=track_id)
             return True
+        if window.retime is not None:
+            # The cache holds the file's bytes (one entry whichever channel asks); the
+            # moof is rewritten per answer, a copy of one fragment.
+            cached = Cached(retime_fragment(cached.data, window.retime), cached.mtime)
+            window = replace(window, length=len(cached.data))
         state = _cached_state(window, cached)
-        cors = [*cors, cache_status(source)]
         await self._respond(
-            scope, receive, send, method, headers, cors, window, store, state, cached.data
+            scope, receive, send, method, headers, cors, window, store, state, cached.data, subject
         )
         return True
 
@@ -484,6 +523,7 @@ class MediaEndpoint:
         store: ObjectStore,
         state: ObjectState,
         data: bytes | None = None,
+        subject: Subject | None = None,
     ) -> None:
         """Answer for ``window`` of the object in ``state``; its bytes come from ``data``
         (the window's bytes, from the segment cache) when given, else from storage."""
@@ -493,6 +533,8 @@ class MediaEndpoint:
         )
         if plan.kind is not None:
             self.stats.record_range(plan.kind)
+        if subject is not None:
+            scope[DELIVERY_KEY] = delivery_of(subject, plan, window, state)
         status, response_headers, segments = plan.status, plan.headers, plan.segments
         body = body_at_once(plan, window, state, data, config.inline_read_max)
         if body is not None:

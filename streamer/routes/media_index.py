@@ -31,6 +31,7 @@ class MediaEntry:
     content_hash: str | None
     cover_key: str | None = None
     cover_mime: str | None = None
+    duration: float | None = None  # seconds of audio, when the scan could tell
 
 
 class MediaIndex:
@@ -81,4 +82,5 @@ class MediaIndex:
             content_hash=track.content_hash,
             cover_key=track.cover_key,
             cover_mime=track.cover_mime,
+            duration=track.duration,
         )

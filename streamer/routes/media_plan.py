@@ -58,6 +58,8 @@ class Window:
     length: int | None = None
     exact: bool = False
     cache_control: bytes | None = None  # None: the media Cache-Control
+    # A channel's segment: the decode time its fragment is served with (packager.retime).
+    retime: int | None = None
 
 
 class WindowStale(Exception):

@@ -16,7 +16,6 @@ With local staging an upload's bytes are on the node that took it: other nodes s
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 from datetime import datetime
@@ -24,6 +23,7 @@ from datetime import datetime
 from sqlalchemy import or_, select
 
 from streamer.auth.audit import Actor
+from streamer.background import stop_task
 from streamer.db import Database, Upload
 from streamer.db.models import utcnow
 from streamer.events.publish import EventPublisher
@@ -106,11 +106,8 @@ class UploadRecovery:
         self._task = asyncio.create_task(self._run(), name="upload-recovery")
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await stop_task(self._task)
+        self._task = None
 
     async def _run(self) -> None:
         interval = self.settings.upload_retry_seconds

@@ -18,6 +18,7 @@ from streamer.auth.audit import Actor
 from streamer.auth.users import create_key
 from streamer.db import AuditEntry, Database
 from streamer.settings import Settings
+from tests.fixtures.audit import audit_actions
 from tests.fixtures.servers import RunningServer, admin_key, bearer, scan_roots, serve_in_thread
 
 
@@ -51,22 +52,7 @@ class World:
 
     def audit(self, playlist_id: str) -> list[str]:
         """The audit actions recorded on a playlist, oldest first."""
-
-        async def read() -> list[str]:
-            db = Database(self.server.settings.effective_database_url)
-            try:
-                async with db.session() as session:
-                    rows = await session.scalars(
-                        select(AuditEntry.action)
-                        .where(AuditEntry.target_type == "playlist")
-                        .where(AuditEntry.target_id == playlist_id)
-                        .order_by(AuditEntry.id)
-                    )
-                    return list(rows)
-            finally:
-                await db.dispose()
-
-        return asyncio.run(read())
+        return audit_actions(self.server.settings, "playlist", playlist_id)
 
 
 @pytest.fixture(scope="module")

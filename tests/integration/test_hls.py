@@ -348,14 +348,20 @@ def test_what_is_in_memory_is_answered_immediately_as_the_asgi_path_would(
     assert token is not None
     path = f"/hls/{track_id}/aac_128/{resource}".replace("TOKEN", token.group(1))
     path = path.replace("aac_128/../", "")
-    etag = client.get(path).headers["etag"]  # now in this process's memory tier
-    headers = {k: v.replace("ETAG", etag) for k, v in headers.items()}
-    served.spy.clear()
     try:
-        immediate = client.request(method, path, headers=headers)
+        # The tier holds a track's renditions 5 s from when they were read: the entry the
+        # warming request found may go stale just before the next request. That is not
+        # what this tests, so it tries again; an answer never given at once fails thrice.
+        for _ in range(3):
+            etag = client.get(path).headers["etag"]  # now in this process's memory tier
+            sent = {k: v.replace("ETAG", etag) for k, v in headers.items()}
+            served.spy.clear()
+            immediate = client.request(method, path, headers=sent)
+            if served.spy.answered:
+                break
         assert served.spy.answered == [path.partition("?")[0]]
         served.spy.enabled = False
-        asgi = client.request(method, path, headers=headers)
+        asgi = client.request(method, path, headers=sent)
     finally:
         served.spy.enabled = True
     assert comparable(immediate) == comparable(asgi)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import m3u8
 import pytest
 
+from packager.retime import decode_time, retime_fragment
 from streamer.settings import Settings
 from tests.fixtures.servers import RunningServer, scan_roots, serve_in_thread, transcode_library
 from transcoder.ffmpeg import ffmpeg_exe
@@ -79,16 +80,6 @@ def _make_playlist(served: Served, names: list[str]) -> str:
         return str(response.json()["id"])
 
 
-# Seen with ffmpeg 9.0.2: all 449 packets of the three tracks are read, but only the first
-# track's 211 frames are decoded. ffmpeg's HLS demuxer does not reopen its MP4 demuxer at an
-# EXT-X-MAP change; it feeds the new init section into the running one, which skips the
-# second moov ("duplicated"), keeps the first track's edit list and drops the later
-# fragments as past its end. hls.js and Safari reset at EXT-X-DISCONTINUITY; not yet
-# checked here with a browser (see docs/playlists.md).
-FFMPEG_MAP_CHANGE = "ffmpeg's HLS demuxer keeps the first init section across EXT-X-MAP changes"
-
-
-@pytest.mark.xfail(reason=FFMPEG_MAP_CHANGE, strict=True)
 def test_ffmpeg_plays_the_playlist_as_one_stream(served: Served) -> None:
     order = ["b.flac", "a.flac", "c.flac"]
     playlist_id = _make_playlist(served, order)
@@ -124,15 +115,38 @@ def test_stitched_playlists_parse_with_discontinuities_and_maps(served: Served) 
         assert total == pytest.approx(3.0 + 2.0 + 3.0, abs=0.001)
         tracks = [served.ids[name] for name in order]
         starts = [s for s in playlist.segments if s.discontinuity or s is playlist.segments[0]]
-        assert [s.uri.split("/")[3] for s in starts] == tracks
-        # Every segment and init URL is the track's own, and it serves.
+        assert [_track_of(s.uri) for s in starts] == tracks
+        # Init sections are the tracks' own URLs; segments the stream's, each the track's
+        # fragment at its decode time in the stream, which runs on across tracks.
+        times = []
         for segment in playlist.segments:
+            track = _track_of(segment.uri)
+            init = media_url.join(segment.init_section.uri)
+            assert init.path.startswith(f"/hls/{track}/")
+            assert client.get(init).status_code == 200
             resolved = media_url.join(segment.uri)
-            assert resolved.path.startswith(f"/hls/{segment.uri.split('/')[3]}/")
-            assert client.get(resolved).status_code == 200
-            assert client.get(media_url.join(segment.init_section.uri)).status_code == 200
+            assert resolved.path.startswith(f"/hls/playlists/{playlist_id}/")
+            answer = client.get(resolved)
+            assert answer.status_code == 200
+            t = int(resolved.params["t"])
+            assert decode_time(answer.content) == t
+            n = resolved.path.rsplit("/", 1)[1]
+            own = client.get(f"/hls/{track}/{resolved.path.split('/')[4]}/seg_{n}",
+                             params={"v": resolved.params["v"]})  # fmt: skip
+            assert answer.content == retime_fragment(own.content, t)
+            times.append(t)
+        assert times == sorted(times)
+        assert times[0] == 0
+        elsewhere = str(resolved).replace(track, "0123456789abcdef")
+        refused = client.get(elsewhere)
+        assert refused.status_code == 404
+        assert "not in this playlist" in refused.json()["detail"]
         stale = client.get(media_url.copy_with(query=b"v=0000000000000000"))
         assert stale.status_code == 404
+
+
+def _track_of(uri: str) -> str:
+    return uri.split("/")[1]  # seg/{track}/{n}.m4s?v=...&t=...
 
 
 def test_edits_show_in_the_stream_and_unknown_playlists_are_404(served: Served) -> None:
@@ -150,3 +164,33 @@ def test_edits_show_in_the_stream_and_unknown_playlists_are_404(served: Served) 
         assert client.get("/hls/playlists/nope/master.m3u8").status_code == 404
         assert client.get(f"/hls/playlists/{playlist_id}/flac/index.m3u8").status_code == 404
         assert client.post(f"/hls/playlists/{playlist_id}/master.m3u8").status_code == 405
+
+
+def test_a_smart_playlist_streams_its_rules_result(served: Served) -> None:
+    with served.server.api() as api, served.server.client() as client:
+        library = api.get("/api/v1/libraries").json()[0]["id"]
+        rules = {
+            "match": {"field": "duration", "op": "gt", "value": 2.5},
+            "order": [{"field": "duration", "direction": "desc"}],
+        }
+        body = {"library_id": library, "name": "long ones", "rules": rules}
+        created = api.post("/api/v1/playlists", json=body)
+        assert created.status_code == 201, created.text
+        playlist_id = created.json()["id"]
+        master = client.get(f"/hls/playlists/{playlist_id}/master.m3u8")
+        assert master.status_code == 200
+        variant = m3u8.loads(master.text).playlists[0]
+        media = m3u8.loads(client.get(master.url.join(variant.uri)).text)
+        starts = [s for s in media.segments if s.discontinuity or s is media.segments[0]]
+        assert [_track_of(s.uri) for s in starts] == [
+            served.ids["b.flac"],
+            served.ids["a.flac"],
+        ]
+        assert sum(s.duration for s in media.segments) == pytest.approx(4.5 + 3.0, abs=0.001)
+        # A rule edit shows in the stream once its cached build expires.
+        rules["order"] = [{"field": "duration", "direction": "asc"}]
+        api.patch(f"/api/v1/playlists/{playlist_id}", json={"rules": rules})
+        served.server.app.hls_playlists.streams.invalidate(playlist_id)  # type: ignore[union-attr]
+        again = client.get(f"/hls/playlists/{playlist_id}/master.m3u8")
+        media = m3u8.loads(client.get(again.url.join(m3u8.loads(again.text).playlists[0].uri)).text)
+        assert _track_of(media.segments[0].uri) == served.ids["a.flac"]

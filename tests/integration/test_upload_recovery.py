@@ -193,6 +193,10 @@ def test_a_retry_while_another_node_completes_is_told_to_wait(
 ) -> None:
     store, upload_id = _failed_completion(server, settings, audio, monkeypatch)
     _set_claim(settings, upload_id, timedelta(minutes=5))  # another node is at it
+    # A round (every 0.3 s) may have claimed it just before: let it fail on the store,
+    # then claim it for the other node again (that round finished the upload in CI).
+    time.sleep(1.0)
+    _set_claim(settings, upload_id, timedelta(minutes=5))
     store.failing = False
 
     retry = _retry(server, upload_id, audio.stat().st_size)
@@ -207,6 +211,10 @@ def test_a_crashed_completion_is_finished_once_its_claim_runs_out(
 ) -> None:
     store, upload_id = _failed_completion(server, settings, audio, monkeypatch)
     _set_claim(settings, upload_id, timedelta(minutes=5))  # a node died holding it
+    # A round (every 0.3 s) may have claimed it just before: let it fail on the store,
+    # then claim it for the dead node again, so that no round is under way meanwhile.
+    time.sleep(1.0)
+    _set_claim(settings, upload_id, timedelta(minutes=5))
     store.failing = False
     time.sleep(1.0)
     held = _row(settings, upload_id)

@@ -22,17 +22,17 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import select
 from tusclient import client as tus
 from tusclient.exceptions import TusCommunicationError
 from tusclient.uploader import Uploader
 
 from streamer.cli import normalise_root
-from streamer.db import AuditEntry, Database, library_id_for
+from streamer.db import Database, library_id_for
 from streamer.db.models import utcnow
 from streamer.settings import Settings
 from streamer.uploads import expire_uploads
 from tests.fixtures.audio import make_audio, make_png
+from tests.fixtures.audit import audit_actions
 from tests.fixtures.s3 import ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY, S3Bucket, temporary_bucket
 from tests.fixtures.servers import RunningServer, admin_key, bearer, scan_roots, serve_in_thread
 
@@ -82,22 +82,8 @@ def metadata(filename: str, library: str) -> str:
 
 
 def audit(settings: Settings, target_id: str) -> list[str]:
-    """The audit actions recorded for one upload, oldest first (either database)."""
-
-    async def read() -> list[str]:
-        db = Database(settings.effective_database_url)
-        try:
-            async with db.session() as session:
-                rows = await session.scalars(
-                    select(AuditEntry.action)
-                    .where(AuditEntry.target_type == "upload", AuditEntry.target_id == target_id)
-                    .order_by(AuditEntry.id)
-                )
-                return list(rows)
-        finally:
-            await db.dispose()
-
-    return asyncio.run(read())
+    """The audit actions recorded for one upload, oldest first."""
+    return audit_actions(settings, "upload", target_id)
 
 
 @pytest.fixture(scope="module", params=["local", "s3", "file"])

@@ -3,27 +3,15 @@ start-up step, and the async drivers' URLs are mapped to their synchronous twins
 
 from __future__ import annotations
 
-import re
-
 from alembic import context
 from sqlalchemy import create_engine, pool
 
+from streamer.db.engine import sync_url
 from streamer.db.models import Base
 from streamer.db.schema import include_name
 
 config = context.config
 target_metadata = Base.metadata
-
-SYNC_DRIVERS = {"sqlite+aiosqlite": "sqlite", "postgresql+asyncpg": "postgresql+psycopg"}
-
-
-def sync_url(url: str) -> str:
-    scheme, sep, rest = url.partition("://")
-    if scheme == "postgresql+asyncpg":
-        # asyncpg spells libpq's sslmode as ssl.
-        rest = re.sub(r"([?&])ssl=", r"\1sslmode=", rest)
-    return f"{SYNC_DRIVERS.get(scheme, scheme)}{sep}{rest}"
-
 
 url = sync_url(config.get_main_option("sqlalchemy.url") or "")
 if context.is_offline_mode():

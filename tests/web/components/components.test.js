@@ -7,6 +7,7 @@ import { useDebounced, useLoad, usePoll, useVisible, useWidth } from '/admin/js/
 import { html } from '/admin/js/html.js';
 import { newestOnly } from '/admin/js/job_lists.js';
 import { BarPlot, LinePlot, niceCeiling } from '/admin/js/plots.js';
+import { buildRule, describeRule, parseRule, shiftWallTime, wallTimeDifference } from '/admin/js/recurrence.js';
 import { formatBytes, formatDuration, Pager, ProgressBar } from '/admin/js/ui.js';
 
 const root = () => document.getElementById('root');
@@ -360,4 +361,46 @@ export async function test_a_job_read_in_two_lists_is_kept_only_in_its_newest() 
     'failed',
   );
   expect(lists.failed.total, 3, 'failed total');
+}
+
+// ---------------------------------------------------------------- repetition rules
+
+export async function test_the_common_repetition_rules_read_back_as_they_were_built() {
+  const cases = [
+    [{ repeat: 'daily', interval: 1, days: [], end: 'never' }, 'FREQ=DAILY'],
+    [{ repeat: 'daily', interval: 2, days: [], end: 'count', count: 5 }, 'FREQ=DAILY;INTERVAL=2;COUNT=5'],
+    [{ repeat: 'weekdays', interval: 1, days: [], end: 'never' }, 'FREQ=WEEKLY;BYDAY=MO,TU,WE,TH,FR'],
+    [
+      { repeat: 'weekly', interval: 1, days: ['SA', 'MO'], end: 'until', until: '2027-01-31' },
+      'FREQ=WEEKLY;BYDAY=MO,SA;UNTIL=20270131T235959',
+    ],
+  ];
+  for (const [rule, text] of cases) {
+    expect(buildRule(rule), text, `built ${JSON.stringify(rule)}`);
+    const back = parseRule(text);
+    expect(buildRule(back), text, `parsed and built again: ${text}`);
+    expect(back.repeat, rule.repeat, `the choice of ${text}`);
+  }
+  expect(buildRule({ repeat: 'none' }), null, 'once');
+  expect(
+    buildRule({ repeat: 'weekly', interval: 1, days: [], end: 'never' }, 'TH'),
+    'FREQ=WEEKLY;BYDAY=TH',
+    'the start day',
+  );
+}
+
+export async function test_a_rule_the_form_cannot_show_stays_as_text() {
+  for (const text of ['FREQ=MONTHLY;BYDAY=1MO', 'FREQ=WEEKLY;BYDAY=-1FR', 'FREQ=DAILY;BYHOUR=9', 'nonsense']) {
+    const rule = parseRule(text);
+    expect(rule.repeat, 'custom', text);
+    expect(buildRule(rule), text, `${text} sent back unchanged`);
+  }
+  expect(describeRule('FREQ=WEEKLY;BYDAY=MO,TU,WE,TH,FR;COUNT=5'), 'Every weekday, 5 times', 'described');
+  expect(describeRule(null), 'Once', 'no rule');
+}
+
+export async function test_wall_times_shift_without_a_zone() {
+  expect(shiftWallTime('2026-03-29T01:30:00', 3600 * 1000), '2026-03-29T02:30:00', 'no DST gap in wall time');
+  expect(shiftWallTime('2026-12-31T23:00:00', 2 * 3600 * 1000), '2027-01-01T01:00:00', 'across the year');
+  expect(wallTimeDifference('2026-12-03T20:00:00', '2026-12-03T18:00:00'), 7200000, 'the difference');
 }

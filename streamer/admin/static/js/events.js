@@ -1,12 +1,13 @@
 // Live updates from /api/v1/events (server-sent events). One EventSource for the whole
 // app; the browser reconnects by itself and sends Last-Event-ID, so the server replays
-// what was missed. Event types: job, scan, upload, track, playlist (each `data` is JSON).
+// what was missed. Event types: job, scan, upload, track, playlist, channel (each `data`
+// is JSON).
 // When what was missed is no longer kept, the server sends `reset` instead: every
 // handler, whatever types it asked for, is called with {type: 'reset'} and should reload
 // its data.
 import { useEffect, useRef, useState } from 'preact/hooks';
 
-const TYPES = ['job', 'scan', 'upload', 'track', 'playlist'];
+const TYPES = ['job', 'scan', 'upload', 'track', 'playlist', 'channel'];
 let source = null;
 let status = 'closed';
 let lastId = ''; // of the last event received: where a new EventSource resumes

@@ -17,7 +17,20 @@ const ROUTES = [
   { path: '/admin/libraries', title: 'Libraries', load: () => import('./pages/libraries.js') },
   { path: '/admin/playlists', title: 'Playlists', load: () => import('./pages/playlists.js') },
   { path: '/admin/playlists/:id', title: 'Playlist', load: () => import('./pages/playlist.js') },
+  { path: '/admin/channels', title: 'Channels', load: () => import('./pages/channels.js') },
+  { path: '/admin/channels/:id', title: 'Channel', load: () => import('./pages/channel.js') },
   { path: '/admin/dashboard', title: 'Dashboard', load: () => import('./pages/dashboard.js') },
+  { path: '/admin/analytics', title: 'Analytics', load: () => import('./pages/analytics.js') },
+  {
+    path: '/admin/analytics/dashboards',
+    title: 'Dashboards',
+    load: () => import('./pages/analytics-dashboards.js'),
+  },
+  {
+    path: '/admin/analytics/dashboards/:id',
+    title: 'Dashboard',
+    load: () => import('./pages/analytics-dashboards.js'),
+  },
   { path: '/admin/users', title: 'Users', load: () => import('./pages/users.js'), needs: 'admin' },
   { path: '/admin/account', title: 'Account', load: () => import('./pages/account.js') },
 ];
@@ -26,7 +39,9 @@ const NAV = [
   { href: '/admin/library', label: 'Library', also: ['/admin/tracks'] },
   { href: '/admin/libraries', label: 'Libraries' },
   { href: '/admin/playlists', label: 'Playlists' },
+  { href: '/admin/channels', label: 'Channels' },
   { href: '/admin/dashboard', label: 'Dashboard' },
+  { href: '/admin/analytics', label: 'Analytics' },
   { href: '/admin/users', label: 'Users', needs: 'admin' },
 ];
 

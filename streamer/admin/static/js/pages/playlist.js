@@ -15,6 +15,7 @@ import { useEvents } from '../events.js';
 import { html } from '../html.js';
 import { can } from '../session.js';
 import { Dialog, ErrorMessage, formatDate, formatDuration, Loading, problemText, toast, useTitle } from '../ui.js';
+import { RuleBuilder, RulePreview } from './rule-builder.js';
 
 // Shown in the help overlay; `keys` are alternatives, each a list of keys pressed together.
 const SHORTCUTS = [
@@ -294,8 +295,8 @@ function AddTracks({ selected, selectedItem, busy, onAdd }) {
   </section>`;
 }
 
-// The part of a segment URL that names its track: /hls/{track}/{rendition}/seg_{n}.m4s
-const SEGMENT_TRACK = /\/hls\/([0-9a-f]{16})\/[^/]+\/seg_\d+\.m4s/;
+// The part of a segment URL that names its track: .../{rendition}/seg/{track}/{n}.m4s?v=&t=
+const SEGMENT_TRACK = /\/seg\/([0-9a-f]{16})\/\d+\.m4s/;
 
 function Player({ playlist, items, onPart, playingTitle }) {
   const audio = useRef(null);
@@ -445,6 +446,32 @@ function History({ id, version, current }) {
     ${page.total > page.items.length && html`<p class="muted">The ${page.items.length} newest of ${page.total} revisions.</p>`}`
     }
   </section>`;
+}
+
+// A smart playlist's rule: edited as a draft, previewed live, saved as one revision.
+function SmartRules({ playlist, editable, busy, onSave }) {
+  const saved = JSON.stringify(playlist.rules);
+  const [draft, setDraft] = useState(playlist.rules);
+  // Undo, redo and changes made elsewhere show the rule they bring.
+  useEffect(() => setDraft(playlist.rules), [saved]);
+  const dirty = JSON.stringify(draft) !== saved;
+  return html`<div class="pl-smart">
+    <section class="card stack rb-editor" aria-labelledby="rb-heading">
+      <h2 id="rb-heading">Rules</h2>
+      <p class="muted small">The tracks of this smart playlist are chosen by these rules each time it is played${
+        playlist.rules?.libraries ? '' : ', from this playlist’s library'
+      }.</p>
+      <${RuleBuilder} rule=${draft} libraryId=${playlist.library_id} disabled=${!editable} onChange=${setDraft} />
+      ${
+        editable &&
+        html`<div class="row">
+        <button type="button" disabled=${busy || !dirty} onClick=${() => onSave(draft)}>Save rules</button>
+        <button type="button" class="secondary" disabled=${!dirty} onClick=${() => setDraft(playlist.rules)}>Discard changes</button>
+      </div>`
+      }
+    </section>
+    <${RulePreview} rule=${draft} libraryId=${playlist.library_id} />
+  </div>`;
 }
 
 function withKeys(playlist) {
@@ -606,6 +633,7 @@ export default function PlaylistEditor({ id, user }) {
   });
 
   const editable = writer && !gone;
+  const smart = !!playlist?.rules; // items computed from the rules: not edited one by one
   const items = playlist ? playlist.items : [];
   const locked = busy > 0;
   useEffect(() => {
@@ -613,7 +641,8 @@ export default function PlaylistEditor({ id, user }) {
   }, [items.length]);
 
   const moveItem = (from, to) => {
-    if (!editable || locked || from < 0 || from >= items.length || to < 0 || to >= items.length || from === to) return;
+    if (!editable || smart || locked || from < 0 || from >= items.length || to < 0 || to >= items.length || from === to)
+      return;
     const title = titleOf(items[from]);
     setSelected(to);
     change({
@@ -624,7 +653,7 @@ export default function PlaylistEditor({ id, user }) {
     });
   };
   const removeItem = (at) => {
-    if (!editable || locked || at < 0 || at >= items.length) return;
+    if (!editable || smart || locked || at < 0 || at >= items.length) return;
     const title = titleOf(items[at]);
     setSelected(Math.min(at, items.length - 2));
     change({
@@ -668,6 +697,14 @@ export default function PlaylistEditor({ id, user }) {
       doing: 'save the name and description',
       done: name !== playlist.name ? `Renamed to “${name}”` : 'Description saved',
       send: (headers) => patch(`/playlists/${id}`, { name, description }, { headers }),
+    });
+  };
+  const saveRules = (rules) => {
+    if (!editable || locked) return;
+    change({
+      doing: 'save the rules',
+      done: 'Rules saved',
+      send: (headers) => patch(`/playlists/${id}`, { rules }, { headers }),
     });
   };
   const select = (index) => {
@@ -725,19 +762,23 @@ export default function PlaylistEditor({ id, user }) {
     <${Details} playlist=${playlist} libraryName=${libraryName} editable=${editable} busy=${locked} onSave=${rename} />
     ${gone && html`<p class="notice" role="alert">This playlist no longer exists: it was deleted. <a href="/admin/playlists">Back to the playlists</a></p>`}
     ${!writer && html`<p class="muted">Read only: your role (${user.role}) cannot change playlists.</p>`}
+    ${smart && html`<${SmartRules} playlist=${playlist} editable=${editable} busy=${locked} onSave=${saveRules} />`}
     <div class="pl-layout">
       <section class="stack pl-list" aria-labelledby="pl-items-heading">
         <h2 id="pl-items-heading" class="pl-sr-only">Items</h2>
         ${
           editable &&
           html`<div class="pl-toolbar" role="group" aria-label="Edit the playlist">
-          <button type="button" class="secondary small" aria-keyshortcuts="Alt+ArrowUp" disabled=${locked || selected <= 0}
+          ${
+            !smart &&
+            html`<button type="button" class="secondary small" aria-keyshortcuts="Alt+ArrowUp" disabled=${locked || selected <= 0}
             onClick=${() => moveItem(selected, selected - 1)}>↑ Move up</button>
           <button type="button" class="secondary small" aria-keyshortcuts="Alt+ArrowDown" disabled=${locked || selected < 0 || selected >= items.length - 1}
             onClick=${() => moveItem(selected, selected + 1)}>↓ Move down</button>
           <button type="button" class="secondary small" aria-keyshortcuts="Delete" disabled=${locked || selected < 0}
             onClick=${() => removeItem(selected)}>Remove</button>
-          <span class="pl-separator" aria-hidden="true"></span>
+          <span class="pl-separator" aria-hidden="true"></span>`
+          }
           <button type="button" class="secondary small" aria-keyshortcuts="Control+Z" disabled=${locked || !playlist.can_undo}
             onClick=${() => step('undo')}>↶ Undo</button>
           <button type="button" class="secondary small" aria-keyshortcuts="Control+Shift+Z Control+Y" disabled=${locked || !playlist.can_redo}
@@ -754,20 +795,20 @@ export default function PlaylistEditor({ id, user }) {
               items=${items}
               selected=${selected}
               onSelect=${select}
-              editable=${editable}
+              editable=${editable && !smart}
               locked=${locked}
               onMove=${moveItem}
               listRef=${listRef}
               label=${`Items of ${playlist.name}`}
               playing=${playing}
             />
-            ${editable && html`<p class="muted small pl-hint">Drag items to reorder them, or select one and use the keyboard (press <kbd>?</kbd> for the shortcuts).</p>`}`
-            : html`<div class="card pl-empty"><p><strong>This playlist is empty.</strong></p>
-              ${editable ? html`<p class="muted">Search for tracks and add them.</p>` : null}</div>`
+            ${editable && !smart && html`<p class="muted small pl-hint">Drag items to reorder them, or select one and use the keyboard (press <kbd>?</kbd> for the shortcuts).</p>`}`
+            : html`<div class="card pl-empty"><p><strong>${smart ? 'No track matches the rules.' : 'This playlist is empty.'}</strong></p>
+              ${editable && !smart ? html`<p class="muted">Search for tracks and add them.</p>` : null}</div>`
         }
       </section>
       <div class="stack pl-side">
-        ${editable && html`<${AddTracks} selected=${selected} selectedItem=${selectedItem} busy=${locked} onAdd=${addTrack} />`}
+        ${editable && !smart && html`<${AddTracks} selected=${selected} selectedItem=${selectedItem} busy=${locked} onAdd=${addTrack} />`}
         <${Player} playlist=${playlist} items=${items} onPart=${setPlaying} playingTitle=${playingItem ? titleOf(playingItem) : null} />
         <${History} id=${id} version=${historyVersion} current=${playlist.revision} />
       </div>

@@ -2,7 +2,8 @@
 // library, paged; writers create (in a dialog) and delete (after confirming) them. The list
 // follows changes made elsewhere through the live `playlist` events.
 import { useEffect, useRef, useState } from 'preact/hooks';
-import { del, get, post } from '../api.js';
+import { get, post } from '../api.js';
+import { DeleteDialog } from '../delete_dialog.js';
 import { useEvents } from '../events.js';
 import { html } from '../html.js';
 import { navigate, queryParams, setQuery } from '../router.js';
@@ -18,6 +19,7 @@ import {
   toast,
   useTitle,
 } from '../ui.js';
+import { EMPTY_RULE } from './rule-builder.js';
 
 const PAGE = 50;
 
@@ -37,11 +39,14 @@ function CreateDialog({ open, libraries, initialLibrary, onClose }) {
     setBusy(true);
     setError(null);
     try {
-      const created = await post('/playlists', {
+      const body = {
         library_id: data.get('library_id'),
         name: data.get('name').trim(),
         description: data.get('description').trim(),
-      });
+      };
+      // A smart playlist starts with a rule the editor page then shapes (with a preview).
+      if (data.get('smart')) body.rules = EMPTY_RULE;
+      const created = await post('/playlists', body);
       toast(`Created “${created.name}”.`, 'success');
       onClose();
       navigate(`/admin/playlists/${created.id}`);
@@ -62,52 +67,14 @@ function CreateDialog({ open, libraries, initialLibrary, onClose }) {
       <label>Description <span class="muted pl-optional">(optional)</span>
         <textarea name="description" maxlength="5000"></textarea>
       </label>
+      <label class="row pl-smart-choice"><input type="checkbox" name="smart" value="1" />
+        Smart playlist: its tracks are chosen by rules (genre, year, added date…)</label>
       <${ErrorMessage} error=${error} />
       <div class="row">
         <button type="submit" disabled=${busy || !libraries.length}>${busy ? 'Creating…' : 'Create playlist'}</button>
         <button type="button" class="secondary" onClick=${onClose}>Cancel</button>
       </div>
     </form>
-  <//>`;
-}
-
-function DeleteDialog({ playlist, onClose, onDeleted }) {
-  const [error, setError] = useState(null);
-  const [busy, setBusy] = useState(false);
-  useEffect(() => setError(null), [playlist]);
-  const confirm = async () => {
-    setBusy(true);
-    setError(null);
-    try {
-      // If-Match: the playlist as listed; a change since then is shown, not deleted blindly.
-      await del(`/playlists/${playlist.id}`, { headers: { 'If-Match': `"${playlist.revision}"` } });
-      toast(`Deleted “${playlist.name}”.`, 'success');
-      onDeleted();
-    } catch (err) {
-      if (err.status === 412)
-        setError(
-          new Error(
-            'The playlist changed since this list was loaded. Close this, look at it again, and delete it if you still want to.',
-          ),
-        );
-      else setError(err);
-      toast(`Could not delete “${playlist.name}”: ${problemText(err)}`, 'error');
-    } finally {
-      setBusy(false);
-    }
-  };
-  return html`<${Dialog} open=${!!playlist} title="Delete playlist" onClose=${onClose}>
-    ${
-      playlist &&
-      html`<div class="stack">
-      <p>Delete <strong>${playlist.name}</strong>? Its ${playlist.item_count} ${playlist.item_count === 1 ? 'item' : 'items'} and its history go with it. This cannot be undone.</p>
-      <${ErrorMessage} error=${error} />
-      <div class="row">
-        <button type="button" class="danger" disabled=${busy} onClick=${confirm}>${busy ? 'Deleting…' : 'Delete'}</button>
-        <button type="button" class="secondary" onClick=${onClose}>Cancel</button>
-      </div>
-    </div>`
-    }
   <//>`;
 }
 
@@ -210,6 +177,7 @@ export default function Playlists({ user }) {
             ${page.items.map(
               (playlist) => html`<tr key=${playlist.id}>
                 <td><a href=${`/admin/playlists/${playlist.id}`}>${playlist.name}</a>
+                  ${playlist.rules && html` <span class="badge pl-smart-badge">smart</span>`}
                   ${playlist.description && html`<div class="muted pl-description">${playlist.description}</div>`}</td>
                 <td class="hide-phone">${names[playlist.library_id] || playlist.library_id}</td>
                 <td class="num">${playlist.item_count}</td>
@@ -262,7 +230,10 @@ export default function Playlists({ user }) {
     ${
       writer &&
       html`<${DeleteDialog}
-      playlist=${deleting}
+      item=${deleting}
+      path=${deleting && `/playlists/${deleting.id}`}
+      noun="playlist"
+      after=${deleting && `? Its ${deleting.item_count} ${deleting.item_count === 1 ? 'item' : 'items'} and its history go with it. This cannot be undone.`}
       onClose=${() => setDeleting(null)}
       onDeleted=${() => {
         setDeleting(null);
