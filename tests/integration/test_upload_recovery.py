@@ -2,7 +2,11 @@
 tus client resuming one sees its offset at the length and reports success, so nobody
 else will. One claim (``completing_until``) keeps retries, recoveries and nodes from
 completing an upload twice. Real uvicorn, real SQLite or PostgreSQL, real files; the
-storage failure is injected where the completion stores the file."""
+storage failure is injected where the completion stores the file.
+
+One server runs recovery rounds every 0.3 s, as a node does; the others never run one by
+themselves (``upload_retry_seconds`` of a day) and the tests run each round they mean
+(``_round``), so no round races what a test sets up."""
 
 from __future__ import annotations
 
@@ -28,6 +32,7 @@ from streamer.storage.registry import StoreRegistry
 from streamer.uploads import service
 from streamer.uploads.recovery import resume_completions
 from streamer.uploads.staging import StagingArea
+from streamer.uploads.stagings import staging_for
 from tests.fixtures.audio import make_audio
 from tests.fixtures.servers import RunningServer, scan_roots, serve_in_thread
 from tests.integration.test_uploads import OCTETS, TUS, audit, metadata
@@ -52,6 +57,7 @@ class FailingStore:
 
 @pytest.fixture(scope="module")
 def settings(tmp_path_factory: pytest.TempPathFactory, module_database_url: str | None) -> Settings:
+    """A node whose recovery rounds run only when a test runs one (``_round``)."""
     base = tmp_path_factory.mktemp("recovery")
     library = base / "library"
     library.mkdir()
@@ -63,10 +69,23 @@ def settings(tmp_path_factory: pytest.TempPathFactory, module_database_url: str 
         scan_on_start=False,
         transcode_on_start=False,
         database_url=module_database_url,
-        upload_retry_seconds=0.3,
+        upload_retry_seconds=86_400,
     )
     scan_roots(chosen, [root])
     return chosen
+
+
+@pytest.fixture
+def looping_server(settings: Settings, tmp_path: Path) -> Iterator[RunningServer]:
+    """Another node of the module's installation, running a recovery round every 0.3 s;
+    it stages its uploads in its own data dir, so neither node can complete the other's."""
+    update = {
+        "data_dir": tmp_path / "looping",
+        "database_url": settings.effective_database_url,
+        "upload_retry_seconds": 0.3,
+    }
+    with serve_in_thread(settings.model_copy(update=update)) as running:
+        yield running
 
 
 @pytest.fixture(scope="module")
@@ -152,6 +171,23 @@ def _set_claim(settings: Settings, upload_id: str, until: timedelta | None) -> N
     asyncio.run(write())
 
 
+def _round(settings: Settings) -> list[str]:
+    """One recovery round of the node with ``settings`` (as its loop runs): the ids of
+    the uploads it finished."""
+
+    async def run() -> list[str]:
+        db = Database(settings.effective_database_url)
+        stores = StoreRegistry(settings)
+        try:
+            staging = await staging_for(settings, stores)
+            return [upload.id for upload in await resume_completions(db, stores, settings, staging)]
+        finally:
+            await stores.close()
+            await db.dispose()
+
+    return asyncio.run(run())
+
+
 def _wait_for_status(settings: Settings, upload_id: str, timeout: float = 10.0) -> Upload:
     deadline = time.monotonic() + timeout
     while True:
@@ -162,13 +198,14 @@ def _wait_for_status(settings: Settings, upload_id: str, timeout: float = 10.0) 
 
 
 def test_a_completion_that_storage_failed_is_finished_by_the_server_itself(
-    server: RunningServer, settings: Settings, audio: Path, monkeypatch: pytest.MonkeyPatch
+    looping_server: RunningServer, audio: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    settings = looping_server.settings
     store = FailingStore(monkeypatch)
     body = audio.read_bytes()
 
-    response, upload_id = _upload_whole(server, settings, body)
-    with server.api() as api:
+    response, upload_id = _upload_whole(looping_server, settings, body)
+    with looping_server.api() as api:
         head = api.head(f"/api/v1/uploads/{upload_id}", headers=TUS)
     time.sleep(1.0)  # recovery rounds meanwhile fail too, and keep every byte
     waiting = _row(settings, upload_id)
@@ -182,10 +219,27 @@ def test_a_completion_that_storage_failed_is_finished_by_the_server_itself(
     assert store.calls >= 2  # the PATCH, then at least one recovery round
     assert upload.status == "completed"
     assert upload.track_id is not None
-    with server.api() as api:
+    with looping_server.api() as api:
         original = api.get(f"/media/{upload.track_id}/original")
     assert original.content == body
     assert audit(settings, upload_id) == ["upload.create", "upload.complete"]
+
+
+def test_a_round_while_storage_is_down_keeps_the_upload_and_gives_its_claim_back(
+    server: RunningServer, settings: Settings, audio: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store, upload_id = _failed_completion(server, settings, audio, monkeypatch)
+
+    finished = _round(settings)
+
+    upload = _row(settings, upload_id)
+    assert upload_id not in finished
+    assert store.calls == 2  # the PATCH's completion, then the round's
+    assert (upload.status, upload.offset, upload.completing_until) == (
+        "receiving",
+        audio.stat().st_size,
+        None,
+    )
 
 
 def test_a_retry_while_another_node_completes_is_told_to_wait(
@@ -193,16 +247,13 @@ def test_a_retry_while_another_node_completes_is_told_to_wait(
 ) -> None:
     store, upload_id = _failed_completion(server, settings, audio, monkeypatch)
     _set_claim(settings, upload_id, timedelta(minutes=5))  # another node is at it
-    # A round (every 0.3 s) may have claimed it just before: let it fail on the store,
-    # then claim it for the other node again (that round finished the upload in CI).
-    time.sleep(1.0)
-    _set_claim(settings, upload_id, timedelta(minutes=5))
     store.failing = False
 
     retry = _retry(server, upload_id, audio.stat().st_size)
-    time.sleep(1.0)  # and the recovery rounds leave it to that node as well
+    finished = _round(settings)  # and a recovery round leaves it to that node as well
 
     assert retry.status_code == 423
+    assert upload_id not in finished
     assert _row(settings, upload_id).status == "receiving"
 
 
@@ -211,19 +262,16 @@ def test_a_crashed_completion_is_finished_once_its_claim_runs_out(
 ) -> None:
     store, upload_id = _failed_completion(server, settings, audio, monkeypatch)
     _set_claim(settings, upload_id, timedelta(minutes=5))  # a node died holding it
-    # A round (every 0.3 s) may have claimed it just before: let it fail on the store,
-    # then claim it for the dead node again, so that no round is under way meanwhile.
-    time.sleep(1.0)
-    _set_claim(settings, upload_id, timedelta(minutes=5))
     store.failing = False
-    time.sleep(1.0)
-    held = _row(settings, upload_id)
+    held = _round(settings)
 
     _set_claim(settings, upload_id, timedelta(seconds=-1))  # its lease ran out
-    upload = _wait_for_status(settings, upload_id)
+    finished = _round(settings)
 
-    assert held.status == "receiving"
-    assert upload.status == "completed"
+    assert upload_id not in held
+    assert upload_id in finished
+    assert _row(settings, upload_id).status == "completed"
+    assert audit(settings, upload_id) == ["upload.create", "upload.complete"]
 
 
 def test_a_retry_patch_completes_an_upload_at_once(
@@ -234,8 +282,8 @@ def test_a_retry_patch_completes_an_upload_at_once(
 
     retry = _retry(server, upload_id, audio.stat().st_size)
 
-    assert retry.status_code in (204, 423)  # 423: a recovery round got there first
-    assert _wait_for_status(settings, upload_id).status == "completed"
+    assert retry.status_code == 204
+    assert _row(settings, upload_id).status == "completed"
     assert audit(settings, upload_id).count("upload.complete") == 1
 
 
