@@ -63,8 +63,10 @@ from streamer.routes.media import MediaConfig, MediaEndpoint
 from streamer.routes.media_files import ObjectStates
 from streamer.routes.media_index import MediaIndex
 from streamer.routes.problems import problem_body
+from streamer.routes.subsonic import SubsonicEndpoint
 from streamer.settings import Settings
 from streamer.storage.registry import StoreRegistry
+from streamer.subsonic.catalog import Catalog
 from streamer.types import (
     ANSWER_NOW_STATE,
     REQUEST_LIMITS_STATE,
@@ -122,6 +124,7 @@ class StreamerApp:
         self.channels = ChannelService(self.db, self.renditions)
         self.live = LiveEndpoint(LiveStreams(self.channels, self.renditions), self.media)
         self.auth = make_authenticator(settings, self.db)
+        self.subsonic = SubsonicEndpoint(self.auth, Catalog(self.db), self.media)
         self.events = make_event_hub(settings, self.db)
         self.upload_recovery = UploadRecovery(self.db, self.stores, settings, self.events.publisher)
         self.stats.add_flusher(EventMetrics(self.events, self.metrics).flush)
@@ -191,6 +194,8 @@ class StreamerApp:
             await self.hls(scope, receive, send)
         elif scope["type"] == "http" and scope["path"].startswith("/live/"):
             await self.live(scope, receive, send)
+        elif scope["type"] == "http" and scope["path"].startswith("/rest/"):
+            await self.subsonic(scope, receive, send)
         elif scope["type"] == "http" and (
             scope["path"] == "/admin" or scope["path"].startswith("/admin/")
         ):

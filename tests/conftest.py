@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, settings
 pytest_plugins = [
     "tests.fixtures.server_logs",
     "tests.fixtures.servers",
+    "tests.fixtures.subsonic",
     "tests.fixtures.audio",
     "tests.fixtures.ffmpeg",
     "tests.fixtures.s3",

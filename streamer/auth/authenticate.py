@@ -138,14 +138,17 @@ class Authenticator:
         scheme, _, key = header.partition(" ")
         if scheme.lower() != "bearer" or not key.strip():
             raise _unauthenticated("use Authorization: Bearer <api key>")
-        row = await find_key(self.db, key.strip())
-        if row is None:
+        principal = await self.key_principal(key.strip())
+        if principal is None:
             raise _unauthenticated("the API key is unknown, revoked or expired")
-        grants = cast(dict[str, Access], row.libraries) if row.libraries is not None else None
-        return Principal("apikey", row.id, row.name, cast(Role, row.role), grants)
+        return principal
 
     async def _user_principal(self, signed: Signed) -> Principal:
-        user = signed.user
+        return await self.user_principal(signed.user, signed.session)
+
+    async def user_principal(self, user: User, signed_in: UserSession | None = None) -> Principal:
+        """The principal of ``user`` with their library grants (admins: every library),
+        signed in through the session ``signed_in`` or another way (an app password)."""
         grants: dict[str, Access] | None = None
         if user.role != "admin":
             async with self.db.session() as session:
@@ -161,9 +164,26 @@ class Authenticator:
             user.name,
             cast(Role, user.role),
             grants,
-            session_id=signed.session.id,
-            csrf_token=signed.session.csrf_token,
+            session_id=signed_in.id if signed_in is not None else None,
+            csrf_token=signed_in.csrf_token if signed_in is not None else None,
         )
+
+    async def count_request(self, ip: str | None) -> None:
+        """Count a request toward its address's limit (AuthFailure 429 past it), for
+        callers that check credentials of their own (the Subsonic API)."""
+        await self._limit(self.limits.ip, ip or "-")
+
+    async def count_principal(self, principal: Principal) -> None:
+        """Count a request toward its principal's API limit (AuthFailure 429 past it)."""
+        await self._limit(self.limits.api, principal.kind, principal.id)
+
+    async def key_principal(self, key: str) -> Principal | None:
+        """The principal of an API key, or None when it is unknown, revoked or expired."""
+        row = await find_key(self.db, key)
+        if row is None:
+            return None
+        grants = cast(dict[str, Access], row.libraries) if row.libraries is not None else None
+        return Principal("apikey", row.id, row.name, cast(Role, row.role), grants)
 
     async def _limit(self, rule: Rule, *identity: str) -> None:
         try:

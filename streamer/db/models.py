@@ -317,6 +317,24 @@ class ApiKey(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
+class AppPassword(Base):
+    """A password a user makes for one Subsonic player (streamer.auth.app_passwords). The
+    protocol's token form sends md5(password + salt), which only a server that knows the
+    password can check: so app passwords are random, made by the server, good for /rest
+    only and revocable one by one, and account passwords never serve there."""
+
+    __tablename__ = "app_passwords"
+    __table_args__ = (Index("ix_app_passwords_user", "user_id"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(100))
+    secret: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(default=None)
+    revoked_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
 class AuditEntry(Base):
     """One mutation: who, what, on which target, the state before and after, from where."""
 

@@ -27,6 +27,7 @@ from streamer.errors import ObjectNotFound, StorageError
 from streamer.http.signing import make_token
 from streamer.jobs import rows as job_rows
 from streamer.routes.api_analytics import analytics_router
+from streamer.routes.api_app_passwords import app_passwords_router
 from streamer.routes.api_audit import audit_router
 from streamer.routes.api_auth import auth_router
 from streamer.routes.api_cache import cache_router
@@ -510,6 +511,7 @@ def create_api() -> FastAPI:
 
     api.include_router(auth_router())
     api.include_router(users_router())
+    api.include_router(app_passwords_router())
     api.include_router(audit_router())
     api.include_router(libraries_router())
     api.include_router(jobs_router())

@@ -1,0 +1,149 @@
+"""/rest/{method} (and /rest/{method}.view): the OpenSubsonic API, GET with query
+parameters or POST with a form (the formPost extension). Credentials, then the method
+(streamer.subsonic.methods); binary answers are the media endpoint's own answer for the
+track's URL, so ranges, conditional requests, URL signing aside and delivery events
+behave exactly as on /media."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+from urllib.parse import parse_qs
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from streamer.auth.authenticate import Authenticator
+from streamer.errors import DatabaseUnavailable
+from streamer.observe import ROUTE_KEY
+from streamer.routes.media import AUTHORISED_KEY
+from streamer.subsonic.catalog import Catalog
+from streamer.subsonic.credentials import authenticate
+from streamer.subsonic.methods import METHODS, Call, MediaAnswer, open_answer
+from streamer.subsonic.responses import GENERIC, SubsonicError, failure, render, success
+
+__all__ = ["SubsonicEndpoint"]
+
+logger = logging.getLogger("streamer.subsonic")
+
+_MAX_FORM = 64 * 1024
+
+
+class SubsonicEndpoint:
+    def __init__(self, auth: Authenticator, catalog: Catalog, media: ASGIApp) -> None:
+        self.auth = auth
+        self.catalog = catalog
+        self.media = media
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        name = scope["path"][len("/rest/") :].removesuffix(".view")
+        scope[ROUTE_KEY] = "/rest/{method}"
+        method = scope["method"]
+        if method not in ("GET", "HEAD", "POST"):
+            await _answer(send, 405, *_failure(SubsonicError(GENERIC, "use GET or POST"), None))
+            return
+        try:
+            query = scope.get("query_string", b"").decode("utf-8", "replace")
+            params = parse_qs(query, keep_blank_values=True)
+            if method == "POST":
+                params = {**params, **await _form(receive, _content_type(scope))}
+        except SubsonicError as exc:
+            await _answer(send, exc.http_status, *_failure(exc, None))
+            return
+        fmt = (params.get("f") or [None])[0]
+        callback = (params.get("callback") or [None])[0]
+        handler = METHODS.get(name)
+        try:
+            if handler is None:
+                detail = f"this server does not answer {name[:60]!r} (docs/subsonic.md)"
+                raise SubsonicError(GENERIC, detail, http_status=404)
+            firsts = {k: v[0] for k, v in params.items() if v}
+            anonymous = open_answer(name)
+            if anonymous is not None and "u" not in firsts and "apiKey" not in firsts:
+                result: dict[str, Any] | MediaAnswer = anonymous
+            else:
+                client = scope.get("client")
+                caller = await authenticate(self.auth, firsts, client[0] if client else None)
+                result = await handler(Call(caller, params, self.catalog))
+        except SubsonicError as exc:
+            body, media_type = render(failure(exc), fmt, callback)
+            await _answer(send, exc.http_status, body, media_type, exc.headers)
+            return
+        except DatabaseUnavailable:
+            logger.warning("the catalogue database is unavailable", exc_info=True)
+            error = SubsonicError(
+                GENERIC,
+                "the catalogue database is unavailable",
+                http_status=503,
+                headers={"retry-after": "5"},
+            )
+            body, media_type = render(failure(error), fmt, callback)
+            await _answer(send, 503, body, media_type, error.headers)
+            return
+        if isinstance(result, MediaAnswer):
+            await self._media(scope, receive, send, result.path)
+            return
+        body, media_type = render(success(**result), fmt, callback)
+        await _answer(send, 200, body, media_type, {})
+
+    async def _media(self, scope: Scope, receive: Receive, send: Send, path: str) -> None:
+        """The media endpoint's answer for ``path``, in this request's scope (so its
+        delivery event is this request's), keeping the /rest path for logs. A POST (the
+        formPost extension) is a GET of the media: its form has been read."""
+        own_path, own_query, own_method = (
+            scope["path"],
+            scope.get("query_string", b""),
+            scope["method"],
+        )
+        scope["path"], scope["query_string"] = path, b""
+        if own_method == "POST":
+            scope["method"] = "GET"
+        scope[AUTHORISED_KEY] = True
+        try:
+            await self.media(scope, receive, send)
+        finally:
+            scope["path"], scope["query_string"] = own_path, own_query
+            scope["method"] = own_method
+            scope[ROUTE_KEY] = "/rest/{method}"
+
+
+def _failure(error: SubsonicError, fmt: str | None) -> tuple[bytes, str]:
+    return render(failure(error), fmt, None)
+
+
+def _content_type(scope: Scope) -> str:
+    name: bytes
+    value: bytes
+    for name, value in scope["headers"]:
+        if name.lower() == b"content-type":
+            return value.decode("latin-1").split(";")[0].strip().lower()
+    return ""
+
+
+async def _form(receive: Receive, kind: str) -> dict[str, list[str]]:
+    if kind != "application/x-www-form-urlencoded":
+        detail = "POST a form (application/x-www-form-urlencoded)"
+        raise SubsonicError(GENERIC, detail, http_status=415)
+    body = bytearray()
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise SubsonicError(GENERIC, "the client left", http_status=400)
+        body.extend(message.get("body", b""))
+        if len(body) > _MAX_FORM:
+            raise SubsonicError(GENERIC, f"a form is at most {_MAX_FORM} bytes", http_status=413)
+        if not message.get("more_body", False):
+            break
+    return parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True)
+
+
+async def _answer(
+    send: Send, status: int, body: bytes, media_type: str, extra: dict[str, str] | None = None
+) -> None:
+    headers = [
+        (b"content-type", media_type.encode()),
+        (b"content-length", str(len(body)).encode()),
+        (b"cache-control", b"no-store"),
+        *((k.encode(), v.encode()) for k, v in (extra or {}).items()),
+    ]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
