@@ -66,7 +66,9 @@ from streamer.routes.problems import problem_body
 from streamer.routes.subsonic import SubsonicEndpoint
 from streamer.settings import Settings
 from streamer.storage.registry import StoreRegistry
+from streamer.subsonic.call import Services
 from streamer.subsonic.catalog import Catalog
+from streamer.subsonic.listening import Listening
 from streamer.types import (
     ANSWER_NOW_STATE,
     REQUEST_LIMITS_STATE,
@@ -124,7 +126,8 @@ class StreamerApp:
         self.channels = ChannelService(self.db, self.renditions)
         self.live = LiveEndpoint(LiveStreams(self.channels, self.renditions), self.media)
         self.auth = make_authenticator(settings, self.db)
-        self.subsonic = SubsonicEndpoint(self.auth, Catalog(self.db), self.media)
+        services = Services(self.db, Catalog(self.db), Listening(self.db))
+        self.subsonic = SubsonicEndpoint(self.auth, services, self.media)
         self.events = make_event_hub(settings, self.db)
         self.upload_recovery = UploadRecovery(self.db, self.stores, settings, self.events.publisher)
         self.stats.add_flusher(EventMetrics(self.events, self.metrics).flush)

@@ -335,6 +335,49 @@ class AppPassword(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
+class SubsonicStar(Base):
+    """An artist, album or song a Subsonic listener starred (``owner``: a user's id, or
+    ``key:`` and the id of an API key made for no user). Artist and album ids are the
+    Subsonic API's tag-derived ids (streamer.subsonic.ids)."""
+
+    __tablename__ = "subsonic_stars"
+
+    owner: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(8), primary_key=True)  # artist | album | song
+    item_id: Mapped[str] = mapped_column(String(2048), primary_key=True)
+    starred_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SubsonicPlay(Base):
+    """A play a Subsonic player scrobbled (``scrobble`` with submission): play counts,
+    recently played and most played albums."""
+
+    __tablename__ = "subsonic_plays"
+    __table_args__ = (
+        Index("ix_subsonic_plays_owner_track", "owner", "track_id"),
+        Index("ix_subsonic_plays_owner_played", "owner", "played_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(64))
+    track_id: Mapped[str] = mapped_column(ForeignKey("tracks.id", ondelete="CASCADE"))
+    played_at: Mapped[datetime] = mapped_column()
+    client: Mapped[str] = mapped_column(String(100), default="")
+
+
+class SubsonicNowPlaying(Base):
+    """What each player of each listener said it is playing (``scrobble`` without
+    submission), for getNowPlaying; one row per listener and player, replaced."""
+
+    __tablename__ = "subsonic_now_playing"
+
+    owner: Mapped[str] = mapped_column(String(64), primary_key=True)
+    client: Mapped[str] = mapped_column(String(100), primary_key=True)
+    username: Mapped[str] = mapped_column(String(100))
+    track_id: Mapped[str] = mapped_column(ForeignKey("tracks.id", ondelete="CASCADE"))
+    at: Mapped[datetime] = mapped_column()
+
+
 class AuditEntry(Base):
     """One mutation: who, what, on which target, the state before and after, from where."""
 

@@ -16,9 +16,9 @@ from streamer.auth.authenticate import Authenticator
 from streamer.errors import DatabaseUnavailable
 from streamer.observe import ROUTE_KEY
 from streamer.routes.media import AUTHORISED_KEY
-from streamer.subsonic.catalog import Catalog
+from streamer.subsonic.call import Call, MediaAnswer, Services
 from streamer.subsonic.credentials import authenticate
-from streamer.subsonic.methods import METHODS, Call, MediaAnswer, open_answer
+from streamer.subsonic.methods import METHODS, open_answer
 from streamer.subsonic.responses import GENERIC, SubsonicError, failure, render, success
 
 __all__ = ["SubsonicEndpoint"]
@@ -29,9 +29,9 @@ _MAX_FORM = 64 * 1024
 
 
 class SubsonicEndpoint:
-    def __init__(self, auth: Authenticator, catalog: Catalog, media: ASGIApp) -> None:
+    def __init__(self, auth: Authenticator, services: Services, media: ASGIApp) -> None:
         self.auth = auth
-        self.catalog = catalog
+        self.services = services
         self.media = media
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -62,8 +62,9 @@ class SubsonicEndpoint:
                 result: dict[str, Any] | MediaAnswer = anonymous
             else:
                 client = scope.get("client")
-                caller = await authenticate(self.auth, firsts, client[0] if client else None)
-                result = await handler(Call(caller, params, self.catalog))
+                ip = client[0] if client else None
+                caller = await authenticate(self.auth, firsts, ip)
+                result = await handler(Call(caller, params, self.services, ip))
         except SubsonicError as exc:
             body, media_type = render(failure(exc), fmt, callback)
             await _answer(send, exc.http_status, body, media_type, exc.headers)

@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, distinct, func, or_, select, true
 
-from streamer.db import Database, Library, Track
+from streamer.db import Database, Library, SubsonicPlay, Track
 from streamer.subsonic.ids import AlbumKey
 from streamer.subsonic.views import UNKNOWN_ALBUM, UNKNOWN_ARTIST, AlbumRow, ArtistRow, folder_id
 
@@ -133,6 +133,67 @@ class Catalog:
         async with self.db.session() as session:
             return await session.scalar(select(Track).where(where))
 
+    async def songs(self, scope: Scope, track_ids: Sequence[str]) -> list[Track]:
+        """The readable tracks among ``track_ids``, in that order (repeats kept)."""
+        if not track_ids:
+            return []
+        where = and_(await self._where(scope), Track.id.in_(set(track_ids)))
+        async with self.db.session() as session:
+            found = {t.id: t for t in await session.scalars(select(Track).where(where))}
+        return [found[i] for i in track_ids if i in found]
+
+    async def album_rows(self, scope: Scope, keys: Sequence[AlbumKey]) -> list[AlbumRow]:
+        """The albums of ``keys`` that the scope holds, in that order."""
+        if not keys:
+            return []
+        where = and_(await self._where(scope), or_(*(of_album(k) for k in keys)))
+        async with self.db.session() as session:
+            rows = _album_rows((await session.execute(self._albums(where))).all())
+        found = {AlbumKey(r.artist, r.name): r for r in rows}
+        return [found[k] for k in keys if k in found]
+
+    async def artist_rows(self, scope: Scope, names: Sequence[str]) -> list[ArtistRow]:
+        """The artists of ``names`` that the scope holds, in that order."""
+        if not names:
+            return []
+        where = and_(await self._where(scope), or_(*(of_artist(n) for n in names)))
+        query = (
+            select(
+                ARTIST.label("artist"),
+                func.count(distinct(ALBUM)).label("albums"),
+                func.max(func.nullif(func.coalesce(Track.cover_key, ""), "")).label("cover"),
+            )
+            .where(where)
+            .group_by(ARTIST)
+        )
+        async with self.db.session() as session:
+            found = {
+                r.artist: ArtistRow(r.artist, r.albums, r.cover)
+                for r in (await session.execute(query)).all()
+            }
+        return [found[n] for n in names if n in found]
+
+    async def played_albums(
+        self, scope: Scope, owner: str, *, by: str, size: int, offset: int
+    ) -> list[AlbumRow]:
+        """The listener's played albums, most recently (``by="recent"``) or most often
+        (``by="frequent"``) played first."""
+        last = func.max(SubsonicPlay.played_at)
+        count = func.count()
+        query = (
+            select(ARTIST.label("artist"), ALBUM.label("album"))
+            .select_from(SubsonicPlay)
+            .join(Track, Track.id == SubsonicPlay.track_id)
+            .where(await self._where(scope), SubsonicPlay.owner == owner)
+            .group_by(ARTIST, ALBUM)
+            .order_by(*((last.desc(),) if by == "recent" else (count.desc(), last.desc())))
+            .limit(min(size, MAX_PAGE))
+            .offset(offset)
+        )
+        async with self.db.session() as session:
+            keys = [AlbumKey(r.artist, r.album) for r in (await session.execute(query)).all()]
+        return await self.album_rows(scope, keys)
+
     async def cover_track(self, scope: Scope, where: ColumnElement[bool]) -> str | None:
         """The id of a track with a cover among ``where`` (an album's, an artist's)."""
         query = (
@@ -175,7 +236,7 @@ class Catalog:
             query = query.order_by(year.desc() if descending else year, ARTIST, ALBUM)
         elif kind == "byGenre":
             query = query.having(func.min(Track.genre) == genre).order_by(ARTIST, ALBUM)
-        else:  # recent, frequent, highest, starred: nothing recorded for them yet
+        else:  # recent, frequent and starred are the listener's (streamer.subsonic.browsing)
             return []
         query = query.limit(min(size, MAX_PAGE)).offset(offset)
         async with self.db.session() as session:

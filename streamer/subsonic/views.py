@@ -11,6 +11,7 @@ from typing import Any
 
 from streamer.db import Track
 from streamer.subsonic.ids import album_id, artist_id
+from streamer.subsonic.listening import Marks
 from streamer.subsonic.names import index_letter, sort_name
 
 __all__ = [
@@ -75,7 +76,12 @@ def _first(tags: Mapping[str, Any], key: str) -> str | None:
     return None
 
 
-def song_view(track: Track) -> dict[str, Any]:
+def _starred(marks: Marks | None, ident: str) -> str | None:
+    at = marks.starred.get(ident) if marks is not None else None
+    return iso(at) if at is not None else None
+
+
+def song_view(track: Track, marks: Marks | None = None) -> dict[str, Any]:
     artist = album_artist_of(track)
     album = track.album or UNKNOWN_ALBUM
     key = PurePosixPath(track.key)
@@ -111,12 +117,24 @@ def song_view(track: Track) -> dict[str, Any]:
         "genres": [{"name": track.genre}] if track.genre else [],
         "displayArtist": track.artist or artist,
         "displayAlbumArtist": artist,
+        "starred": _starred(marks, track.id),
+        **_plays(marks, track.id),
     }
 
 
-def album_view(row: AlbumRow, songs: Sequence[Track] | None = None) -> dict[str, Any]:
+def _plays(marks: Marks | None, track_id: str) -> dict[str, Any]:
+    played = marks.plays.get(track_id) if marks is not None else None
+    if played is None:
+        return {"playCount": 0}
+    return {"playCount": played[0], "played": iso(played[1])}
+
+
+def album_view(
+    row: AlbumRow, songs: Sequence[Track] | None = None, marks: Marks | None = None
+) -> dict[str, Any]:
+    ident = album_id(row.artist, row.name)
     view: dict[str, Any] = {
-        "id": album_id(row.artist, row.name),
+        "id": ident,
         "parent": artist_id(row.artist),
         "isDir": True,
         "name": row.name,
@@ -134,31 +152,38 @@ def album_view(row: AlbumRow, songs: Sequence[Track] | None = None) -> dict[str,
         "sortName": sort_name(row.name),
         "displayArtist": row.artist,
         "isCompilation": row.artist.casefold() == "various artists",
+        "starred": _starred(marks, ident),
     }
     if songs is not None:
-        view["song"] = [song_view(track) for track in songs]
+        view["song"] = [song_view(track, marks) for track in songs]
     return view
 
 
-def artist_view(row: ArtistRow, albums: Sequence[AlbumRow] | None = None) -> dict[str, Any]:
+def artist_view(
+    row: ArtistRow, albums: Sequence[AlbumRow] | None = None, marks: Marks | None = None
+) -> dict[str, Any]:
+    ident = artist_id(row.name)
     view: dict[str, Any] = {
-        "id": artist_id(row.name),
+        "id": ident,
         "name": row.name,
         "albumCount": row.albums,
-        "coverArt": artist_id(row.name) if row.cover else None,
+        "coverArt": ident if row.cover else None,
         "sortName": sort_name(row.name),
+        "starred": _starred(marks, ident),
     }
     if albums is not None:
-        view["album"] = [album_view(album) for album in albums]
+        view["album"] = [album_view(album, marks=marks) for album in albums]
     return view
 
 
-def artist_indexes(artists: Iterable[ArtistRow]) -> list[dict[str, Any]]:
+def artist_indexes(
+    artists: Iterable[ArtistRow], marks: Marks | None = None
+) -> list[dict[str, Any]]:
     """Artists grouped under their index letters, letters and names in sort order."""
     groups: dict[str, list[ArtistRow]] = {}
     for row in sorted(artists, key=lambda a: (sort_name(a.name), a.name)):
         groups.setdefault(index_letter(row.name), []).append(row)
     return [
-        {"name": letter, "artist": [artist_view(a) for a in groups[letter]]}
+        {"name": letter, "artist": [artist_view(a, marks=marks) for a in groups[letter]]}
         for letter in sorted(groups, key=lambda k: (k == "#", k))
     ]

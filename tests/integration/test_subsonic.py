@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import subprocess
+import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -38,6 +39,8 @@ class Setup:
     viewer_password_id: str
     viewer_id: str
     private_library: str
+    editor: str  # an editor with write access to the music library
+    editor_password: str
 
 
 def _library(base: Path) -> tuple[Path, Path, dict[str, Path]]:
@@ -106,6 +109,13 @@ def setup(
             f"/api/v1/users/{user.json()['id']}/app-passwords", json={"name": "DSub on a phone"}
         )
         assert made.status_code == 201, made.text
+        body = {**body, "name": "editor", "role": "editor",
+                "libraries": {libraries[roots[0]]: "write"}}  # fmt: skip
+        editor = admin.post("/api/v1/users", json=body)
+        assert editor.status_code == 201, editor.text
+        editor_made = admin.post(
+            f"/api/v1/users/{editor.json()['id']}/app-passwords", json={"name": "Feishin"}
+        )
         yield Setup(
             server,
             files,
@@ -114,18 +124,21 @@ def setup(
             made.json()["id"],
             user.json()["id"],
             libraries[roots[1]],
+            "editor",
+            editor_made.json()["password"],
         )
 
 
-def _connection(setup: Setup, password: str | None = None, **options: Any) -> libsonic.Connection:
+def _connection(
+    setup: Setup, password: str | None = None, user: str | None = None, **options: Any
+) -> libsonic.Connection:
     url = httpx.URL(setup.server.base_url)
     return libsonic.Connection(
         f"{url.scheme}://{url.host}",
-        setup.viewer,
+        user or setup.viewer,
         password or setup.viewer_password,
         port=url.port,
-        appName="tests",
-        **options,
+        **{"appName": "tests", **options},
     )
 
 
@@ -133,6 +146,12 @@ def _connection(setup: Setup, password: str | None = None, **options: Any) -> li
 def sonic(setup: Setup) -> libsonic.Connection:
     """py-sonic signed in as the viewer with its app password (token and salt)."""
     return _connection(setup)
+
+
+@pytest.fixture
+def editor(setup: Setup) -> libsonic.Connection:
+    """py-sonic as the editor (who may change the music library's playlists)."""
+    return _connection(setup, setup.editor_password, setup.editor, appName="Feishin")
 
 
 def _rest(setup: Setup, method: str, **params: Any) -> httpx.Response:
@@ -481,3 +500,149 @@ def test_a_revoked_app_password_stops_working(setup: Setup) -> None:
     assert "password" not in str(listed)
     with pytest.raises(libsonic.errors.CredentialError):
         old.ping()
+
+
+# -- playlists ----------------------------------------------------------------------------
+
+
+def _songs(sonic: libsonic.Connection) -> dict[str, str]:
+    found = sonic.search3("", artistCount=0, albumCount=0, songCount=100)["searchResult3"]["song"]
+    return {s["title"]: s["id"] for s in found}
+
+
+def test_a_playlist_made_by_a_player_is_the_admins_playlist_with_its_revisions(
+    setup: Setup, editor: libsonic.Connection, subsonic_schema: Validate
+) -> None:
+    songs = _songs(editor)
+    made = editor.createPlaylist(name="Road trip", songIds=[songs["Zebra"], songs["Something"]])
+    playlist = made["playlist"]
+    assert [e["title"] for e in playlist["entry"]] == ["Zebra", "Something"]
+    editor.updatePlaylist(
+        playlist["id"], name="Long road trip", comment="for the car",
+        songIdsToAdd=[songs["Come Together"]], songIndexesToRemove=[0],
+    )  # fmt: skip
+    got = editor.getPlaylist(playlist["id"])["playlist"]
+    assert (got["name"], got["comment"], got["songCount"]) == ("Long road trip", "for the car", 2)
+    assert [e["title"] for e in got["entry"]] == ["Something", "Come Together"]
+    with setup.server.api() as admin:
+        same = admin.get(f"/api/v1/playlists/{playlist['id']}").json()
+        revisions = admin.get(f"/api/v1/playlists/{playlist['id']}/revisions").json()
+    assert same["name"] == "Long road trip"
+    assert [i["track_id"] for i in same["items"]] == [e["id"] for e in got["entry"]]
+    assert [r["revision"] for r in revisions["items"]] == [2, 1]
+    salt = "9f"
+    token = hashlib.md5((setup.editor_password + salt).encode()).hexdigest()
+    signed = {"u": "editor", "t": token, "s": salt, "c": "t", "f": "json"}
+    with setup.server.client() as client:
+        listed = client.get("/rest/getPlaylists", params=signed).json()
+        one = client.get("/rest/getPlaylist", params={**signed, "id": playlist["id"]})
+    subsonic_schema("getPlaylists", listed)
+    subsonic_schema("getPlaylist", one.json())
+    editor.deletePlaylist(playlist["id"])
+    with setup.server.api() as admin:
+        assert admin.get(f"/api/v1/playlists/{playlist['id']}").status_code == 404
+
+
+def test_create_playlist_with_an_id_replaces_its_songs(editor: libsonic.Connection) -> None:
+    songs = _songs(editor)
+    made = editor.createPlaylist(name="Mix", songIds=[songs["Zebra"]])["playlist"]
+    again = editor.createPlaylist(
+        playlistId=made["id"], songIds=[songs["Première"], songs["Zebra"]]
+    )["playlist"]
+    assert again["id"] == made["id"]
+    assert [e["title"] for e in again["entry"]] == ["Première", "Zebra"]
+
+
+def test_a_viewer_sees_playlists_but_may_not_change_them(
+    setup: Setup, sonic: libsonic.Connection, editor: libsonic.Connection
+) -> None:
+    songs = _songs(editor)
+    made = editor.createPlaylist(name="Shared", songIds=[songs["Zebra"]])["playlist"]
+    seen = [p["name"] for p in sonic.getPlaylists()["playlists"]["playlist"]]
+    assert "Shared" in seen
+    assert sonic.getPlaylist(made["id"])["playlist"]["readonly"] is True
+    refused = _rest(setup, "updatePlaylist", playlistId=made["id"], name="Mine now")
+    assert _error(refused) == (200, 50)
+    assert _error(_rest(setup, "createPlaylist", name="Nope")) == (200, 50)
+    assert _error(_rest(setup, "deletePlaylist", id=made["id"])) == (200, 50)
+
+
+def test_a_playlist_of_another_library_is_not_found(setup: Setup) -> None:
+    with setup.server.api() as admin:
+        body = {"library_id": setup.private_library, "name": "hidden", "track_ids": []}
+        hidden = admin.post("/api/v1/playlists", json=body).json()["id"]
+    assert _error(_rest(setup, "getPlaylist", id=hidden)) == (200, 70)
+    assert hidden not in _rest(setup, "getPlaylists").text
+
+
+def test_songs_a_player_may_not_read_are_refused_in_a_playlist(
+    setup: Setup, editor: libsonic.Connection
+) -> None:
+    with setup.server.api() as admin:
+        tracks = admin.get("/api/v1/tracks", params={"library": setup.private_library}).json()
+    secret = tracks["items"][0]["id"]
+    with pytest.raises(libsonic.errors.DataNotFoundError):
+        editor.createPlaylist(name="Sneaky", songIds=[secret])
+
+
+# -- stars, scrobbles, now playing --------------------------------------------------------
+
+
+def test_stars_are_the_listeners_own_and_show_on_what_is_listed(
+    setup: Setup, sonic: libsonic.Connection, editor: libsonic.Connection,
+    subsonic_schema: Validate,
+) -> None:  # fmt: skip
+    songs = _songs(sonic)
+    album = sonic.getSong(songs["Zebra"])["song"]["albumId"]
+    artist = sonic.getSong(songs["Come Together"])["song"]["artistId"]
+    sonic.star(sids=[songs["Zebra"]], albumIds=[album], artistIds=[artist])
+    starred = sonic.getStarred2()["starred2"]
+    assert [s["title"] for s in starred["song"]] == ["Zebra"]
+    assert [a["name"] for a in starred["album"]] == ["Hits"]
+    assert [a["name"] for a in starred["artist"]] == ["The Beatles"]
+    assert "starred" in sonic.getSong(songs["Zebra"])["song"]
+    assert "starred" in sonic.getAlbum(album)["album"]
+    listed = sonic.getAlbumList2("starred")["albumList2"]["album"]
+    assert [a["name"] for a in listed] == ["Hits"]
+    subsonic_schema("getStarred2", _rest(setup, "getStarred2").json())
+    assert editor.getStarred2()["starred2"].get("song", []) == []  # not the editor's
+    sonic.unstar(sids=[songs["Zebra"]], albumIds=[album], artistIds=[artist])
+    assert sonic.getStarred2()["starred2"].get("song", []) == []
+    assert "starred" not in sonic.getSong(songs["Zebra"])["song"]
+
+
+def test_starring_what_does_not_exist_is_not_found(setup: Setup) -> None:
+    assert _error(_rest(setup, "star", id="0" * 32)) == (200, 70)
+    assert _error(_rest(setup, "star", albumId="al-WyJ4IiwgInkiXQ")) == (200, 70)
+
+
+def test_scrobbles_count_plays_and_order_recent_and_frequent_albums(
+    setup: Setup, editor: libsonic.Connection
+) -> None:
+    songs = _songs(editor)
+    hour_ago = int(time.time() - 3600)  # py-sonic sends it as milliseconds
+    for _ in range(3):
+        editor.scrobble(songs["Come Together"], listenTime=hour_ago)
+    editor.scrobble(songs["Zebra"])  # now
+    song = editor.getSong(songs["Come Together"])["song"]
+    assert song["playCount"] == 3
+    recent = editor.getAlbumList2("recent")["albumList2"]["album"]
+    frequent = editor.getAlbumList2("frequent")["albumList2"]["album"]
+    assert [a["name"] for a in recent] == ["Hits", "Abbey Road"]
+    assert [a["name"] for a in frequent] == ["Abbey Road", "Hits"]
+
+
+def test_now_playing_shows_each_listeners_player(
+    setup: Setup, sonic: libsonic.Connection, editor: libsonic.Connection,
+    subsonic_schema: Validate,
+) -> None:  # fmt: skip
+    songs = _songs(editor)
+    editor.scrobble(songs["Something"], submission=False)
+    editor.scrobble(songs["Zebra"], submission=False)  # the same player moved on
+    answer = _rest(setup, "getNowPlaying")
+    subsonic_schema("getNowPlaying", answer.json())
+    entries = sonic.getNowPlaying()["nowPlaying"]["entry"]
+    mine = [e for e in entries if e["username"] == "editor"]
+    assert [(e["title"], e["playerName"], e["minutesAgo"]) for e in mine] == [
+        ("Zebra", "Feishin", 0)
+    ]
