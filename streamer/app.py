@@ -50,6 +50,7 @@ from streamer.observe import ObserveMiddleware
 from streamer.playlists.streams import PlaylistStreams
 from streamer.recent_errors import RecentErrors
 from streamer.renditions.catalog import RenditionCatalog
+from streamer.renditions.on_demand import OnDemandTranscodes
 from streamer.request_limits import request_limits
 from streamer.request_stats import RequestStats
 from streamer.routes.api import create_api
@@ -126,8 +127,14 @@ class StreamerApp:
         self.channels = ChannelService(self.db, self.renditions)
         self.live = LiveEndpoint(LiveStreams(self.channels, self.renditions), self.media)
         self.auth = make_authenticator(settings, self.db)
-        services = Services(self.db, Catalog(self.db), Listening(self.db))
-        self.subsonic = SubsonicEndpoint(self.auth, services, self.media)
+        on_demand = OnDemandTranscodes(
+            concurrency=settings.on_demand_transcodes,
+            wait=settings.on_demand_wait_seconds,
+            work_dir=settings.data_dir / "work",
+            ffmpeg=settings.ffmpeg_path,
+        )
+        services = Services(self.db, Catalog(self.db), Listening(self.db), on_demand.enabled)
+        self.subsonic = SubsonicEndpoint(self.auth, services, self.media, on_demand)
         self.events = make_event_hub(settings, self.db)
         self.upload_recovery = UploadRecovery(self.db, self.stores, settings, self.events.publisher)
         self.stats.add_flusher(EventMetrics(self.events, self.metrics).flush)

@@ -118,6 +118,11 @@ class Settings(BaseModel):
     # imageio-ffmpeg's static build. Start-up refuses releases older than 5.1 and logs the
     # version (docs/transcoding.md).
     ffmpeg_path: str | None = None
+    # Transcodes made as they are sent (the Subsonic API's stream with format or
+    # maxBitRate): how many run at once in this process (0: always send originals), and
+    # how long a request waits for one of them before it is answered 503.
+    on_demand_transcodes: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=0, le=64)
+    on_demand_wait_seconds: float = Field(10.0, ge=0.0, le=300.0)
     # Jobs: how many run at once in this process, how often a failing one is tried (with
     # exponential backoff from job_retry_seconds), and how quickly queued work, cancel
     # requests and progress are noticed.

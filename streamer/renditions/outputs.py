@@ -63,6 +63,7 @@ __all__ = [
     "AAC_PRIMING",
     "SEGMENT_SECONDS",
     "source_hash",
+    "source_url",
     "store_outputs",
     "transcode_track",
 ]
@@ -117,7 +118,7 @@ async def transcode_track(
         raise ValueError(f"track {track.id} has no probed sample rate or channel count")
     duration = track.duration or 0.0
     timeout = 60.0 + 2.0 * duration
-    source = await _source_url(store, track.key, expires=int(timeout) + _PRESIGN_MARGIN)
+    source = await source_url(store, track.key, expires=int(timeout) + _PRESIGN_MARGIN)
     run = uuid.uuid4().hex[:12]
     out_dir = work_dir / f"transcode-{track.id}-{run}"
     plans = plan_outputs(
@@ -193,7 +194,8 @@ def source_hash(track: Track) -> str:
     return track.content_hash or _digest(track.version)
 
 
-async def _source_url(store: ObjectStore, key: str, *, expires: int) -> str:
+async def source_url(store: ObjectStore, key: str, *, expires: int) -> str:
+    """What ffmpeg reads ``key`` through: its local path, or a presigned URL."""
     # local_path resolves symlinks on local stores: off the loop.
     path = await asyncio.to_thread(store.local_path, key)
     if path is not None:

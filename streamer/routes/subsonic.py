@@ -6,20 +6,39 @@ behave exactly as on /media."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import hashlib
 import logging
 from typing import Any
 from urllib.parse import parse_qs
 
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 from streamer.auth.authenticate import Authenticator
 from streamer.errors import DatabaseUnavailable
 from streamer.observe import ROUTE_KEY
-from streamer.routes.media import AUTHORISED_KEY
-from streamer.subsonic.call import Call, MediaAnswer, Services
+from streamer.renditions.on_demand import Busy, OnDemandTranscodes
+from streamer.routes.asgi import request_headers
+from streamer.routes.media import AUTHORISED_KEY, MediaEndpoint
+from streamer.routes.media_delivery import Subject
+from streamer.routes.media_index import MediaEntry
+from streamer.routes.media_plan import Window
+from streamer.storage.base import ObjectNotFound, ObjectStore, StorageError
+from streamer.subsonic.call import Call, MediaAnswer, Services, TranscodeAnswer
 from streamer.subsonic.credentials import authenticate
 from streamer.subsonic.methods import METHODS, open_answer
-from streamer.subsonic.responses import GENERIC, SubsonicError, failure, render, success
+from streamer.subsonic.responses import (
+    GENERIC,
+    NOT_FOUND,
+    SubsonicError,
+    failure,
+    render,
+    success,
+)
+from streamer.types import DELIVERY_KEY, Delivery
+from transcoder.errors import TranscodeError
+from transcoder.progressive import Progressive
 
 __all__ = ["SubsonicEndpoint"]
 
@@ -29,10 +48,17 @@ _MAX_FORM = 64 * 1024
 
 
 class SubsonicEndpoint:
-    def __init__(self, auth: Authenticator, services: Services, media: ASGIApp) -> None:
+    def __init__(
+        self,
+        auth: Authenticator,
+        services: Services,
+        media: MediaEndpoint,
+        on_demand: OnDemandTranscodes,
+    ) -> None:
         self.auth = auth
         self.services = services
         self.media = media
+        self.on_demand = on_demand
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         name = scope["path"][len("/rest/") :].removesuffix(".view")
@@ -59,7 +85,7 @@ class SubsonicEndpoint:
             firsts = {k: v[0] for k, v in params.items() if v}
             anonymous = open_answer(name)
             if anonymous is not None and "u" not in firsts and "apiKey" not in firsts:
-                result: dict[str, Any] | MediaAnswer = anonymous
+                result: dict[str, Any] | MediaAnswer | TranscodeAnswer = anonymous
             else:
                 client = scope.get("client")
                 ip = client[0] if client else None
@@ -83,6 +109,13 @@ class SubsonicEndpoint:
         if isinstance(result, MediaAnswer):
             await self._media(scope, receive, send, result.path)
             return
+        if isinstance(result, TranscodeAnswer):
+            try:
+                await self._transcode(scope, receive, send, result)
+            except SubsonicError as exc:
+                body, media_type = render(failure(exc), fmt, callback)
+                await _answer(send, exc.http_status, body, media_type, exc.headers)
+            return
         body, media_type = render(success(**result), fmt, callback)
         await _answer(send, 200, body, media_type, {})
 
@@ -105,6 +138,122 @@ class SubsonicEndpoint:
             scope["path"], scope["query_string"] = own_path, own_query
             scope["method"] = own_method
             scope[ROUTE_KEY] = "/rest/{method}"
+
+    async def _transcode(
+        self, scope: Scope, receive: Receive, send: Send, answer: TranscodeAnswer
+    ) -> None:
+        """A transcode kept from before (served as a stored object, ranges and all), or
+        one made as it is sent (200, no length, no ranges); counted as a delivery of the
+        track in that format either way."""
+        plan = answer.plan
+        try:
+            entry = await self.media.index.get(answer.track_id)
+            if entry is None:
+                raise SubsonicError(NOT_FOUND, "no such song")
+            store = await self.media.store_for(entry.library_root)
+        except (DatabaseUnavailable, StorageError):
+            logger.warning("cannot reach the track's storage", exc_info=True)
+            raise SubsonicError(
+                GENERIC, "storage unavailable", http_status=503, headers={"retry-after": "5"}
+            ) from None
+        source = entry.content_hash or hashlib.sha256(entry.version.encode()).hexdigest()
+        key = self.on_demand.key(entry.track_id, source, plan)
+        subject: Subject = ("track", entry.track_id, plan.name, None, entry.duration)
+        if answer.offset <= 0:
+            window = Window(key=key, content_type=plan.format.content_type, version="")
+            with contextlib.suppress(ObjectNotFound):
+                await store.stat(key)
+                await self._media_window(scope, receive, send, entry.library_root, window, subject)
+                return
+        try:
+            async with self.on_demand.slot():
+                await self._send_transcode(scope, receive, send, store, entry, plan, key, answer)
+        except Busy as exc:
+            raise SubsonicError(
+                GENERIC, str(exc), http_status=503, headers={"retry-after": "5"}
+            ) from None
+
+    async def _media_window(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        root: str,
+        window: Window,
+        subject: Subject,
+    ) -> None:
+        own_method = scope["method"]
+        scope["method"] = "HEAD" if own_method == "HEAD" else "GET"
+        try:
+            headers = request_headers(scope)
+            found = await self.media.serve(
+                scope, receive, send, headers, [], root, window, subject[1], subject
+            )
+        finally:
+            scope["method"] = own_method
+            scope[ROUTE_KEY] = "/rest/{method}"
+        if not found:
+            raise SubsonicError(NOT_FOUND, "the kept transcode is gone; ask again")
+
+    async def _send_transcode(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        store: ObjectStore,
+        entry: MediaEntry,
+        plan: Progressive,
+        key: str,
+        answer: TranscodeAnswer,
+    ) -> None:
+        seconds = max((entry.duration or 0.0) - answer.offset, 0.0)
+        estimate = int(plan.kbps * 125 * seconds)  # bytes, for the delivery's share
+        scope[DELIVERY_KEY] = Delivery(
+            "track", entry.track_id, plan.name, None, None, None, estimate, entry.duration
+        )
+        headers = [
+            (b"content-type", plan.format.content_type.encode()),
+            (b"cache-control", b"no-store"),
+            (b"accept-ranges", b"none"),
+        ]
+        if entry.duration is not None:
+            headers.append((b"x-content-duration", f"{seconds:.3f}".encode()))
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        if scope["method"] == "HEAD":
+            await send({"type": "http.response.body", "body": b""})
+            return
+        chunks = self.on_demand.transcode(
+            store,
+            entry.key,
+            plan,
+            keep_as=key if answer.offset <= 0 else None,
+            duration=entry.duration,
+            offset=answer.offset,
+        )
+        disconnected = asyncio.Event()
+
+        async def watch() -> None:
+            while (await receive())["type"] != "http.disconnect":
+                pass
+            disconnected.set()
+
+        watcher = asyncio.create_task(watch())
+        try:
+            async for chunk in chunks:
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                # Wait while the client's buffer is full: ffmpeg runs at the client's pace.
+                await send({"type": "http.response.body", "body": b"", "more_body": True})
+                if disconnected.is_set():
+                    return  # closing the chunks below kills ffmpeg
+            await send({"type": "http.response.body", "body": b""})
+        except TranscodeError:
+            # The status line went out: end the connection rather than a body that
+            # looks whole.
+            logger.warning("on-demand transcode of %s failed", entry.track_id, exc_info=True)
+            raise
+        finally:
+            watcher.cancel()
+            await chunks.aclose()
 
 
 def _failure(error: SubsonicError, fmt: str | None) -> tuple[bytes, str]:

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from streamer.db import Track
-from streamer.subsonic.call import Call, MediaAnswer
+from streamer.subsonic.call import Call, MediaAnswer, TranscodeAnswer
 from streamer.subsonic.catalog import Scope, of_album, of_artist
 from streamer.subsonic.ids import album_id, artist_id, parse_album_id, parse_artist_id
 from streamer.subsonic.listening import Marks
@@ -29,6 +29,7 @@ from streamer.subsonic.views import (
     folder_id,
     song_view,
 )
+from transcoder.progressive import choose
 
 __all__ = ["OPEN_SUBSONIC_EXTENSIONS", "marks_for"]
 
@@ -241,9 +242,30 @@ async def _track_media(call: Call, suffix: str) -> MediaAnswer:
     return MediaAnswer(f"/media/{track.id}/{suffix}")
 
 
-async def stream(call: Call) -> MediaAnswer:
-    # The original, as it is: transcoding on demand (format, maxBitRate) is the next step.
-    return await _track_media(call, "original")
+async def stream(call: Call) -> MediaAnswer | TranscodeAnswer:
+    """The original, or a transcode when ``format`` names another format or the original
+    is above ``maxBitRate`` (kbps; 0 means no limit); ``timeOffset`` (seconds) starts a
+    transcode that far in (an original is sought with a range instead)."""
+    track = await call.catalog.song(call.scope(), call.required("id"))
+    if track is None:
+        raise SubsonicError(NOT_FOUND, "no such song")
+    requested = call.get("format") or None
+    max_kbps = call.integer("maxBitRate", 0) or 0
+    offset = call.integer("timeOffset", 0) or 0
+    if not call.services.transcodes_on:
+        return MediaAnswer(f"/media/{track.id}/original")
+    try:
+        plan = choose(
+            requested,
+            max_kbps,
+            source_codec=track.codec,
+            source_kbps=round(track.bitrate / 1000) if track.bitrate else None,
+        )
+    except ValueError as exc:
+        raise SubsonicError(GENERIC, str(exc)) from None
+    if plan is None:
+        return MediaAnswer(f"/media/{track.id}/original")
+    return TranscodeAnswer(track.id, plan, float(offset))
 
 
 async def download(call: Call) -> MediaAnswer:

@@ -13,8 +13,9 @@ from streamer.subsonic.catalog import Catalog, Scope
 from streamer.subsonic.credentials import Caller
 from streamer.subsonic.listening import Listening
 from streamer.subsonic.responses import GENERIC, MISSING_PARAMETER, SubsonicError
+from transcoder.progressive import Progressive
 
-__all__ = ["Call", "MediaAnswer", "Method", "Services"]
+__all__ = ["Call", "MediaAnswer", "Method", "Services", "TranscodeAnswer"]
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,7 @@ class Services:
     db: Database
     catalog: Catalog
     listening: Listening
+    transcodes_on: bool = True  # False: stream sends originals whatever is asked
 
 
 @dataclass(frozen=True)
@@ -88,4 +90,13 @@ class MediaAnswer:
     path: str
 
 
-Method = Callable[[Call], Awaitable[dict[str, Any] | MediaAnswer]]
+@dataclass(frozen=True)
+class TranscodeAnswer:
+    """Answer with ``plan`` of the track made as it is sent (or kept from before)."""
+
+    track_id: str
+    plan: Progressive
+    offset: float = 0.0
+
+
+Method = Callable[[Call], Awaitable[dict[str, Any] | MediaAnswer | TranscodeAnswer]]
