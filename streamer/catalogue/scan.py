@@ -4,7 +4,9 @@ A scan lists every object once and compares it with the rows it already has, loa
 query. An object whose size, mtime and version are unchanged costs no I/O at all. Otherwise
 its content hash decides: the same bytes (a touched file) only refresh the row's stat, other
 bytes are probed again. Objects no longer listed become status "gone"; their rows (and ids,
-hence URLs) stay, and come back if the file does.
+hence URLs) stay, and come back if the file does. A new key holding the bytes of a track
+whose own key no longer exists is that track moved: its row takes the new key and keeps
+its id, edits, playlist places and renditions.
 
 Files with an audio extension that cannot be probed are stored with status "error" and the
 reason; other files are skipped. One bad file never stops a scan; only a store that cannot
@@ -96,7 +98,7 @@ class ScanProgress:
 @dataclass
 class ScanReport:
     """What one scan did. Every audio file listed counts in exactly one of added, changed,
-    unchanged and failed; ``total`` is their sum. ``failed`` counts files that could not be
+    unchanged, moved and failed; ``total`` is their sum. ``failed`` counts files that could not be
     probed (stored with status "error") or read; a file whose earlier failure is unchanged
     counts as unchanged. ``skipped`` counts files without an audio extension.
     """
@@ -104,6 +106,7 @@ class ScanReport:
     added: int = 0
     changed: int = 0
     unchanged: int = 0
+    moved: int = 0
     gone: int = 0
     failed: int = 0
     skipped: int = 0
@@ -127,6 +130,7 @@ class ScanReport:
 class _Known(NamedTuple):
     """What the database holds about one key."""
 
+    id: str  # the key's own id, or the id of the track that moved there
     size: int
     mtime: float
     version: str
@@ -208,6 +212,7 @@ async def scan_objects(
     as a scan would (same hash, probe, cover and row), touching nothing else: no listing,
     nothing marked gone, the library's last-scan summary left alone."""
     scan = _Scan(db, store, library, 1, None, False, len(infos) or 1, events)
+    scan.detect_moves = False  # an upload is a new track, whatever it holds
     started = time.monotonic()
     scan.known = await scan._load_known([info.key for info in infos])
     executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="scan")
@@ -255,6 +260,11 @@ class _Scan:
         self.write_lock = asyncio.Lock()
         self.loop = asyncio.get_running_loop()
         self.record_summary = True
+        # Moves: known keys by content hash (built when first needed), and old keys
+        # already taken by a moved file.
+        self.detect_moves = True
+        self.by_hash: dict[str, list[str]] | None = None
+        self.claimed: set[str] = set()
 
     async def run(self) -> ScanReport:
         started = time.monotonic()
@@ -296,6 +306,7 @@ class _Scan:
     async def _load_known(self, keys: list[str] | None = None) -> dict[str, _Known]:
         query = select(
             Track.key,
+            Track.id,
             Track.size,
             Track.mtime,
             Track.version,
@@ -308,7 +319,8 @@ class _Scan:
         async with self.db.session() as session:
             rows = await session.execute(query)
             return {
-                row[0]: _Known(row[1], row[2], row[3], row[4], row[5], row[6] or {}) for row in rows
+                row[0]: _Known(row[1], row[2], row[3], row[4], row[5], row[6], row[7] or {})
+                for row in rows
             }
 
     async def _list(self, queue: asyncio.Queue[ObjectInfo | None]) -> None:
@@ -374,7 +386,12 @@ class _Scan:
             return
 
         stat = {"size": info.size, "mtime": info.mtime, "version": info.version}
-        track_id = track_id_for(self.library.id, info.key)
+        moved = None
+        if known is None and self.detect_moves and outcome is not None:
+            moved = await self._moved_here(info.key, content_hash)
+        if moved is not None:
+            known = moved
+        track_id = known.id if known is not None else track_id_for(self.library.id, info.key)
         now = utcnow()
         if outcome is None:
             # Same bytes (a touched or copied-over file): only the stat moves.
@@ -400,15 +417,48 @@ class _Scan:
                 row.update(known.overrides)
             if outcome.cover is not None:
                 row["cover_key"] = await self._store_cover(outcome.cover, info.key)
-            if known is None or known.status == "gone":
+            if moved is not None:
+                self.report.moved += 1
+            elif known is None or known.status == "gone":
                 self.report.added += 1
             else:
                 self.report.changed += 1
-        if known is None:
+        if moved is not None:
+            row.update(key=info.key, status=row.get("status", "ok"))
+            self.updates.append(row)
+        elif known is None:
             row.update(library_id=self.library.id, key=info.key, created_at=now)
             self.inserts.append(row)
         else:
             self.updates.append(row)
+
+    async def _moved_here(self, key: str, content_hash: str) -> _Known | None:
+        """The track whose bytes ``key`` holds and whose own key no longer exists (it was
+        moved or renamed here), now known under ``key``; None for a new file. A track
+        whose key still exists is copied, not moved: the copy is a new track."""
+        if self.by_hash is None:
+            self.by_hash = {}
+            for old, known in self.known.items():
+                if known.content_hash is not None:
+                    self.by_hash.setdefault(known.content_hash, []).append(old)
+        for old in list(self.by_hash.get(content_hash, ())):
+            if old in self.claimed or old not in self.known:
+                continue
+            try:
+                await self.store.stat(old)
+                continue  # still there
+            except ObjectNotFound:
+                pass
+            except StorageError:
+                return None  # cannot tell: a new track is the safe answer
+            if old in self.claimed:  # another worker took it meanwhile
+                continue
+            self.claimed.add(old)
+            known = self.known.pop(old)
+            self.known[key] = known
+            self.seen.discard(old)
+            return known
+        return None
 
     async def _store_cover(self, cover: Cover, key: str) -> str | None:
         """Keep the embedded cover as a derived object named by its content; None (no
@@ -484,10 +534,7 @@ class _Scan:
         if not vanished:
             return
         now = utcnow()
-        rows = [
-            {"id": track_id_for(self.library.id, key), "status": "gone", "scanned_at": now}
-            for key in vanished
-        ]
+        rows = [{"id": self.known[key].id, "status": "gone", "scanned_at": now} for key in vanished]
         async with self.db.session() as session, session.begin():
             for start in range(0, len(rows), 1000):
                 await session.execute(update(Track), rows[start : start + 1000])

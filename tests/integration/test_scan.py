@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import func, select
 
 from streamer.catalogue.remote_file import RangeFile
 from streamer.catalogue.repository import get_library, get_track, list_libraries, list_tracks
@@ -78,14 +79,16 @@ async def track(db: Database, root: Path, key: str) -> Track:
 def counts(report: ScanReport) -> dict[str, int]:
     return {
         name: getattr(report, name)
-        for name in ("added", "changed", "unchanged", "gone", "failed", "skipped", "total")
-    }
+        for name in (
+            "added", "changed", "unchanged", "moved", "gone", "failed", "skipped", "total"
+        )
+    }  # fmt: skip
 
 
 def expect(**changed: int) -> dict[str, int]:
-    base = dict.fromkeys(("added", "changed", "unchanged", "gone", "failed", "skipped"), 0)
+    base = dict.fromkeys(("added", "changed", "unchanged", "moved", "gone", "failed", "skipped"), 0)
     base.update(changed)
-    base["total"] = sum(base[k] for k in ("added", "changed", "unchanged", "failed"))
+    base["total"] = sum(base[k] for k in ("added", "changed", "unchanged", "moved", "failed"))
     return base
 
 
@@ -254,6 +257,67 @@ async def test_re_added_file_is_ok_again_with_the_same_id(
     assert counts(report) == expect(added=1, unchanged=6)
     again = await track(db, library_dir, "album/ogg.ogg")
     assert (again.id, again.status) == (first.id, "ok")
+
+
+async def _row_by_id(db: Database, track_id: str) -> Track:
+    found = await get_track(db, track_id)
+    assert found is not None
+    return found
+
+
+@pytest.mark.parametrize(
+    "move",
+    [
+        lambda root: (root / "album" / "ogg.ogg").rename(root / "album" / "renamed.ogg"),
+        lambda root: (root / "album").rename(root / "elsewhere"),
+    ],
+    ids=["renamed-file", "moved-folder"],
+)
+async def test_a_moved_file_keeps_its_track_id_and_edits(
+    db: Database, library_dir: Path, move: object
+) -> None:
+    await scan(db, library_dir)
+    first = await track(db, library_dir, "album/ogg.ogg")
+    async with db.session() as session, session.begin():
+        row = await session.get(Track, first.id)
+        assert row is not None
+        row.title, row.overrides = "Edited title", {"title": "Edited title"}
+    await asyncio.to_thread(move, library_dir)  # type: ignore[arg-type]
+    report = await scan(db, library_dir)
+    moved = await _row_by_id(db, first.id)
+    assert moved.key in ("album/renamed.ogg", "elsewhere/ogg.ogg")
+    assert (moved.status, moved.title, moved.codec) == ("ok", "Edited title", "vorbis")
+    assert report.moved >= 1
+    assert report.added == 0
+    assert report.gone == 0
+    async with db.session() as session:
+        assert await session.scalar(select(func.count()).select_from(Track)) == 7
+
+
+async def test_a_copy_is_a_new_track(db: Database, library_dir: Path) -> None:
+    await scan(db, library_dir)
+    first = await track(db, library_dir, "album/ogg.ogg")
+    shutil.copyfile(library_dir / "album" / "ogg.ogg", library_dir / "album" / "copy.ogg")
+    report = await scan(db, library_dir)
+    assert counts(report) == expect(added=1, unchanged=7)
+    assert (await _row_by_id(db, first.id)).key == "album/ogg.ogg"
+
+
+async def test_a_file_moved_after_its_deletion_was_scanned_comes_back_with_its_id(
+    db: Database, library_dir: Path, tmp_path: Path
+) -> None:
+    await scan(db, library_dir)
+    first = await track(db, library_dir, "album/ogg.ogg")
+    (library_dir / "album" / "ogg.ogg").rename(tmp_path / "aside.ogg")
+    await scan(db, library_dir)
+    assert (await _row_by_id(db, first.id)).status == "gone"
+    (tmp_path / "aside.ogg").rename(library_dir / "album" / "back under a new name.ogg")
+    report = await scan(db, library_dir)
+    back = await _row_by_id(db, first.id)
+    assert (back.key, back.status) == ("album/back under a new name.ogg", "ok")
+    assert counts(report) == expect(moved=1, unchanged=6)
+    # and a later scan knows it under its new key
+    assert counts(await scan(db, library_dir)) == expect(unchanged=7)
 
 
 async def test_force_probes_unchanged_files_again(db: Database, library_dir: Path) -> None:
