@@ -30,6 +30,8 @@ from streamer import cli_accounts, cli_demo, cli_maintenance
 from streamer.analytics import command as analytics_command
 from streamer.catalogue.scan import ScanProgress, ScanReport, ensure_library, scan_library
 from streamer.catalogue.scan_events import scan_done_event, scan_progress_event
+from streamer.catalogue.scan_tasks import ScanTasks
+from streamer.catalogue.watch import LibraryWatcher
 from streamer.db import Database, migrate
 from streamer.errors import CatalogueError, SettingsError, StorageError
 from streamer.events.publish import EventPublisher, Outgoing, scan_event
@@ -531,7 +533,17 @@ class Background:
 
             runner = runner_for(db, stores.get, settings, recover_all=True)
             await runner.start()
+        watcher: LibraryWatcher | None = None
+        events: EventPublisher | None = None
         try:
+            if settings.watch_libraries:
+                # Before the start-up scan: a change made while it runs is scanned after it.
+                for root in settings.libraries:
+                    await ensure_library(db, root)
+                events = EventPublisher(db, redis_url=settings.redis_url)
+                scans = ScanTasks(db, stores, settings, events=events)
+                watcher = LibraryWatcher(db, scans, settings)
+                watcher.start()
             try:
                 if settings.libraries and settings.scan_on_start:
                     await self._scan_and_queue(db, runner)
@@ -539,6 +551,10 @@ class Background:
                 self.settled.set()
             await self._stop.wait()
         finally:
+            if watcher is not None:
+                await watcher.close()
+            if events is not None:
+                await events.close()
             if runner is not None:
                 await runner.stop()
             await stores.close()

@@ -96,6 +96,12 @@ class Settings(BaseModel):
     library_parents: tuple[str, ...] = ()
     scan_concurrency: int = Field(8, ge=1, le=256)
     scan_on_start: bool = True
+    # Libraries that notice changes (streamer/catalogue/watch.py): `serve` scans a local
+    # library when its files change (events grouped for watch_debounce_ms), and lists
+    # s3:// libraries again every rescan_seconds (0: never; scans through the API still).
+    watch_libraries: bool = True
+    watch_debounce_ms: int = Field(1000, ge=50, le=60_000)
+    rescan_seconds: float = Field(900.0, ge=0.0, le=7 * 86400.0)
     # After the start-up scan, queue a transcode job for every track without renditions
     # of the current ladder.
     transcode_on_start: bool = True

@@ -63,6 +63,7 @@ class ScanTasks:
         self.settings = settings
         self.events = events
         self._tasks: set[asyncio.Task[None]] = set()
+        self._by_library: dict[str, asyncio.Task[None]] = {}
 
     async def start(self, library: Library) -> dict[str, Any]:
         """Start scanning ``library``; ScanBusy if a scan of it runs anywhere."""
@@ -86,8 +87,18 @@ class ScanTasks:
         await self._publish(scan_event(library.id, "running"))
         task = asyncio.create_task(self._run(library, state))
         self._tasks.add(task)
+        self._by_library[library.id] = task
         task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(lambda _: self._forget(library.id, task))
         return state
+
+    def running(self, library_id: str) -> asyncio.Task[None] | None:
+        """This process's scan of the library while it runs."""
+        return self._by_library.get(library_id)
+
+    def _forget(self, library_id: str, task: asyncio.Task[None]) -> None:
+        if self._by_library.get(library_id) is task:
+            del self._by_library[library_id]
 
     async def _run(self, library: Library, state: dict[str, Any]) -> None:
         last_write = 0.0
