@@ -9,7 +9,8 @@ from typing import Any
 
 from streamer.db import Track
 from streamer.subsonic.call import Call, MediaAnswer, TranscodeAnswer
-from streamer.subsonic.catalog import Scope, of_album, of_artist
+from streamer.subsonic.catalog import Scope
+from streamer.subsonic.grouping import of_album, of_artist
 from streamer.subsonic.ids import album_id, artist_id, parse_album_id, parse_artist_id
 from streamer.subsonic.listening import Marks
 from streamer.subsonic.names import IGNORED_ARTICLES
@@ -216,14 +217,13 @@ async def get_genres(call: Call) -> dict[str, Any]:
 
 
 async def search3(call: Call) -> dict[str, Any]:
-    query = (call.get("query") or "").strip().strip('"')
-    words = [w for w in query.replace("*", " ").split() if w]
+    query = (call.get("query") or "").strip().strip('"').replace("*", " ").strip()
 
     def page(kind: str) -> tuple[int, int]:
         return call.integer(f"{kind}Count", 20) or 0, call.integer(f"{kind}Offset", 0) or 0
 
     artists, albums, songs = await call.catalog.search(
-        call.scope(), words, artists=page("artist"), albums=page("album"), songs=page("song")
+        call.scope(), query, artists=page("artist"), albums=page("album"), songs=page("song")
     )
     marks = await marks_for(call, songs, albums, artists)
     return {

@@ -1,34 +1,24 @@
 """The catalogue as Subsonic players browse it: music folders (libraries), artists and
-albums grouped from the tracks' tags, songs, genres, album lists and search, each within
-the libraries the caller may read. Queries only; the shapes are streamer.subsonic.views."""
+albums grouped from the tracks' tags (held in memory: streamer.subsonic.album_index),
+songs, genres, album lists and search, each within the libraries the caller may read."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from itertools import islice
 
-from sqlalchemy import ColumnElement, Select, and_, distinct, func, or_, select, true
+from sqlalchemy import ColumnElement, and_, distinct, func, select
 
+from streamer.catalogue.search import TrackFilter, filtered_query, search_terms
 from streamer.db import Database, Library, SubsonicPlay, Track
+from streamer.subsonic.album_index import AlbumIndex, fold
+from streamer.subsonic.grouping import ALBUM, ARTIST, of_album
 from streamer.subsonic.ids import AlbumKey
-from streamer.subsonic.views import UNKNOWN_ALBUM, UNKNOWN_ARTIST, AlbumRow, ArtistRow, folder_id
+from streamer.subsonic.views import AlbumRow, ArtistRow, album_artist_of, folder_id
 
-__all__ = ["ALBUM", "ARTIST", "Catalog", "Scope", "of_album", "of_artist"]
+__all__ = ["MAX_PAGE", "Catalog", "Scope", "album_row"]
 
-# The grouping of streamer.subsonic.views.album_artist_of, in SQL.
-ARTIST: ColumnElement[str] = func.coalesce(
-    func.nullif(Track.album_artist, ""), func.nullif(Track.artist, ""), UNKNOWN_ARTIST
-)
-ALBUM: ColumnElement[str] = func.coalesce(func.nullif(Track.album, ""), UNKNOWN_ALBUM)
 MAX_PAGE = 500
-
-
-def of_artist(name: str) -> ColumnElement[bool]:
-    return ARTIST.is_not_distinct_from(name)
-
-
-def of_album(key: AlbumKey) -> ColumnElement[bool]:
-    return and_(ARTIST.is_not_distinct_from(key.artist), ALBUM.is_not_distinct_from(key.album))
 
 
 class Scope:
@@ -39,94 +29,70 @@ class Scope:
         self.readable = readable
         self.folder = folder
 
+    def allows(self, library_id: str) -> bool:
+        return (self.readable is None or library_id in self.readable) and (
+            self.folder is None or folder_id(library_id) == self.folder
+        )
+
     def where(self, libraries: Sequence[str]) -> ColumnElement[bool]:
-        chosen = [
-            lib
-            for lib in libraries
-            if (self.readable is None or lib in self.readable)
-            and (self.folder is None or folder_id(lib) == self.folder)
-        ]
+        chosen = [lib for lib in libraries if self.allows(lib)]
         return and_(Track.status == "ok", Track.library_id.in_(chosen))
 
 
-def _album_rows(rows: Sequence[Any]) -> list[AlbumRow]:
-    return [
-        AlbumRow(r.artist, r.album, r.songs, r.seconds or 0.0, r.created, r.year, r.genre, r.cover)
-        for r in rows
-    ]
+def album_row(tracks: Sequence[Track]) -> AlbumRow:
+    """The album the tracks (one album's, at least one) make."""
+    first = tracks[0]
+    years = [t.year for t in tracks if t.year is not None]
+    return AlbumRow(
+        album_artist_of(first),
+        first.album or "[Unknown Album]",
+        len(tracks),
+        sum(t.duration or 0.0 for t in tracks),
+        min(t.created_at for t in tracks),
+        max(years) if years else None,
+        min((t.genre for t in tracks if t.genre), default=None),
+        max((t.cover_key for t in tracks if t.cover_key), default=None),
+    )
 
 
 class Catalog:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, albums: AlbumIndex | None = None) -> None:
         self.db = db
+        self.albums = albums or AlbumIndex(db)
 
     async def libraries(self, scope: Scope) -> list[Library]:
         async with self.db.session() as session:
             rows = list(await session.scalars(select(Library).order_by(Library.name)))
-        return [
-            lib
-            for lib in rows
-            if (scope.readable is None or lib.id in scope.readable)
-            and (scope.folder is None or folder_id(lib.id) == scope.folder)
-        ]
+        return [lib for lib in rows if scope.allows(lib.id)]
 
     async def _where(self, scope: Scope) -> ColumnElement[bool]:
         return scope.where([lib.id for lib in await self.libraries(scope)])
 
     async def artists(self, scope: Scope) -> list[ArtistRow]:
-        where = await self._where(scope)
-        query = (
-            select(
-                ARTIST.label("artist"),
-                func.count(distinct(ALBUM)).label("albums"),
-                func.max(func.nullif(func.coalesce(Track.cover_key, ""), "")).label("cover"),
-            )
-            .where(where)
-            .group_by(ARTIST)
-        )
-        async with self.db.session() as session:
-            rows = (await session.execute(query)).all()
-        return [ArtistRow(r.artist, r.albums, r.cover) for r in rows]
-
-    def _albums(self, where: ColumnElement[bool]) -> Select[*tuple[Any, ...]]:
-        return (
-            select(
-                ARTIST.label("artist"),
-                ALBUM.label("album"),
-                func.count().label("songs"),
-                func.sum(Track.duration).label("seconds"),
-                func.min(Track.created_at).label("created"),
-                func.max(Track.year).label("year"),
-                func.min(Track.genre).label("genre"),
-                func.max(func.nullif(func.coalesce(Track.cover_key, ""), "")).label("cover"),
-            )
-            .where(where)
-            .group_by(ARTIST, ALBUM)
-        )
+        return (await self.albums.snapshot()).artists(scope.allows)
 
     async def albums_of(self, scope: Scope, artist: str) -> list[AlbumRow]:
-        where = and_(await self._where(scope), of_artist(artist))
-        query = self._albums(where).order_by(func.max(Track.year), ALBUM)
-        async with self.db.session() as session:
-            return _album_rows((await session.execute(query)).all())
+        snapshot = await self.albums.snapshot()
+        return list(snapshot.rows(snapshot.of_artist.get(artist, ()), scope.allows))
 
     async def album(self, scope: Scope, key: AlbumKey) -> tuple[AlbumRow, list[Track]] | None:
         where = and_(await self._where(scope), of_album(key))
         async with self.db.session() as session:
-            found = _album_rows((await session.execute(self._albums(where))).all())
-            if not found:
-                return None
-            songs = await session.scalars(
-                select(Track)
-                .where(where)
-                .order_by(
-                    func.coalesce(Track.disc_number, 1),
-                    func.coalesce(Track.track_number, 0),
-                    Track.title,
-                    Track.key,
+            songs = list(
+                await session.scalars(
+                    select(Track)
+                    .where(where)
+                    .order_by(
+                        func.coalesce(Track.disc_number, 1),
+                        func.coalesce(Track.track_number, 0),
+                        Track.title,
+                        Track.key,
+                    )
                 )
             )
-            return found[0], list(songs)
+        if not songs:
+            return None
+        return album_row(songs), songs
 
     async def song(self, scope: Scope, track_id: str) -> Track | None:
         where = and_(await self._where(scope), Track.id == track_id)
@@ -144,34 +110,21 @@ class Catalog:
 
     async def album_rows(self, scope: Scope, keys: Sequence[AlbumKey]) -> list[AlbumRow]:
         """The albums of ``keys`` that the scope holds, in that order."""
-        if not keys:
-            return []
-        where = and_(await self._where(scope), or_(*(of_album(k) for k in keys)))
-        async with self.db.session() as session:
-            rows = _album_rows((await session.execute(self._albums(where))).all())
-        found = {AlbumKey(r.artist, r.name): r for r in rows}
-        return [found[k] for k in keys if k in found]
+        snapshot = await self.albums.snapshot()
+        found = [snapshot.by_key.get(key) for key in keys]
+        return list(snapshot.rows((a for a in found if a is not None), scope.allows))
 
     async def artist_rows(self, scope: Scope, names: Sequence[str]) -> list[ArtistRow]:
         """The artists of ``names`` that the scope holds, in that order."""
-        if not names:
-            return []
-        where = and_(await self._where(scope), or_(*(of_artist(n) for n in names)))
-        query = (
-            select(
-                ARTIST.label("artist"),
-                func.count(distinct(ALBUM)).label("albums"),
-                func.max(func.nullif(func.coalesce(Track.cover_key, ""), "")).label("cover"),
-            )
-            .where(where)
-            .group_by(ARTIST)
-        )
-        async with self.db.session() as session:
-            found = {
-                r.artist: ArtistRow(r.artist, r.albums, r.cover)
-                for r in (await session.execute(query)).all()
-            }
-        return [found[n] for n in names if n in found]
+        snapshot = await self.albums.snapshot()
+        found = []
+        for name in names:
+            rows = list(snapshot.rows(snapshot.of_artist.get(name, ()), scope.allows))
+            if rows:
+                found.append(
+                    ArtistRow(name, len(rows), next((r.cover for r in rows if r.cover), None))
+                )
+        return found
 
     async def played_albums(
         self, scope: Scope, owner: str, *, by: str, size: int, offset: int
@@ -216,31 +169,32 @@ class Catalog:
         to_year: int | None = None,
         genre: str | None = None,
     ) -> list[AlbumRow]:
-        where = await self._where(scope)
-        query = self._albums(where)
+        snapshot = await self.albums.snapshot()
+        size = min(size, MAX_PAGE)
         if kind == "random":
-            query = query.order_by(func.random())
-        elif kind == "newest":
-            query = query.order_by(func.min(Track.created_at).desc(), ARTIST, ALBUM)
+            return snapshot.random(scope.allows, size)
+        if kind == "newest":
+            rows = snapshot.rows(snapshot.newest, scope.allows)
         elif kind == "alphabeticalByName":
-            query = query.order_by(func.lower(ALBUM), ARTIST)
+            rows = snapshot.rows(snapshot.by_name, scope.allows)
         elif kind == "alphabeticalByArtist":
-            query = query.order_by(func.lower(ARTIST), func.lower(ALBUM))
+            rows = snapshot.rows(snapshot.by_artist, scope.allows)
         elif kind == "byYear":
             assert from_year is not None
             assert to_year is not None
             low, high = sorted((from_year, to_year))
-            year = func.max(Track.year)
-            query = query.having(and_(year >= low, year <= high))
-            descending = from_year > to_year
-            query = query.order_by(year.desc() if descending else year, ARTIST, ALBUM)
+            within = [
+                r
+                for r in snapshot.rows(snapshot.by_artist, scope.allows)
+                if r.year is not None and low <= r.year <= high
+            ]
+            within.sort(key=lambda r: r.year or 0, reverse=from_year > to_year)
+            rows = iter(within)
         elif kind == "byGenre":
-            query = query.having(func.min(Track.genre) == genre).order_by(ARTIST, ALBUM)
+            rows = (r for r in snapshot.rows(snapshot.by_artist, scope.allows) if r.genre == genre)
         else:  # recent, frequent and starred are the listener's (streamer.subsonic.browsing)
             return []
-        query = query.limit(min(size, MAX_PAGE)).offset(offset)
-        async with self.db.session() as session:
-            return _album_rows((await session.execute(query)).all())
+        return list(islice(rows, offset, offset + size))
 
     async def random_songs(
         self,
@@ -278,60 +232,36 @@ class Catalog:
     async def search(
         self,
         scope: Scope,
-        words: Sequence[str],
+        query: str,
         *,
         artists: tuple[int, int],
         albums: tuple[int, int],
         songs: tuple[int, int],
     ) -> tuple[list[ArtistRow], list[AlbumRow], list[Track]]:
-        """Artists, albums and songs whose names hold every word (case-insensitive);
-        no words: everything (players sync a whole library that way). Each kind with
-        its (count, offset)."""
-        where = await self._where(scope)
-
-        def holds(*columns: Any) -> ColumnElement[bool]:
-            if not words:
-                return true()
-            return and_(
-                *(
-                    or_(*(func.lower(c).contains(word.lower(), autoescape=True) for c in columns))
-                    for word in words
-                )
+        """Artists, albums and songs where every word of ``query`` begins a word of the
+        name (of the title, artist or album for songs), case- and accent-insensitively,
+        as the admin's track search; an empty query: everything (players sync a whole
+        library that way). Each kind with its (count, offset)."""
+        snapshot = await self.albums.snapshot()
+        words = search_terms(fold(query))
+        found_artists: list[ArtistRow] = []
+        if artists[0]:
+            named = snapshot.artists(scope.allows, words)
+            found_artists = named[artists[1] : artists[1] + min(artists[0], MAX_PAGE)]
+        found_albums: list[AlbumRow] = []
+        if albums[0]:
+            rows = snapshot.rows(snapshot.named(words), scope.allows)
+            found_albums = list(islice(rows, albums[1], albums[1] + min(albums[0], MAX_PAGE)))
+        found_songs: list[Track] = []
+        if songs[0]:
+            libraries = [lib.id for lib in await self.libraries(scope)]
+            where = TrackFilter(readable=libraries, q=query or None, status="ok")
+            statement = (
+                filtered_query(where, self.db.engine.dialect.name)
+                .order_by(Track.id)
+                .limit(min(songs[0], MAX_PAGE))
+                .offset(songs[1])
             )
-
-        artist_query = (
-            select(
-                ARTIST.label("artist"),
-                func.count(distinct(ALBUM)).label("albums"),
-                func.max(func.nullif(func.coalesce(Track.cover_key, ""), "")).label("cover"),
-            )
-            .where(where)
-            .group_by(ARTIST)
-            .having(holds(ARTIST))
-            .order_by(func.lower(ARTIST))
-            .limit(min(artists[0], MAX_PAGE))
-            .offset(artists[1])
-        )
-        album_query = (
-            self._albums(where)
-            .having(holds(ALBUM))
-            .order_by(func.lower(ALBUM), ARTIST)
-            .limit(min(albums[0], MAX_PAGE))
-            .offset(albums[1])
-        )
-        song_query = (
-            select(Track)
-            .where(where, holds(func.coalesce(Track.title, Track.key), Track.artist, Track.album))
-            .order_by(func.lower(Track.title), Track.id)
-            .limit(min(songs[0], MAX_PAGE))
-            .offset(songs[1])
-        )
-        async with self.db.session() as session:
-            found_artists = (await session.execute(artist_query)).all() if artists[0] else []
-            found_albums = (await session.execute(album_query)).all() if albums[0] else []
-            found_songs = list(await session.scalars(song_query)) if songs[0] else []
-        return (
-            [ArtistRow(r.artist, r.albums, r.cover) for r in found_artists],
-            _album_rows(found_albums),
-            found_songs,
-        )
+            async with self.db.session() as session:
+                found_songs = list(await session.scalars(statement))
+        return found_artists, found_albums, found_songs

@@ -1,7 +1,7 @@
 """Ids of the artists and albums players browse, made from the tags that group tracks
 (album artist, album) so they stay the same across rescans and on every node, and can be
 read back without a table: the id is the group's key, base64url-encoded. Songs are
-tracks and use the track's id (32 hex digits, which neither prefix can be)."""
+tracks and use the track's id (16 hex digits, which neither prefix can be)."""
 
 from __future__ import annotations
 
