@@ -249,3 +249,28 @@ def test_postgresql_stores_events_in_daily_partitions(
     days = {time.strftime("%Y%m%d", time.gmtime(now - s)) for s in (0, 600)}
     assert where
     assert set(where) <= {f"delivery_events_p{day}" for day in days}
+
+
+def test_subsonic_streams_are_rows_of_the_track_original_and_transcoded(served: Served) -> None:
+    """Listening through the Subsonic API counts as listening: /rest/stream of the
+    original is the same row as /media's, a transcode a row of its format and bitrate."""
+    with served.server.api() as admin:
+        library = admin.get("/api/v1/libraries").json()[0]["id"]
+        body = {"name": "sonic", "password": "a long enough password 1", "role": "viewer",
+                "libraries": {library: "read"}}  # fmt: skip
+        user = admin.post("/api/v1/users", json=body).json()
+        password = admin.post(
+            f"/api/v1/users/{user['id']}/app-passwords", json={"name": "player"}
+        ).json()["password"]
+    agent = "DSub/5.5.2 (subsonic)"
+    auth = {"u": "sonic", "p": password, "c": "DSub", "v": "1.16.1", "id": served.track}
+    with served.server.client(headers={"user-agent": agent}) as client:
+        assert client.get("/rest/stream", params=auth).status_code == 200
+        mp3 = client.get("/rest/stream", params={**auth, "format": "mp3", "maxBitRate": 128})
+        assert mp3.status_code == 200
+    original, transcoded = _rows(served, agent, 2)
+    assert (original["kind"], original["subject_id"]) == ("track", served.track)
+    assert (original["rendition"], original["sent"]) == ("original", served.size)
+    assert (transcoded["subject_id"], transcoded["rendition"]) == (served.track, "mp3_128")
+    assert transcoded["sent"] == len(mp3.content)
+    assert transcoded["duration"] == pytest.approx(SECONDS, abs=0.1)
