@@ -1,6 +1,7 @@
-// The signed-in user's own account: password, two-factor authentication, sessions.
-import { useState } from 'preact/hooks';
-import { post } from '../api.js';
+// The signed-in user's own account: password, two-factor authentication, app passwords
+// for Subsonic players, sessions.
+import { useEffect, useState } from 'preact/hooks';
+import { del, get, post } from '../api.js';
 import { closeEvents } from '../events.js';
 import { html } from '../html.js';
 import { refreshSession, setSession } from '../session.js';
@@ -135,6 +136,87 @@ function Sessions() {
   </section>`;
 }
 
+const when = (value) => (value ? new Date(value).toLocaleString() : 'never');
+
+// Passwords for Subsonic players (/rest): made by the server, shown once, revoked one by one.
+function AppPasswords({ user }) {
+  const [items, setItems] = useState(null);
+  const [made, setMade] = useState(null);
+  const [error, setError] = useState(null);
+  const load = async () => {
+    try {
+      setItems(await get('/users/me/app-passwords'));
+    } catch (err) {
+      setError(err);
+    }
+  };
+  useEffect(() => {
+    load();
+  }, []);
+  const create = async (event) => {
+    event.preventDefault();
+    const form = event.currentTarget;
+    setError(null);
+    try {
+      setMade(await post('/users/me/app-passwords', { name: new FormData(form).get('name') }));
+      form.reset();
+      await load();
+    } catch (err) {
+      setError(err);
+    }
+  };
+  const revoke = async (item) => {
+    setError(null);
+    try {
+      await del(`/users/me/app-passwords/${item.id}`);
+      if (made?.id === item.id) setMade(null);
+      toast(`"${item.name}" can no longer sign in.`, 'success');
+      await load();
+    } catch (err) {
+      setError(err);
+    }
+  };
+  const live = (items || []).filter((item) => !item.revoked_at);
+  return html`<section class="stack" aria-labelledby="app-passwords">
+    <h2 id="app-passwords">App passwords</h2>
+    <p>
+      For music players that speak Subsonic (DSub, Symfonium, Feishin, …):
+      server <code>${location.origin}</code>, user <code>${user.name}</code>, and a
+      password made here, one per player. Your own password never works there.
+    </p>
+    ${
+      made &&
+      html`<div class="notice" role="status">
+        <p><strong>${made.name}</strong>: enter this password in the player now; it is not shown again.</p>
+        <p><code class="secret" data-testid="app-password">${made.password}</code></p>
+      </div>`
+    }
+    <form class="row" onSubmit=${create}>
+      <label>Player <input name="name" required maxlength="100" placeholder="DSub on my phone" /></label>
+      <button type="submit">Make a password</button>
+    </form>
+    ${
+      items === null
+        ? html`<p class="muted">Loading…</p>`
+        : live.length === 0
+          ? html`<p class="muted">No app passwords yet.</p>`
+          : html`<ul class="app-passwords" aria-label="Your app passwords">
+              ${live.map(
+                (item) => html`<li key=${item.id} class="row">
+                  <span class="stack-tight">
+                    <strong>${item.name}</strong>
+                    <span class="muted small">made ${when(item.created_at)} · last used ${when(item.last_used_at)}</span>
+                  </span>
+                  <span class="spacer"></span>
+                  <button type="button" class="danger" onClick=${() => revoke(item)} aria-label=${`Revoke ${item.name}`}>Revoke</button>
+                </li>`,
+              )}
+            </ul>`
+    }
+    <${ErrorMessage} error=${error} />
+  </section>`;
+}
+
 export default function Account({ user }) {
   useTitle('Account');
   return html`<h1>Account</h1>
@@ -142,6 +224,7 @@ export default function Account({ user }) {
     <div class="columns">
       <div class="card"><${PasswordForm} /></div>
       <div class="card"><${TwoFactor} user=${user} /></div>
+      <div class="card"><${AppPasswords} user=${user} /></div>
       <div class="card"><${Sessions} /></div>
     </div>`;
 }
