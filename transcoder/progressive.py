@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from transcoder.errors import FfmpegFailed, TranscodeTimeout
 from transcoder.ffmpeg import ffmpeg_exe
 
-__all__ = ["BITRATES", "FORMATS", "Format", "Progressive", "choose", "command", "stream"]
+__all__ = ["BITRATES", "CHUNK", "FORMATS", "Format", "Progressive", "choose", "command", "stream"]
 
 
 @dataclass(frozen=True, slots=True)

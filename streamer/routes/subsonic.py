@@ -6,7 +6,6 @@ behave exactly as on /media."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import hashlib
 import logging
@@ -21,6 +20,7 @@ from streamer.observe import ROUTE_KEY
 from streamer.renditions.on_demand import Busy, OnDemandTranscodes
 from streamer.routes.asgi import request_headers
 from streamer.routes.media import AUTHORISED_KEY, MediaEndpoint
+from streamer.routes.media_body import Pace, send_body
 from streamer.routes.media_delivery import Subject
 from streamer.routes.media_index import MediaEntry
 from streamer.routes.media_plan import Window
@@ -38,7 +38,7 @@ from streamer.subsonic.responses import (
 )
 from streamer.types import DELIVERY_KEY, Delivery
 from transcoder.errors import TranscodeError
-from transcoder.progressive import Progressive
+from transcoder.progressive import CHUNK, Progressive
 
 __all__ = ["SubsonicEndpoint"]
 
@@ -230,29 +230,18 @@ class SubsonicEndpoint:
             duration=entry.duration,
             offset=answer.offset,
         )
-        disconnected = asyncio.Event()
-
-        async def watch() -> None:
-            while (await receive())["type"] != "http.disconnect":
-                pass
-            disconnected.set()
-
-        watcher = asyncio.create_task(watch())
         try:
-            async for chunk in chunks:
-                await send({"type": "http.response.body", "body": chunk, "more_body": True})
-                # Wait while the client's buffer is full: ffmpeg runs at the client's pace.
-                await send({"type": "http.response.body", "body": b"", "more_body": True})
-                if disconnected.is_set():
-                    return  # closing the chunks below kills ffmpeg
-            await send({"type": "http.response.body", "body": b""})
+            # Sent at the client's pace (ffmpeg waits on its pipe meanwhile); a client that
+            # leaves ends the loop, and closing the chunks kills ffmpeg.
+            first = await anext(chunks, b"")
+            pace = Pace(lambda: CHUNK)  # ffmpeg's reads set the size: the pace only watches
+            await send_body(receive, send, [first], chunks, pace)
         except TranscodeError:
             # The status line went out: end the connection rather than a body that
             # looks whole.
             logger.warning("on-demand transcode of %s failed", entry.track_id, exc_info=True)
             raise
         finally:
-            watcher.cancel()
             await chunks.aclose()
 
 

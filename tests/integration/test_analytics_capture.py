@@ -23,6 +23,7 @@ from streamer.db.engine import sync_url
 from streamer.settings import Settings
 from tests.fixtures.immediate import AnswerSpy, spied_app
 from tests.fixtures.servers import RunningServer, scan_roots, serve_in_thread, transcode_library
+from tests.fixtures.subsonic import subsonic_user
 from transcoder.ffmpeg import ffmpeg_exe
 
 pytestmark = [pytest.mark.slow, pytest.mark.ffmpeg]
@@ -254,14 +255,7 @@ def test_postgresql_stores_events_in_daily_partitions(
 def test_subsonic_streams_are_rows_of_the_track_original_and_transcoded(served: Served) -> None:
     """Listening through the Subsonic API counts as listening: /rest/stream of the
     original is the same row as /media's, a transcode a row of its format and bitrate."""
-    with served.server.api() as admin:
-        library = admin.get("/api/v1/libraries").json()[0]["id"]
-        body = {"name": "sonic", "password": "a long enough password 1", "role": "viewer",
-                "libraries": {library: "read"}}  # fmt: skip
-        user = admin.post("/api/v1/users", json=body).json()
-        password = admin.post(
-            f"/api/v1/users/{user['id']}/app-passwords", json={"name": "player"}
-        ).json()["password"]
+    _, password = subsonic_user(served.server, "sonic")
     agent = "DSub/5.5.2 (subsonic)"
     auth = {"u": "sonic", "p": password, "c": "DSub", "v": "1.16.1", "id": served.track}
     with served.server.client(headers={"user-agent": agent}) as client:

@@ -322,7 +322,8 @@ def test_the_other_methods_validate(setup: Setup, subsonic_schema: Validate) -> 
 
 
 def _song_id(sonic: libsonic.Connection, title: str) -> str:
-    return str(sonic.search3(title, artistCount=0, albumCount=0)["searchResult3"]["song"][0]["id"])
+    found = sonic.search3(title, artistCount=0, albumCount=0)["searchResult3"]["song"]
+    return str(next(song["id"] for song in found if song["title"] == title))
 
 
 def test_stream_and_download_send_the_original_bytes(

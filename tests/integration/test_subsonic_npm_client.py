@@ -17,6 +17,7 @@ from streamer.cli import normalise_root
 from streamer.settings import Settings
 from tests.fixtures.audio import make_audio, make_png
 from tests.fixtures.servers import RunningServer, scan_roots, serve_in_thread
+from tests.fixtures.subsonic import subsonic_user
 
 CLIENT = Path(__file__).parent / "clients" / "subsonic_api.mjs"
 
@@ -46,14 +47,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
 def test_the_npm_client_browses_plays_and_keeps_a_playlist(server: RunningServer) -> None:
     node = shutil.which("node")
     assert node is not None, "node is installed by make (scripts/assets)"
+    _, password = subsonic_user(server, "npm", role="editor", access="write")
     with server.api() as admin:
-        library = admin.get("/api/v1/libraries").json()[0]["id"]
-        body = {"name": "npm", "password": "a long enough password 1", "role": "editor",
-                "libraries": {library: "write"}}  # fmt: skip
-        user = admin.post("/api/v1/users", json=body).json()
-        password = admin.post(
-            f"/api/v1/users/{user['id']}/app-passwords", json={"name": "node"}
-        ).json()["password"]
         key = admin.post("/api/v1/apikeys", json={"name": "node", "role": "viewer"}).json()["key"]
     done = subprocess.run(
         [node, str(CLIENT), server.base_url, "npm", password, key],

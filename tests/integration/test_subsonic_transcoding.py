@@ -23,11 +23,10 @@ from streamer.cli import normalise_root
 from streamer.settings import Settings
 from tests.fixtures.audio import make_audio
 from tests.fixtures.servers import RunningServer, scan_roots, serve_in_thread
+from tests.fixtures.subsonic import subsonic_user
 from transcoder.ffmpeg import ffmpeg_exe
 
 pytestmark = [pytest.mark.ffmpeg]
-
-PASSWORD = "a long enough password 1"
 
 
 @dataclass
@@ -58,13 +57,9 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
         on_demand_wait_seconds=0.5,
     )
     scan_roots(settings, [root])
-    with serve_in_thread(settings) as server, server.api() as admin:
-        library = admin.get("/api/v1/libraries").json()[0]["id"]
-        body = {"name": "listener", "password": PASSWORD, "role": "viewer",
-                "libraries": {library: "read"}}  # fmt: skip
-        user = admin.post("/api/v1/users", json=body).json()
-        made = admin.post(f"/api/v1/users/{user['id']}/app-passwords", json={"name": "phone"})
-        yield Setup(server, files, "listener", made.json()["password"])
+    with serve_in_thread(settings) as server:
+        _, password = subsonic_user(server, "listener")
+        yield Setup(server, files, "listener", password)
 
 
 @pytest.fixture
@@ -77,7 +72,7 @@ def sonic(setup: Setup) -> libsonic.Connection:
 
 def _id(sonic: libsonic.Connection, title: str) -> str:
     found = sonic.search3(title, artistCount=0, albumCount=0)["searchResult3"]["song"]
-    return str(found[0]["id"])
+    return str(next(song["id"] for song in found if song["title"] == title))
 
 
 def _params(setup: Setup, **extra: Any) -> dict[str, Any]:
