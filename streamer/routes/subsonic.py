@@ -106,6 +106,14 @@ class SubsonicEndpoint:
             body, media_type = render(failure(error), fmt, callback)
             await _answer(send, 503, body, media_type, error.headers)
             return
+        except Exception:
+            # A bug or an outage nobody named: the player still gets a Subsonic answer
+            # (and the log the traceback), never a bare 500 it cannot parse.
+            logger.exception("/rest/%s failed", name[:60])
+            error = SubsonicError(GENERIC, "the server failed; it has logged why", http_status=500)
+            body, media_type = render(failure(error), fmt, callback)
+            await _answer(send, 500, body, media_type, {})
+            return
         if isinstance(result, MediaAnswer):
             await self._media(scope, receive, send, result.path)
             return

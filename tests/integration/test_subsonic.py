@@ -761,3 +761,16 @@ def test_failed_sign_ins_are_audited(setup: Setup) -> None:
             "/api/v1/audit", params={"action": "auth.login_failed", "limit": 50}
         ).json()
     assert any(e.get("after", {}).get("via") == "subsonic" for e in entries["items"])
+
+
+def test_a_failure_inside_is_a_subsonic_answer_and_the_server_goes_on(
+    setup: Setup, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def broken(*_args: Any, **_kwargs: Any) -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr("streamer.subsonic.catalog.Catalog.libraries", broken)
+    failed = _rest(setup, "getMusicFolders")
+    assert _error(failed) == (500, 0)
+    monkeypatch.undo()
+    assert _rest(setup, "getMusicFolders").json()["subsonic-response"]["status"] == "ok"
