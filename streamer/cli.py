@@ -538,8 +538,11 @@ class Background:
         try:
             if settings.watch_libraries:
                 # Before the start-up scan: a change made while it runs is scanned after it.
-                for root in settings.libraries:
-                    await ensure_library(db, root)
+                try:
+                    for root in settings.libraries:
+                        await ensure_library(db, root)
+                except Exception:  # the watcher finds the libraries when it can read them
+                    logger.warning("could not record the libraries before watching", exc_info=True)
                 events = EventPublisher(db, redis_url=settings.redis_url)
                 scans = ScanTasks(db, stores, settings, events=events)
                 watcher = LibraryWatcher(db, scans, settings)
