@@ -87,6 +87,11 @@ RULES: dict[tuple[str, str], Any] = {
     ("GET", "/apikeys"): "admin",
     ("POST", "/apikeys"): "admin",
     ("DELETE", "/apikeys/{key_id}"): "admin",
+    # A user's own (as "me", with a session: tests/web/test_app_passwords.py); with a key,
+    # which is no user, only an admin names a user's.
+    ("GET", "/users/{user_id}/app-passwords"): "admin",
+    ("POST", "/users/{user_id}/app-passwords"): "admin",
+    ("DELETE", "/users/{user_id}/app-passwords/{password_id}"): "admin",
     ("GET", "/audit"): "admin",
     ("GET", "/security"): "admin",
     ("PUT", "/security"): "admin",
@@ -183,6 +188,10 @@ class World:
             "/api/v1/users",
             json={"name": f"m{next(self.counter)}", "password": "x" * 12, "role": "viewer"},
         )
+        return str(made.json()["id"])
+
+    def app_password(self, user_id: str) -> str:
+        made = self.admin.post(f"/api/v1/users/{user_id}/app-passwords", json={"name": "p"})
         return str(made.json()["id"])
 
     def playlist(self, side: str) -> str:
@@ -324,6 +333,8 @@ def _request(
         ids["{job_id}"] = world.job(side)
     if "{user_id}" in path:
         ids["{user_id}"] = world.user()
+        if "{password_id}" in path:
+            ids["{password_id}"] = world.app_password(ids["{user_id}"])
     if "{key_id}" in path:
         ids["{key_id}"] = world.key()
     if "{playlist_id}" in path:
@@ -384,6 +395,8 @@ def _request(
         body = {"name": f"n{next(world.counter)}", "password": "x" * 12, "role": "viewer"}
     elif method == "POST" and path == "/apikeys":
         body = {"name": "k", "role": "viewer"}
+    elif method == "POST" and template == "/users/{user_id}/app-passwords":
+        body = {"name": "player"}
     elif path.endswith("/libraries") and method == "PUT":
         body = {}
     elif method == "PATCH":

@@ -67,6 +67,7 @@ def test_the_image_gets_no_dev_tools() -> None:
     assert {"pytest", "ruff", "mypy"} <= dev_only
 
 
-@pytest.mark.parametrize("extra", ["websockets", "watchfiles", "python-dotenv"])
+# watchfiles is not among them: the library watcher uses it (streamer/catalogue/watch.py).
+@pytest.mark.parametrize("extra", ["websockets", "python-dotenv"])
 def test_the_server_installs_none_of_uvicorns_unused_extras(extra: str) -> None:
     assert extra not in RUNTIME_LOCK
