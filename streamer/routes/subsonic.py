@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
-from typing import Any
 from urllib.parse import parse_qs
 
 from starlette.types import Receive, Scope, Send
@@ -17,6 +16,7 @@ from starlette.types import Receive, Scope, Send
 from streamer.auth.authenticate import Authenticator
 from streamer.errors import DatabaseUnavailable
 from streamer.observe import ROUTE_KEY
+from streamer.renditions.cover_sizes import CoverSizes
 from streamer.renditions.on_demand import Busy, OnDemandTranscodes
 from streamer.routes.asgi import request_headers
 from streamer.routes.media import AUTHORISED_KEY, MediaEndpoint
@@ -25,7 +25,14 @@ from streamer.routes.media_delivery import Subject
 from streamer.routes.media_index import MediaEntry
 from streamer.routes.media_plan import Window
 from streamer.storage.base import ObjectNotFound, ObjectStore, StorageError
-from streamer.subsonic.call import Call, MediaAnswer, Services, TranscodeAnswer
+from streamer.subsonic.call import (
+    Answer,
+    Call,
+    CoverAnswer,
+    MediaAnswer,
+    Services,
+    TranscodeAnswer,
+)
 from streamer.subsonic.credentials import authenticate
 from streamer.subsonic.methods import METHODS, open_answer
 from streamer.subsonic.responses import (
@@ -54,11 +61,13 @@ class SubsonicEndpoint:
         services: Services,
         media: MediaEndpoint,
         on_demand: OnDemandTranscodes,
+        covers: CoverSizes | None = None,
     ) -> None:
         self.auth = auth
         self.services = services
         self.media = media
         self.on_demand = on_demand
+        self.covers = covers or CoverSizes(on_demand.ffmpeg)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         name = scope["path"][len("/rest/") :].removesuffix(".view")
@@ -85,7 +94,7 @@ class SubsonicEndpoint:
             firsts = {k: v[0] for k, v in params.items() if v}
             anonymous = open_answer(name)
             if anonymous is not None and "u" not in firsts and "apiKey" not in firsts:
-                result: dict[str, Any] | MediaAnswer | TranscodeAnswer = anonymous
+                result: Answer = anonymous
             else:
                 client = scope.get("client")
                 ip = client[0] if client else None
@@ -117,9 +126,12 @@ class SubsonicEndpoint:
         if isinstance(result, MediaAnswer):
             await self._media(scope, receive, send, result.path)
             return
-        if isinstance(result, TranscodeAnswer):
+        if isinstance(result, (TranscodeAnswer, CoverAnswer)):
             try:
-                await self._transcode(scope, receive, send, result)
+                if isinstance(result, TranscodeAnswer):
+                    await self._transcode(scope, receive, send, result)
+                else:
+                    await self._cover(scope, receive, send, result)
             except SubsonicError as exc:
                 body, media_type = render(failure(exc), fmt, callback)
                 await _answer(send, exc.http_status, body, media_type, exc.headers)
@@ -147,6 +159,31 @@ class SubsonicEndpoint:
             scope["method"] = own_method
             scope[ROUTE_KEY] = "/rest/{method}"
 
+    async def _cover(self, scope: Scope, receive: Receive, send: Send, answer: CoverAnswer) -> None:
+        """The cover at the size asked (made once, then kept), or as it is when it cannot
+        be scaled."""
+        try:
+            entry = await self.media.index.get(answer.track_id)
+            if entry is None or entry.cover_key is None:
+                raise SubsonicError(NOT_FOUND, "no cover art for this id")
+            store = await self.media.store_for(entry.library_root)
+        except (DatabaseUnavailable, StorageError):
+            logger.warning("cannot reach the track's storage", exc_info=True)
+            raise SubsonicError(
+                GENERIC, "storage unavailable", http_status=503, headers={"retry-after": "5"}
+            ) from None
+        size = CoverSizes.size_for(answer.size)
+        try:
+            key = await self.covers.ensure(store, entry.cover_key, size)
+        except (TranscodeError, StorageError):
+            logger.warning("could not scale the cover of %s", entry.track_id, exc_info=True)
+            key = None
+        if key is None:
+            await self._media(scope, receive, send, f"/media/{entry.track_id}/cover")
+            return
+        window = Window(key=key, content_type="image/jpeg", version="")
+        await self._media_window(scope, receive, send, entry.library_root, window, entry.track_id)
+
     async def _transcode(
         self, scope: Scope, receive: Receive, send: Send, answer: TranscodeAnswer
     ) -> None:
@@ -171,7 +208,9 @@ class SubsonicEndpoint:
             window = Window(key=key, content_type=plan.format.content_type, version="")
             with contextlib.suppress(ObjectNotFound):
                 await store.stat(key)
-                await self._media_window(scope, receive, send, entry.library_root, window, subject)
+                await self._media_window(
+                    scope, receive, send, entry.library_root, window, entry.track_id, subject
+                )
                 return
         try:
             async with self.on_demand.slot():
@@ -188,20 +227,21 @@ class SubsonicEndpoint:
         send: Send,
         root: str,
         window: Window,
-        subject: Subject,
+        track_id: str,
+        subject: Subject | None = None,
     ) -> None:
         own_method = scope["method"]
         scope["method"] = "HEAD" if own_method == "HEAD" else "GET"
         try:
             headers = request_headers(scope)
             found = await self.media.serve(
-                scope, receive, send, headers, [], root, window, subject[1], subject
+                scope, receive, send, headers, [], root, window, track_id, subject
             )
         finally:
             scope["method"] = own_method
             scope[ROUTE_KEY] = "/rest/{method}"
         if not found:
-            raise SubsonicError(NOT_FOUND, "the kept transcode is gone; ask again")
+            raise SubsonicError(NOT_FOUND, "the kept file is gone; ask again")
 
     async def _send_transcode(
         self,

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from streamer.db import Track
-from streamer.subsonic.call import Call, MediaAnswer, TranscodeAnswer
+from streamer.subsonic.call import Call, CoverAnswer, MediaAnswer, TranscodeAnswer
 from streamer.subsonic.catalog import Scope
 from streamer.subsonic.grouping import of_album, of_artist
 from streamer.subsonic.ids import album_id, artist_id, parse_album_id, parse_artist_id
@@ -272,7 +272,7 @@ async def download(call: Call) -> MediaAnswer:
     return await _track_media(call, "original")
 
 
-async def get_cover_art(call: Call) -> MediaAnswer:
+async def get_cover_art(call: Call) -> MediaAnswer | CoverAnswer:
     ident = call.required("id")
     scope = call.scope()
     artist = parse_artist_id(ident)
@@ -286,6 +286,9 @@ async def get_cover_art(call: Call) -> MediaAnswer:
         track_id = track.id if track is not None and track.cover_key else None
     if track_id is None:
         raise SubsonicError(NOT_FOUND, "no cover art for this id")
+    size = call.integer("size", None, low=1)
+    if size is not None:
+        return CoverAnswer(track_id, min(size, 4096))
     return MediaAnswer(f"/media/{track_id}/cover")
 
 

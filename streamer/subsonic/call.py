@@ -15,7 +15,7 @@ from streamer.subsonic.listening import Listening
 from streamer.subsonic.responses import GENERIC, MISSING_PARAMETER, SubsonicError
 from transcoder.progressive import Progressive
 
-__all__ = ["Call", "MediaAnswer", "Method", "Services", "TranscodeAnswer"]
+__all__ = ["Answer", "Call", "CoverAnswer", "MediaAnswer", "Method", "Services", "TranscodeAnswer"]
 
 
 @dataclass(frozen=True)
@@ -99,4 +99,13 @@ class TranscodeAnswer:
     offset: float = 0.0
 
 
-Method = Callable[[Call], Awaitable[dict[str, Any] | MediaAnswer | TranscodeAnswer]]
+@dataclass(frozen=True)
+class CoverAnswer:
+    """Answer with the track's embedded cover fitted into ``size`` pixels."""
+
+    track_id: str
+    size: int
+
+
+Answer = dict[str, Any] | MediaAnswer | TranscodeAnswer | CoverAnswer
+Method = Callable[[Call], Awaitable[Answer]]

@@ -12,16 +12,18 @@ import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from io import BytesIO
 from pathlib import Path
 from typing import Any
 
 import httpx
 import libsonic
 import pytest
+from PIL import Image
 
 from streamer.cli import normalise_root
 from streamer.settings import Settings
-from tests.fixtures.audio import make_audio
+from tests.fixtures.audio import make_audio, make_png
 from tests.fixtures.servers import RunningServer, scan_roots, serve_in_thread
 from tests.fixtures.subsonic import subsonic_user
 from transcoder.ffmpeg import ffmpeg_exe
@@ -45,6 +47,9 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
         "flac": make_audio(music / "tone.flac", "flac", 4.0, tags={"title": "Flac tone"}),
         "mp3": make_audio(music / "low.mp3", "mp3", 3.0, tags={"title": "Mp3 tone"}),
         "long": make_audio(music / "long.flac", "flac", 900.0, tags={"title": "Long tone"}),
+        "covered": make_audio(
+            music / "covered.mp3", "mp3", 1.0, tags={"title": "Covered"}, cover=make_png(400, 300)
+        ),
     }
     root = normalise_root(str(music))
     settings = Settings.load(
@@ -231,3 +236,31 @@ def test_transcodes_are_bounded_and_ffmpeg_stops_when_the_client_leaves(
             headers={"range": "bytes=0-9"},
         )
     assert again.status_code == 200  # made again, not served from storage
+
+
+def test_a_cover_at_a_size_is_scaled_once_and_then_served_as_a_stored_object(
+    setup: Setup, sonic: libsonic.Connection
+) -> None:
+    song = _id(sonic, "Covered")
+    params = _params(setup, id=song, size=100)
+    with setup.server.client() as client:
+        first = client.get("/rest/getCoverArt", params=params)
+        again = client.get("/rest/getCoverArt", params=params)
+        revalidated = client.get(
+            "/rest/getCoverArt", params=params, headers={"if-none-match": again.headers["etag"]}
+        )
+        whole = client.get("/rest/getCoverArt", params=_params(setup, id=song))
+    assert first.status_code == 200
+    assert first.headers["content-type"] == "image/jpeg"
+    image = Image.open(BytesIO(first.content))
+    assert (image.format, image.size) == ("JPEG", (128, 96))  # 100 asked: the 128 made
+    assert again.content == first.content
+    assert revalidated.status_code == 304
+    assert Image.open(BytesIO(whole.content)).size == (400, 300)  # no size: the original
+
+
+def test_a_small_cover_is_never_enlarged(setup: Setup, sonic: libsonic.Connection) -> None:
+    song = _id(sonic, "Covered")
+    with setup.server.client() as client:
+        big = client.get("/rest/getCoverArt", params=_params(setup, id=song, size=1000))
+    assert Image.open(BytesIO(big.content)).size == (400, 300)
