@@ -159,19 +159,26 @@ class SubsonicEndpoint:
             scope["method"] = own_method
             scope[ROUTE_KEY] = "/rest/{method}"
 
-    async def _cover(self, scope: Scope, receive: Receive, send: Send, answer: CoverAnswer) -> None:
-        """The cover at the size asked (made once, then kept), or as it is when it cannot
-        be scaled."""
+    async def _track_store(self, track_id: str) -> tuple[MediaEntry, ObjectStore]:
+        """The track's media entry and its open store; 70 for no such track, 503 with
+        Retry-After when the database or the store cannot be reached."""
         try:
-            entry = await self.media.index.get(answer.track_id)
-            if entry is None or entry.cover_key is None:
-                raise SubsonicError(NOT_FOUND, "no cover art for this id")
-            store = await self.media.store_for(entry.library_root)
+            entry = await self.media.index.get(track_id)
+            if entry is None:
+                raise SubsonicError(NOT_FOUND, "no such song")
+            return entry, await self.media.store_for(entry.library_root)
         except (DatabaseUnavailable, StorageError):
             logger.warning("cannot reach the track's storage", exc_info=True)
             raise SubsonicError(
                 GENERIC, "storage unavailable", http_status=503, headers={"retry-after": "5"}
             ) from None
+
+    async def _cover(self, scope: Scope, receive: Receive, send: Send, answer: CoverAnswer) -> None:
+        """The cover at the size asked (made once, then kept), or as it is when it cannot
+        be scaled."""
+        entry, store = await self._track_store(answer.track_id)
+        if entry.cover_key is None:
+            raise SubsonicError(NOT_FOUND, "no cover art for this id")
         size = CoverSizes.size_for(answer.size)
         try:
             key = await self.covers.ensure(store, entry.cover_key, size)
@@ -191,16 +198,7 @@ class SubsonicEndpoint:
         one made as it is sent (200, no length, no ranges); counted as a delivery of the
         track in that format either way."""
         plan = answer.plan
-        try:
-            entry = await self.media.index.get(answer.track_id)
-            if entry is None:
-                raise SubsonicError(NOT_FOUND, "no such song")
-            store = await self.media.store_for(entry.library_root)
-        except (DatabaseUnavailable, StorageError):
-            logger.warning("cannot reach the track's storage", exc_info=True)
-            raise SubsonicError(
-                GENERIC, "storage unavailable", http_status=503, headers={"retry-after": "5"}
-            ) from None
+        entry, store = await self._track_store(answer.track_id)
         source = entry.content_hash or hashlib.sha256(entry.version.encode()).hexdigest()
         key = self.on_demand.key(entry.track_id, source, plan)
         subject: Subject = ("track", entry.track_id, plan.name, None, entry.duration)
