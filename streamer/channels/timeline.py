@@ -420,7 +420,14 @@ def _compose(
                     joined_early = True
                     continue
             elif joined_early:
-                piece = replace(play, start=to_datetime(begins))
+                # Started early, at the switch, on its own grid: the difference falls on
+                # its first segment and its decode timeline runs on into the next play.
+                grid = play.start if play.anchor is None else play.anchor
+                piece = replace(
+                    play,
+                    start=to_datetime(begins),
+                    anchor=None if to_us(grid) == begins else grid,
+                )
             joined_early = False
             if piece is not None and ends is not None and to_us(piece.end) > ends:
                 piece = _cut(piece, ends, edges)

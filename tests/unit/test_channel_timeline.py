@@ -268,3 +268,37 @@ def test_plays_needs_aware_instants_and_revisions() -> None:
     assert plays([], POOLS, utc(2026, 1, 1), utc(2026, 1, 2)) == []
     with pytest.raises(ValueError, match="aware"):
         plays(revisions(plan(MORNING)), POOLS, datetime(2026, 1, 1), utc(2026, 1, 2))
+
+
+def _grid(play: Play) -> datetime:
+    return play.start if play.anchor is None else play.anchor
+
+
+def _whole_to_its_end(play: Play, pools: Mapping[str, Sequence[PoolTrack]] = POOLS) -> bool:
+    (found,) = {t for pool in pools.values() for t in pool if t.id == play.track_id}
+    return play.first_segment + play.segment_count == len(found.segments)
+
+
+def test_after_an_edit_each_whole_play_runs_on_from_the_one_before_in_media_time() -> None:
+    """The decode timeline a player sees (``Play.anchor``, else ``start``) runs on from one
+    play to the next unless the first was cut or the second joined mid-track. Edits land at
+    every second across a track, so some switch finds the new plan's track in progress
+    within half a segment of its end: its next track then starts early, at the switch, and
+    keeps its own grid (it once took the switch as its grid, which left a forward gap of
+    the difference in the decode timeline at its end)."""
+    before = plan(MORNING)
+    after = plan(entry("other", "news", datetime(2020, 1, 1, 8, 0, 2), 60))
+    early = 0
+    for second in range(160):
+        edit = utc(2026, 6, 1, 8, 2) + timedelta(seconds=second, microseconds=250_000)
+        found = plays(
+            revisions(before, after, at=[edit]), POOLS, utc(2026, 6, 1, 8), utc(2026, 6, 1, 8, 12)
+        )
+        assert_contiguous(found)
+        for previous, play in pairwise(found):
+            if play.first_segment != 0 or not _whole_to_its_end(previous):
+                continue
+            media = timedelta(seconds=media_seconds(previous))
+            assert _grid(previous) + media == _grid(play), (edit, previous, play)
+        early += sum(1 for p in found if p.first_segment == 0 and p.start < _grid(p))
+    assert early > 0, "no edit met a track in progress within half a segment of its end"
