@@ -120,6 +120,9 @@ class Settings(BaseModel):
     # streaming): measured in a first pass, then one linear gain (no compression), held
     # back where it would lift the true peak over -1 dBTP. None keeps levels as they are.
     loudness_target: float | None = Field(None, ge=-40.0, le=-5.0)
+    # The loudness every ad creative must reach (LUFS, within 1 LU after the player's gain):
+    # the programme's, so an ad is never louder than what it interrupts (docs/ads.md).
+    ads_loudness_target: float = Field(-16.0, ge=-40.0, le=-5.0)
     # The ffmpeg binary (a path, or a name looked up on PATH). None: ffmpeg on PATH, else
     # imageio-ffmpeg's static build. Start-up refuses releases older than 5.1 and logs the
     # version (docs/transcoding.md).

@@ -5,6 +5,10 @@ from __future__ import annotations
 from streamer.db.engine import Database, migrate
 from streamer.db.models import (
     ACTIVE_JOB_STATUSES,
+    AdCampaign,
+    AdCreative,
+    AdCreativeVersion,
+    Advertiser,
     AnalyticsDaily,
     AnalyticsHourly,
     AnalyticsSalt,
@@ -49,6 +53,10 @@ from streamer.db.models import (
 
 __all__ = [
     "ACTIVE_JOB_STATUSES",
+    "AdCampaign",
+    "AdCreative",
+    "AdCreativeVersion",
+    "Advertiser",
     "AnalyticsDaily",
     "AnalyticsHourly",
     "AnalyticsSalt",

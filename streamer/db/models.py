@@ -845,3 +845,78 @@ class ChannelCheckpoint(Base):
     at: Mapped[datetime] = mapped_column(primary_key=True)
     media_sequence: Mapped[int] = mapped_column(BigInteger)
     discontinuity_sequence: Mapped[int] = mapped_column(BigInteger)
+
+
+class Advertiser(Base):
+    """Who pays for campaigns (streamer.ads). Ads are server-wide, like channels: editors
+    and admins manage them."""
+
+    __tablename__ = "ad_advertisers"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    # The default competitive category of its campaigns (no two of one category in a break).
+    category: Mapped[str | None] = mapped_column(String(100), default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class AdCampaign(Base):
+    """A campaign: flight, goal, price, priority tier, targeting and caps (their JSON
+    shapes are ``streamer.ads.stored``'s). ``revision`` is its ETag; every node reads the
+    row at each decision, so a pause or a new cap holds from the next break on."""
+
+    __tablename__ = "ad_campaigns"
+    __table_args__ = (Index("ix_ad_campaigns_advertiser", "advertiser_id"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    advertiser_id: Mapped[str] = mapped_column(ForeignKey("ad_advertisers.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(200))
+    priority: Mapped[str] = mapped_column(String(16))  # sponsorship | standard | house
+    starts_at: Mapped[datetime] = mapped_column()
+    ends_at: Mapped[datetime] = mapped_column()
+    goal: Mapped[int | None] = mapped_column(BigInteger, default=None)  # impressions
+    price_model: Mapped[str] = mapped_column(String(16), default="cpm")  # cpm | flat
+    price: Mapped[float] = mapped_column(Float, default=0.0)  # per mille, or the whole flight
+    category: Mapped[str | None] = mapped_column(String(100), default=None)
+    targeting: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    caps: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    paused: Mapped[bool] = mapped_column(Boolean, default=False)
+    revision: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class AdCreative(Base):
+    """An ad of a campaign, sold for a slot of ``slot_seconds``. Its audio is a catalogued
+    track (uploaded like any other, transcoded to the same ladder); each replacement is a
+    new version, and ``current_version`` can be set back to an earlier one."""
+
+    __tablename__ = "ad_creatives"
+    __table_args__ = (Index("ix_ad_creatives_campaign", "campaign_id"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    campaign_id: Mapped[str] = mapped_column(ForeignKey("ad_campaigns.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(200))
+    slot_seconds: Mapped[float] = mapped_column(Float)
+    current_version: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class AdCreativeVersion(Base):
+    """One version of a creative: the track that holds its audio. Deleting the track
+    deletes the version; a creative whose current version is gone is invalid until it
+    gets a new one or is set back to another."""
+
+    __tablename__ = "ad_creative_versions"
+    __table_args__ = (Index("ix_ad_creative_versions_track", "track_id"),)
+
+    creative_id: Mapped[str] = mapped_column(
+        ForeignKey("ad_creatives.id", ondelete="CASCADE"), primary_key=True
+    )
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    track_id: Mapped[str] = mapped_column(ForeignKey("tracks.id", ondelete="CASCADE"))
+    note: Mapped[str] = mapped_column(String(500), default="")
+    created_by: Mapped[str | None] = mapped_column(String(100), default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -26,6 +26,8 @@ from streamer.db import Database, Library, Rendition, Track
 from streamer.errors import ObjectNotFound, StorageError
 from streamer.http.signing import make_token
 from streamer.jobs import rows as job_rows
+from streamer.routes.api_ad_creatives import ad_creatives_router
+from streamer.routes.api_ads import ads_router
 from streamer.routes.api_analytics import analytics_router
 from streamer.routes.api_app_passwords import app_passwords_router
 from streamer.routes.api_audit import audit_router
@@ -526,4 +528,6 @@ def create_api() -> FastAPI:
     api.include_router(conversions_router())
     api.include_router(dashboards_router())
     api.include_router(scheduled_reports_router())
+    api.include_router(ads_router())
+    api.include_router(ad_creatives_router())
     return api

@@ -138,6 +138,26 @@ RULES: dict[tuple[str, str], Any] = {
     ("GET", "/channels/{channel_id}/history"): "any",
     # Each event is filtered by library (tests/integration/test_events.py).
     ("GET", "/events"): "any",
+    # Advertising is server-wide and commercial: editors and admins only (a creative's
+    # track must be readable by the caller: tests/integration/test_api_ads.py).
+    ("GET", "/ads/advertisers"): "staff",
+    ("POST", "/ads/advertisers"): "staff",
+    ("GET", "/ads/advertisers/{advertiser_id}"): "staff",
+    ("PATCH", "/ads/advertisers/{advertiser_id}"): "staff",
+    ("DELETE", "/ads/advertisers/{advertiser_id}"): "staff",
+    ("GET", "/ads/campaigns"): "staff",
+    ("POST", "/ads/campaigns"): "staff",
+    ("GET", "/ads/campaigns/{campaign_id}"): "staff",
+    ("PATCH", "/ads/campaigns/{campaign_id}"): "staff",
+    ("DELETE", "/ads/campaigns/{campaign_id}"): "staff",
+    ("GET", "/ads/campaigns/{campaign_id}/creatives"): "staff",
+    ("POST", "/ads/campaigns/{campaign_id}/creatives"): "staff",
+    ("GET", "/ads/creatives/{creative_id}"): "staff",
+    ("PATCH", "/ads/creatives/{creative_id}"): "staff",
+    ("DELETE", "/ads/creatives/{creative_id}"): "staff",
+    ("POST", "/ads/creatives/{creative_id}/versions"): "staff",
+    ("PUT", "/ads/creatives/{creative_id}/current"): "staff",
+    ("POST", "/ads/decisions"): "staff",
 }
 # Answers that do not end by themselves: the matrix reads their status and headers only.
 ENDLESS = {("GET", "/events")}
@@ -226,6 +246,31 @@ class World:
             "/api/v1/uploads", headers={**TUS, **_tus_meta(self.libraries[side])}
         )
         return str(made.headers["location"].rstrip("/").rsplit("/", 1)[-1])
+
+    def advertiser(self) -> str:
+        made = self.admin.post("/api/v1/ads/advertisers", json={"name": "a"})
+        return str(made.json()["id"])
+
+    def campaign(self) -> str:
+        made = self.admin.post("/api/v1/ads/campaigns", json=self.campaign_body())
+        return str(made.json()["id"])
+
+    def campaign_body(self) -> dict[str, Any]:
+        return {
+            "advertiser_id": self.advertiser(),
+            "name": "c",
+            "starts_at": "2026-01-01T00:00:00Z",
+            "ends_at": "2027-01-01T00:00:00Z",
+        }
+
+    def creative_body(self) -> dict[str, Any]:
+        return {"name": "spot", "slot_seconds": 30, "track_id": self.tracks["own"]}
+
+    def creative(self) -> str:
+        made = self.admin.post(
+            f"/api/v1/ads/campaigns/{self.campaign()}/creatives", json=self.creative_body()
+        )
+        return str(made.json()["id"])
 
     def key(self) -> str:
         made = self.admin.post("/api/v1/apikeys", json={"name": "m", "role": "viewer"})
@@ -348,6 +393,12 @@ def _request(
         ids["{channel_id}"] = world.channel()
         if "{entry_id}" in path:
             ids["{entry_id}"] = world.entry(ids["{channel_id}"])
+    if "{advertiser_id}" in path:
+        ids["{advertiser_id}"] = world.advertiser()
+    if "{campaign_id}" in path:
+        ids["{campaign_id}"] = world.campaign()
+    if "{creative_id}" in path:
+        ids["{creative_id}"] = world.creative()
     if "{upload_id}" in path:
         ids["{upload_id}"] = world.upload(side)
     template = path
@@ -386,6 +437,20 @@ def _request(
     elif template == "/channels/{channel_id}/entries/{entry_id}" and method == "PATCH":
         body = {"priority": 1}
     elif template == "/playlists/{playlist_id}" and method == "PATCH":
+        body = {"name": "renamed"}
+    elif (method, template) == ("POST", "/ads/advertisers"):
+        body = {"name": "a"}
+    elif (method, template) == ("POST", "/ads/campaigns"):
+        body = world.campaign_body()
+    elif (method, template) == ("POST", "/ads/campaigns/{campaign_id}/creatives"):
+        body = world.creative_body()
+    elif template == "/ads/creatives/{creative_id}/versions":
+        body = {"track_id": world.tracks["own"]}
+    elif template == "/ads/creatives/{creative_id}/current":
+        body = {"version": 1}
+    elif template == "/ads/decisions":
+        body = {"break": {"seconds": 30}, "listener": {"session": "s"}}
+    elif template.startswith("/ads/") and method == "PATCH":
         body = {"name": "renamed"}
     elif template in ("/analytics/conversions", "/analytics/listeners"):
         body = {"ip": "192.0.2.1", "user_agent": "matrix"}
