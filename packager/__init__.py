@@ -9,6 +9,7 @@ Invalid input raises ``ValueError``.
 
 from __future__ import annotations
 
+from packager.dateranges import daterange_tag, program_date_time_tag
 from packager.live import Level, LiveSegment, live_playlist, live_window, program_date_time
 from packager.master import master_playlist
 from packager.media import media_playlist
@@ -24,11 +25,13 @@ __all__ = [
     "Segment",
     "Variant",
     "common_renditions",
+    "daterange_tag",
     "live_playlist",
     "live_window",
     "master_playlist",
     "media_playlist",
     "program_date_time",
+    "program_date_time_tag",
     "stitched_playlist",
     "stitched_segments",
 ]

@@ -83,6 +83,7 @@ def media_playlist(
         if segment.init is not None and (segment.init != current_init or segment.discontinuity):
             current_init = segment.init
             lines.append(map_tag(current_init))
+        lines.extend(segment.marks)
         lines.append(f"#EXTINF:{format_duration(duration_us)},")
         if segment.byterange is not None:
             lines.append(f"#EXT-X-BYTERANGE:{segment.byterange}")

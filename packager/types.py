@@ -76,7 +76,8 @@ class Segment:
 
     ``duration`` is the fragment's exact duration in seconds (from its sample counts).
     ``discontinuity`` writes EXT-X-DISCONTINUITY before the segment (a join between tracks,
-    an ad break). ``init``, when given, is the initialization section from this segment on: an
+    an ad break); ``marks`` are tags about the segment written just before its EXTINF.
+    ``init``, when given, is the initialization section from this segment on: an
     EXT-X-MAP is written before the segment if it differs from the one in effect.
     """
 
@@ -85,11 +86,16 @@ class Segment:
     byterange: ByteRange | None = None
     discontinuity: bool = False
     init: InitSection | None = None
+    # Tags written before the segment's EXTINF (EXT-X-PROGRAM-DATE-TIME, EXT-X-DATERANGE).
+    marks: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not math.isfinite(self.duration) or self.duration <= 0:
             raise ValueError(f"segment duration must be finite and positive: {self.duration!r}")
         _check_uri_line(self.uri, "segment URI")
+        for mark in self.marks:
+            if not mark.startswith("#EXT-X-") or any(char in mark for char in "\r\n"):
+                raise ValueError(f"a mark is one #EXT-X- tag on one line: {mark!r}")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -25,6 +25,7 @@ from starlette.routing import Mount, Route
 
 from streamer.access_log import AccessLog
 from streamer.admin.site import AdminSite
+from streamer.ads.sessions import AdSessions
 from streamer.analytics.capture import DeliveryCapture
 from streamer.analytics.iab_counter import load_counter
 from streamer.analytics.realtime_share import Realtime
@@ -58,6 +59,7 @@ from streamer.routes.api_cors import with_api_cors
 from streamer.routes.conversions import conversion_pixel
 from streamer.routes.health import healthz, metrics_endpoint, readyz
 from streamer.routes.hls import HlsEndpoint
+from streamer.routes.hls_ads import AdHlsEndpoint
 from streamer.routes.hls_playlists import PlaylistHlsEndpoint
 from streamer.routes.live import LiveEndpoint
 from streamer.routes.media import MediaConfig, MediaEndpoint
@@ -124,6 +126,12 @@ class StreamerApp:
             PlaylistStreams(self.db, self.renditions), self.media
         )
         # Channels: the clock is an attribute of the service so tests can fix "now".
+        self.hls_ads = AdHlsEndpoint(
+            AdSessions(self.db, target=settings.ads_loudness_target),
+            self.renditions,
+            self.media,
+            trust_country_header=settings.analytics_trust_country_header,
+        )
         self.channels = ChannelService(self.db, self.renditions)
         self.live = LiveEndpoint(LiveStreams(self.channels, self.renditions), self.media)
         self.auth = make_authenticator(settings, self.db)
@@ -200,6 +208,8 @@ class StreamerApp:
         elif scope["type"] == "http" and scope["path"].startswith("/hls/playlists/"):
             # Before the track routes: "playlists" is not a track id.
             await self.hls_playlists(scope, receive, send)
+        elif scope["type"] == "http" and scope["path"].startswith("/hls/ads/"):
+            await self.hls_ads(scope, receive, send)  # nor is "ads"
         elif scope["type"] == "http" and scope["path"].startswith("/hls/"):
             await self.hls(scope, receive, send)
         elif scope["type"] == "http" and scope["path"].startswith("/live/"):
@@ -218,7 +228,7 @@ class StreamerApp:
         path = scope["path"]
         if path.startswith("/media/"):
             return self.observe.answer_now(scope, self.media.answer_now)
-        if path.startswith("/hls/") and not path.startswith("/hls/playlists/"):
+        if path.startswith("/hls/") and not path.startswith(("/hls/playlists/", "/hls/ads/")):
             return self.observe.answer_now(scope, self.hls.answer_now)
         if path.startswith("/live/"):
             return self.observe.answer_now(scope, self.live.answer_now)

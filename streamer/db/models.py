@@ -920,3 +920,32 @@ class AdCreativeVersion(Base):
     note: Mapped[str] = mapped_column(String(500), default="")
     created_by: Mapped[str | None] = mapped_column(String(100), default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AdTrackBreaks(Base):
+    """Where a track takes ads (streamer.ads.breaks): pre-roll, mid-rolls at a time or a
+    cue point, post-roll, each with the seconds it may fill."""
+
+    __tablename__ = "ad_track_breaks"
+
+    track_id: Mapped[str] = mapped_column(
+        ForeignKey("tracks.id", ondelete="CASCADE"), primary_key=True
+    )
+    breaks: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class AdSession(Base):
+    """One listener's session of a track with ads: the ads decided for each break when it
+    started, so every rendition's playlist, every reload and every node lists the same
+    ones (``plan``: streamer.ads.sessions). ``listener`` is analytics' listener of the day
+    (a salted hash, never the address): frequency caps read a listener's recent sessions."""
+
+    __tablename__ = "ad_sessions"
+    __table_args__ = (Index("ix_ad_sessions_listener", "listener", "created_at"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    track_id: Mapped[str] = mapped_column(ForeignKey("tracks.id", ondelete="CASCADE"))
+    listener: Mapped[str | None] = mapped_column(String(64), default=None)
+    plan: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -26,6 +26,7 @@ from streamer.db import Database, Library, Rendition, Track
 from streamer.errors import ObjectNotFound, StorageError
 from streamer.http.signing import make_token
 from streamer.jobs import rows as job_rows
+from streamer.routes.api_ad_breaks import ad_breaks_router
 from streamer.routes.api_ad_creatives import ad_creatives_router
 from streamer.routes.api_ads import ads_router
 from streamer.routes.api_analytics import analytics_router
@@ -530,4 +531,5 @@ def create_api() -> FastAPI:
     api.include_router(scheduled_reports_router())
     api.include_router(ads_router())
     api.include_router(ad_creatives_router())
+    api.include_router(ad_breaks_router())
     return api

@@ -158,6 +158,8 @@ RULES: dict[tuple[str, str], Any] = {
     ("POST", "/ads/creatives/{creative_id}/versions"): "staff",
     ("PUT", "/ads/creatives/{creative_id}/current"): "staff",
     ("POST", "/ads/decisions"): "staff",
+    ("GET", "/tracks/{track_id}/ad-breaks"): ("read", "track"),
+    ("PUT", "/tracks/{track_id}/ad-breaks"): ("write", "track"),
 }
 # Answers that do not end by themselves: the matrix reads their status and headers only.
 ENDLESS = {("GET", "/events")}
@@ -450,6 +452,8 @@ def _request(
         body = {"version": 1}
     elif template == "/ads/decisions":
         body = {"break": {"seconds": 30}, "listener": {"session": "s"}}
+    elif template == "/tracks/{track_id}/ad-breaks":
+        body = {"breaks": [{"position": "pre", "seconds": 30}]}
     elif template.startswith("/ads/") and method == "PATCH":
         body = {"name": "renamed"}
     elif template in ("/analytics/conversions", "/analytics/listeners"):
