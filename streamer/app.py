@@ -127,7 +127,7 @@ class StreamerApp:
         )
         # Channels: the clock is an attribute of the service so tests can fix "now".
         self.hls_ads = AdHlsEndpoint(
-            AdSessions(self.db, target=settings.ads_loudness_target),
+            AdSessions(self.db, self.renditions, target=settings.ads_loudness_target),
             self.renditions,
             self.media,
             trust_country_header=settings.analytics_trust_country_header,

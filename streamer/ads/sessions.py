@@ -34,7 +34,7 @@ from streamer.analytics.listener_data import listener_now
 from streamer.coalescing_cache import CoalescingCache
 from streamer.db import AdCreativeVersion, AdSession, AdTrackBreaks, Database
 from streamer.db.availability import serving_cache
-from streamer.renditions.catalog import TrackRenditions
+from streamer.renditions.catalog import RenditionCatalog, TrackRenditions
 from streamer.renditions.playlists import presented_durations
 
 __all__ = ["SESSION_ID_LENGTH", "AdSessions", "Session", "Visitor"]
@@ -69,8 +69,11 @@ class Visitor:
 
 
 class AdSessions:
-    def __init__(self, db: Database, *, target: float, max_entries: int = 20_000) -> None:
+    def __init__(
+        self, db: Database, catalog: RenditionCatalog, *, target: float, max_entries: int = 20_000
+    ) -> None:
         self.db = db
+        self.catalog = catalog
         self.target = target
         self._sessions: CoalescingCache[str, Session] = serving_cache(
             self._load, ttl=86_400.0, negative_ttl=1.0, max_entries=max_entries
@@ -106,6 +109,7 @@ class AdSessions:
                 {},
                 {creative: (p.version, p.track_id) for creative, p in where.items()},
             )
+            segments = await self._segments({a.track for b in planned for a in b.ads})
             plan = [
                 {
                     "position": b.place.position,
@@ -118,6 +122,8 @@ class AdSessions:
                             "version": a.version,
                             "track": a.track,
                             "seconds": a.seconds,
+                            # For quartiles (streamer.ads.impressions): the ad's segments.
+                            "segments": segments.get(a.track, []),
                         }
                         for a in b.ads
                     ],
@@ -134,6 +140,17 @@ class AdSessions:
         async with self.db.session() as session, session.begin():
             session.add(row)
         return _session(row)
+
+    async def _segments(self, track_ids: set[str]) -> dict[str, list[float]]:
+        """Each ad track's presented segment durations (of its first rendition: a ladder's
+        renditions are cut alike)."""
+        found: dict[str, list[float]] = {}
+        for track_id in sorted(track_ids):
+            renditions = await self.catalog.get(track_id)
+            if renditions is not None and renditions.renditions:
+                entry = next(iter(renditions.renditions.values()))
+                found[track_id] = [round(d, 6) for d in presented_durations(entry.index)]
+        return found
 
     async def get(self, session_id: str) -> Session | None:
         if len(session_id) != SESSION_ID_LENGTH or not all(

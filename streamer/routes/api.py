@@ -28,6 +28,7 @@ from streamer.http.signing import make_token
 from streamer.jobs import rows as job_rows
 from streamer.routes.api_ad_breaks import ad_breaks_router
 from streamer.routes.api_ad_creatives import ad_creatives_router
+from streamer.routes.api_ad_reports import ad_reports_router
 from streamer.routes.api_ads import ads_router
 from streamer.routes.api_analytics import analytics_router
 from streamer.routes.api_app_passwords import app_passwords_router
@@ -532,4 +533,5 @@ def create_api() -> FastAPI:
     api.include_router(ads_router())
     api.include_router(ad_creatives_router())
     api.include_router(ad_breaks_router())
+    api.include_router(ad_reports_router())
     return api

@@ -158,6 +158,7 @@ RULES: dict[tuple[str, str], Any] = {
     ("POST", "/ads/creatives/{creative_id}/versions"): "staff",
     ("PUT", "/ads/creatives/{creative_id}/current"): "staff",
     ("POST", "/ads/decisions"): "staff",
+    ("GET", "/ads/report"): "staff",
     ("GET", "/tracks/{track_id}/ad-breaks"): ("read", "track"),
     ("PUT", "/tracks/{track_id}/ad-breaks"): ("write", "track"),
 }
