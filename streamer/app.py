@@ -150,6 +150,7 @@ class StreamerApp:
         api = create_api()
         api.state.auth = self.auth
         api.state.db = self.db
+        api.state.ad_sessions = self.hls_ads.sessions
         api.state.settings = settings
         api.state.stores = self.stores
         api.state.events = self.events
@@ -228,7 +229,9 @@ class StreamerApp:
         path = scope["path"]
         if path.startswith("/media/"):
             return self.observe.answer_now(scope, self.media.answer_now)
-        if path.startswith("/hls/") and not path.startswith(("/hls/playlists/", "/hls/ads/")):
+        if path.startswith("/hls/ads/"):
+            return self.observe.answer_now(scope, self.hls_ads.answer_now)
+        if path.startswith("/hls/") and not path.startswith("/hls/playlists/"):
             return self.observe.answer_now(scope, self.hls.answer_now)
         if path.startswith("/live/"):
             return self.observe.answer_now(scope, self.live.answer_now)

@@ -19,18 +19,20 @@ from __future__ import annotations
 import asyncio
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
 
 from streamer.ads import repository
-from streamer.ads.breaks import place_breaks, specs_of
-from streamer.ads.model import Listener
+from streamer.ads.breaks import BreakSpec, place_breaks, specs_of
+from streamer.ads.model import Campaign, Listener
+from streamer.ads.repository import Placed
 from streamer.ads.session_plan import plan_session
 from streamer.ads.session_stream import SessionAd, SessionBreak
 from streamer.analytics.agents import classify
-from streamer.analytics.listener_data import listener_now
+from streamer.analytics.privacy import address_key, listener_id
+from streamer.analytics.repository import salt_for
 from streamer.coalescing_cache import CoalescingCache
 from streamer.db import AdCreativeVersion, AdSession, AdTrackBreaks, Database
 from streamer.db.availability import serving_cache
@@ -41,6 +43,8 @@ __all__ = ["SESSION_ID_LENGTH", "AdSessions", "Session", "Visitor"]
 
 SESSION_ID_LENGTH = 32  # hex digits: 128 random bits, never guessed
 HEARD_DAYS = 30  # the longest frequency-cap window read back
+INPUTS_SECONDS = 1.0  # campaigns and breaks are read again after this long
+Inputs = tuple[list[Campaign], dict[str, Placed]]
 # Agents that get no ads: crawlers. Players built on a library (ffmpeg's Lavf, ExoPlayer)
 # get them; whether their plays count is the impression counting's business (the same
 # bot rules as analytics).
@@ -81,26 +85,40 @@ class AdSessions:
         self._ad_tracks: CoalescingCache[str, bool] = serving_cache(
             self._is_ad_track, ttl=60.0, negative_ttl=5.0, max_entries=max_entries
         )
+        # Read at most once a second by each process, whatever the session rate: a pause
+        # or a new cap holds within a second on every node (breaks are further apart).
+        self._inputs: CoalescingCache[str, Inputs] = serving_cache(
+            self._load_inputs, ttl=INPUTS_SECONDS, negative_ttl=INPUTS_SECONDS, max_entries=1
+        )
+        self._track_breaks: CoalescingCache[str, list[BreakSpec]] = serving_cache(
+            self._load_breaks,
+            ttl=INPUTS_SECONDS,
+            negative_ttl=INPUTS_SECONDS,
+            max_entries=max_entries,
+        )
+        self._salts: dict[date, bytes] = {}  # the listener-hash salt of each day (shared)
 
     async def start(self, programme: TrackRenditions, visitor: Visitor) -> Session:
         """Decide and store a new session of ``programme`` for ``visitor``."""
         now = datetime.now(UTC)
         reference = next(iter(programme.renditions.values()))
-        specs = await self._breaks(programme.track_id)
+        specs = await self._track_breaks.get(programme.track_id) or []
         placed = place_breaks(specs, presented_durations(reference.index))
         # In a thread: the first call reads the agent lists from disk.
         agent = await asyncio.to_thread(classify, visitor.user_agent)
-        listener_id = await listener_now(self.db, visitor.ip, visitor.user_agent, now)
+        hashed = await self._listener(visitor, now)
         plan: list[dict[str, Any]] = []
         if placed and agent.bot_reason not in _CRAWLERS:
-            campaigns, where = await repository.decision_inputs(self.db, self.target, now)
+            inputs = await self._inputs.get("all")
+            assert inputs is not None  # the loader always answers
+            campaigns, where = inputs
             listener = Listener(
                 session=secrets.token_hex(8),
                 now=now,
                 country=visitor.country,
                 app=agent.app or agent.name,
                 device=agent.device_category,
-                heard=await self._heard(listener_id, now),
+                heard=await self._heard(hashed, now),
             )
             planned = plan_session(
                 placed,
@@ -133,7 +151,7 @@ class AdSessions:
         row = AdSession(
             id=secrets.token_hex(SESSION_ID_LENGTH // 2),
             track_id=programme.track_id,
-            listener=listener_id,
+            listener=hashed,
             plan=plan,
             created_at=now,
         )
@@ -159,6 +177,10 @@ class AdSessions:
             return None
         return await self._sessions.get(session_id)
 
+    def peek(self, session_id: str) -> Session | None:
+        """The session if this process holds it, else None; never queries."""
+        return self._sessions.peek(session_id)[1]
+
     async def is_ad_track(self, track_id: str) -> bool:
         """Whether ``track_id`` holds a creative's audio (any version): the only tracks,
         besides the programme, an ad stream's segment URLs may name."""
@@ -174,16 +196,36 @@ class AdSessions:
         async with asyncio.timeout(5.0), self.db.session() as session:
             return (await session.scalars(query.limit(1))).first() is not None
 
-    async def _breaks(self, track_id: str) -> list[Any]:
+    def changed(self) -> None:
+        """Campaigns, creatives or breaks changed here: read them afresh at the next start."""
+        self._inputs.invalidate()
+        self._track_breaks.invalidate()
+
+    async def _load_inputs(self, _key: str) -> Inputs:
+        # Campaigns whose flight ended by now are left out; one that ends within the second
+        # the inputs are kept is refused by the decision itself (its flight check).
+        return await repository.decision_inputs(self.db, self.target, datetime.now(UTC))
+
+    async def _load_breaks(self, track_id: str) -> list[BreakSpec]:
         async with asyncio.timeout(5.0), self.db.session() as session:
             row = await session.get(AdTrackBreaks, track_id)
         return specs_of(row.breaks) if row is not None else []
 
-    async def _heard(self, listener_id: str, now: datetime) -> dict[str, tuple[datetime, ...]]:
+    async def _listener(self, visitor: Visitor, now: datetime) -> str:
+        """Analytics' listener id of the day (its salt read once a day per process)."""
+        day = now.date()
+        salt = self._salts.get(day)
+        if salt is None:
+            async with asyncio.timeout(5.0), self.db.session() as session, session.begin():
+                salt = await session.run_sync(lambda s: salt_for(s.connection(), day))
+            self._salts = {day: salt}
+        return listener_id(salt, address_key(visitor.ip)[0], visitor.user_agent)
+
+    async def _heard(self, hashed: str, now: datetime) -> dict[str, tuple[datetime, ...]]:
         """When each campaign was placed in this listener's recent sessions."""
         query = (
             select(AdSession.plan, AdSession.created_at)
-            .where(AdSession.listener == listener_id)
+            .where(AdSession.listener == hashed)
             .where(AdSession.created_at > now - timedelta(days=HEARD_DAYS))
             .order_by(AdSession.created_at.desc())
             .limit(1000)

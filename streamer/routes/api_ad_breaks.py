@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from streamer.auth.access import Access, Principal
 from streamer.auth.audit import record
 from streamer.db import AdTrackBreaks, Track
+from streamer.routes.api_ads import ads_changed
 from streamer.routes.api_common import (
     PROBLEM_RESPONSES,
     DatabaseDep,
@@ -89,6 +90,7 @@ def ad_breaks_router() -> APIRouter:
                 before={"breaks": before},
                 after={"breaks": stored},
             )
+        ads_changed(request)
         return _out(track_id, stored)
 
     return router

@@ -39,7 +39,7 @@ from streamer.routes.ads_shapes import (
     VersionOut,
     as_utc,
 )
-from streamer.routes.api_ads import found, staff_only
+from streamer.routes.api_ads import ads_changed, found, staff_only
 from streamer.routes.api_common import (
     PROBLEM_RESPONSES,
     DatabaseDep,
@@ -126,6 +126,7 @@ def ad_creatives_router() -> APIRouter:
             out = await _creative_out(session, row, settings.ads_loudness_target)
             record(session, who, "ad.creative.create", "creative", row.id, after=_audited(out))
         response.headers["location"] = out.urls["self"]
+        ads_changed(request)
         return out
 
     @router.get("/creatives/{creative_id}", response_model=CreativeOut, responses=PROBLEM_RESPONSES)
@@ -171,6 +172,7 @@ def ad_creatives_router() -> APIRouter:
                 before=before,
                 after=_audited(out),
             )
+        ads_changed(request)
         return out
 
     @router.delete("/creatives/{creative_id}", status_code=204, responses=PROBLEM_RESPONSES)
@@ -195,6 +197,7 @@ def ad_creatives_router() -> APIRouter:
                 creative_id,
                 before=before,
             )
+        ads_changed(request)
         return Response(status_code=204)
 
     @router.post(
@@ -248,6 +251,7 @@ def ad_creatives_router() -> APIRouter:
                 before=before,
                 after=_audited(out),
             )
+        ads_changed(request)
         return out
 
     @router.put(
@@ -282,6 +286,7 @@ def ad_creatives_router() -> APIRouter:
                 before=before,
                 after=_audited(out),
             )
+        ads_changed(request)
         return out
 
     # Decisions

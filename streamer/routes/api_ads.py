@@ -46,7 +46,7 @@ from streamer.routes.api_common import (
 )
 from streamer.routes.revision_tags import if_match_revisions, revision_etag
 
-__all__ = ["ads_router", "found", "staff_only"]
+__all__ = ["ads_changed", "ads_router", "found", "staff_only"]
 
 IfMatch = Annotated[str | None, Header(description='"{revision}" as the ETag gave it')]
 WRITE_RESPONSES = {**CONFLICT_RESPONSES, 412: {"model": Problem, "content": {PROBLEM: {}}}}
@@ -100,6 +100,7 @@ def ads_router() -> APIRouter:
                 after=out.model_dump(mode="json"),
             )
         response.headers["location"] = f"/api/v1/ads/advertisers/{row.id}"
+        ads_changed(request)
         return out
 
     @router.get(
@@ -144,6 +145,7 @@ def ads_router() -> APIRouter:
                 before=before,
                 after=out.model_dump(mode="json"),
             )
+        ads_changed(request)
         return out
 
     @router.delete("/advertisers/{advertiser_id}", status_code=204, responses=PROBLEM_RESPONSES)
@@ -164,6 +166,7 @@ def ads_router() -> APIRouter:
                 advertiser_id,
                 before=before,
             )
+        ads_changed(request)
         return Response(status_code=204)
 
     # Campaigns
@@ -235,6 +238,7 @@ def ads_router() -> APIRouter:
             )
         response.headers["location"] = out.urls["self"]
         response.headers.update(revision_etag(row.revision))
+        ads_changed(request)
         return out
 
     @router.get("/campaigns/{campaign_id}", response_model=CampaignOut, responses=PROBLEM_RESPONSES)
@@ -290,6 +294,7 @@ def ads_router() -> APIRouter:
                 after=out.model_dump(mode="json", exclude={"urls"}),
             )
         response.headers.update(revision_etag(row.revision))
+        ads_changed(request)
         return out
 
     @router.delete("/campaigns/{campaign_id}", status_code=204, responses=PROBLEM_RESPONSES)
@@ -310,9 +315,18 @@ def ads_router() -> APIRouter:
                 campaign_id,
                 before=before,
             )
+        ads_changed(request)
         return Response(status_code=204)
 
     return router
+
+
+def ads_changed(request: Request) -> None:
+    """Campaigns, creatives or breaks changed: this process's ad sessions read them afresh
+    at their next start (other nodes within a second: streamer.ads.sessions)."""
+    sessions = getattr(request.app.state, "ad_sessions", None)
+    if sessions is not None:
+        sessions.changed()
 
 
 def staff_only(principal: Principal) -> None:

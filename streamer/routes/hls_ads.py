@@ -16,20 +16,22 @@ analytics like any track's segments.
 from __future__ import annotations
 
 import re
+from collections import OrderedDict
 
 from streamer.ads.session_stream import session_playlist, session_renditions
-from streamer.ads.sessions import AdSessions, Visitor
+from streamer.ads.sessions import AdSessions, Session, Visitor
 from streamer.analytics.geo import COUNTRY_HEADERS, country_code
 from streamer.errors import DatabaseUnavailable
+from streamer.observe import ROUTE_KEY
 from streamer.renditions.catalog import Playlist, RenditionCatalog, TrackRenditions
-from streamer.routes.asgi import send_reply
+from streamer.routes.asgi import request_headers, send_reply
 from streamer.routes.hls import admit, playlist_reply
 from streamer.routes.media import MediaEndpoint
 from streamer.routes.media_delivery import record_playlist
 from streamer.routes.problems import problem_response, storage_unavailable
 from streamer.routes.retimed_segments import is_segment_resource, serve_retimed
 from streamer.storage import StorageError
-from streamer.types import Receive, Scope, Send
+from streamer.types import Receive, Reply, Scope, Send
 
 __all__ = ["AdHlsEndpoint"]
 
@@ -51,8 +53,14 @@ class AdHlsEndpoint:
         media: MediaEndpoint,
         *,
         trust_country_header: bool = False,
+        max_playlists: int = 10_000,
     ) -> None:
         self.sessions = sessions
+        self.max_playlists = max_playlists
+        # (session, rendition) -> (the files' tokens it was rendered for, the playlist)
+        self._playlists: OrderedDict[tuple[str, str], tuple[tuple[str, ...], Playlist]] = (
+            OrderedDict()
+        )
         self.catalog = catalog
         self.media = media
         self.trust_country_header = trust_country_header
@@ -109,13 +117,69 @@ class AdHlsEndpoint:
             if name not in session_renditions(programme, found.breaks, ads):
                 await problem_response(send, 404, "no such rendition in this session", cors)
                 return
-            body = session_playlist(name, programme, found.breaks, ads, found.started)
+            playlist = self._rendered(found, name, programme, ads)
             reply = playlist_reply(
-                method, headers, cors, Playlist.of(body), found.started.timestamp(), _SESSION_CACHE
+                method, headers, cors, playlist, found.started.timestamp(), _SESSION_CACHE
             )
             await send_reply(send, reply)
         except (StorageError, DatabaseUnavailable, TimeoutError):
             await storage_unavailable(send, cors)
+
+    def answer_now(self, scope: Scope) -> Reply | None:
+        """A session's media playlist when everything it needs is in this process's memory
+        (the session, the tracks' renditions), else None and the ASGI path answers: the
+        immediate path (streamer.serving) skips ASGI for what players reload most."""
+        if self.media.config.signing_secret is not None or scope["method"] not in ("GET", "HEAD"):
+            return None
+        parts = scope["path"].split("/")
+        if _route(parts) != _MEDIA_ROUTE:
+            return None
+        programme = self.catalog.peek(parts[3])
+        session = self.sessions.peek(parts[5])
+        if programme is None or session is None or session.track_id != programme.track_id:
+            return None
+        ads: dict[str, TrackRenditions] = {}
+        for track_id in session.ad_tracks:
+            found = self.catalog.peek(track_id)
+            if found is None:
+                return None
+            ads[track_id] = found
+        name = parts[6]
+        if name not in session_renditions(programme, session.breaks, ads):
+            return None
+        headers = request_headers(scope)
+        cors = self.media.cors_headers(headers.get("origin"))
+        playlist = self._rendered(session, name, programme, ads)
+        reply = playlist_reply(
+            scope["method"], headers, cors, playlist, session.started.timestamp(), _SESSION_CACHE
+        )
+        scope[ROUTE_KEY] = _MEDIA_ROUTE
+        return reply
+
+    def _rendered(
+        self,
+        session: Session,
+        name: str,
+        programme: TrackRenditions,
+        ads: dict[str, TrackRenditions],
+    ) -> Playlist:
+        """The session's playlist of rendition ``name``, rendered once for the files it
+        names (a re-transcode of the programme or an ad renders it again)."""
+        tokens = tuple(
+            track.renditions[name].token if name in track.renditions else ""
+            for track in (programme, *(ads[t] for t in sorted(ads)))
+        )
+        key = (session.id, name)
+        cached = self._playlists.get(key)
+        if cached is not None and cached[0] == tokens:
+            self._playlists.move_to_end(key)
+            return cached[1]
+        body = session_playlist(name, programme, session.breaks, ads, session.started)
+        playlist = Playlist.of(body)
+        self._playlists[key] = (tokens, playlist)
+        if len(self._playlists) > self.max_playlists:
+            self._playlists.popitem(last=False)
+        return playlist
 
     async def _ads(self, track_ids: frozenset[str]) -> dict[str, TrackRenditions]:
         found: dict[str, TrackRenditions] = {}
