@@ -106,9 +106,11 @@ def ad_reports_router() -> APIRouter:
         days), at most 93 days."""
         staff_only(principal)
         to = as_utc(end) if end is not None else datetime.now(UTC)
-        since = as_utc(start) if start is not None else to - timedelta(days=7)
         try:
+            since = as_utc(start) if start is not None else to - timedelta(days=7)
             found = await campaign_report(db, since, to)
+        except OverflowError:
+            raise HTTPException(422, "the period is out of range") from None
         except ValueError as exc:
             raise HTTPException(422, str(exc)) from None
         out = _out(found)
