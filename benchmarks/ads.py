@@ -150,8 +150,7 @@ def pure_decision_p99(url: str, campaigns: int, requests: int) -> dict[str, floa
     async def load() -> list[Any]:
         db = Database(url)
         try:
-            found, _ = await decision_inputs(db, -16.0, datetime.now(UTC))
-            return found
+            return (await decision_inputs(db, -16.0, datetime.now(UTC))).campaigns
         finally:
             await db.dispose()
 

@@ -26,6 +26,7 @@ from streamer.db import (
 
 __all__ = [
     "CreativeState",
+    "Inputs",
     "Placed",
     "creative_states",
     "decision_inputs",
@@ -128,13 +129,20 @@ async def versions_of(session: AsyncSession, creative_id: str) -> list[AdCreativ
     )
 
 
-async def decision_inputs(
-    db: Database, target: float, now: datetime
-) -> tuple[list[Campaign], dict[str, Placed]]:
+@dataclass(frozen=True, slots=True)
+class Inputs:
+    """What decisions read: the campaigns, where each valid creative's audio is, and how
+    many ads of each campaign were served so far (pacing, goals)."""
+
+    campaigns: list[Campaign]
+    placed: dict[str, Placed]
+    served: dict[str, int]
+
+
+async def decision_inputs(db: Database, target: float, now: datetime) -> Inputs:
     """Every campaign whose flight has not ended by ``now`` (ended ones can win nothing),
-    with its valid creatives (in the order they were made), and where each creative's
-    audio is. Read afresh for each decision: a pause or an edit holds at the next break
-    on every node."""
+    with its valid creatives (in the order they were made), where each creative's audio
+    is, and the campaigns' served counts."""
     async with db.session() as session:
         rows = (
             await session.execute(
@@ -184,4 +192,4 @@ async def decision_inputs(
         )
         for campaign, advertiser_category in rows
     ]
-    return campaigns, placed
+    return Inputs(campaigns, placed, {campaign.id: campaign.served for campaign, _ in rows})

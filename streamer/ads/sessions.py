@@ -10,31 +10,33 @@ spent on them. A session is immutable once stored, so it is cached without expir
 
 Caps read the listener's sessions of the day: analytics' listener id is a salted hash
 whose salt changes daily (never the address), so a cap's window is cut at midnight UTC.
-Until impressions are counted from delivery, ``delivered`` (pacing, goals) is zero: pacing
-and goals do not act yet (docs/ads.md).
+Pacing and goals count the ads served (placed in stored sessions: each session's insert
+adds its ads to their campaigns' ``served``, in the same transaction); the report counts
+delivered impressions (streamer.ads.impressions).
 """
 
 from __future__ import annotations
 
 import asyncio
 import secrets
+from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from streamer.ads import repository
 from streamer.ads.breaks import BreakSpec, place_breaks, specs_of
-from streamer.ads.model import Campaign, Listener
-from streamer.ads.repository import Placed
+from streamer.ads.model import Listener
+from streamer.ads.repository import Inputs
 from streamer.ads.session_plan import plan_session
 from streamer.ads.session_stream import SessionAd, SessionBreak
 from streamer.analytics.agents import classify
 from streamer.analytics.privacy import address_key, listener_id
 from streamer.analytics.repository import salt_for
 from streamer.coalescing_cache import CoalescingCache
-from streamer.db import AdCreativeVersion, AdSession, AdTrackBreaks, Database
+from streamer.db import AdCampaign, AdCreativeVersion, AdSession, AdTrackBreaks, Database
 from streamer.db.availability import serving_cache
 from streamer.renditions.catalog import RenditionCatalog, TrackRenditions
 from streamer.renditions.playlists import presented_durations
@@ -44,7 +46,6 @@ __all__ = ["SESSION_ID_LENGTH", "AdSessions", "Session", "Visitor"]
 SESSION_ID_LENGTH = 32  # hex digits: 128 random bits, never guessed
 HEARD_DAYS = 30  # the longest frequency-cap window read back
 INPUTS_SECONDS = 1.0  # campaigns and breaks are read again after this long
-Inputs = tuple[list[Campaign], dict[str, Placed]]
 # Agents that get no ads: crawlers. Players built on a library (ffmpeg's Lavf, ExoPlayer)
 # get them; whether their plays count is the impression counting's business (the same
 # bot rules as analytics).
@@ -111,7 +112,6 @@ class AdSessions:
         if placed and agent.bot_reason not in _CRAWLERS:
             inputs = await self._inputs.get("all")
             assert inputs is not None  # the loader always answers
-            campaigns, where = inputs
             listener = Listener(
                 session=secrets.token_hex(8),
                 now=now,
@@ -123,9 +123,9 @@ class AdSessions:
             planned = plan_session(
                 placed,
                 listener,
-                campaigns,
-                {},
-                {creative: (p.version, p.track_id) for creative, p in where.items()},
+                inputs.campaigns,
+                inputs.served,
+                {creative: (p.version, p.track_id) for creative, p in inputs.placed.items()},
             )
             segments = await self._segments({a.track for b in planned for a in b.ads})
             plan = [
@@ -155,8 +155,15 @@ class AdSessions:
             plan=plan,
             created_at=now,
         )
+        served = Counter(ad["campaign"] for brk in plan for ad in brk["ads"])
         async with self.db.session() as session, session.begin():
             session.add(row)
+            for campaign_id, count in sorted(served.items()):
+                await session.execute(
+                    update(AdCampaign)
+                    .where(AdCampaign.id == campaign_id)
+                    .values(served=AdCampaign.served + count)
+                )
         return _session(row)
 
     async def _segments(self, track_ids: set[str]) -> dict[str, list[float]]:

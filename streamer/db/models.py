@@ -882,6 +882,9 @@ class AdCampaign(Base):
     targeting: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     caps: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     paused: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Ads of the campaign placed in listener sessions so far (added as each session is
+    # stored): what pacing and the goal count (the report counts delivered impressions).
+    served: Mapped[int] = mapped_column(BigInteger, default=0, server_default=text("0"))
     revision: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

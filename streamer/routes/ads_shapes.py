@@ -191,6 +191,7 @@ class CampaignOut(BaseModel):
     targeting: TargetingIn
     caps: list[CapIn]
     paused: bool
+    served: int  # ads placed in listener sessions so far (pacing and the goal count these)
     revision: int
     created_at: datetime
     updated_at: datetime
@@ -212,6 +213,7 @@ class CampaignOut(BaseModel):
             targeting=TargetingIn.model_validate(row.targeting),
             caps=[CapIn.model_validate(cap) for cap in row.caps],
             paused=row.paused,
+            served=row.served or 0,
             revision=row.revision,
             created_at=row.created_at,
             updated_at=row.updated_at,
@@ -329,7 +331,10 @@ class DecisionIn(BaseModel):
     listener: ListenerIn
     delivered: Annotated[
         dict[Id, Annotated[int, Field(ge=0, le=10**12)]],
-        Field(max_length=10_000, description="impressions so far per campaign (default 0)"),
+        Field(
+            max_length=10_000,
+            description="ads served so far per campaign (default: the stored counts)",
+        ),
     ] = {}
 
 

@@ -9,6 +9,7 @@ audit as for campaigns (streamer.routes.api_ads).
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -23,7 +24,7 @@ from streamer.ads.model import Break, Listener
 from streamer.ads.repository import CreativeState
 from streamer.auth.access import Principal
 from streamer.auth.audit import record
-from streamer.db import AdCampaign, AdCreative, AdCreativeVersion, Track
+from streamer.db import AdCampaign, AdCreative, AdCreativeVersion, Database, Track
 from streamer.routes.ads_shapes import (
     CheckOut,
     ChosenOut,
@@ -48,6 +49,7 @@ from streamer.routes.api_common import (
     actor,
     require_access,
 )
+from streamer.settings import Settings
 
 __all__ = ["ad_creatives_router"]
 
@@ -151,29 +153,16 @@ def ad_creatives_router() -> APIRouter:
         principal: PrincipalDep,
     ) -> CreativeOut:
         """Rename a creative or change the slot it is sold for (validated again)."""
-        staff_only(principal)
-        target = settings.ads_loudness_target
-        async with db.session() as session, session.begin():
-            row = await found(session, AdCreative, creative_id, "creative")
-            before = _audited(await _creative_out(session, row, target))
+
+        async def mutate(_session: AsyncSession, row: AdCreative) -> None:
             if body.name is not None:
                 row.name = body.name
             if body.slot_seconds is not None:
                 row.slot_seconds = body.slot_seconds
-            row.updated_at = datetime.now(UTC)
-            await session.flush()
-            out = await _creative_out(session, row, target)
-            record(
-                session,
-                actor(request, principal),
-                "ad.creative.update",
-                "creative",
-                row.id,
-                before=before,
-                after=_audited(out),
-            )
-        ads_changed(request)
-        return out
+
+        return await _change(
+            request, db, settings, principal, creative_id, "ad.creative.update", mutate
+        )
 
     @router.delete("/creatives/{creative_id}", status_code=204, responses=PROBLEM_RESPONSES)
     async def delete_creative(
@@ -216,13 +205,10 @@ def ad_creatives_router() -> APIRouter:
     ) -> CreativeOut:
         """Replace the creative's audio: a new version, current from now on (the earlier
         ones are kept for a rollback)."""
-        staff_only(principal)
         who = actor(request, principal)
-        target = settings.ads_loudness_target
-        async with db.session() as session, session.begin():
-            row = await found(session, AdCreative, creative_id, "creative", lock=True)
+
+        async def mutate(session: AsyncSession, row: AdCreative) -> None:
             await _readable_track(session, principal, body.track_id)
-            before = _audited(await _creative_out(session, row, target))
             newest = await session.scalar(
                 select(func.max(AdCreativeVersion.version)).where(
                     AdCreativeVersion.creative_id == row.id
@@ -239,20 +225,10 @@ def ad_creatives_router() -> APIRouter:
                 )
             )
             row.current_version = number
-            row.updated_at = datetime.now(UTC)
-            await session.flush()
-            out = await _creative_out(session, row, target)
-            record(
-                session,
-                who,
-                "ad.creative.version",
-                "creative",
-                row.id,
-                before=before,
-                after=_audited(out),
-            )
-        ads_changed(request)
-        return out
+
+        return await _change(
+            request, db, settings, principal, creative_id, "ad.creative.version", mutate
+        )
 
     @router.put(
         "/creatives/{creative_id}/current", response_model=CreativeOut, responses=PROBLEM_RESPONSES
@@ -266,28 +242,15 @@ def ad_creatives_router() -> APIRouter:
         principal: PrincipalDep,
     ) -> CreativeOut:
         """Make an existing version current again (a rollback, or forward again)."""
-        staff_only(principal)
-        target = settings.ads_loudness_target
-        async with db.session() as session, session.begin():
-            row = await found(session, AdCreative, creative_id, "creative", lock=True)
+
+        async def mutate(session: AsyncSession, row: AdCreative) -> None:
             if await session.get(AdCreativeVersion, (row.id, body.version)) is None:
                 raise HTTPException(422, f"the creative has no version {body.version}")
-            before = _audited(await _creative_out(session, row, target))
             row.current_version = body.version
-            row.updated_at = datetime.now(UTC)
-            await session.flush()
-            out = await _creative_out(session, row, target)
-            record(
-                session,
-                actor(request, principal),
-                "ad.creative.current",
-                "creative",
-                row.id,
-                before=before,
-                after=_audited(out),
-            )
-        ads_changed(request)
-        return out
+
+        return await _change(
+            request, db, settings, principal, creative_id, "ad.creative.current", mutate
+        )
 
     # Decisions
 
@@ -304,7 +267,8 @@ def ad_creatives_router() -> APIRouter:
         except (ZoneInfoNotFoundError, ValueError):
             raise HTTPException(422, f"unknown time zone {body.listener.timezone!r}") from None
         now = as_utc(body.listener.at) if body.listener.at is not None else datetime.now(UTC)
-        campaigns, placed = await repository.decision_inputs(db, settings.ads_loudness_target, now)
+        inputs = await repository.decision_inputs(db, settings.ads_loudness_target, now)
+        placed = inputs.placed
         slot = body.slot
         decision = decide(
             Break(
@@ -325,8 +289,8 @@ def ad_creatives_router() -> APIRouter:
                     k: tuple(sorted(as_utc(t) for t in v)) for k, v in body.listener.heard.items()
                 },
             ),
-            campaigns,
-            body.delivered,
+            inputs.campaigns,
+            {**inputs.served, **body.delivered},  # the stored counts unless told otherwise
         )
         return DecisionOut(
             ads=[
@@ -347,6 +311,31 @@ def ad_creatives_router() -> APIRouter:
         )
 
     return router
+
+
+async def _change(
+    request: Request,
+    db: Database,
+    settings: Settings,
+    principal: Principal,
+    creative_id: str,
+    action: str,
+    mutate: Callable[[AsyncSession, AdCreative], Awaitable[None]],
+) -> CreativeOut:
+    """One audited change of a creative (its row locked while ``mutate`` changes it)."""
+    staff_only(principal)
+    target = settings.ads_loudness_target
+    async with db.session() as session, session.begin():
+        row = await found(session, AdCreative, creative_id, "creative", lock=True)
+        before = _audited(await _creative_out(session, row, target))
+        await mutate(session, row)
+        row.updated_at = datetime.now(UTC)
+        await session.flush()
+        out = await _creative_out(session, row, target)
+        record(session, actor(request, principal), action, "creative", row.id,
+               before=before, after=_audited(out))  # fmt: skip
+    ads_changed(request)
+    return out
 
 
 async def _readable_track(session: AsyncSession, principal: Principal, track_id: str) -> None:

@@ -195,3 +195,24 @@ def test_pausing_the_campaign_leaves_the_next_session_without_ads(world: World) 
         finally:
             api.patch(world.campaign["urls"]["self"], json={"paused": False})
     assert "#EXT-X-DATERANGE" not in text
+
+
+def test_each_session_adds_its_ads_to_the_campaigns_served_count_and_a_goal_stops_it(
+    world: World,
+) -> None:
+    with world.server.api() as api:
+        url = world.campaign["urls"]["self"]
+        before = api.get(url).json()["served"]
+        with world.server.client() as client:
+            _session_media(client, world.programme)
+        served = api.get(url).json()["served"]
+        assert served == before + 2  # the pre-roll and the mid-roll
+        # One more ad and the goal is met: the pre-roll gets it, the mid-roll does not.
+        api.patch(url, json={"goal": served + 1})
+        try:
+            with world.server.client() as client:
+                _, text = _session_media(client, world.programme)
+        finally:
+            api.patch(url, json={"clear_goal": True})
+        assert text.count("#EXT-X-DATERANGE") == 1
+        assert api.get(url).json()["served"] == served + 1

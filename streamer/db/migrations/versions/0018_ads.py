@@ -50,6 +50,7 @@ def upgrade() -> None:
         sa.Column("targeting", sa.JSON(), nullable=False),
         sa.Column("caps", sa.JSON(), nullable=False),
         sa.Column("paused", sa.Boolean(), nullable=False),
+        sa.Column("served", sa.BigInteger(), nullable=False, server_default=sa.text("0")),
         sa.Column("revision", sa.Integer(), nullable=False),
         sa.Column("created_at", _WHEN, nullable=False),
         sa.Column("updated_at", _WHEN, nullable=False),
