@@ -4,8 +4,9 @@ A token is ``{expires}.{scope}.{signature}`` in the ``token`` query parameter:
 
 - ``expires``: Unix seconds after which the token is refused;
 - ``scope``: what the token opens, base64url without padding: a path prefix such as
-  ``/media/{id}/``, or ``track:{id}``, which opens ``/hls/{id}/`` and ``/media/{id}/``
-  (a master playlist's relative URLs, byte-range playlists' renditions included);
+  ``/media/{id}/``, or ``track:{id}``, which opens ``/hls/{id}/``, ``/media/{id}/`` and
+  the track's stream with ads, ``/hls/ads/{id}/`` (a master playlist's relative URLs,
+  byte-range playlists' renditions included);
 - ``signature``: HMAC-SHA256 of ``"{expires}\\n{scope path}"`` with the shared secret,
   hex. The same construction is easy to mint at a CDN edge or in another service.
 
@@ -70,7 +71,7 @@ def _prefixes(scope: str) -> tuple[str, ...]:
         track = scope[len("track:") :]
         if not track or "/" in track:
             return ()
-        return (f"/hls/{track}/", f"/media/{track}/")
+        return (f"/hls/{track}/", f"/media/{track}/", f"/hls/ads/{track}/")
     return (scope,)
 
 

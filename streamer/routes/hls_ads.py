@@ -23,8 +23,9 @@ from streamer.ads.sessions import AdSessions, Session, Visitor
 from streamer.analytics.geo import COUNTRY_HEADERS, country_code
 from streamer.errors import DatabaseUnavailable
 from streamer.observe import ROUTE_KEY
+from streamer.playlists.streams import sign_stitched
 from streamer.renditions.catalog import Playlist, RenditionCatalog, TrackRenditions
-from streamer.routes.asgi import request_headers, send_reply
+from streamer.routes.asgi import query_value, request_headers, send_reply
 from streamer.routes.hls import admit, playlist_reply
 from streamer.routes.media import MediaEndpoint
 from streamer.routes.media_delivery import record_playlist
@@ -102,7 +103,7 @@ class AdHlsEndpoint:
                 session = await self.sessions.start(programme, self._visitor(scope))
                 ads = await self._ads(session.ad_tracks)
                 names = session_renditions(programme, session.breaks, ads)
-                text = _master(programme, session.id, names)
+                text = self._signed(scope, _master(programme, session.id, names))
                 if self.media.config.deliveries:
                     record_playlist(scope, "track", track_id)
                 reply = playlist_reply(method, headers, cors, text, programme.modified, _PRIVATE)
@@ -117,7 +118,7 @@ class AdHlsEndpoint:
             if name not in session_renditions(programme, found.breaks, ads):
                 await problem_response(send, 404, "no such rendition in this session", cors)
                 return
-            playlist = self._rendered(found, name, programme, ads)
+            playlist = self._signed(scope, self._rendered(found, name, programme, ads))
             reply = playlist_reply(
                 method, headers, cors, playlist, found.started.timestamp(), _SESSION_CACHE
             )
@@ -155,6 +156,17 @@ class AdHlsEndpoint:
         )
         scope[ROUTE_KEY] = _MEDIA_ROUTE
         return reply
+
+    def _signed(self, scope: Scope, playlist: Playlist) -> Playlist:
+        """For a signed request (admitted, so its token opens /hls/ads/{track}/): every URL
+        the playlist gives carries a token, each track's init section one of its own
+        expiring with the request's (streamer.playlists.streams.sign_stitched)."""
+        secret = self.media.config.signing_secret
+        token = query_value(scope.get("query_string", b""), b"token")
+        if secret is None or not token:
+            return playlist
+        expires = int(token.split(".", 1)[0])
+        return Playlist.of(sign_stitched(playlist.body.decode(), secret, expires, token))
 
     def _rendered(
         self,

@@ -216,3 +216,34 @@ def test_each_session_adds_its_ads_to_the_campaigns_served_count_and_a_goal_stop
             api.patch(url, json={"clear_goal": True})
         assert text.count("#EXT-X-DATERANGE") == 1
         assert api.get(url).json()["served"] == served + 1
+
+
+@pytest.fixture(scope="module")
+def signed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    settings = build_ad_library(tmp_path_factory.mktemp("insertion-signed"))
+    settings = settings.model_copy(update={"url_signing_secret": "s" * 32})
+    with serve_in_thread(settings) as server, server.api() as api:
+        tracks, campaign = configure_ads(api)
+        yield World(server, tracks["show.flac"], tracks["spot.flac"], campaign)
+
+
+def test_with_signed_urls_a_tracks_token_opens_its_stream_with_ads_and_ffmpeg_plays_it(
+    signed: World,
+) -> None:
+    with signed.server.api() as api:
+        minted = api.get(f"/api/v1/tracks/{signed.programme}/signed")
+        assert minted.status_code == 200, minted.text
+    token = minted.json()["urls"]["hls"].split("token=", 1)[1]
+    with signed.server.client() as client:
+        assert client.get(f"/hls/ads/{signed.programme}/master.m3u8").status_code == 403
+        other = client.get(f"/hls/ads/{signed.ad_track}/master.m3u8", params={"token": token})
+        assert other.status_code == 403  # a token opens its own track's stream only
+    done = subprocess.run(
+        [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error",
+         "-i", f"{signed.server.base_url}/hls/ads/{signed.programme}/master.m3u8?token={token}",
+         "-map", "0:a:0", "-ac", "2", "-ar", str(RATE), "-f", "s16le", "-"],
+        capture_output=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr.decode(errors="replace")[-4000:]
+    seconds = len(done.stdout) / 4 / RATE
+    assert seconds == pytest.approx(PROGRAMME_SECONDS + 2 * AD_SECONDS, abs=0.1)
