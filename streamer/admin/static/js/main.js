@@ -31,6 +31,8 @@ const ROUTES = [
     title: 'Dashboard',
     load: () => import('./pages/analytics-dashboards.js'),
   },
+  { path: '/admin/ads', title: 'Ads', load: () => import('./pages/ads.js'), needs: 'write' },
+  { path: '/admin/ads/:id', title: 'Campaign', load: () => import('./pages/ad-campaign.js'), needs: 'write' },
   { path: '/admin/users', title: 'Users', load: () => import('./pages/users.js'), needs: 'admin' },
   { path: '/admin/account', title: 'Account', load: () => import('./pages/account.js') },
 ];
@@ -42,6 +44,7 @@ const NAV = [
   { href: '/admin/channels', label: 'Channels' },
   { href: '/admin/dashboard', label: 'Dashboard' },
   { href: '/admin/analytics', label: 'Analytics' },
+  { href: '/admin/ads', label: 'Ads', needs: 'write' },
   { href: '/admin/users', label: 'Users', needs: 'admin' },
 ];
 
