@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import re
 import subprocess
+import time
 from array import array
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -35,6 +36,7 @@ from transcoder.ffmpeg import ffmpeg_exe
 
 pytestmark = pytest.mark.ffmpeg
 
+DURING = "2026-12-07T12:00:00Z"
 GOOGLEBOT = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
 
 
@@ -247,3 +249,33 @@ def test_with_signed_urls_a_tracks_token_opens_its_stream_with_ads_and_ffmpeg_pl
     assert done.returncode == 0, done.stderr.decode(errors="replace")[-4000:]
     seconds = len(done.stdout) / 4 / RATE
     assert seconds == pytest.approx(PROGRAMME_SECONDS + 2 * AD_SECONDS, abs=0.1)
+
+
+def test_two_nodes_list_the_same_session_alike_and_see_a_pause_within_a_second(
+    world: World,
+) -> None:
+    """A second server on the same database: the session one node started is the same
+    text on the other, decisions agree, and a pause made through one holds on the other
+    from the next session started a second later (each node reads campaigns at most once
+    a second)."""
+    with (
+        serve_in_thread(world.server.settings) as other,
+        world.server.client() as a,
+        other.client() as b,
+    ):
+        url, text = _session_media(a, world.programme)
+        assert b.get(url).text == text
+        body = {"break": {"seconds": 30}, "listener": {"session": "x", "at": DURING}}
+        with world.server.api() as api_a, other.api() as api_b:
+            assert (
+                api_a.post("/api/v1/ads/decisions", json=body).json()
+                == api_b.post("/api/v1/ads/decisions", json=body).json()
+            )
+            _session_media(b, world.programme)  # node b has read the campaigns
+            api_a.patch(world.campaign["urls"]["self"], json={"paused": True})
+            try:
+                time.sleep(1.1)
+                _, paused = _session_media(b, world.programme)
+            finally:
+                api_a.patch(world.campaign["urls"]["self"], json={"paused": False})
+        assert "#EXT-X-DATERANGE" not in paused
