@@ -5,10 +5,13 @@ earlier version current again, pauses the campaign; viewers get no ad pages; axe
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import httpx
 from playwright.sync_api import Page, expect
 
-from tests.web.conftest import WebServer, check_accessibility, screenshot
+from tests.fixtures.audio import make_audio
+from tests.web.conftest import WebServer, check_accessibility, in_thread, screenshot
 
 
 def _add_creative(page: Page, name: str, slot: str, title: str) -> None:
@@ -89,3 +92,37 @@ def test_viewers_get_no_ad_pages(open_as) -> None:  # type: ignore[no-untyped-de
     page = open_as("val", "/admin/ads").page
     expect(page.get_by_role("navigation").get_by_role("link", name="Ads")).to_have_count(0)
     expect(page.get_by_role("heading", name="Ads", level=1)).to_have_count(0)
+
+
+def test_a_creatives_audio_uploaded_on_the_campaign_page_is_checked_once_transcoded(
+    open_as, web_server: WebServer, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    with web_server.api() as api:
+        advertiser = api.post("/api/v1/ads/advertisers", json={"name": "Uploader"}).json()
+        campaign = api.post(
+            "/api/v1/ads/campaigns",
+            json={"advertiser_id": advertiser["id"], "name": "Jingles",
+                  "starts_at": "2026-01-01T00:00:00Z", "ends_at": "2027-01-01T00:00:00Z"},
+        ).json()  # fmt: skip
+    page = open_as("eve", f"/admin/ads/{campaign['id']}").page
+    expect(page.get_by_role("heading", name="Jingles", level=1)).to_be_visible()
+    jingle = in_thread(make_audio, tmp_path / "jingle.flac", "flac", 15.0)
+    with page.expect_file_chooser() as chooser:
+        page.get_by_role("button", name="Choose files").click()
+    chooser.value.set_files(str(jingle))
+    form = page.get_by_role("form", name="Add a creative")
+    # Once stored and catalogued, the upload is the chosen audio.
+    expect(form.get_by_label("Audio track").locator("option:checked")).to_contain_text(
+        "jingle", ignore_case=True, timeout=30_000
+    )
+    form.get_by_label("Name").fill("Jingle spot")
+    form.get_by_label("Slot (seconds)").fill("15")
+    form.get_by_role("button", name="Add creative").click()
+    made = page.get_by_role("region", name="Creative Jingle spot")
+    expect(made).to_be_visible()
+    # Checking… until the transcode measured it; the page looks again by itself.
+    expect(made.get_by_text("Valid", exact=True)).to_be_visible(timeout=60_000)
+    expect(made.get_by_role("list", name="Checks of Jingle spot")).to_contain_text(
+        "fits its 15 s slot"
+    )
+    check_accessibility(page, "a campaign page with an upload")

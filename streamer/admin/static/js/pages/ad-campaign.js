@@ -1,11 +1,13 @@
 // /admin/ads/:id: one campaign. Pause or resume it (it holds from the next break on every
 // node); its creatives, each with its validation (a reason per check), a preview to listen
-// to and its versions (make an earlier one current again); add a creative from a track
-// of the catalogue (upload the audio on the Library page first).
+// to and its versions (make an earlier one current again); add a creative from a track of
+// the catalogue, or upload its audio here (the library page's upload panel): the uploaded
+// track is chosen for the next creative.
 import { useEffect, useState } from 'preact/hooks';
 import { get, patch, post, put } from '../api.js';
 import { html } from '../html.js';
 import { ErrorMessage, formatDate, Loading, problemText, toast, useTitle } from '../ui.js';
+import UploadPanel from './library-uploads.js';
 
 const STATE_LABELS = { valid: 'Valid', invalid: 'Invalid', pending: 'Checking…' };
 const STATE_BADGES = { valid: 'badge-ok', invalid: 'badge-failed', pending: 'badge-queued' };
@@ -66,10 +68,16 @@ function Creative({ creative, onChanged }) {
   </section>`;
 }
 
-function AddCreative({ campaignId, onAdded }) {
+function AddCreative({ campaignId, uploaded, onAdded }) {
   const [query, setQuery] = useState('');
   const [tracks, setTracks] = useState([]);
   const [track, setTrack] = useState('');
+  // A track just uploaded: listed and chosen.
+  useEffect(() => {
+    if (!uploaded) return;
+    setTracks((known) => (known.some((t) => t.id === uploaded.id) ? known : [uploaded, ...known]));
+    setTrack(uploaded.id);
+  }, [uploaded]);
   const [error, setError] = useState(null);
   const [busy, setBusy] = useState(false);
   useEffect(() => {
@@ -117,14 +125,25 @@ function AddCreative({ campaignId, onAdded }) {
         (t) => html`<option key=${t.id} value=${t.id}>${t.title || t.path} (${Math.round(t.duration || 0)} s)</option>`,
       )}
     </select>
-    <p class="muted">Upload new audio on the Library page: it is checked once transcoded.</p>
+    <p class="muted">New audio: upload it below; it is chosen here, and checked once transcoded.</p>
     <${ErrorMessage} error=${error} />
     <div class="row"><button type="submit" disabled=${busy || !track}>${busy ? 'Adding…' : 'Add creative'}</button></div>
   </form>`;
 }
 
-export default function AdCampaign({ id }) {
+export default function AdCampaign({ id, user }) {
   const [campaign, setCampaign] = useState(null);
+  const [libraries, setLibraries] = useState([]);
+  const [uploaded, setUploaded] = useState(null);
+  useEffect(() => {
+    get('/libraries').then(
+      (answer) => setLibraries(Array.isArray(answer) ? answer : answer.items || []),
+      () => setLibraries([]),
+    );
+  }, []);
+  const onUploaded = (trackId) => {
+    get(`/tracks/${encodeURIComponent(trackId)}`).then(setUploaded, () => setUploaded({ id: trackId, path: trackId }));
+  };
   const [creatives, setCreatives] = useState(null);
   const [error, setError] = useState(null);
   const [reloads, setReloads] = useState(0);
@@ -176,6 +195,7 @@ export default function AdCampaign({ id }) {
           )
         : html`<p class="muted">No creatives yet: add one below.</p>`
     }
-    <${AddCreative} campaignId=${id} onAdded=${() => setReloads((n) => n + 1)} />
+    <${AddCreative} campaignId=${id} uploaded=${uploaded} onAdded=${() => setReloads((n) => n + 1)} />
+    <${UploadPanel} user=${user} libraries=${libraries} onUploaded=${onUploaded} />
   </div>`;
 }
