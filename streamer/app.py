@@ -122,16 +122,16 @@ class StreamerApp:
             store_now=self.stores.peek,
         )
         self.hls = HlsEndpoint(self.renditions, self.media, prefetch=settings.prefetch_segments)
-        self.hls_playlists = PlaylistHlsEndpoint(
-            PlaylistStreams(self.db, self.renditions), self.media
-        )
-        # Channels: the clock is an attribute of the service so tests can fix "now".
+        playlist_streams = PlaylistStreams(self.db, self.renditions)
+        self.hls_playlists = PlaylistHlsEndpoint(playlist_streams, self.media)
         self.hls_ads = AdHlsEndpoint(
             AdSessions(self.db, self.renditions, target=settings.ads_loudness_target),
             self.renditions,
+            playlist_streams,
             self.media,
             trust_country_header=settings.analytics_trust_country_header,
         )
+        # Channels: the clock is an attribute of the service so tests can fix "now".
         self.channels = ChannelService(self.db, self.renditions)
         self.live = LiveEndpoint(LiveStreams(self.channels, self.renditions), self.media)
         self.auth = make_authenticator(settings, self.db)

@@ -1,4 +1,4 @@
-"""Where a track's ad breaks fall in its stream (pure).
+"""Where a track's or a playlist's ad breaks fall in its stream (pure).
 
 A break is stored as ``{"position": "pre"|"mid"|"post", "at": seconds|None, "seconds":
 seconds to fill}``. In the stream, ads go between two of the programme's segments (the
@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from itertools import accumulate
 from typing import Any, Literal
 
-__all__ = ["BreakSpec", "PlacedBreak", "place_breaks", "specs_of"]
+__all__ = ["BreakSpec", "PlacedBreak", "place_between_items", "place_breaks", "specs_of"]
 
-Position = Literal["pre", "mid", "post"]
+Position = Literal["pre", "mid", "post", "between"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +26,7 @@ class BreakSpec:
     position: Position
     seconds: float
     at: float | None = None  # mid-rolls: seconds into the programme
+    every: int = 1  # a playlist's "between" breaks: after every this many items
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,7 +38,10 @@ class PlacedBreak:
 
 
 def specs_of(stored: Sequence[Mapping[str, Any]]) -> list[BreakSpec]:
-    return [BreakSpec(b["position"], float(b["seconds"]), b.get("at")) for b in stored]
+    return [
+        BreakSpec(b["position"], float(b["seconds"]), b.get("at"), int(b.get("every") or 1))
+        for b in stored
+    ]
 
 
 def place_breaks(specs: Sequence[BreakSpec], durations: Sequence[float]) -> list[PlacedBreak]:
@@ -63,6 +67,38 @@ def place_breaks(specs: Sequence[BreakSpec], durations: Sequence[float]) -> list
         if earlier is not None:
             position = earlier.position
         found[boundary] = PlacedBreak(position, boundary, edges[boundary], seconds)
+    return [found[b] for b in sorted(found)]
+
+
+def place_between_items(
+    specs: Sequence[BreakSpec], items: Sequence[Sequence[float]]
+) -> list[PlacedBreak]:
+    """The breaks of a playlist played as one stream, whose items' segments last
+    ``items``: a pre-roll before the first item, a post-roll after the last, a "between"
+    break after every ``every`` items (never after the last: that is the post-roll's).
+    Mid-rolls inside items are not offered for playlists. Boundaries count segments
+    across the items."""
+    counts = [len(durations) for durations in items]
+    if not counts or not all(counts):
+        return []
+    edges = [0, *accumulate(counts)]
+    offsets = [0.0, *accumulate(sum(d) for d in items)]
+    found: dict[int, PlacedBreak] = {}
+
+    def add(position: Position, index: int, seconds: float) -> None:
+        earlier = found.get(edges[index])
+        if earlier is not None:
+            position, seconds = earlier.position, max(seconds, earlier.seconds)
+        found[edges[index]] = PlacedBreak(position, edges[index], offsets[index], seconds)
+
+    for spec in specs:
+        if spec.position == "pre":
+            add("pre", 0, spec.seconds)
+        elif spec.position == "post":
+            add("post", len(counts), spec.seconds)
+        elif spec.position == "between":
+            for index in range(max(spec.every, 1), len(counts), max(spec.every, 1)):
+                add("between", index, spec.seconds)
     return [found[b] for b in sorted(found)]
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -27,7 +28,7 @@ from typing import Any
 from sqlalchemy import select, update
 
 from streamer.ads import repository
-from streamer.ads.breaks import BreakSpec, place_breaks, specs_of
+from streamer.ads.breaks import BreakSpec, place_between_items, place_breaks, specs_of
 from streamer.ads.model import Listener
 from streamer.ads.repository import Inputs
 from streamer.ads.session_plan import plan_session
@@ -36,7 +37,14 @@ from streamer.analytics.agents import classify
 from streamer.analytics.privacy import address_key, listener_id
 from streamer.analytics.repository import salt_for
 from streamer.coalescing_cache import CoalescingCache
-from streamer.db import AdCampaign, AdCreativeVersion, AdSession, AdTrackBreaks, Database
+from streamer.db import (
+    AdCampaign,
+    AdCreativeVersion,
+    AdPlaylistBreaks,
+    AdSession,
+    AdTrackBreaks,
+    Database,
+)
 from streamer.db.availability import serving_cache
 from streamer.renditions.catalog import RenditionCatalog, TrackRenditions
 from streamer.renditions.playlists import presented_durations
@@ -55,7 +63,8 @@ _CRAWLERS = ("bot", "unknown-bot")
 @dataclass(frozen=True, slots=True)
 class Session:
     id: str
-    track_id: str
+    kind: str  # track | playlist
+    subject_id: str
     started: datetime
     breaks: tuple[SessionBreak, ...]
 
@@ -97,14 +106,31 @@ class AdSessions:
             negative_ttl=INPUTS_SECONDS,
             max_entries=max_entries,
         )
+        self._playlist_breaks: CoalescingCache[str, list[BreakSpec]] = serving_cache(
+            self._load_playlist_breaks,
+            ttl=INPUTS_SECONDS,
+            negative_ttl=INPUTS_SECONDS,
+            max_entries=max_entries,
+        )
         self._salts: dict[date, bytes] = {}  # the listener-hash salt of each day (shared)
 
-    async def start(self, programme: TrackRenditions, visitor: Visitor) -> Session:
-        """Decide and store a new session of ``programme`` for ``visitor``."""
+    async def start(
+        self, kind: str, subject_id: str, programme: Sequence[TrackRenditions], visitor: Visitor
+    ) -> Session:
+        """Decide and store a new session of ``programme`` (the track, or the playlist's
+        tracks in order) for ``visitor``."""
         now = datetime.now(UTC)
-        reference = next(iter(programme.renditions.values()))
-        specs = await self._track_breaks.get(programme.track_id) or []
-        placed = place_breaks(specs, presented_durations(reference.index))
+        name = next(iter(programme[0].renditions))
+        durations = [
+            presented_durations((t.renditions.get(name) or next(iter(t.renditions.values()))).index)
+            for t in programme
+        ]
+        if kind == "playlist":
+            specs = await self._playlist_breaks.get(subject_id) or []
+            placed = place_between_items(specs, durations)
+        else:
+            specs = await self._track_breaks.get(subject_id) or []
+            placed = place_breaks(specs, durations[0])
         # In a thread: the first call reads the agent lists from disk.
         agent = await asyncio.to_thread(classify, visitor.user_agent)
         hashed = await self._listener(visitor, now)
@@ -150,7 +176,8 @@ class AdSessions:
             ]
         row = AdSession(
             id=secrets.token_hex(SESSION_ID_LENGTH // 2),
-            track_id=programme.track_id,
+            kind=kind,
+            subject_id=subject_id,
             listener=hashed,
             plan=plan,
             created_at=now,
@@ -207,6 +234,7 @@ class AdSessions:
         """Campaigns, creatives or breaks changed here: read them afresh at the next start."""
         self._inputs.invalidate()
         self._track_breaks.invalidate()
+        self._playlist_breaks.invalidate()
 
     async def _load_inputs(self, _key: str) -> Inputs:
         # Campaigns whose flight ended by now are left out; one that ends within the second
@@ -216,6 +244,11 @@ class AdSessions:
     async def _load_breaks(self, track_id: str) -> list[BreakSpec]:
         async with asyncio.timeout(5.0), self.db.session() as session:
             row = await session.get(AdTrackBreaks, track_id)
+        return specs_of(row.breaks) if row is not None else []
+
+    async def _load_playlist_breaks(self, playlist_id: str) -> list[BreakSpec]:
+        async with asyncio.timeout(5.0), self.db.session() as session:
+            row = await session.get(AdPlaylistBreaks, playlist_id)
         return specs_of(row.breaks) if row is not None else []
 
     async def _listener(self, visitor: Visitor, now: datetime) -> str:
@@ -258,4 +291,4 @@ def _session(row: AdSession) -> Session:
         )
         for b in row.plan
     )
-    return Session(row.id, row.track_id, row.created_at, breaks)
+    return Session(row.id, row.kind, row.subject_id, row.created_at, breaks)

@@ -938,17 +938,32 @@ class AdTrackBreaks(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
+class AdPlaylistBreaks(Base):
+    """Where a playlist played as one stream takes ads (streamer.ads.breaks): pre-roll,
+    between items (after every n), post-roll."""
+
+    __tablename__ = "ad_playlist_breaks"
+
+    playlist_id: Mapped[str] = mapped_column(
+        ForeignKey("playlists.id", ondelete="CASCADE"), primary_key=True
+    )
+    breaks: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
 class AdSession(Base):
-    """One listener's session of a track with ads: the ads decided for each break when it
-    started, so every rendition's playlist, every reload and every node lists the same
-    ones (``plan``: streamer.ads.sessions). ``listener`` is analytics' listener of the day
-    (a salted hash, never the address): frequency caps read a listener's recent sessions."""
+    """One listener's session of a track or a playlist with ads (``kind``, ``subject_id``):
+    the ads decided for each break when it started, so every rendition's playlist, every
+    reload and every node lists the same ones (``plan``: streamer.ads.sessions).
+    ``listener`` is analytics' listener of the day (a salted hash, never the address):
+    frequency caps read a listener's recent sessions."""
 
     __tablename__ = "ad_sessions"
     __table_args__ = (Index("ix_ad_sessions_listener", "listener", "created_at"),)
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    track_id: Mapped[str] = mapped_column(ForeignKey("tracks.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(16))  # track | playlist: what the session plays
+    subject_id: Mapped[str] = mapped_column(String(32))
     listener: Mapped[str | None] = mapped_column(String(64), default=None)
     plan: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -27,6 +27,7 @@ from tests.fixtures.ads import (
     MID_AT,
     PROGRAMME_SECONDS,
     RATE,
+    SECOND_SECONDS,
     TARGET,
     build_ad_library,
     configure_ads,
@@ -279,3 +280,40 @@ def test_two_nodes_list_the_same_session_alike_and_see_a_pause_within_a_second(
             finally:
                 api_a.patch(world.campaign["urls"]["self"], json={"paused": False})
         assert "#EXT-X-DATERANGE" not in paused
+
+
+def test_ffmpeg_plays_a_playlist_with_a_pre_roll_and_an_ad_between_its_items(
+    world: World,
+) -> None:
+    with world.server.api() as api:
+        tracks = {t["path"]: t for t in api.get("/api/v1/tracks").json()["items"]}
+        made = api.post(
+            "/api/v1/playlists",
+            json={"library_id": tracks["show.flac"]["library_id"], "name": "show and more",
+                  "track_ids": [tracks["show.flac"]["id"], tracks["second.flac"]["id"]]},
+        )  # fmt: skip
+        assert made.status_code == 201, made.text
+        playlist = made.json()["id"]
+        breaks = api.put(
+            f"/api/v1/playlists/{playlist}/ad-breaks",
+            json={"breaks": [{"position": "pre", "seconds": AD_SECONDS},
+                             {"position": "between", "every": 1, "seconds": AD_SECONDS}]},
+        )  # fmt: skip
+        assert breaks.status_code == 200, breaks.text
+    done = subprocess.run(
+        [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error",
+         "-i", f"{world.server.base_url}/hls/ads/playlists/{playlist}/master.m3u8",
+         "-map", "0:a:0", "-ac", "2", "-ar", str(RATE), "-f", "s16le", "-"],
+        capture_output=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr.decode(errors="replace")[-4000:]
+    stereo = array("h")
+    stereo.frombytes(done.stdout)
+    samples = stereo[::2]
+    assert len(samples) / RATE == pytest.approx(
+        PROGRAMME_SECONDS + SECOND_SECONDS + 2 * AD_SECONDS, abs=0.15
+    )
+    runs = _pitch_runs(samples)
+    assert [p for p, _ in runs] == [1000, 440, 1000, 550], runs
+    assert runs[1][1] == pytest.approx(PROGRAMME_SECONDS, abs=0.5)
+    assert runs[3][1] == pytest.approx(SECOND_SECONDS, abs=0.5)

@@ -161,6 +161,8 @@ RULES: dict[tuple[str, str], Any] = {
     ("GET", "/ads/report"): "staff",
     ("GET", "/tracks/{track_id}/ad-breaks"): ("read", "track"),
     ("PUT", "/tracks/{track_id}/ad-breaks"): ("write", "track"),
+    ("GET", "/playlists/{playlist_id}/ad-breaks"): ("read", "playlist"),
+    ("PUT", "/playlists/{playlist_id}/ad-breaks"): ("write", "playlist"),
 }
 # Answers that do not end by themselves: the matrix reads their status and headers only.
 ENDLESS = {("GET", "/events")}
@@ -453,7 +455,7 @@ def _request(
         body = {"version": 1}
     elif template == "/ads/decisions":
         body = {"break": {"seconds": 30}, "listener": {"session": "s"}}
-    elif template == "/tracks/{track_id}/ad-breaks":
+    elif template in ("/tracks/{track_id}/ad-breaks", "/playlists/{playlist_id}/ad-breaks"):
         body = {"breaks": [{"position": "pre", "seconds": 30}]}
     elif template.startswith("/ads/") and method == "PATCH":
         body = {"name": "renamed"}

@@ -11,7 +11,7 @@ import m3u8
 import pytest
 
 from packager import daterange_tag
-from streamer.ads.breaks import BreakSpec, PlacedBreak, place_breaks
+from streamer.ads.breaks import BreakSpec, PlacedBreak, place_between_items, place_breaks
 from streamer.ads.model import Campaign, Creative, FrequencyCap, Listener, Priority
 from streamer.ads.session_plan import plan_session
 from streamer.ads.session_stream import SessionAd, SessionBreak, session_playlist
@@ -115,7 +115,7 @@ def test_the_session_playlist_puts_each_ad_between_discontinuities_on_one_timeli
         SessionBreak(0, (SessionAd("camp", "cre", 2, AD.track_id),)),
         SessionBreak(5, (SessionAd("camp", "cre", 2, AD.track_id),)),
     ]
-    text = session_playlist("aac_128", PROGRAMME, breaks, {AD.track_id: AD}, NOW)
+    text = session_playlist("aac_128", [PROGRAMME], breaks, {AD.track_id: AD}, NOW)
     playlist = m3u8.loads(text)
     tracks = [re.search(r"/seg/([a-z]+)/", s.uri).group(1)[0] for s in playlist.segments]  # type: ignore[union-attr]
     assert "".join(tracks) == "aa" + "ppppp" + "aa" + "ppppp"
@@ -134,7 +134,7 @@ def test_the_session_playlist_puts_each_ad_between_discontinuities_on_one_timeli
 
 def test_an_ad_without_the_rendition_is_left_out() -> None:
     breaks = [SessionBreak(0, (SessionAd("camp", "cre", 1, "gone" * 4),))]
-    text = session_playlist("aac_128", PROGRAMME, breaks, {}, NOW)
+    text = session_playlist("aac_128", [PROGRAMME], breaks, {}, NOW)
     assert "#EXT-X-DATERANGE" not in text
     assert "#EXT-X-DISCONTINUITY" not in text
 
@@ -156,3 +156,30 @@ def test_a_date_range_refuses_what_would_not_parse(kwargs: dict[str, object], me
 
 def test_placed_breaks_are_values() -> None:
     assert PlacedBreak("pre", 0, 0.0, 10.0) == PlacedBreak("pre", 0, 0.0, 10.0)
+
+
+@pytest.mark.parametrize(
+    ("spec", "boundaries"),
+    [
+        (BreakSpec("pre", 30), [0]),
+        (BreakSpec("post", 30), [10]),
+        (BreakSpec("between", 30, every=1), [2, 5, 9]),
+        (BreakSpec("between", 30, every=2), [5]),
+        (BreakSpec("between", 30, every=4), []),  # never after the last item
+    ],
+)
+def test_a_playlists_breaks_fall_between_its_items(spec: BreakSpec, boundaries: list[int]) -> None:
+    items = [[6.0, 6.0], [6.0] * 3, [6.0] * 4, [6.0]]  # 2, 3, 4 and 1 segments
+    assert [p.boundary for p in place_between_items([spec], items)] == boundaries
+
+
+def test_a_playlist_session_plays_its_tracks_with_the_ads_between_them() -> None:
+    other = _track("q" * 16, 3)
+    breaks = [SessionBreak(10, (SessionAd("camp", "cre", 1, AD.track_id),))]
+    text = session_playlist("aac_128", [PROGRAMME, other], breaks, {AD.track_id: AD}, NOW)
+    playlist = m3u8.loads(text)
+    tracks = [re.search(r"/seg/([a-z]+)/", s.uri).group(1)[0] for s in playlist.segments]  # type: ignore[union-attr]
+    assert "".join(tracks) == "p" * 10 + "aa" + "qqq"
+    times = [int(s.uri.rsplit("&t=", 1)[1]) for s in playlist.segments]
+    assert times == sorted(times)
+    assert text.count("#EXT-X-DISCONTINUITY") == 2
