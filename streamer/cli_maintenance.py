@@ -172,6 +172,7 @@ def cleanup_command(settings: Settings, args: argparse.Namespace) -> int:
             f"kept {report.young} orphaned derived objects younger than --grace ({args.grace:g} s)"
         )
     print(f"{verb} {report.sessions} expired sessions")
+    print(f"{verb} {report.ad_sessions} ad sessions older than {settings.ads_session_days} days")
     for error in report.errors:
         print(f"streamer: {error}", file=sys.stderr)
     return 1 if report.errors else 0

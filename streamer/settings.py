@@ -123,6 +123,8 @@ class Settings(BaseModel):
     # The loudness every ad creative must reach (LUFS, within 1 LU after the player's gain):
     # the programme's, so an ad is never louder than what it interrupts (docs/ads.md).
     ads_loudness_target: float = Field(-16.0, ge=-40.0, le=-5.0)
+    # Listeners' ad sessions are kept this long (`streamer cleanup` removes older ones).
+    ads_session_days: int = Field(100, ge=1, le=3650)
     # The ffmpeg binary (a path, or a name looked up on PATH). None: ffmpeg on PATH, else
     # imageio-ffmpeg's static build. Start-up refuses releases older than 5.1 and logs the
     # version (docs/transcoding.md).

@@ -10,7 +10,9 @@
   of deleted tracks, i.e. objects no rendition row and no track's waveform refers to;
 - orphaned covers under ``.streamer/covers/`` (content-addressed, shared by the tracks
   whose embedded art is the same): those no track refers to any more;
-- expired sessions.
+- expired sessions;
+- listeners' ad sessions older than ``ads_session_days`` (the ad report reads 93 days at
+  most; what they counted stays in the campaigns' served counts).
 
 Two guards keep it from racing a transcode: tracks with a queued or running job are left
 alone (a run uploads its objects before its rows commit), and objects younger than
@@ -22,13 +24,13 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, func, select
 
 from streamer.auth.audit import Actor, write
-from streamer.db import ACTIVE_JOB_STATUSES, Database, Job, Library, Rendition, Upload
+from streamer.db import ACTIVE_JOB_STATUSES, AdSession, Database, Job, Library, Rendition, Upload
 from streamer.db.models import UserSession, utcnow
 from streamer.errors import StorageError
 from streamer.maintenance.objects import references
@@ -64,6 +66,7 @@ class CleanupReport:
     objects: list[Removal] = field(default_factory=list)  # orphaned derived objects
     young: int = 0  # orphaned derived objects kept because they are younger than grace
     sessions: int = 0
+    ad_sessions: int = 0
     errors: list[str] = field(default_factory=list)
 
     def counts(self) -> dict[str, Any]:
@@ -77,6 +80,7 @@ class CleanupReport:
             "piece_bytes": sum(r.size for r in self.pieces),
             "young_objects": self.young,
             "sessions": self.sessions,
+            "ad_sessions": self.ad_sessions,
             "errors": len(self.errors),
         }
 
@@ -108,7 +112,12 @@ async def cleanup(
             select(func.count()).select_from(UserSession).where(UserSession.expires_at < moment)
         )
         report.sessions = int(await session.scalar(expired) or 0)
+        old_ads = AdSession.created_at < moment - timedelta(days=settings.ads_session_days)
+        report.ad_sessions = int(
+            await session.scalar(select(func.count()).select_from(AdSession).where(old_ads)) or 0
+        )
         if not dry_run:
+            await session.execute(delete(AdSession).where(old_ads))
             if superseded:
                 await session.execute(
                     delete(Rendition).where(Rendition.id.in_([r.id for r in superseded]))

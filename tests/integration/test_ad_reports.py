@@ -17,7 +17,8 @@ import m3u8
 import pytest
 from sqlalchemy import func, select
 
-from streamer.db import Database, DeliveryEventRow
+from streamer.db import AdSession, Database, DeliveryEventRow
+from streamer.maintenance import cleanup
 from tests.fixtures.ads import build_ad_library, configure_ads
 from tests.fixtures.servers import RunningServer, serve_in_thread
 
@@ -144,3 +145,29 @@ def test_a_period_over_93_days_is_refused(world: World) -> None:
         )
     assert response.status_code == 422
     assert "93 days" in response.json()["detail"]
+
+
+def test_cleanup_removes_ad_sessions_older_than_they_are_kept(world: World) -> None:
+    settings = world.server.settings
+    now = datetime.now(UTC)
+
+    async def run() -> tuple[int, set[str]]:
+        db = Database(settings.effective_database_url)
+        try:
+            async with db.session() as session, session.begin():
+                for name, age in (("old", settings.ads_session_days + 1), ("new", 1)):
+                    session.add(
+                        AdSession(id=name * 8, kind="track", subject_id=world.programme,
+                                  listener="l", plan=[], created_at=now - timedelta(days=age))
+                    )  # fmt: skip
+            report = await cleanup(db, settings, now=now)
+            async with db.session() as session:
+                left = set((await session.scalars(select(AdSession.id))).all())
+            return report.ad_sessions, left
+        finally:
+            await db.dispose()
+
+    removed, left = asyncio.run(run())
+    assert removed == 1
+    assert "old" * 8 not in left
+    assert "new" * 8 in left
