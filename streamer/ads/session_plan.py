@@ -41,13 +41,21 @@ def plan_session(
     delivered: Mapping[str, int],
     placed: Mapping[str, tuple[int, str]],
     tags: frozenset[str] = frozenset(),
+    playlist: str | None = None,
 ) -> list[PlannedBreak]:
-    """``placed``: creative id -> (current version, track) of every valid creative."""
+    """``placed``: creative id -> (current version, track) of every valid creative;
+    ``tags`` the programme's (its tracks' labels), ``playlist`` the playlist it plays."""
     heard = {k: tuple(v) for k, v in listener.heard.items()}
     counts = dict(delivered)
     planned: list[PlannedBreak] = []
     for number, place in enumerate(breaks):
-        slot = Break(f"{place.position}-{number}", place.seconds, place.position, tags=tags)
+        slot = Break(
+            f"{place.position}-{number}",
+            place.seconds,
+            place.position,
+            playlist=playlist,
+            tags=tags,
+        )
         decision = decide(slot, replace(listener, heard=heard), campaigns, counts)
         ads = []
         for ad in decision.ads:

@@ -44,6 +44,7 @@ from streamer.db import (
     AdSession,
     AdTrackBreaks,
     Database,
+    Track,
 )
 from streamer.db.availability import serving_cache
 from streamer.renditions.catalog import RenditionCatalog, TrackRenditions
@@ -152,6 +153,8 @@ class AdSessions:
                 inputs.campaigns,
                 inputs.served,
                 {creative: (p.version, p.track_id) for creative, p in inputs.placed.items()},
+                tags=await self._labels([t.track_id for t in programme]),
+                playlist=subject_id if kind == "playlist" else None,
             )
             segments = await self._segments({a.track for b in planned for a in b.ads})
             plan = [
@@ -192,6 +195,13 @@ class AdSessions:
                     .values(served=AdCampaign.served + count)
                 )
         return _session(row)
+
+    async def _labels(self, track_ids: list[str]) -> frozenset[str]:
+        """The labels of the programme's tracks (campaigns target programmes by them)."""
+        query = select(Track.labels).where(Track.id.in_(track_ids))
+        async with asyncio.timeout(5.0), self.db.session() as session:
+            found = (await session.scalars(query)).all()
+        return frozenset(label for labels in found for label in labels or ())
 
     async def _segments(self, track_ids: set[str]) -> dict[str, list[float]]:
         """Each ad track's presented segment durations (of its first rendition: a ladder's

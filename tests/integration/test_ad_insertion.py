@@ -317,3 +317,32 @@ def test_ffmpeg_plays_a_playlist_with_a_pre_roll_and_an_ad_between_its_items(
     assert [p for p, _ in runs] == [1000, 440, 1000, 550], runs
     assert runs[1][1] == pytest.approx(PROGRAMME_SECONDS, abs=0.5)
     assert runs[3][1] == pytest.approx(SECOND_SECONDS, abs=0.5)
+
+
+def test_a_campaign_targeting_a_tag_plays_only_in_programmes_labelled_with_it(
+    world: World,
+) -> None:
+    with world.server.api() as api:
+        advertiser = api.post("/api/v1/ads/advertisers", json={"name": "Jazz FM"}).json()
+        sponsor = api.post(
+            "/api/v1/ads/campaigns",
+            json={"advertiser_id": advertiser["id"], "name": "jazz", "priority": "sponsorship",
+                  "targeting": {"tags": ["jazz"]},
+                  "starts_at": "2026-01-01T00:00:00Z", "ends_at": "2035-01-01T00:00:00Z"},
+        ).json()  # fmt: skip
+        api.post(
+            f"/api/v1/ads/campaigns/{sponsor['id']}/creatives",
+            json={"name": "spot", "slot_seconds": AD_SECONDS, "track_id": world.ad_track},
+        )
+        track = f"/api/v1/tracks/{world.programme}"
+        try:
+            with world.server.client() as client:
+                _, untagged = _session_media(client, world.programme)
+                api.patch(track, json={"labels": ["jazz"]}, headers={"If-Match": "*"})
+                _, tagged = _session_media(client, world.programme)
+        finally:
+            api.patch(track, json={"labels": []}, headers={"If-Match": "*"})
+            api.delete(f"/api/v1/ads/advertisers/{advertiser['id']}")
+    campaigns = re.compile(r'X-CAMPAIGN="([0-9a-f]+)"')
+    assert set(campaigns.findall(untagged)) == {world.campaign["id"]}
+    assert set(campaigns.findall(tagged)) == {sponsor["id"]}
