@@ -6,7 +6,9 @@ A token is ``{expires}.{scope}.{signature}`` in the ``token`` query parameter:
 - ``scope``: what the token opens, base64url without padding: a path prefix such as
   ``/media/{id}/``, or ``track:{id}``, which opens ``/hls/{id}/``, ``/media/{id}/`` and
   the track's stream with ads, ``/hls/ads/{id}/`` (a master playlist's relative URLs,
-  byte-range playlists' renditions included);
+  byte-range playlists' renditions included), or ``playlist:{id}``, which opens the
+  playlist played as one stream, ``/hls/playlists/{id}/``, and with ads,
+  ``/hls/ads/playlists/{id}/``;
 - ``signature``: HMAC-SHA256 of ``"{expires}\\n{scope path}"`` with the shared secret,
   hex. The same construction is easy to mint at a CDN edge or in another service.
 
@@ -35,10 +37,10 @@ def _signature(secret: bytes, expires: int, scope: str) -> str:
 
 
 def make_token(secret: bytes, scope: str, expires: int) -> str:
-    """A token opening ``scope`` (a path prefix, or ``track:{id}``) until ``expires``
-    (Unix seconds)."""
-    if not scope.startswith(("/", "track:")):
-        raise ValueError("a scope is an absolute path prefix or track:{id}")
+    """A token opening ``scope`` (a path prefix, ``track:{id}`` or ``playlist:{id}``) until
+    ``expires`` (Unix seconds)."""
+    if not scope.startswith(("/", "track:", "playlist:")):
+        raise ValueError("a scope is an absolute path prefix, track:{id} or playlist:{id}")
     encoded = base64.urlsafe_b64encode(scope.encode()).decode().rstrip("=")
     return f"{expires}.{encoded}.{_signature(secret, expires, scope)}"
 
@@ -72,6 +74,11 @@ def _prefixes(scope: str) -> tuple[str, ...]:
         if not track or "/" in track:
             return ()
         return (f"/hls/{track}/", f"/media/{track}/", f"/hls/ads/{track}/")
+    if scope.startswith("playlist:"):
+        playlist = scope[len("playlist:") :]
+        if not playlist or "/" in playlist:
+            return ()
+        return (f"/hls/playlists/{playlist}/", f"/hls/ads/playlists/{playlist}/")
     return (scope,)
 
 

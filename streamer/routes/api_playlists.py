@@ -532,7 +532,8 @@ def playlists_router() -> APIRouter:
         require_access(principal, state.playlist.library_id, "read", "playlist")
         expires = int(time.time()) + (seconds or settings.signed_url_seconds)
         prefix = f"/hls/playlists/{playlist_id}/"
-        token = make_token(settings.url_signing_secret.encode(), prefix, expires)
+        # playlist:{id} opens the stream and its stream with ads (/hls/ads/playlists/{id}/).
+        token = make_token(settings.url_signing_secret.encode(), f"playlist:{playlist_id}", expires)
         return SignedOut(
             expires=expires, token=token, urls={"hls": f"{prefix}master.m3u8?token={token}"}
         )

@@ -223,7 +223,7 @@ class AdHlsEndpoint:
         return reply
 
     def _signed(self, scope: Scope, playlist: Playlist) -> Playlist:
-        """For a signed request (admitted, so its token opens /hls/ads/{track}/): every URL
+        """For a signed request (admitted, so its token opens the stream's folder): every URL
         the playlist gives carries a token, each track's init section one of its own
         expiring with the request's (streamer.playlists.streams.sign_stitched)."""
         secret = self.media.config.signing_secret

@@ -346,3 +346,32 @@ def test_a_campaign_targeting_a_tag_plays_only_in_programmes_labelled_with_it(
     campaigns = re.compile(r'X-CAMPAIGN="([0-9a-f]+)"')
     assert set(campaigns.findall(untagged)) == {world.campaign["id"]}
     assert set(campaigns.findall(tagged)) == {sponsor["id"]}
+
+
+def test_with_signed_urls_a_playlists_token_opens_its_stream_with_ads(signed: World) -> None:
+    with signed.server.api() as api:
+        tracks = {t["path"]: t for t in api.get("/api/v1/tracks").json()["items"]}
+        playlist = api.post(
+            "/api/v1/playlists",
+            json={"library_id": tracks["show.flac"]["library_id"], "name": "signed",
+                  "track_ids": [tracks["second.flac"]["id"]]},
+        ).json()["id"]  # fmt: skip
+        api.put(
+            f"/api/v1/playlists/{playlist}/ad-breaks",
+            json={"breaks": [{"position": "pre", "seconds": AD_SECONDS}]},
+        )
+        minted = api.get(f"/api/v1/playlists/{playlist}/signed").json()
+    token = minted["token"]
+    with signed.server.client() as client:
+        plain = client.get(minted["urls"]["hls"])
+        assert plain.status_code == 200  # the stream without ads, as before
+        url = f"/hls/ads/playlists/{playlist}/master.m3u8"
+        assert client.get(url).status_code == 403
+    done = subprocess.run(
+        [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error",
+         "-i", f"{signed.server.base_url}{url}?token={token}",
+         "-map", "0:a:0", "-ac", "2", "-ar", str(RATE), "-f", "s16le", "-"],
+        capture_output=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr.decode(errors="replace")[-4000:]
+    assert len(done.stdout) / 4 / RATE == pytest.approx(SECOND_SECONDS + AD_SECONDS, abs=0.1)
