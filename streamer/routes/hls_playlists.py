@@ -6,10 +6,10 @@
 
 Init sections are the tracks' own URLs, served by the track route; segments are served
 here at their decode time in the stream (streamer.playlists.streams), only for tracks the
-playlist plays. Like the track URLs these are
-public streaming URLs: with URL signing on, a token whose scope is /hls/playlists/{id}/
-(or playlist:{id}) opens them (``GET /api/v1/playlists/{id}/signed`` mints one), and the playlists served to
-a signed request carry a token on every URL, a per-track one for the tracks' segments.
+playlist plays. Like the track URLs these are public streaming URLs: with URL signing on,
+a token whose scope is playlist:{id} (or the path /hls/playlists/{id}/) opens them
+(``GET /api/v1/playlists/{id}/signed`` mints one), and the playlists served to a signed
+request carry a token on every URL, a per-track one for the tracks' segments.
 
 Caching: the master gets a short max-age with stale-while-revalidate (the playlist
 changes); a media playlist at its current ``?v=`` token is immutable, an old token is a
