@@ -12,10 +12,11 @@ import asyncio
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import func, select
 
+from streamer.ads.forecast import DayInventory
 from streamer.ads.impressions import WINDOW, AdDelivery, Impression, Placement, count_impressions
 from streamer.analytics.agents import default_classifier
 from streamer.analytics.counting import event_reason
@@ -24,7 +25,14 @@ from streamer.analytics.raw_events import event_of
 from streamer.db import AdCampaign, AdCreativeVersion, AdSession, Conversion, Database
 from streamer.db import DeliveryEventRow as Row
 
-__all__ = ["MAX_DAYS", "CampaignFigures", "Inventory", "Report", "campaign_report"]
+__all__ = [
+    "MAX_DAYS",
+    "CampaignFigures",
+    "Inventory",
+    "Report",
+    "campaign_report",
+    "inventory_history",
+]
 
 MAX_DAYS = 93
 _QUERY_SECONDS = 60.0
@@ -193,3 +201,25 @@ def _figures(
     count, value = conversions.get(campaign.id, conversions.get(campaign.name, (0, 0.0)))
     figures.conversions, figures.conversion_value = count, value
     return figures
+
+
+async def inventory_history(
+    db: Database, start: datetime, end: datetime
+) -> dict[date, DayInventory]:
+    """What the sessions started in ``[start, end)`` offered, by UTC day."""
+    history: dict[date, DayInventory] = {}
+    async with asyncio.timeout(_QUERY_SECONDS), db.session() as session:
+        rows = await session.stream(
+            select(AdSession.created_at, AdSession.plan).where(
+                AdSession.created_at >= start, AdSession.created_at < end
+            )
+        )
+        async for created, plan in rows:
+            day = created.astimezone(UTC).date()
+            known = history.get(day, DayInventory())
+            history[day] = DayInventory(
+                known.breaks + len(plan),
+                known.filled + sum(1 for brk in plan if brk["ads"]),
+                known.seconds + sum(float(brk["seconds"]) for brk in plan),
+            )
+    return history

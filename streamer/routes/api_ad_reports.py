@@ -5,14 +5,23 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import Response
 from pydantic import BaseModel
+from sqlalchemy import select
 
-from streamer.ads.reports import CampaignFigures, Report, campaign_report
+from streamer.ads.forecast import forecast
+from streamer.ads.reports import (
+    MAX_DAYS,
+    CampaignFigures,
+    Report,
+    campaign_report,
+    inventory_history,
+)
+from streamer.db import AdCampaign
 from streamer.routes.ads_shapes import as_utc
 from streamer.routes.api_ads import staff_only
 from streamer.routes.api_common import PROBLEM_RESPONSES, DatabaseDep, PrincipalDep
@@ -73,6 +82,32 @@ class CampaignReportOut(BaseModel):
         )
 
 
+class ForecastDayOut(BaseModel):
+    day: date
+    breaks: float
+    seconds: float
+    filled: float
+
+
+class GoalOut(BaseModel):
+    campaign_id: str
+    name: str
+    goal: int
+    served: int
+    remaining: int  # ads still to serve by the end of the flight
+
+
+class ForecastOut(BaseModel):
+    start: date
+    end: date  # inclusive
+    weeks: int  # of history each day is forecast from
+    breaks: float
+    seconds: float
+    fill_rate: float | None  # the history's
+    days: list[ForecastDayOut]
+    goals: list[GoalOut]  # campaigns with a goal whose flight meets the period
+
+
 class ReportOut(BaseModel):
     start: datetime
     end: datetime
@@ -117,6 +152,75 @@ def ad_reports_router() -> APIRouter:
         if format == "csv":
             return Response(_csv(out), media_type="text/csv; charset=utf-8")
         return out
+
+    @router.get("/forecast", response_model=ForecastOut, responses=PROBLEM_RESPONSES)
+    async def forecast_inventory(
+        db: DatabaseDep,
+        principal: PrincipalDep,
+        start: Annotated[date | None, Query(alias="from")] = None,
+        end: Annotated[date | None, Query(alias="to")] = None,
+        weeks: Annotated[int, Query(ge=1, le=13)] = 4,
+    ) -> ForecastOut:
+        """Breaks and seconds of breaks listeners are expected to open each day of
+        ``[from, to]`` (default: the next 7 days, at most 93), each day the mean of the same
+        weekday over the last ``weeks`` weeks, at the history's fill rate; and the
+        campaigns' goals still to serve, to weigh against it."""
+        staff_only(principal)
+        today = datetime.now(UTC).date()
+        try:
+            first = start or today + timedelta(days=1)
+            last = end or first + timedelta(days=6)
+            ends = datetime.combine(last + timedelta(days=1), time(), UTC)
+        except OverflowError:
+            raise HTTPException(422, "the period is out of range") from None
+        if last < first or (last - first).days >= MAX_DAYS:
+            raise HTTPException(
+                422, f"a forecast covers 1 to {MAX_DAYS} days, ending after it starts"
+            )
+        since = datetime.combine(today - timedelta(days=weeks * 7), time(), UTC)
+        history = await inventory_history(db, since, datetime.combine(today, time(), UTC))
+        days = [first + timedelta(days=n) for n in range((last - first).days + 1)]
+        found = forecast(history, today, days, weeks)
+        past = [history.get(today - timedelta(days=n)) for n in range(1, weeks * 7 + 1)]
+        offered = sum(d.breaks for d in past if d)
+        filled = sum(d.filled for d in past if d)
+        begins = datetime.combine(first, time(), UTC)
+        async with db.session() as session:
+            campaigns = (
+                await session.scalars(
+                    select(AdCampaign)
+                    .where(AdCampaign.goal.is_not(None))
+                    .where(AdCampaign.starts_at < ends, AdCampaign.ends_at > begins)
+                    .order_by(AdCampaign.name, AdCampaign.id)
+                )
+            ).all()
+        return ForecastOut(
+            start=first,
+            end=last,
+            weeks=weeks,
+            breaks=round(sum(d.breaks for d in found), 2),
+            seconds=round(sum(d.seconds for d in found), 2),
+            fill_rate=round(filled / offered, 4) if offered else None,
+            days=[
+                ForecastDayOut(
+                    day=d.day,
+                    breaks=round(d.breaks, 2),
+                    seconds=round(d.seconds, 2),
+                    filled=round(d.filled, 2),
+                )
+                for d in found
+            ],
+            goals=[
+                GoalOut(
+                    campaign_id=c.id,
+                    name=c.name,
+                    goal=c.goal or 0,
+                    served=c.served,
+                    remaining=max((c.goal or 0) - c.served, 0),
+                )
+                for c in campaigns
+            ],
+        )
 
     return router
 

@@ -171,3 +171,50 @@ def test_cleanup_removes_ad_sessions_older_than_they_are_kept(world: World) -> N
     assert removed == 1
     assert "old" * 8 not in left
     assert "new" * 8 in left
+
+
+def test_the_forecast_gives_each_day_the_same_weekdays_mean_and_the_goals_due(
+    world: World,
+) -> None:
+    settings = world.server.settings
+    today = datetime.now(UTC).date()
+    next_week = today + timedelta(weeks=1)
+    plan = [{"position": "pre", "boundary": 0, "seconds": 30.0, "ads": []},
+            {"position": "mid", "boundary": 5, "seconds": 60.0,
+             "ads": [{"campaign": "x", "creative": "y", "version": 1, "track": "z",
+                      "seconds": 10.0}]}]  # fmt: skip
+
+    async def seed() -> None:
+        db = Database(settings.effective_database_url)
+        try:
+            async with db.session() as session, session.begin():
+                for weeks_ago, count in ((1, 3), (2, 1)):  # 4 sessions on this weekday
+                    midnight = datetime.combine(
+                        today - timedelta(weeks=weeks_ago), datetime.min.time(), UTC
+                    )
+                    for n in range(count):
+                        at = midnight + timedelta(hours=n + 1)
+                        session.add(AdSession(id=f"f{weeks_ago}{n}".ljust(32, "0"), kind="track",
+                                              subject_id=world.programme, listener="l",
+                                              plan=plan, created_at=at))  # fmt: skip
+        finally:
+            await db.dispose()
+
+    asyncio.run(seed())
+    with world.server.api() as api:
+        answer = api.get(
+            "/api/v1/ads/forecast",
+            params={"from": next_week.isoformat(), "to": next_week.isoformat()},
+        )
+        assert answer.status_code == 200, answer.text
+        bad = api.get("/api/v1/ads/forecast", params={"from": "2027-01-10", "to": "2027-01-01"})
+    body = answer.json()
+    (day,) = body["days"]
+    # 4 sessions of 2 breaks on this weekday over 4 weeks: 2 breaks a day, 90 s each session.
+    assert day == {"day": next_week.isoformat(), "breaks": 2.0, "seconds": 90.0, "filled": 1.0}
+    assert body["fill_rate"] == 0.5
+    (goal,) = body["goals"]
+    assert goal["campaign_id"] == world.campaign["id"]
+    assert goal["goal"] == 100
+    assert goal["remaining"] == 100 - goal["served"]
+    assert bad.status_code == 422

@@ -159,6 +159,7 @@ RULES: dict[tuple[str, str], Any] = {
     ("PUT", "/ads/creatives/{creative_id}/current"): "staff",
     ("POST", "/ads/decisions"): "staff",
     ("GET", "/ads/report"): "staff",
+    ("GET", "/ads/forecast"): "staff",
     ("GET", "/tracks/{track_id}/ad-breaks"): ("read", "track"),
     ("PUT", "/tracks/{track_id}/ad-breaks"): ("write", "track"),
     ("GET", "/playlists/{playlist_id}/ad-breaks"): ("read", "playlist"),
