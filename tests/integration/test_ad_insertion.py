@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import re
+import statistics
 import subprocess
 import time
 from array import array
@@ -135,18 +136,25 @@ def _decode(url: str) -> tuple[array[int], str]:
 
 
 def _pitch_runs(samples: array[int], window: float = 0.25) -> list[tuple[int, float]]:
-    """(frequency rounded to 10 Hz, seconds) runs of the decoded audio."""
+    """(frequency, seconds) runs of the decoded audio: windows of one pitch (within 20 Hz
+    of the run's first) joined, each run's frequency the median of its windows' rounded to
+    10 Hz (a window across a join is mixed, so it neither starts a run nor sets its pitch);
+    runs of one window only are such joins, and are left out."""
     size = int(RATE * window)
-    runs: list[list[float]] = []
+    runs: list[tuple[list[float], float]] = []
     for start in range(0, len(samples) - size + 1, size):
         chunk = samples[start : start + size]
         crossings = sum(1 for a, b in itertools.pairwise(chunk) if (a < 0) != (b < 0))
-        pitch = round(crossings / 2 / window, -1)
-        if runs and abs(runs[-1][0] - pitch) <= 20:
-            runs[-1][1] += window
+        pitch = crossings / 2 / window
+        if runs and abs(statistics.median(runs[-1][0]) - pitch) <= 20:
+            runs[-1] = ([*runs[-1][0], pitch], runs[-1][1] + window)
         else:
-            runs.append([pitch, window])
-    return [(int(p), s) for p, s in runs if s > window]  # a window across a join is mixed
+            runs.append(([pitch], window))
+    return [
+        (int(round(statistics.median(pitches), -1)), seconds)
+        for pitches, seconds in runs
+        if seconds > window
+    ]
 
 
 def test_ffmpeg_plays_a_pre_roll_and_a_mid_roll_continuously_at_the_targets_loudness(
