@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-__all__ = ["DayInventory", "ForecastDay", "forecast"]
+__all__ = ["DayInventory", "ForecastDay", "fill_rate", "forecast"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,10 +42,8 @@ def forecast(
     weeks: int = 4,
 ) -> list[ForecastDay]:
     """Each of ``days`` forecast from the ``weeks`` weeks before ``today``."""
-    past = [today - timedelta(days=n) for n in range(1, weeks * 7 + 1)]
-    totals = [history.get(day, DayInventory()) for day in past]
-    breaks = sum(t.breaks for t in totals)
-    rate = sum(t.filled for t in totals) / breaks if breaks else 0.0
+    past = _past(today, weeks)
+    rate = fill_rate(history, today, weeks) or 0.0
     found = []
     for day in days:
         same = [history.get(d, DayInventory()) for d in past if d.weekday() == day.weekday()]
@@ -53,3 +51,15 @@ def forecast(
         mean_seconds = sum(t.seconds for t in same) / len(same) if same else 0.0
         found.append(ForecastDay(day, mean_breaks, mean_seconds, mean_breaks * rate))
     return found
+
+
+def fill_rate(history: Mapping[date, DayInventory], today: date, weeks: int = 4) -> float | None:
+    """Breaks filled over breaks offered in the ``weeks`` weeks before ``today`` (None
+    without any)."""
+    totals = [history[day] for day in _past(today, weeks) if day in history]
+    breaks = sum(t.breaks for t in totals)
+    return sum(t.filled for t in totals) / breaks if breaks else None
+
+
+def _past(today: date, weeks: int) -> list[date]:
+    return [today - timedelta(days=n) for n in range(1, weeks * 7 + 1)]

@@ -13,7 +13,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel
 from sqlalchemy import select
 
-from streamer.ads.forecast import forecast
+from streamer.ads.forecast import fill_rate, forecast
 from streamer.ads.reports import (
     MAX_DAYS,
     CampaignFigures,
@@ -181,9 +181,7 @@ def ad_reports_router() -> APIRouter:
         history = await inventory_history(db, since, datetime.combine(today, time(), UTC))
         days = [first + timedelta(days=n) for n in range((last - first).days + 1)]
         found = forecast(history, today, days, weeks)
-        past = [history.get(today - timedelta(days=n)) for n in range(1, weeks * 7 + 1)]
-        offered = sum(d.breaks for d in past if d)
-        filled = sum(d.filled for d in past if d)
+        rate = fill_rate(history, today, weeks)
         begins = datetime.combine(first, time(), UTC)
         async with db.session() as session:
             campaigns = (
@@ -200,7 +198,7 @@ def ad_reports_router() -> APIRouter:
             weeks=weeks,
             breaks=round(sum(d.breaks for d in found), 2),
             seconds=round(sum(d.seconds for d in found), 2),
-            fill_rate=round(filled / offered, 4) if offered else None,
+            fill_rate=round(rate, 4) if rate is not None else None,
             days=[
                 ForecastDayOut(
                     day=d.day,

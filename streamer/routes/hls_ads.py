@@ -110,23 +110,25 @@ class AdHlsEndpoint:
         kind, subject_id, route, rest = found_route
         _, method, headers, cors = admitted
         try:
-            programme = await self._programme(kind, subject_id)
-            if programme is None:
-                what = "playlist" if kind == "playlist" else "track"
-                await problem_response(
-                    send, 404, f"no such {what}, or nothing in it transcoded yet", cors
-                )
-                return
             if route == _SEGMENT:
+                # The hot path: a membership check, not the whole programme.
                 segment_track = rest[2]
-                allowed = any(t.track_id == segment_track for t in programme.tracks)
-                if not allowed and not await self.sessions.is_ad_track(segment_track):
+                if not await self._in_programme(kind, subject_id, segment_track) and (
+                    not await self.sessions.is_ad_track(segment_track)
+                ):
                     await problem_response(send, 404, "that track is not in this stream", cors)
                     return
                 await serve_retimed(
                     self.media, self.catalog, scope, receive, send, headers, cors,
                     rest[0], segment_track, rest[3],
                 )  # fmt: skip
+                return
+            programme = await self._programme(kind, subject_id)
+            if programme is None:
+                what = "playlist" if kind == "playlist" else "track"
+                await problem_response(
+                    send, 404, f"no such {what}, or nothing in it transcoded yet", cors
+                )
                 return
             if route == _MASTER:
                 await self._master(scope, send, method, headers, cors, programme)
@@ -172,6 +174,13 @@ class AdHlsEndpoint:
                 record_playlist(scope, programme.kind, programme.subject_id)
         reply = playlist_reply(method, headers, cors, text, programme.modified, _PRIVATE)
         await send_reply(send, reply)
+
+    async def _in_programme(self, kind: str, subject_id: str, track_id: str) -> bool:
+        """Whether ``track_id`` is the track, or one of the playlist's tracks."""
+        if kind == "track":
+            return track_id == subject_id
+        stream = await self.playlists.get(subject_id)
+        return stream is not None and track_id in stream.track_ids
 
     async def _programme(
         self, kind: Literal["track", "playlist"], subject_id: str
