@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from tqdm import tqdm
 
-from streamer import cli_accounts, cli_demo, cli_maintenance
+from streamer import cli_accounts, cli_demo, cli_logs, cli_maintenance
 from streamer.analytics import command as analytics_command
 from streamer.catalogue.scan import ScanProgress, ScanReport, ensure_library, scan_library
 from streamer.catalogue.scan_events import scan_done_event, scan_progress_event
@@ -77,6 +77,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "migrate": migrate_command,
         **cli_accounts.COMMANDS,
         **cli_maintenance.COMMANDS,
+        **cli_logs.COMMANDS,
         "analytics": _analytics,
     }[args.command]
     try:
@@ -138,6 +139,7 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("migrate", parents=[common], help="upgrade the database schema")
     cli_accounts.add_parsers(sub, common)
     cli_maintenance.add_parsers(sub, common)
+    cli_logs.add_parser(sub, common)
     cli_demo.add_parser(sub)
     analytics_command.add_parser(sub, common)
     return parser
