@@ -68,6 +68,7 @@ from streamer.routes.media_index import MediaIndex
 from streamer.routes.problems import problem_body
 from streamer.routes.subsonic import SubsonicEndpoint
 from streamer.settings import Settings
+from streamer.state_metrics import StateProbe
 from streamer.storage.registry import StoreRegistry
 from streamer.subsonic.call import Services
 from streamer.subsonic.catalog import Catalog
@@ -184,6 +185,13 @@ class StreamerApp:
         self.router.state.stores = self.stores
         self.router.state.metrics = self.metrics
         self.router.state.stats = self.stats
+        self.router.state.state_probe = StateProbe(
+            self.db,
+            self.stores,
+            data_dir=settings.data_dir,
+            redis=self.segments.redis,
+            realtime=self.realtime,
+        )
         self.admin = AdminSite()
         self.access_log = AccessLog() if settings.access_log else None
         # Delivery events for analytics: a per-worker buffer, written off the loop.

@@ -111,6 +111,10 @@ class RedisTier:
             self._failed()
         return deleted
 
+    async def ping(self) -> None:
+        """Raise unless Redis answers now (for /metrics; the cache's own calls never raise)."""
+        await self._client.ping()
+
     async def close(self) -> None:
         await self._client.aclose()
 

@@ -5,22 +5,20 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-import logging
 from collections.abc import Awaitable, Callable
 
 from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-import streamer.catalogue.repository as repository
 from streamer.db import Database
+from streamer.dependencies import check_database, check_storage
 from streamer.ffmpeg_check import FfmpegInUse
 from streamer.metrics import Metrics
 from streamer.request_stats import RequestStats
 from streamer.routes.problems import problem_body
+from streamer.state_metrics import StateProbe
 from streamer.storage.registry import StoreRegistry
-
-logger = logging.getLogger("streamer.health")
 
 NO_STORE = {"cache-control": "no-store"}
 
@@ -32,26 +30,8 @@ async def healthz(_request: Request) -> Response:
 async def readyz(request: Request) -> Response:
     db: Database = request.app.state.db
     stores: StoreRegistry = request.app.state.stores
-    checks: dict[str, str] = {}
-    try:
-        await db.check()
-        checks["database"] = "ok"
-    except Exception as exc:  # any failure means not ready; the reason goes in the body
-        logger.warning("readiness: database failed", exc_info=True)
-        checks["database"] = f"error: {type(exc).__name__}"
-    try:
-        roots = [library.root for library in await repository.list_libraries(db)]
-    except Exception:  # reported as the database check above
-        roots = []
-    for root in roots:
-        try:
-            async with asyncio.timeout(3.0):
-                store = await stores.get(root)
-                await store.check()
-            checks[f"storage {root}"] = "ok"
-        except Exception as exc:  # as above
-            logger.warning("readiness: storage failed", exc_info=True, extra={"store": root})
-            checks[f"storage {root}"] = f"error: {type(exc).__name__}"
+    found = [await check_database(db), *await check_storage(db, stores)]
+    checks = {check.name: "ok" if check.ok else f"error: {check.error}" for check in found}
     ready = all(value == "ok" for value in checks.values())
     ffmpeg: FfmpegInUse | None = getattr(request.app.state, "ffmpeg", None)
     return JSONResponse(
@@ -77,6 +57,8 @@ def metrics_endpoint(token: str | None) -> Callable[[Request], Awaitable[Respons
         stats: RequestStats = request.app.state.stats
         stats.flush()  # this worker's latest requests; the others flush every second
         body = await asyncio.to_thread(registry.exposition)
+        probe: StateProbe = request.app.state.state_probe
+        body += await probe.exposition()
         return Response(body, media_type=CONTENT_TYPE_LATEST, headers=NO_STORE)
 
     return metrics
