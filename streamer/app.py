@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
+import logging
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -42,6 +43,8 @@ from streamer.channels.announce import Announcer
 from streamer.channels.live_window import LiveStreams
 from streamer.channels.service import ChannelService
 from streamer.db import Database
+from streamer.error_groups import ErrorGroupHandler, ErrorGroups
+from streamer.error_tracking import start_error_tracking
 from streamer.events import EventHub
 from streamer.events.metrics import EventMetrics
 from streamer.ffmpeg_check import find_ffmpeg
@@ -99,6 +102,9 @@ class StreamerApp:
         self.stats = RequestStats(self.metrics)
         self.errors = RecentErrors(self.metrics.multiprocess_dir)
         self.stats.add_flusher(self.errors.flush)
+        self.error_groups = ErrorGroups(self.metrics.multiprocess_dir)
+        self.stats.add_flusher(self.error_groups.flush)
+        self._error_handler = ErrorGroupHandler(self.error_groups)
         self.db = Database(settings.effective_database_url)
         self.stores = StoreRegistry(settings)
         self.index = MediaIndex(self.db)
@@ -163,6 +169,7 @@ class StreamerApp:
         api.state.purges = self.purges
         api.state.stats = self.stats
         api.state.recent_errors = self.errors
+        api.state.error_groups = self.error_groups
         self.analytics = AnalyticsTask(self.db, settings, load_counter)
         api.state.realtime = self.realtime = Realtime(
             window_minutes=settings.analytics_realtime_minutes, redis_url=settings.redis_url
@@ -205,6 +212,7 @@ class StreamerApp:
             self.access_log,
             self.errors,
             recorder=self.capture.record if self.capture is not None else None,
+            groups=self.error_groups,
         )
         self.app: ASGIApp = self.observe
 
@@ -251,6 +259,8 @@ class StreamerApp:
 
     @asynccontextmanager
     async def _lifespan(self, _app: Starlette) -> AsyncIterator[dict[str, Any]]:
+        logging.getLogger().addHandler(self._error_handler)
+        start_error_tracking(self.settings, process="serve")
         # Refuses an unsupported ffmpeg before anything starts (the CLI has said why).
         ffmpeg = await asyncio.to_thread(find_ffmpeg, self.settings.ffmpeg_path)
         self.router.state.ffmpeg = ffmpeg
@@ -302,6 +312,7 @@ class StreamerApp:
             await self.segments.close()
             await self.stores.close()
             await self.db.dispose()
+            logging.getLogger().removeHandler(self._error_handler)
 
 
 async def _problem_for_http_exception(_request: Request, exc: Exception) -> Response:

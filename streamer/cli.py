@@ -33,6 +33,7 @@ from streamer.catalogue.scan_events import scan_done_event, scan_progress_event
 from streamer.catalogue.scan_tasks import ScanTasks
 from streamer.catalogue.watch import LibraryWatcher
 from streamer.db import Database, migrate
+from streamer.error_tracking import start_error_tracking
 from streamer.errors import CatalogueError, SettingsError, StorageError
 from streamer.events.publish import EventPublisher, Outgoing, scan_event
 from streamer.ffmpeg_check import UnsupportedFfmpeg, find_ffmpeg, log_ffmpeg
@@ -245,6 +246,7 @@ def worker_command(settings: Settings, _args: argparse.Namespace) -> int:
     """Run jobs until SIGTERM or SIGINT; running jobs are then interrupted (ffmpeg killed)
     and queued again for another worker."""
     configure_logging(settings.log_level)
+    start_error_tracking(settings, process="worker")
     if not _check_ffmpeg(settings):
         return 2
     migrate(settings.effective_database_url)
@@ -398,6 +400,8 @@ def _check_ffmpeg(settings: Settings) -> bool:
 
 def serve(settings: Settings, args: argparse.Namespace) -> int:
     configure_logging(settings.log_level)
+    # The supervisor's errors (job runner, library watcher); workers start their own.
+    start_error_tracking(settings, process="supervisor")
     if not _check_ffmpeg(settings):
         return 2
     if not settings.libraries and args.demo:

@@ -17,6 +17,7 @@ import time
 from itertools import count
 
 from streamer.access_log import AccessLog
+from streamer.error_groups import ErrorGroups
 from streamer.logs import request_id_var
 from streamer.recent_errors import RecentErrors
 from streamer.request_stats import RequestStats
@@ -65,8 +66,10 @@ class ObserveMiddleware:
         access_log: AccessLog | None = None,
         errors: RecentErrors | None = None,
         recorder: DeliveryRecorder | None = None,
+        groups: ErrorGroups | None = None,
     ) -> None:
         self.app = app
+        self.groups = groups
         self.stats = stats
         self.access_log = access_log
         self.errors = errors
@@ -132,6 +135,8 @@ class ObserveMiddleware:
             delivery = scope.get(DELIVERY_KEY)
             if delivery is not None:
                 recorder(delivery, status, sent, scope["headers"], scope.get("client"))
+        if status >= 500 and self.groups is not None:
+            self.groups.note_response(status, route, request_id)
         if status >= 500 and self.errors is not None:
             self.errors.add(
                 method=method,

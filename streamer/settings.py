@@ -217,6 +217,12 @@ class Settings(BaseModel):
     # "Authorization: Bearer <metrics_token>" (401 otherwise). Public is fine on a private
     # network; set a token where the port is reachable from elsewhere (docs/operations.md).
     metrics_token: str | None = Field(None, min_length=16)
+    # Error tracking (docs/monitoring.md): with sentry_dsn, every logged error and
+    # exception also goes to Sentry or GlitchTip (same protocol), tagged with its request
+    # id; sentry_sample_rate keeps that share of them. The admin groups errors either way.
+    sentry_dsn: str | None = Field(None, min_length=8)
+    sentry_environment: str = Field("production", min_length=1, max_length=64)
+    sentry_sample_rate: float = Field(1.0, ge=0.0, le=1.0)
 
     # Sign-in. Sessions end after session_idle_seconds without a request and, whatever
     # happens, session_max_seconds after login. The cookie is Secure when the request

@@ -387,6 +387,7 @@ class AuditEntry(Base):
         Index("ix_audit_actor_at", "actor_id", "at"),
         Index("ix_audit_target", "target_type", "target_id"),
         Index("ix_audit_action_at", "action", "at"),
+        Index("ix_audit_request", "request_id"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)

@@ -60,8 +60,11 @@ def _filtered(
     target_id: str | None,
     since: datetime | None,
     until: datetime | None,
+    request_id: str | None = None,
 ) -> Select[AuditEntry]:
     query = select(AuditEntry)
+    if request_id is not None:
+        query = query.where(AuditEntry.request_id == request_id)
     if actor_id is not None:
         query = query.where(AuditEntry.actor_id == actor_id)
     if action is not None:
@@ -122,6 +125,10 @@ def audit_router() -> APIRouter:
         ] = None,
         target_type: Annotated[str | None, Query(max_length=32)] = None,
         target_id: Annotated[str | None, Query(max_length=64)] = None,
+        request_id: Annotated[
+            str | None,
+            Query(max_length=64, description="the changes one request made (X-Request-Id)"),
+        ] = None,
         since: datetime | None = None,
         until: datetime | None = None,
         format: Literal["json", "csv", "jsonl"] = "json",
@@ -130,7 +137,7 @@ def audit_router() -> APIRouter:
     ) -> Any:
         """Audit entries, newest first, filtered. ``format=csv`` or ``jsonl`` exports
         every match as a download (streamed, no paging)."""
-        query = _filtered(actor_id, action, target_type, target_id, since, until)
+        query = _filtered(actor_id, action, target_type, target_id, since, until, request_id)
         if format == "json":
             page = query if cursor is None else query.where(AuditEntry.id < cursor)
             async with db.session() as session:

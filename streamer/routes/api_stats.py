@@ -1,6 +1,6 @@
-"""/api/v1/stats: what the dashboard plots. Request statistics and recent 5xx responses
-(admins and editors), and storage use per library (everyone, for the libraries they may
-read).
+"""/api/v1/stats: what the dashboard plots. Request statistics, recent 5xx responses and
+errors grouped by type and place (admins and editors), and storage use per library
+(everyone, for the libraries they may read).
 
 Request figures are the Prometheus metrics of this node summed over its workers, as
 /metrics exposes them: counters since the server started, so a client takes the
@@ -20,6 +20,7 @@ from sqlalchemy import case, func, select
 
 from streamer.auth.access import Principal, Role
 from streamer.db import Library, Rendition, Track
+from streamer.error_groups import ErrorGroups
 from streamer.metrics import Metrics
 from streamer.recent_errors import RecentErrors
 from streamer.request_stats import RequestStats
@@ -27,6 +28,8 @@ from streamer.routes.api_common import AUTH_RESPONSES, DatabaseDep, PrincipalDep
 
 __all__ = [
     "STATS_ROLES",
+    "ErrorGroupOut",
+    "ErrorGroupsOut",
     "LibraryStorageOut",
     "RecentErrorOut",
     "RouteStatsOut",
@@ -68,6 +71,22 @@ class StatsOut(BaseModel):
     bytes_sent: int  # response body bytes
     routes: list[RouteStatsOut]  # most requested first
     recent_errors: list[RecentErrorOut]  # this node's latest 5xx responses, newest first
+
+
+class ErrorGroupOut(BaseModel):
+    type: str  # the exception's qualified name, "log: <logger>" or "HTTP <status>"
+    place: str  # module.function where it was raised or logged, or the route template
+    where: str | None  # the latest one's file:line (admins only)
+    message: str | None  # the latest one's message, ids folded to # (admins only)
+    count: int  # since this node's workers started
+    first_seen: datetime
+    last_seen: datetime
+    request_id: str | None  # the latest one's request: find its log lines with it
+
+
+class ErrorGroupsOut(BaseModel):
+    groups: list[ErrorGroupOut]  # most recently seen first
+    sentry: bool  # errors also go to Sentry (sentry_dsn is set)
 
 
 class LibraryStorageOut(BaseModel):
@@ -194,6 +213,34 @@ def stats_router() -> APIRouter:
                     seconds=item["seconds"],
                 )
                 for item in recent
+            ],
+        )
+
+    @router.get("/errors", response_model=ErrorGroupsOut, responses=AUTH_RESPONSES)
+    async def error_groups(request: Request, principal: StatsReaderDep) -> ErrorGroupsOut:
+        """This node's errors grouped by type and place since its workers started: logged
+        errors and exceptions, and 5xx answers no exception explains, with counts, first
+        and last seen and the latest one's request id. Admins and editors (messages and
+        file positions for admins only)."""
+        groups: ErrorGroups = request.app.state.error_groups
+        stats: RequestStats = request.app.state.stats
+        stats.flush()
+        found = await asyncio.to_thread(groups.read)
+        admin = principal.is_admin
+        return ErrorGroupsOut(
+            sentry=bool(request.app.state.settings.sentry_dsn),
+            groups=[
+                ErrorGroupOut(
+                    type=group["type"],
+                    place=group["place"],
+                    where=group["where"] if admin else None,
+                    message=group["message"] if admin else None,
+                    count=group["count"],
+                    first_seen=datetime.fromtimestamp(group["first_seen"], UTC),
+                    last_seen=datetime.fromtimestamp(group["last_seen"], UTC),
+                    request_id=group["request_id"],
+                )
+                for group in found
             ],
         )
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -138,22 +139,56 @@ def test_requests_are_counted_by_status_and_route_over_both_workers(node: Node) 
     assert after["routes"] == sorted(after["routes"], key=lambda r: (-r["requests"], r["route"]))
 
 
-@pytest.fixture
-def failing_waveform(node: Node) -> Iterator[str]:
-    """The URL of a waveform that answers 500 (the stored file outgrew its 4 MB cap)."""
+@contextmanager
+def _broken_waveform(node: Node, content: bytes) -> Iterator[str]:
+    """The URL of a waveform whose stored file holds ``content`` for the test's length."""
     track = next(t for t in node.tracks("a") if "waveform" in t["urls"])
     url = f"/api/v1/tracks/{track['id']}/waveform"
     assert node.get(url).status_code == 200
     stored = list(node.roots["a"].glob(".streamer/**/peaks.json"))
     originals = {path: path.read_bytes() for path in stored}
     for path in stored:
-        path.write_bytes(b" " * (4 * 1024 * 1024 + 1))
+        path.write_bytes(content)
     try:
         assert node.get(url).status_code == 500
         yield url
     finally:
-        for path, content in originals.items():
-            path.write_bytes(content)
+        for path, original in originals.items():
+            path.write_bytes(original)
+
+
+@pytest.fixture
+def failing_waveform(node: Node) -> Iterator[str]:
+    """A waveform that answers 500 on purpose (the stored file outgrew its 4 MB cap)."""
+    with _broken_waveform(node, b" " * (4 * 1024 * 1024 + 1)) as url:
+        yield url
+
+
+@pytest.fixture
+def corrupt_waveform(node: Node) -> Iterator[str]:
+    """A waveform that answers 500 through a bug's path (its file is not JSON)."""
+    with _broken_waveform(node, b"{not json") as url:
+        yield url
+
+
+def _from_both_workers(node: Node, url: str) -> set[str]:
+    """Request ids of failing requests, until both workers answered some."""
+    made: set[str] = set()
+    for _ in range(200):
+        made.add(node.get(url).headers["x-request-id"])
+        if len({request_id[:8] for request_id in made}) == 2 and len(made) >= 6:
+            return made
+    raise AssertionError("every request went to one worker")
+
+
+def _group(node: Node, kind: str, made: set[str]) -> Json:
+    def grouped() -> Json | None:
+        groups = node.get("/api/v1/stats/errors").json()["groups"]
+        found = [g for g in groups if g["type"] == kind and g["request_id"] in made]
+        return found[0] if found and found[0]["count"] >= len(made) else None
+
+    found: Json = _until(grouped, f"the {kind} errors grouped over both workers")
+    return found
 
 
 def test_recent_server_errors_of_both_workers_are_listed(node: Node, failing_waveform: str) -> None:
@@ -230,3 +265,39 @@ def test_storage_lists_only_the_libraries_the_caller_may_read(node: Node) -> Non
     response = node.get("/api/v1/stats/storage", "viewer")
     assert response.status_code == 200
     assert [lib["library_id"] for lib in response.json()["libraries"]] == [node.libraries["a"]]
+
+
+def test_an_exception_is_grouped_by_its_type_and_the_function_it_came_from(
+    node: Node, corrupt_waveform: str
+) -> None:
+    made = _from_both_workers(node, corrupt_waveform)
+    group = _group(node, "json.decoder.JSONDecodeError", made)
+    assert group["place"] == "streamer.routes.api.get_waveform"
+    assert group["where"].startswith("streamer/routes/api.py:")
+    assert (
+        group["message"]
+        == "Expecting property name enclosed in double quotes: line # column # (char #)"
+    )
+    assert group["first_seen"] <= group["last_seen"]
+    # The 500 answers these requests got are the exception's, not a second group.
+    groups = node.get("/api/v1/stats/errors").json()["groups"]
+    assert not [g for g in groups if g["type"] == "HTTP 500" and g["request_id"] in made]
+
+
+def test_a_server_error_without_an_exception_is_grouped_by_status_and_route(
+    node: Node, failing_waveform: str
+) -> None:
+    made = _from_both_workers(node, failing_waveform)
+    group = _group(node, "HTTP 500", made)
+    assert group["place"] == WAVEFORM_ROUTE
+
+
+def test_editors_see_error_groups_without_messages_or_positions(
+    node: Node, failing_waveform: str
+) -> None:
+    made = {node.get(failing_waveform).headers["x-request-id"]}
+    _group(node, "HTTP 500", made)
+    groups = node.get("/api/v1/stats/errors", "editor").json()["groups"]
+    assert groups
+    assert all(g["message"] is None and g["where"] is None for g in groups)
+    assert node.get("/api/v1/stats/errors", "viewer").status_code == 403

@@ -409,6 +409,23 @@ def test_each_change_leaves_exactly_one_audit_entry(server: RunningServer) -> No
         assert "password" not in json.dumps(entries).replace("password_changed", "")
 
 
+def test_the_changes_one_request_made_are_found_by_its_request_id(
+    server: RunningServer,
+) -> None:
+    with server.api() as admin:
+        made = admin.post(
+            "/api/v1/users",
+            json={"name": "traced-user", "password": PASSWORD, "role": "viewer"},
+            headers={"X-Request-Id": "traced-change-1"},
+        )
+        assert made.status_code == 201, made.text
+        assert made.headers["x-request-id"] == "traced-change-1"
+        entries = admin.get("/api/v1/audit", params={"request_id": "traced-change-1"}).json()
+    assert [(e["action"], e["target_id"]) for e in entries["items"]] == [
+        ("user.create", made.json()["id"])
+    ]
+
+
 def test_the_audit_log_exports_as_csv_and_json_lines(server: RunningServer) -> None:
     user = make_user(server)
     with server.api() as admin:

@@ -236,6 +236,33 @@ def test_polling_stops_while_the_tab_is_hidden(open_as: Any) -> None:
     expect(page.get_by_text(re.compile(r"^Updated "))).to_be_visible()
 
 
+def test_errors_are_shown_grouped_with_their_request_id(
+    open_as: Any, web_server: WebServer
+) -> None:
+    """A waveform file that is not JSON makes every request for it fail the same way."""
+    track = web_server.track_ids["cascade.flac"]
+    stored = list(web_server.library.glob(".streamer/**/peaks.json"))
+    originals = {path: path.read_bytes() for path in stored}
+    try:
+        for path in stored:
+            path.write_bytes(b"{not json")
+        ids = []
+        for _ in range(3):  # a connection each: after an unhandled error uvicorn closes it
+            with web_server.api() as client:
+                answer = client.get(f"/api/v1/tracks/{track}/waveform")
+            assert answer.status_code == 500
+            ids.append(answer.headers["x-request-id"])
+    finally:
+        for path, original in originals.items():
+            path.write_bytes(original)
+    page = open_as("ed", "/admin/dashboard").page  # an admin: messages and places shown
+    table = page.get_by_role("region", name="Errors by type and place")
+    row = table.get_by_role("row").filter(has_text="JSONDecodeError")
+    expect(row).to_contain_text("streamer.routes.api.get_waveform")
+    expect(row.get_by_role("cell").nth(2)).to_have_text(re.compile(r"^[3-9]$|^\d\d+$"))
+    expect(row).to_contain_text(ids[-1])
+
+
 def test_the_dashboard_passes_axe(open_as: Any, failed_job: str) -> None:
     signed = open_as("ed", "/admin/dashboard")
     page = signed.page

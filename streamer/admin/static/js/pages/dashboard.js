@@ -404,11 +404,35 @@ function showFailedJobs() {
   heading.focus({ preventScroll: true });
 }
 
-function ErrorsSection({ jobs, libraries, stats, staff, isAdmin }) {
+function ErrorGroups({ groups, isAdmin }) {
+  return html`<div class="stack">
+    <h3>Errors by type and place on this node</h3>
+    <div class="table-wrap" tabindex="0" role="region" aria-label="Errors by type and place">
+      <table>
+        <thead><tr><th scope="col">Error</th><th scope="col">Where</th><th scope="col" class="num">Count</th><th scope="col">First seen</th><th scope="col">Last seen</th><th scope="col">Latest request id</th></tr></thead>
+        <tbody>
+          ${groups.slice(0, 20).map(
+            (g) => html`<tr key=${g.type + g.place}>
+              <td><code>${g.type}</code>${isAdmin && g.message ? html`<div class="small muted">${g.message}</div>` : null}</td>
+              <td><code>${g.place}</code>${isAdmin && g.where ? html`<div class="small muted">${g.where}</div>` : null}</td>
+              <td class="num">${g.count}</td>
+              <td><${When} value=${g.first_seen} /></td>
+              <td><${When} value=${g.last_seen} /></td>
+              <td>${g.request_id ? html`<code>${g.request_id}</code>` : '–'}</td>
+            </tr>`,
+          )}
+        </tbody>
+      </table>
+    </div>
+  </div>`;
+}
+
+function ErrorsSection({ jobs, libraries, stats, groups, staff, isAdmin }) {
   const failedJobs = jobs ? jobs.failed : null;
   const failedScans = libraries ? libraries.filter((lib) => lib.last_scan && lib.last_scan.state === 'failed') : [];
   const serverErrors = stats ? stats.recent_errors : [];
-  const nothing = failedJobs && !failedJobs.total && !failedScans.length && !serverErrors.length;
+  const grouped = groups ? groups.groups : [];
+  const nothing = failedJobs && !failedJobs.total && !failedScans.length && !serverErrors.length && !grouped.length;
   return html`<section class="card stack" aria-labelledby="errors-heading">
     <h2 id="errors-heading">Recent errors</h2>
     ${nothing && html`<p class="muted">No recent errors.</p>`}
@@ -450,8 +474,16 @@ function ErrorsSection({ jobs, libraries, stats, staff, isAdmin }) {
           </tbody>
         </table>
       </div>
-      <p class="muted">Search the server's logs for a request id to see what went wrong.</p>
     </div>`
+    }
+    ${staff && grouped.length > 0 && html`<${ErrorGroups} groups=${grouped} isAdmin=${isAdmin} />`}
+    ${
+      staff &&
+      (serverErrors.length > 0 || grouped.length > 0) &&
+      html`<p class="muted">
+        Search the server's logs for a request id to see what went wrong (<code>streamer logs</code> groups a log file's errors); the audit log lists the changes a request made.
+        ${groups?.sentry ? ' Errors also go to Sentry.' : ''}
+      </p>`
     }
     ${staff && !stats && html`<${Loading} label="Loading server errors…" />`}
   </section>`;
@@ -525,6 +557,7 @@ export default function Dashboard({ user }) {
   const storage = usePoll(() => get('/stats/storage'), SLOW_EVERY);
   const libraries = usePoll(() => get('/libraries'), SLOW_EVERY);
   const audit = usePoll(() => get('/audit', { query: { limit: 10 } }), SLOW_EVERY, { enabled: isAdmin });
+  const errorGroups = usePoll(() => get('/stats/errors'), SLOW_EVERY, { enabled: staff });
 
   // Live job events: progress in place; a change of state re-reads the lists.
   const [overlay, setOverlay] = useState({});
@@ -559,6 +592,7 @@ export default function Dashboard({ user }) {
     storage.reload();
     libraries.reload();
     if (isAdmin) audit.reload();
+    if (staff) errorGroups.reload();
   };
   const updated = figures.at || jobs.at;
 
@@ -577,7 +611,7 @@ export default function Dashboard({ user }) {
       ${staff && html`<${RequestsSection} poll=${figures} readings=${readings.length} rate=${rate} />`}
       <${CacheSection} poll=${figures} ratio=${ratio} />
       <${StorageSection} poll=${storage} />
-      <${ErrorsSection} jobs=${jobs.data} libraries=${libraries.data} stats=${figures.data?.stats} staff=${staff} isAdmin=${isAdmin} />
+      <${ErrorsSection} jobs=${jobs.data} libraries=${libraries.data} stats=${figures.data?.stats} groups=${errorGroups.data} staff=${staff} isAdmin=${isAdmin} />
       ${isAdmin && html`<${AuditSection} poll=${audit} />`}
     </div>
   </div>`;
