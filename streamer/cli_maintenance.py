@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import getpass
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import make_url
@@ -23,6 +24,7 @@ from streamer.errors import MaintenanceError
 from streamer.maintenance import CleanupReport, cleanup, create_backup, restore_backup
 from streamer.maintenance.cleanup import DEFAULT_GRACE_SECONDS
 from streamer.maintenance.restore import listed
+from streamer.maintenance.retention import backup_name, expired
 from streamer.settings import Settings
 
 __all__ = ["COMMANDS", "add_parsers"]
@@ -43,7 +45,22 @@ def add_parsers(
         parents=[common],
         help="snapshot the database and a manifest of the stored objects",
     )
-    backup_p.add_argument("dest", type=Path, metavar="DEST", help="a new directory or .tar.gz")
+    where = backup_p.add_mutually_exclusive_group(required=True)
+    where.add_argument(
+        "dest", type=Path, metavar="DEST", nargs="?", help="a new directory or .tar.gz"
+    )
+    where.add_argument(
+        "--into",
+        type=Path,
+        metavar="DIR",
+        help="write DIR/streamer-<UTC time>.tar.gz (scheduled backups; see --keep)",
+    )
+    backup_p.add_argument(
+        "--keep",
+        type=int,
+        metavar="N",
+        help="with --into: after a good backup, delete all but the newest N in DIR",
+    )
     backup_p.add_argument(
         "--with-derived",
         action="store_true",
@@ -83,8 +100,15 @@ def add_parsers(
 
 
 def backup_command(settings: Settings, args: argparse.Namespace) -> int:
+    if args.keep is not None and (args.into is None or args.keep < 1):
+        print("streamer: --keep needs --into and a count of at least 1", file=sys.stderr)
+        return 2
+    dest = args.dest
+    if args.into is not None:
+        args.into.mkdir(parents=True, exist_ok=True)
+        dest = args.into / backup_name(datetime.now(UTC))
     try:
-        report = asyncio.run(create_backup(settings, args.dest, with_derived=args.with_derived))
+        report = asyncio.run(create_backup(settings, dest, with_derived=args.with_derived))
     except MaintenanceError as exc:
         print(f"streamer: {exc}", file=sys.stderr)
         return 2
@@ -102,7 +126,12 @@ def backup_command(settings: Settings, args: argparse.Namespace) -> int:
             print(f"    {library.copied} derived objects copied")
     for warning in report.warnings:
         print(f"streamer: warning: {warning}", file=sys.stderr)
-    return 0 if not any(library.error for library in report.libraries) else 1
+    failed = any(library.error for library in report.libraries)
+    if args.keep is not None and not failed:  # a failed backup deletes nothing
+        for name in expired((p.name for p in args.into.iterdir()), args.keep):
+            (args.into / name).unlink()
+            print(f"  deleted the older backup {name}")
+    return 1 if failed else 0
 
 
 def restore_command(settings: Settings, args: argparse.Namespace) -> int:

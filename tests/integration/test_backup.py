@@ -391,6 +391,40 @@ def test_a_derived_object_changed_while_copied_is_left_out_with_a_warning(
 
 
 @local_only
+def test_scheduled_backups_keep_the_newest_and_touch_nothing_else(
+    installation: Installation, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / "scheduled"
+    folder.mkdir()
+    older = ["streamer-20260101T000000Z.tar.gz", "streamer-20261201T000000Z.tar.gz"]
+    for name in [*older, "notes.txt", "streamer-manual.tar.gz"]:
+        (folder / name).write_bytes(b"kept unless expired")
+    data = str(installation.data)
+    assert main(["backup", "--into", str(folder), "--keep", "2", "--data-dir", data]) == 0
+    made = [p.name for p in folder.glob("streamer-2*.tar.gz") if p.name not in older]
+    assert len(made) == 1
+    assert sorted(p.name for p in folder.iterdir()) == sorted(
+        [made[0], older[1], "notes.txt", "streamer-manual.tar.gz"]
+    )
+    assert f"deleted the older backup {older[0]}" in capsys.readouterr().out
+    # What was written is a whole backup: it restores.
+    assert main(["restore", str(folder / made[0]), "--data-dir", str(tmp_path / "r")]) == 0
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["somewhere", "--keep", "2"],  # a DEST, not --into
+        ["--into", "x", "--keep", "0"],
+    ],
+)
+def test_a_retention_without_a_folder_or_below_one_is_refused(
+    installation: Installation, args: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["backup", *args, "--data-dir", str(installation.data)]) == 2
+    assert "--keep needs --into" in capsys.readouterr().err
+
+
 def test_bad_input_is_refused_with_exit_status_2(
     installation: Installation, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
