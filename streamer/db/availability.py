@@ -39,8 +39,28 @@ def database_unavailable(exc: BaseException) -> bool:
         return True
     if isinstance(exc, sa.DBAPIError) and exc.connection_invalidated:
         return True
+    if _unavailable_state(_sqlstate(exc)):
+        return True
     # Raised as they are by drivers while connecting (asyncpg), or by our own timeouts.
     return isinstance(exc, ConnectionError | TimeoutError)
+
+
+# PostgreSQL's SQLSTATEs for "not now": connection exceptions (class 08), a server shutting
+# down or starting up (57P01-57P03: asyncpg's CannotConnectNowError, which SQLAlchemy
+# wraps as a plain DBAPIError, not an OperationalError) and too many connections.
+_NOT_NOW = frozenset({"57P01", "57P02", "57P03", "53300"})
+
+
+def _sqlstate(exc: BaseException) -> str | None:
+    for candidate in (exc, getattr(exc, "orig", None), exc.__cause__):
+        state = getattr(candidate, "sqlstate", None) or getattr(candidate, "pgcode", None)
+        if isinstance(state, str):
+            return state
+    return None
+
+
+def _unavailable_state(state: str | None) -> bool:
+    return state is not None and (state.startswith("08") or state in _NOT_NOW)
 
 
 def translate_unavailable(

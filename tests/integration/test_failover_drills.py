@@ -69,15 +69,6 @@ pytestmark = pytest.mark.slow
 
 LISTENERS = 4  # threads of listener load in the shield drill
 SHIELD = Path(__file__).parents[2] / "config" / "nginx-shield.conf"
-# What the shield needs to move a request to the next origin when one dies or answers
-# 502/503 (a node whose database is down, or that is shutting down). The shipped file
-# sets none of it: nginx's default retries on connection errors and timeouts only, and
-# waits 60 s for a connect.
-FAILOVER = """
-    proxy_next_upstream error timeout http_502 http_503;
-    proxy_next_upstream_tries 3;
-    proxy_connect_timeout 2s;
-"""
 
 
 def _until(check: Callable[[], Any], what: str, timeout: float) -> Any:
@@ -207,15 +198,15 @@ def _nginx() -> str:
 
 def shield_config(shipped: str, cache: Path, origins: list[int], port: int) -> str:
     """config/nginx-shield.conf with the CHANGE lines set for the test (cache folder, the
-    origins, the port), plus what failover needs (FAILOVER) where the file lacks it."""
+    origins, the port); its failover settings as shipped."""
     conf = shipped.replace("/var/cache/nginx/streamer", str(cache))
     line = re.search(r"^\s*server 127\.0\.0\.1:8000([^;]*);\n", conf, re.MULTILINE)
     assert line is not None, "the shipped shield no longer names its example origin"
     servers = "".join(f"    server 127.0.0.1:{p}{line.group(1)};\n" for p in origins)
     conf = conf[: line.start()] + servers + conf[line.end() :]
-    extra = FAILOVER if "proxy_next_upstream " not in conf else ""
+    assert "proxy_next_upstream " in conf, "the shipped shield does not fail over"
     assert "listen 8080;" in conf
-    return conf.replace("listen 8080;", f"listen 127.0.0.1:{port};{extra}")
+    return conf.replace("listen 8080;", f"listen 127.0.0.1:{port};")
 
 
 @contextmanager
@@ -626,18 +617,6 @@ def _listening(port: int) -> bool:
     return False
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason=(
-        "while PostgreSQL shuts down or starts up (crash recovery) it refuses new sessions "
-        "with SQLSTATE 57P03 'the database system is not yet accepting connections' / "
-        "'is shutting down'; asyncpg raises CannotConnectNowError, which SQLAlchemy wraps "
-        "as a plain DBAPIError (not OperationalError, connection_invalidated False), so "
-        "streamer.db.availability.database_unavailable() calls it a bug and the API "
-        "(API key lookup in auth/apikeys.py find_key) answers 500 instead of 503"
-    ),
-)
 def test_a_postgres_crash_and_restart_under_traffic_is_503s_then_recovery_without_restart(
     database_node: DatabaseNode, postgres_process: PostgresProcess
 ) -> None:
@@ -686,7 +665,9 @@ def test_a_postgres_crash_and_restart_under_traffic_is_503s_then_recovery_withou
     assert all(o.label == "tracks" for o in unavailable)  # the known track kept streaming
     assert max(o.seconds for o in answers) < 6.0, "a request hung on the dead database"
     assert all(o.status == 200 for o in answers if o.at > restarted_at + recovered_in)
-    assert crashed_at < min(o.at for o in unavailable)
+    # No 503 before the crash: a request under way when it came may get one (o.at is
+    # when a request started; they take well under a second while all is well).
+    assert crashed_at - 1.0 < min(o.at for o in unavailable)
     assert recovered_in < 15
     odd = [o for o in answers if o.status not in (200, 503)]
     assert not odd, "\n".join(map(str, odd[:20]))
