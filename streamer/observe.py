@@ -11,6 +11,7 @@ and only appends to a bounded buffer.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import time
@@ -40,6 +41,14 @@ _prefix = os.urandom(4).hex()
 _counter = count()
 
 ROUTE_KEY = "streamer.route"
+# Set on an exception an error handler has answered in full and logged (mark_answered).
+ANSWERED = "_streamer_answered"
+
+
+def mark_answered(exc: BaseException) -> None:
+    """Say that ``exc`` was answered and logged: the middleware lets it end there."""
+    with contextlib.suppress(AttributeError):  # no __dict__: uvicorn logs it once more
+        setattr(exc, ANSWERED, True)
 
 
 def new_request_id() -> str:
@@ -84,15 +93,17 @@ class ObserveMiddleware:
         header = (b"x-request-id", request_id.encode())
         status = 0
         sent = 0
+        complete = False
 
         async def observed_send(message: Message) -> None:
-            nonlocal status, sent
+            nonlocal status, sent, complete
             kind = message["type"]
             if kind == "http.response.start":
                 status = message["status"]
                 message["headers"] = [*message.get("headers", ()), header]
             elif kind == "http.response.body":
                 sent += len(message.get("body", b""))
+                complete = not message.get("more_body", False)
             elif kind == ZEROCOPY:
                 sent += message["count"]
             await send(message)
@@ -102,6 +113,15 @@ class ObserveMiddleware:
         started = time.perf_counter()
         try:
             await self.app(scope, receive, observed_send)
+        except Exception as exc:
+            if complete and getattr(exc, ANSWERED, False):
+                # Starlette re-raises what an exception handler already answered and
+                # logged: raised on, uvicorn would log it again at ERROR (a traceback per
+                # request through a database outage) and drop the keep-alive connection.
+                return
+            if status == 0:
+                status = 500
+            raise
         except BaseException:
             if status == 0:
                 status = 500

@@ -27,6 +27,7 @@ from streamer.auth.sessions import SESSION_COOKIE
 from streamer.db import Database
 from streamer.db.availability import database_unavailable
 from streamer.events.publish import EventPublisher
+from streamer.observe import mark_answered
 from streamer.settings import Settings
 from streamer.storage.registry import StoreRegistry
 
@@ -188,6 +189,7 @@ async def http_error(_request: Request, exc: Exception) -> JSONResponse:
 async def internal_error(request: Request, exc: Exception) -> JSONResponse:
     """A bug: logged with its traceback, answered as a problem without details. The
     database being unreachable is not a bug: 503 with Retry-After, logged as a warning."""
+    mark_answered(exc)  # logged here, once; streamer.observe lets it end with the answer
     if database_unavailable(exc):
         logger.warning("database unavailable in %s %s: %s", request.method, request.url.path, exc)
         response = problem(503, "the database is unavailable; try again shortly")

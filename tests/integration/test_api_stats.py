@@ -301,3 +301,21 @@ def test_editors_see_error_groups_without_messages_or_positions(
     assert groups
     assert all(g["message"] is None and g["where"] is None for g in groups)
     assert node.get("/api/v1/stats/errors", "viewer").status_code == 403
+
+
+def test_an_answered_error_is_logged_once_and_keeps_the_connection(
+    node: Node, corrupt_waveform: str
+) -> None:
+    with httpx.Client(base_url=node.server.base_url, headers=bearer(node.keys["admin"])) as one:
+        ids = []
+        for _ in range(3):  # one keep-alive connection throughout
+            answer = one.get(corrupt_waveform)
+            assert answer.status_code == 500
+            ids.append(answer.headers["x-request-id"])
+    _until(lambda: all(i in node.server.logs() for i in ids), "the errors' log lines")
+    log = node.server.logs()
+    assert "Exception in ASGI application" not in log
+    for request_id in ids:
+        lines = [line for line in log.splitlines() if request_id in line]
+        errors = [line for line in lines if '"level": "error"' in line]
+        assert len(errors) == 1, lines  # the handler's "unhandled error", with its traceback
