@@ -24,7 +24,6 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-import shutil
 import signal
 import socket
 import subprocess
@@ -33,7 +32,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack, contextmanager, suppress
+from contextlib import ExitStack, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -49,6 +48,7 @@ from streamer.jobs import RunnerConfig
 from streamer.jobs.queue import queue_transcodes
 from streamer.settings import Settings
 from tests.fixtures.audio import make_audio
+from tests.fixtures.nginx_shield import running_nginx, shield_config
 from tests.fixtures.postgres import PostgresProcess, fresh_database
 from tests.fixtures.redis import RedisProcess
 from tests.fixtures.s3 import ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY, S3Bucket
@@ -68,7 +68,6 @@ from tests.fixtures.tcp_proxy import TcpProxy
 pytestmark = pytest.mark.slow
 
 LISTENERS = 4  # threads of listener load in the shield drill
-SHIELD = Path(__file__).parents[2] / "config" / "nginx-shield.conf"
 
 
 def _until(check: Callable[[], Any], what: str, timeout: float) -> Any:
@@ -187,76 +186,6 @@ def _kill_by_pid(pids: list[int]) -> None:
 # --- 1. a node killed under listener load behind the nginx shield -----------------------
 
 
-def _nginx() -> str:
-    found = shutil.which("nginx") or (
-        "/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None
-    )
-    if found is None:
-        raise RuntimeError("the drill needs nginx: `make test` installs nginx-light")
-    return found
-
-
-def shield_config(shipped: str, cache: Path, origins: list[int], port: int) -> str:
-    """config/nginx-shield.conf with the CHANGE lines set for the test (cache folder, the
-    origins, the port); its failover settings as shipped."""
-    conf = shipped.replace("/var/cache/nginx/streamer", str(cache))
-    line = re.search(r"^\s*server 127\.0\.0\.1:8000([^;]*);\n", conf, re.MULTILINE)
-    assert line is not None, "the shipped shield no longer names its example origin"
-    servers = "".join(f"    server 127.0.0.1:{p}{line.group(1)};\n" for p in origins)
-    conf = conf[: line.start()] + servers + conf[line.end() :]
-    assert "proxy_next_upstream " in conf, "the shipped shield does not fail over"
-    assert "listen 8080;" in conf
-    return conf.replace("listen 8080;", f"listen 127.0.0.1:{port};")
-
-
-@contextmanager
-def running_nginx(base: Path, conf: str, port: int) -> Iterator[Path]:
-    """nginx in the foreground with ``conf`` in its http block, its access log (status,
-    upstreams tried, their statuses) in the yielded file; stopped by its PID."""
-    base.mkdir(parents=True, exist_ok=True)
-    (base / "shield.conf").write_text(conf)
-    log = base / "access.log"
-    (base / "nginx.conf").write_text(
-        f"""
-user root;
-worker_processes 1;
-pid {base}/nginx.pid;
-error_log {base}/error.log warn;
-events {{ worker_connections 1024; }}
-http {{
-    log_format drill '$status "$request_uri" "$upstream_addr" "$upstream_status"';
-    access_log {log} drill;
-    client_body_temp_path {base}/body;
-    proxy_temp_path {base}/proxy;
-    include {base}/shield.conf;
-}}
-"""
-    )
-    with (base / "stderr.log").open("wb") as sink:
-        process = subprocess.Popen(
-            [_nginx(), "-p", str(base), "-c", str(base / "nginx.conf"), "-g", "daemon off;"],
-            stdout=subprocess.DEVNULL,
-            stderr=sink,
-        )
-    try:
-        _until(
-            lambda: (
-                process.poll() is None
-                and httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200
-            ),
-            f"nginx answers: {(base / 'error.log')}",
-            timeout=15,
-        )
-        yield log
-    finally:
-        process.send_signal(signal.SIGQUIT)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
-
-
 @dataclass
 class Shielded:
     url: str
@@ -299,8 +228,9 @@ def shielded(tmp_path: Path, postgres_url: str) -> Iterator[Shielded]:
         }
         port = free_port()
         ports = [int(node.base_url.rsplit(":", 1)[1]) for node in nodes]
-        conf = shield_config(SHIELD.read_text(), tmp_path / "nginx" / "cache", ports, port)
-        log = stack.enter_context(running_nginx(tmp_path / "nginx", conf, port))
+        conf = shield_config(tmp_path / "nginx" / "cache", ports, port)
+        assert "proxy_next_upstream " in conf, "the shipped shield does not fail over"
+        log = stack.enter_context(running_nginx(tmp_path / "nginx", conf, port, access_log=True))
         yield Shielded(
             f"http://127.0.0.1:{port}", nodes, log, track_id, source.read_bytes(), segments
         )

@@ -7,13 +7,8 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-import shutil
-import signal
-import subprocess
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import httpx
 import pytest
@@ -21,18 +16,8 @@ import pytest
 from streamer import cli
 from streamer.settings import Settings
 from tests.fixtures.audio import make_audio
+from tests.fixtures.nginx_shield import running_nginx, shield_config
 from tests.fixtures.servers import RunningServer, bearer, free_port, scan_roots, serve_in_thread
-
-SHIELD = Path(__file__).parents[2] / "config" / "nginx-shield.conf"
-
-
-def _nginx() -> str:
-    found = shutil.which("nginx") or (
-        "/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None
-    )
-    if found is None:
-        raise RuntimeError("the shield test needs nginx: `make test` installs nginx-light")
-    return found
 
 
 @dataclass
@@ -54,46 +39,6 @@ class Shield:
         )
 
 
-def _start_nginx(base: Path, origin_port: int, port: int) -> subprocess.Popen[bytes]:
-    conf = SHIELD.read_text()
-    conf = conf.replace("/var/cache/nginx/streamer", str(base / "cache"))
-    conf = conf.replace("server 127.0.0.1:8000", f"server 127.0.0.1:{origin_port}")
-    conf = conf.replace("listen 8080;", f"listen 127.0.0.1:{port};")
-    (base / "shield.conf").write_text(conf)
-    (base / "nginx.conf").write_text(
-        f"""
-user root;
-worker_processes 1;
-pid {base}/nginx.pid;
-error_log {base}/error.log warn;
-events {{ worker_connections 1024; }}
-http {{
-    access_log off;
-    client_body_temp_path {base}/body;
-    proxy_temp_path {base}/proxy;
-    include {base}/shield.conf;
-}}
-"""
-    )
-    with (base / "stderr.log").open("wb") as sink:  # the child keeps its own descriptor
-        process = subprocess.Popen(
-            [_nginx(), "-p", str(base), "-c", str(base / "nginx.conf"), "-g", "daemon off;"],
-            stdout=subprocess.DEVNULL,
-            stderr=sink,
-        )
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"nginx exited: {(base / 'stderr.log').read_text()}")
-        try:
-            httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=0.5)
-            return process
-        except httpx.TransportError:
-            time.sleep(0.05)
-    process.kill()
-    raise TimeoutError("nginx did not start")
-
-
 @pytest.fixture(scope="module")
 def shield(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shield]:
     if os.geteuid() != 0:
@@ -108,17 +53,10 @@ def shield(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shield]:
     with serve_in_thread(settings) as origin, origin.api() as client:
         track_id = client.get("/api/v1/tracks").json()["items"][0]["id"]
         port = free_port()
-        (base / "nginx").mkdir()
-        process = _start_nginx(base / "nginx", int(origin.base_url.rsplit(":", 1)[1]), port)
-        try:
+        origin_port = int(origin.base_url.rsplit(":", 1)[1])
+        conf = shield_config(base / "nginx" / "cache", [origin_port], port)
+        with running_nginx(base / "nginx", conf, port):
             yield Shield(f"http://127.0.0.1:{port}", origin, track_id)
-        finally:
-            process.send_signal(signal.SIGQUIT)
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=5)
 
 
 def _segment_url(shield: Shield, n: int) -> str:
