@@ -383,12 +383,15 @@ export function ScheduleEditor({ channel, playlists, writer, onChannel }) {
           ? html`<ul class="ch-conflicts">
           ${lost.map((o) => {
             const entry = entries.find((e) => e.id === o.entry_id);
-            const winners = (o.conflicts_with || [])
-              .map((id) => names[entries.find((e) => e.id === id)?.playlist_id] || id)
-              .join(', ');
+            const nameOf = (id) => names[entries.find((e) => e.id === id)?.playlist_id] || id;
+            // The API's reason names entries by id; the page names them by playlist.
+            const reason = (o.conflicts_with || []).reduce(
+              (text, id) => text.replaceAll(id, nameOf(id)),
+              o.reason || 'loses',
+            );
+            const when = libs ? formatRange(libs.luxon, o, zone) : o.start;
             return html`<li key=${`${o.entry_id}@${o.start}`}>
-              <strong>${names[entry?.playlist_id] || o.entry_id}</strong>, ${libs ? formatRange(libs.luxon, o, zone) : o.start}:
-              ${o.reason || 'loses'}${winners ? html` <span class="muted">(against ${winners})</span>` : ''}
+              <strong>${names[entry?.playlist_id] || o.entry_id}</strong>, ${when}: ${reason}
             </li>`;
           })}
         </ul>`
