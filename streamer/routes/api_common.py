@@ -205,4 +205,7 @@ async def validation_error(_request: Request, exc: Exception) -> JSONResponse:
         {"loc": list(error["loc"]), "msg": error["msg"], "type": error["type"]}
         for error in exc.errors()
     ]
+    if any(error["type"] == "json_invalid" for error in errors):
+        # Syntax, not meaning: RFC 9110's 400, as the API description promises.
+        return problem(400, "the body is not valid JSON", errors)
     return problem(422, "the request is not valid", errors)

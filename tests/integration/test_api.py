@@ -100,6 +100,22 @@ def test_invalid_parameters_are_422_problems(api: httpx.Client, params: dict[str
     assert response.json()["errors"]
 
 
+@pytest.mark.parametrize("body", [b"{not json", b'{"name": "Mix",', b"\xff\xfe"])
+def test_a_body_that_is_not_json_is_a_400_problem(api: httpx.Client, body: bytes) -> None:
+    response = api.post(
+        "/api/v1/playlists", content=body, headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 400
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["detail"] == "the body is not valid JSON"
+
+
+def test_valid_json_that_makes_no_sense_is_a_422_problem(api: httpx.Client) -> None:
+    response = api.post("/api/v1/playlists", json={"name": 7})
+    assert response.status_code == 422
+    assert response.json()["errors"]
+
+
 def test_openapi_describes_the_api(api: httpx.Client) -> None:
     spec = api.get("/api/v1/openapi.json").json()
     assert spec["openapi"].startswith("3.1")
