@@ -1,20 +1,36 @@
 """Listeners on slow, lossy links: playback must not stall.
 
-The test makes a network namespace of its own, brings its loopback up (MTU 1500) and gives
-it a netem qdisc (150 ms on every packet, so 300 ms round trips, and 1 % of packets lost),
-then runs `streamer serve` and the listeners inside it, talking over that loopback only:
+The drill runs over two links (the ``link`` parameter), with the same listeners and
+assertions:
 
-- a player (this module run as a script in the namespace) that fetches the master
+- "netem": the test makes a network namespace of its own, brings its loopback up (MTU
+  1500) and gives it a netem qdisc (150 ms on every packet, so 300 ms round trips, and
+  1 % of packets lost), then runs `streamer serve` and the listeners inside it, talking
+  over that loopback only;
+- "userspace": `streamer serve` listens on 127.0.0.1 as usual and the listeners reach it
+  through tests/fixtures/slow_link.py, a TCP proxy emulating the same link (150 ms each
+  way, 4 Mbit/s each way, and for 1 % of 1448-byte packets a stall of the
+  retransmission timeout, 500 ms, for everything behind it); that module says how it
+  differs from netem. It needs nothing of the kernel and runs on any machine.
+
+The listeners:
+
+- a player (this module run as a script, in the namespace for netem) that fetches the master
   playlist, a variant, the init section and the segments at real-time pace, holding one
   segment ahead of the play head, as a player with a small buffer does: each segment
   must arrive before the play head needs it, so each fetch takes less than the
   segment's duration;
 - ffmpeg, reading the master playlist, decodes the whole track with no error.
 
-It needs root (CAP_NET_ADMIN), iproute2 (ip, tc) and a kernel with netem
-(CONFIG_NET_SCH_NETEM, the sch_netem module). Where the kernel refuses, the test is
-skipped with the command and the kernel's answer; nothing outside the namespace changes,
-and the namespace is deleted afterwards.
+The netem variant needs root (CAP_NET_ADMIN), iproute2 (ip, tc) and a kernel with netem
+(CONFIG_NET_SCH_NETEM, the sch_netem module). Where the kernel refuses, it is skipped
+with the command and the kernel's answer; nothing outside the namespace changes, and the
+namespace is deleted afterwards.
+
+Start-up (master, variant, init section and the first segment, from the first request)
+must take less than ``STARTUP_BOUND``: about six round trips (the handshake and five
+requests, 1.8 s) and the first segment's transfer, with room for a few stalls of
+retransmission timeouts.
 """
 
 from __future__ import annotations
@@ -28,7 +44,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,6 +58,7 @@ from streamer.settings import Settings
 from tests.fixtures.audio import make_audio
 from tests.fixtures.server_logs import FileLog, watch_log
 from tests.fixtures.servers import free_port, scan_roots, transcode_library
+from tests.fixtures.slow_link import SlowLink
 from transcoder.ffmpeg import ffmpeg_exe
 
 pytestmark = pytest.mark.slow
@@ -51,6 +68,12 @@ ROOT = Path(__file__).resolve().parents[2]
 NETEM = ("netem", "delay", "150ms", "loss", "1%")
 TRACK_SECONDS = 30.0  # five 6 s segments (segment_seconds' default)
 PLAYER_TIMEOUT = 180.0
+STARTUP_BOUND = 5.0  # seconds from the first request until segment 0 has arrived
+# The userspace link's losses follow (seed, connection, stream offset), so a run loses the
+# same packets every time. The player's ~350 packets expect 3.5 losses at 1 %; seed 0
+# happens to lose none of them, seed 1 six (a stall in every segment's fetch), so the drill
+# proves playback through stalls. The player test checks that some were lost.
+LINK_SEED = 1
 
 
 def _tool(name: str) -> str:
@@ -114,14 +137,22 @@ def lossy_namespace() -> Iterator[str]:
 
 @dataclass
 class SlowServer:
-    namespace: str
+    link: str  # what the listeners' path is, for the report
+    prefix: list[str]  # runs a listener's command on the far side of the link
     base_url: str
     track_id: str
+    proxy: SlowLink | None = None  # the userspace link, for its counters
 
 
-@pytest.fixture(scope="module")
-def slow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SlowServer]:
-    with lossy_namespace() as namespace:  # first: skipped before any transcoding
+@pytest.fixture(scope="module", params=["netem", "userspace"])
+def slow_server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[SlowServer]:
+    with ExitStack() as stack:
+        netem = request.param == "netem"
+        # First: the netem variant is skipped before any transcoding.
+        namespace = stack.enter_context(lossy_namespace()) if netem else None
+        prefix = [_tool("ip"), "netns", "exec", namespace] if namespace else []
         base = tmp_path_factory.mktemp("slow-links")
         music, data = base / "music", base / "data"
         make_audio(music / "long.flac", "flac", TRACK_SECONDS)
@@ -133,20 +164,27 @@ def slow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SlowServer
         track_id = renditions[0][0].track_id
         port = free_port()  # any port is free in the new namespace; this one is as good
         command = [
-            _tool("ip"), "netns", "exec", namespace,
+            *prefix,
             sys.executable, "-m", "streamer.cli", "serve",
             "--host", "127.0.0.1", "--port", str(port),
             "--data-dir", str(data), "--workers", "1", "--library", str(music),
         ]  # fmt: skip
         log = base / "serve.log"
-        with log.open("wb") as sink, watch_log(FileLog(log, f"streamer serve in {namespace}")):
+        where = f" in {namespace}" if namespace else ""
+        with log.open("wb") as sink, watch_log(FileLog(log, f"streamer serve{where}")):
             # `ip netns exec` execs the command: this PID is the server's.
             process = subprocess.Popen(command, cwd=ROOT, stdout=sink, stderr=subprocess.STDOUT)
             try:
                 base_url = f"http://127.0.0.1:{port}"
-                assert _in_namespace(namespace, "ready", base_url, timeout=90) is True
+                assert _listener(prefix, "ready", base_url, timeout=90) is True
                 assert process.poll() is None, f"the server exited with {process.returncode}"
-                yield SlowServer(namespace, base_url, track_id)
+                if netem:
+                    yield SlowServer(" ".join(NETEM), prefix, base_url, track_id)
+                else:  # closed (every connection reset, its thread joined) before the server
+                    link = stack.enter_context(SlowLink("127.0.0.1", port, seed=LINK_SEED))
+                    yield SlowServer(link.describe(), prefix, link.url, track_id, link)
+                    stack.close()
+                    assert not link.errors, link.errors
             finally:
                 if process.poll() is None:
                     process.terminate()
@@ -157,10 +195,11 @@ def slow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SlowServer
                     process.wait(timeout=5)
 
 
-def _in_namespace(namespace: str, action: str, base_url: str, *, timeout: float) -> Any:
-    """Run this module's ``action`` (below) inside the namespace; its JSON answer."""
+def _listener(prefix: list[str], action: str, base_url: str, *, timeout: float) -> Any:
+    """Run this module's ``action`` (below) with ``prefix`` (into the namespace); its JSON
+    answer."""
     done = subprocess.run(
-        [_tool("ip"), "netns", "exec", namespace, sys.executable, "-m", __name__, action, base_url],
+        [*prefix, sys.executable, "-m", __name__, action, base_url],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -172,17 +211,26 @@ def _in_namespace(namespace: str, action: str, base_url: str, *, timeout: float)
 
 def test_a_player_holding_one_segment_ahead_never_stalls(slow_server: SlowServer) -> None:
     master = f"{slow_server.base_url}/hls/{slow_server.track_id}/master.m3u8"
-    played = _in_namespace(slow_server.namespace, "play", master, timeout=PLAYER_TIMEOUT)
+    played = _listener(slow_server.prefix, "play", master, timeout=PLAYER_TIMEOUT)
     segments = played["segments"]
     assert sum(s["duration"] for s in segments) == pytest.approx(TRACK_SECONDS, abs=0.1)
     print(  # the figures, with -s
-        f"\nslow link ({' '.join(NETEM)}): start-up {played['startup']:.2f} s "
+        f"\nslow link ({slow_server.link}): start-up {played['startup']:.2f} s "
         f"(master, variant, init, first segment); segment fetches "
         + ", ".join(f"{s['fetch']:.2f}" for s in segments)
         + " s; margins "
         + ", ".join(f"{s['needed'] - s['arrived']:.2f}" for s in segments[1:])
         + " s"
+        + (
+            f"; lost {slow_server.proxy.losses} of {slow_server.proxy.packets} packets "
+            f"over {slow_server.proxy.connections} connections"
+            if slow_server.proxy
+            else ""
+        )
     )
+    assert played["startup"] < STARTUP_BOUND, played["startup"]
+    if slow_server.proxy:  # the drill met losses (netem's are not counted here)
+        assert sum(slow_server.proxy.losses.values()) > 0, "no loss: choose another LINK_SEED"
     for number, segment in enumerate(segments):
         assert segment["status"] == 200, segment
         assert segment["fetch"] < segment["duration"], f"segment {number}: {segment}"
@@ -193,7 +241,7 @@ def test_a_player_holding_one_segment_ahead_never_stalls(slow_server: SlowServer
 def test_ffmpeg_decodes_the_whole_track_over_the_slow_link(slow_server: SlowServer) -> None:
     master = f"{slow_server.base_url}/hls/{slow_server.track_id}/master.m3u8"
     command = [
-        _tool("ip"), "netns", "exec", slow_server.namespace,
+        *slow_server.prefix,
         ffmpeg_exe(), "-hide_banner", "-nostdin", "-nostats", "-loglevel", "error",
         "-i", master, "-map", "0:a:0", "-f", "null", "-progress", "pipe:1", "-",
     ]  # fmt: skip
