@@ -59,6 +59,7 @@ from streamer.request_limits import request_limits
 from streamer.request_stats import RequestStats
 from streamer.routes.api import create_api
 from streamer.routes.api_cors import with_api_cors
+from streamer.routes.body_limit import BodyLimit
 from streamer.routes.conversions import conversion_pixel
 from streamer.routes.health import healthz, metrics_endpoint, readyz
 from streamer.routes.hls import HlsEndpoint
@@ -174,7 +175,11 @@ class StreamerApp:
         api.state.realtime = self.realtime = Realtime(
             window_minutes=settings.analytics_realtime_minutes, redis_url=settings.redis_url
         )
-        api_app = with_api_cors(api, settings.api_cors_allow_origins, settings.cors_max_age)
+        api_app = with_api_cors(
+            BodyLimit(api, settings.api_max_body_bytes, exempt=("/uploads",)),
+            settings.api_cors_allow_origins,
+            settings.cors_max_age,
+        )
         routes = [
             Route("/healthz", healthz),
             Route("/readyz", readyz),

@@ -271,6 +271,7 @@ def document_common_errors(spec: dict[str, Any]) -> dict[str, Any]:
             wanted = []
             if "requestBody" in operation:
                 wanted.append(("400", "The body is not valid JSON"))
+                wanted.append(("413", "The body is over api_max_body_bytes"))
             if "if-match" in params or path.startswith("/uploads"):
                 wanted.append(("412", "A precondition failed"))
             for status, description in wanted:

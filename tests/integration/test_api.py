@@ -110,6 +110,29 @@ def test_a_body_that_is_not_json_is_a_400_problem(api: httpx.Client, body: bytes
     assert response.json()["detail"] == "the body is not valid JSON"
 
 
+def test_a_body_over_the_limit_is_a_413_problem_before_it_is_read(api: httpx.Client) -> None:
+    body = b'{"name": "' + b"x" * (1024 * 1024) + b'"}'
+    response = api.post(
+        "/api/v1/playlists", content=body, headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 413
+    assert response.headers["content-type"] == "application/problem+json"
+    assert "api_max_body_bytes" in response.json()["detail"]
+
+
+def test_a_chunked_body_is_refused_once_it_passes_the_limit(api: httpx.Client) -> None:
+    def chunks() -> Iterator[bytes]:  # no Content-Length: counted as it arrives
+        yield b'{"name": "'
+        for _ in range(40):
+            yield b"x" * 64 * 1024
+        yield b'"}'
+
+    response = api.post(
+        "/api/v1/playlists", content=chunks(), headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 413
+
+
 def test_valid_json_that_makes_no_sense_is_a_422_problem(api: httpx.Client) -> None:
     response = api.post("/api/v1/playlists", json={"name": 7})
     assert response.status_code == 422
