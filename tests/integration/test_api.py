@@ -133,6 +133,23 @@ def test_a_chunked_body_is_refused_once_it_passes_the_limit(api: httpx.Client) -
     assert response.status_code == 413
 
 
+@pytest.mark.parametrize(
+    ("method", "path", "allowed"),
+    [
+        ("PUT", "/api/v1/libraries", "GET, HEAD, POST"),
+        ("DELETE", "/api/v1/tracks", "GET, HEAD"),
+        ("POST", "/api/v1/tracks/0123456789abcdef", "GET, HEAD, PATCH"),
+    ],
+)
+def test_a_method_the_path_does_not_take_names_every_one_it_does(
+    api: httpx.Client, method: str, path: str, allowed: str
+) -> None:
+    response = api.request(method, path)
+    assert response.status_code == 405
+    assert response.headers["allow"] == allowed
+    assert response.headers["content-type"] == "application/problem+json"
+
+
 def test_valid_json_that_makes_no_sense_is_a_422_problem(api: httpx.Client) -> None:
     response = api.post("/api/v1/playlists", json={"name": 7})
     assert response.status_code == 422
