@@ -167,6 +167,13 @@ class Settings(BaseModel):
     s3_region: str = "us-east-1"
     s3_access_key_id: str | None = None
     s3_secret_access_key: str | None = None
+    # How long a request to S3 may wait: to connect, for each read, and how many attempts
+    # (the first included) before storage counts as unreachable (503 with Retry-After).
+    # With an endpoint that drops packets, a miss waits up to about
+    # s3_max_attempts * (s3_connect_timeout + s3_read_timeout).
+    s3_connect_timeout: float = Field(5.0, gt=0.0, le=300.0)
+    s3_read_timeout: float = Field(30.0, gt=0.0, le=3600.0)
+    s3_max_attempts: int = Field(3, ge=1, le=10)
 
     # Uploads (tus, /api/v1/uploads): the largest upload accepted (413 beyond), and how
     # long an unfinished upload is kept after its last PATCH before expire_uploads may

@@ -49,5 +49,8 @@ def open_store(url: str, settings: Settings) -> ObjectStore:
             region=settings.s3_region,
             access_key_id=settings.s3_access_key_id,
             secret_access_key=settings.s3_secret_access_key,
+            connect_timeout=settings.s3_connect_timeout,
+            read_timeout=settings.s3_read_timeout,
+            max_attempts=settings.s3_max_attempts,
         )
     raise SettingsError(f"unsupported library URL {url!r}: use a path, file:// or s3://")

@@ -84,6 +84,9 @@ class S3Store:
         region: str = "us-east-1",
         access_key_id: str | None = None,
         secret_access_key: str | None = None,
+        connect_timeout: float | None = None,
+        read_timeout: float | None = None,
+        max_attempts: int | None = None,
     ) -> None:
         if not bucket:
             raise ValueError("an S3 store needs a bucket")
@@ -95,6 +98,12 @@ class S3Store:
         self._region = region
         self._access_key_id = access_key_id
         self._secret_access_key = secret_access_key
+        if connect_timeout is not None:
+            self.connect_timeout = connect_timeout
+        if read_timeout is not None:
+            self.read_timeout = read_timeout
+        if max_attempts is not None:
+            self.max_attempts = max_attempts
         self._stack: contextlib.AsyncExitStack | None = None
         self._client: S3Client | None = None
 
