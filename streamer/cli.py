@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import http.client
 import importlib
 import json
@@ -20,7 +21,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +34,7 @@ from streamer.catalogue.scan_events import scan_done_event, scan_progress_event
 from streamer.catalogue.scan_tasks import ScanTasks
 from streamer.catalogue.watch import LibraryWatcher
 from streamer.db import Database, migrate
+from streamer.error_groups import ErrorGroupHandler, ErrorGroups
 from streamer.error_tracking import start_error_tracking
 from streamer.errors import CatalogueError, SettingsError, StorageError
 from streamer.events.publish import EventPublisher, Outgoing, scan_event
@@ -530,6 +532,17 @@ class Background:
         self._stop = asyncio.Event()
         self._ready.set()
         settings = self.settings
+        if settings.workers > 1:
+            # The workers are other processes: this one's errors (the embedded job runner,
+            # the library watcher) join theirs in the admin's error groups. With one
+            # worker, the app runs here and its own handler counts them.
+            async with _error_groups(settings.data_dir / "metrics"):
+                await self._work(settings)
+        else:
+            await self._work(settings)
+
+    async def _work(self, settings: Settings) -> None:
+        assert self._stop is not None
         db = Database(settings.effective_database_url)
         stores = StoreRegistry(settings)
         runner = None
@@ -606,6 +619,25 @@ class Background:
         finally:
             await events.close()
         logger.info("queued transcodes", extra={"jobs": len(jobs)})
+
+
+@contextlib.asynccontextmanager
+async def _error_groups(directory: Path) -> AsyncIterator[None]:
+    groups = ErrorGroups(directory, prefix="error-groups-supervisor-")
+    handler = ErrorGroupHandler(groups)
+    logging.getLogger().addHandler(handler)
+
+    async def flush_every_second() -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            await asyncio.to_thread(groups.flush)
+
+    flusher = asyncio.create_task(flush_every_second())
+    try:
+        yield
+    finally:
+        flusher.cancel()
+        logging.getLogger().removeHandler(handler)
 
 
 def raise_open_file_limit() -> int:

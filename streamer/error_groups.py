@@ -98,12 +98,16 @@ def _module_of(filename: str) -> str:
 
 
 class ErrorGroups:
-    def __init__(self, directory: str | Path | None, *, max_groups: int = 200) -> None:
+    def __init__(
+        self, directory: str | Path | None, *, max_groups: int = 200, prefix: str = FILE_PREFIX
+    ) -> None:
         self.max_groups = max_groups
         self._groups: OrderedDict[tuple[str, str], ErrorGroup] = OrderedDict()
         self._explained: OrderedDict[str, None] = OrderedDict()  # request ids with an exception
         self._lock = threading.Lock()  # log records arrive from threads too
-        self._files = WorkerFiles(directory, FILE_PREFIX)
+        # Every file under FILE_PREFIX is read: the supervisor's prefix extends it.
+        assert prefix.startswith(FILE_PREFIX)
+        self._files = WorkerFiles(directory, prefix, read_prefix=FILE_PREFIX)
 
     def note_exception(self, exc: BaseException, request_id: str | None) -> None:
         if getattr(exc, _MARK, False):

@@ -22,9 +22,12 @@ __all__ = ["WorkerFiles"]
 
 
 class WorkerFiles:
-    def __init__(self, directory: str | Path | None, prefix: str) -> None:
+    def __init__(
+        self, directory: str | Path | None, prefix: str, *, read_prefix: str | None = None
+    ) -> None:
         self.directory = Path(directory) if directory else None
         self.prefix = prefix
+        self.read_prefix = read_prefix or prefix  # whose files ``others`` reads
         self._changes = 0  # changes since start
         self._flushed = 0  # ... handed to a write
         self._written = 0  # the newest change count on disk (writes may finish out of order)
@@ -63,8 +66,12 @@ class WorkerFiles:
             if version <= self._written:
                 return  # a newer value is already there
             temporary = path.with_suffix(".tmp")
-            temporary.write_text(json.dumps(value, separators=(",", ":")))
-            temporary.replace(path)  # readers never see half a file
+            try:
+                temporary.write_text(json.dumps(value, separators=(",", ":")))
+                temporary.replace(path)  # readers never see half a file
+            except OSError:  # the folder is being made again (serve's start): next beat
+                self._flushed = self._written
+                return
             self._written = version
 
     def others(self) -> list[Any]:
@@ -73,7 +80,7 @@ class WorkerFiles:
             return []
         own = self.path
         values = []
-        for file in self.directory.glob(f"{self.prefix}*.json"):
+        for file in self.directory.glob(f"{self.read_prefix}*.json"):
             if file == own:
                 continue
             try:

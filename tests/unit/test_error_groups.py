@@ -3,6 +3,7 @@ node's workers share."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -148,3 +149,29 @@ def test_other_workers_groups_are_merged(tmp_path: Path) -> None:
     assert group["count"] == 5
     assert group["first_seen"] == other["first_seen"]
     assert group["request_id"] == "theirs"  # the latest one's
+
+
+def test_a_worker_reads_the_supervisors_groups(tmp_path: Path) -> None:
+    supervisor = ErrorGroups(tmp_path, prefix="error-groups-supervisor-")
+    supervisor.note_response(500, "job runner", "job-1")
+    supervisor.flush()
+    worker = ErrorGroups(tmp_path)
+    assert [g["place"] for g in worker.read()] == ["job runner"]
+
+
+async def test_the_supervisor_shares_what_it_logs_within_a_second(tmp_path: Path) -> None:
+    from streamer.cli import _error_groups
+
+    async with _error_groups(tmp_path):
+        logging.getLogger("streamer.jobs").error("the runner lost its database")
+        for _ in range(30):
+            await asyncio.sleep(0.1)
+            if list(tmp_path.glob("error-groups-supervisor-*.json")):
+                break
+    [group] = _read(tmp_path)
+    assert group["type"] == "log: streamer.jobs"
+    assert group["message"] == "the runner lost its database"
+
+
+def _read(folder: Path) -> list[dict[str, object]]:
+    return [g for f in folder.glob("error-groups-*.json") for g in json.loads(f.read_text())]
