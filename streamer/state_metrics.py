@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import get_args
 
 from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 
@@ -64,9 +64,11 @@ class StateSnapshot:
     disks: dict[str, tuple[int, int]] = field(default_factory=dict)  # path -> (free, size)
     listeners_now: int | None = None
     listeners_scope: str = "node"
+    # pid -> (role, resident bytes, CPU seconds): the supervisor and its workers
+    processes: dict[int, tuple[str, int, float]] = field(default_factory=dict)
 
 
-def state_families(snap: StateSnapshot) -> Iterator[GaugeMetricFamily]:
+def state_families(snap: StateSnapshot) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
     """The snapshot as Prometheus gauge families (pure)."""
     up = GaugeMetricFamily(
         "streamer_dependency_up",
@@ -125,6 +127,22 @@ def state_families(snap: StateSnapshot) -> Iterator[GaugeMetricFamily]:
             size.add_metric([path], size_bytes)
         yield free
         yield size
+    if snap.processes:
+        memory = GaugeMetricFamily(
+            "streamer_process_resident_memory_bytes",
+            "Resident memory of the node's processes: the supervisor and each worker.",
+            labels=["role", "pid"],
+        )
+        cpu = CounterMetricFamily(
+            "streamer_process_cpu_seconds",
+            "CPU time (user and system) of the node's processes.",
+            labels=["role", "pid"],
+        )
+        for pid, (role, resident, used) in sorted(snap.processes.items()):
+            memory.add_metric([role, str(pid)], resident)
+            cpu.add_metric([role, str(pid)], used)
+        yield memory
+        yield cpu
     if snap.listeners_now is not None:
         listeners = GaugeMetricFamily(
             "streamer_listeners_now",
@@ -153,7 +171,7 @@ class _Snapshotted(Collector):
     def __init__(self, snap: StateSnapshot) -> None:
         self.snap = snap
 
-    def collect(self) -> Iterable[GaugeMetricFamily]:
+    def collect(self) -> Iterable[GaugeMetricFamily | CounterMetricFamily]:
         return state_families(self.snap)
 
 
@@ -208,6 +226,7 @@ class StateProbe:
                 logger.warning("could not read the state figures", exc_info=True)
         local = [self.data_dir, *(Path(c.target) for c in storage if "://" not in c.target)]
         snap.disks = await asyncio.to_thread(_disk_usage, local)
+        snap.processes = await asyncio.to_thread(node_processes)
         if self.realtime is not None:
             try:
                 found, scope = await self.realtime.snapshot()
@@ -241,6 +260,33 @@ class StateProbe:
             )
             if expiry is not None:
                 snap.next_key_expiry = expiry.timestamp()
+
+
+_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def node_processes(proc: Path = Path("/proc")) -> dict[int, tuple[str, int, float]]:
+    """This worker's supervisor and every worker under it, from /proc (Linux; empty
+    elsewhere, or when run without a supervisor): prometheus-client's multiprocess mode
+    exposes no process metrics, and memory per worker is what a leak shows in."""
+    supervisor = os.getppid()
+    found: dict[int, tuple[str, int, float]] = {}
+    children: list[int] = []
+    try:
+        for task in (proc / str(supervisor) / "task").iterdir():
+            children += [int(pid) for pid in (task / "children").read_text().split()]
+    except OSError:
+        return {}
+    for pid, role in [(supervisor, "supervisor"), *((child, "worker") for child in children)]:
+        try:
+            fields = (proc / str(pid) / "stat").read_text().rpartition(")")[2].split()
+            resident = int((proc / str(pid) / "statm").read_text().split()[1]) * _PAGE
+        except (OSError, IndexError, ValueError):
+            continue  # a worker that just ended
+        # After the name: state is field 3, utime 14 and stime 15 (proc(5)), so 11 and 12.
+        found[pid] = (role, resident, (int(fields[11]) + int(fields[12])) / _TICKS)
+    return found
 
 
 def _disk_usage(paths: Iterable[Path]) -> dict[str, tuple[int, int]]:

@@ -320,6 +320,37 @@ OVERVIEW = Board(
                 ),
             ),
         ),
+        (
+            "Processes",
+            (
+                Panel(
+                    "Resident memory by process",
+                    "The supervisor and each worker of every node (alert "
+                    "StreamerWorkerMemoryHigh); a line that only climbs is a leak.",
+                    (
+                        q(
+                            "max by (instance, role, pid) (streamer_process_resident_memory_bytes)",
+                            "{{instance}} {{role}} {{pid}}",
+                        ),
+                    ),
+                    unit="bytes",
+                    width=12,
+                ),
+                Panel(
+                    "CPU by process",
+                    "Cores used by the supervisor and each worker.",
+                    (
+                        q(
+                            "sum by (instance, role, pid) "
+                            f"({_rate('streamer_process_cpu_seconds_total')})",
+                            "{{instance}} {{role}} {{pid}}",
+                        ),
+                    ),
+                    unit="short",
+                    width=12,
+                ),
+            ),
+        ),
     ),
 )
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from streamer.dependencies import Check
-from streamer.state_metrics import StateSnapshot, state_families
+from streamer.state_metrics import StateSnapshot, node_processes, state_families
 
 
 def samples(snap: StateSnapshot) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -83,3 +86,37 @@ def test_disks_listeners_and_key_expiry_are_reported_when_known() -> None:
     assert found[("streamer_disk_size_bytes", (("path", "/data"),))] == 100
     assert found[("streamer_listeners_now", (("scope", "cluster"),))] == 7
     assert found[("streamer_api_key_next_expiry_timestamp_seconds", ())] == 1.8e9
+
+
+def test_the_nodes_processes_are_reported_by_role() -> None:
+    snap = StateSnapshot(processes={10: ("supervisor", 50_000_000, 3.5), 11: ("worker", 9, 0.25)})
+    found = samples(snap)
+    memory = "streamer_process_resident_memory_bytes"
+    assert found[(memory, (("pid", "10"), ("role", "supervisor")))] == 50_000_000
+    assert (
+        found[("streamer_process_cpu_seconds_total", (("pid", "11"), ("role", "worker")))] == 0.25
+    )
+
+
+def test_the_processes_are_read_from_proc(tmp_path: Path) -> None:
+    supervisor, worker = os.getppid(), 4242
+    task = tmp_path / str(supervisor) / "task" / str(supervisor)
+    task.mkdir(parents=True)
+    (task / "children").write_text(f"{worker} ")
+    for pid, ticks in ((supervisor, "100 50"), (worker, "30 20")):
+        folder = tmp_path / str(pid)
+        folder.mkdir(exist_ok=True)
+        # A name with a space and a parenthesis: fields are counted after the last ")".
+        (folder / "stat").write_text(f"{pid} (python (x)) S 1 2 3 4 5 6 7 8 9 10 {ticks} 0 0")
+        (folder / "statm").write_text("1000 25 0 0 0 0 0")
+    found = node_processes(tmp_path)
+    page = os.sysconf("SC_PAGE_SIZE")
+    ticks = os.sysconf("SC_CLK_TCK")
+    assert found == {
+        supervisor: ("supervisor", 25 * page, 150 / ticks),
+        worker: ("worker", 25 * page, 50 / ticks),
+    }
+
+
+def test_without_a_supervisor_to_read_no_process_is_reported(tmp_path: Path) -> None:
+    assert node_processes(tmp_path) == {}
