@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import signal
 import subprocess
 import time
 from collections.abc import Iterator
@@ -27,7 +26,7 @@ import pytest
 
 from streamer.settings import Settings
 from tests.fixtures.server_logs import FileLog, watch_log
-from tests.fixtures.servers import ServerProcess, admin_key, bearer, serve_in_process
+from tests.fixtures.servers import ServerProcess, admin_key, bearer, serve_in_process, stop_process
 
 pytestmark = pytest.mark.slow
 
@@ -117,13 +116,7 @@ def running_rsyslogd(work: Path, server_log: Path) -> Iterator[Rsyslog]:
             assert int(pidfile.read_text()) == process.pid
             yield Rsyslog(process, pidfile, shipped, unparsed)
         finally:
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=5)
+            stop_process(process)
 
 
 def _server_lines(server: ServerProcess) -> list[dict[str, Any]]:

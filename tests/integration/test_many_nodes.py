@@ -12,7 +12,6 @@ can reach either node."""
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -29,7 +28,7 @@ from tusclient import client as tus
 from streamer.db import migrate
 from tests.fixtures.audio import make_audio
 from tests.fixtures.s3 import ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY, S3Bucket
-from tests.fixtures.servers import ServerProcess, serve_in_process
+from tests.fixtures.servers import ServerProcess, serve_in_process, stop_process
 
 Json = dict[str, Any]
 STAGING = "tus-staging"  # where partial uploads wait, in the stack's bucket
@@ -105,12 +104,7 @@ def stack(
         ):
             yield Stack(a, b, s3_bucket, env, tmp_path, auth)
     finally:
-        worker.send_signal(signal.SIGTERM)
-        try:
-            worker.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-            worker.wait(timeout=5)
+        stop_process(worker, grace=20)
 
 
 def _track(node: ServerProcess, auth: dict[str, str]) -> Json | None:

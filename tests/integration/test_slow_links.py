@@ -57,7 +57,7 @@ import pytest
 from streamer.settings import Settings
 from tests.fixtures.audio import make_audio
 from tests.fixtures.server_logs import FileLog, watch_log
-from tests.fixtures.servers import free_port, scan_roots, transcode_library
+from tests.fixtures.servers import free_port, scan_roots, stop_process, transcode_library
 from tests.fixtures.slow_link import SlowLink
 from transcoder.ffmpeg import ffmpeg_exe
 
@@ -186,13 +186,7 @@ def slow_server(
                     stack.close()
                     assert not link.errors, link.errors
             finally:
-                if process.poll() is None:
-                    process.terminate()
-                try:
-                    process.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait(timeout=5)
+                stop_process(process)
 
 
 def _listener(prefix: list[str], action: str, base_url: str, *, timeout: float) -> Any:
