@@ -49,6 +49,7 @@ RULES: dict[tuple[str, str], Any] = {
     ("GET", "/cache/stats"): "any",
     ("POST", "/cache/purge"): ("write", "track"),
     ("GET", "/stats"): "staff",
+    ("GET", "/stats/errors"): "staff",
     ("GET", "/stats/storage"): "any",  # lists only the libraries the caller may read
     # Analytics: reports show only what the caller's libraries allow (test_api_analytics).
     ("GET", "/analytics/report"): "any",

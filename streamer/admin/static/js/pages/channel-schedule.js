@@ -390,8 +390,11 @@ export function ScheduleEditor({ channel, playlists, writer, onChannel }) {
               o.reason || 'loses',
             );
             const when = libs ? formatRange(libs.luxon, o, zone) : o.start;
+            // Named after the reason unless the reason names them already.
+            const winners = (o.conflicts_with || []).map(nameOf).filter((name) => !reason.includes(name));
             return html`<li key=${`${o.entry_id}@${o.start}`}>
               <strong>${names[entry?.playlist_id] || o.entry_id}</strong>, ${when}: ${reason}
+              ${winners.length > 0 && html`<span class="muted">(against ${winners.join(', ')})</span>`}
             </li>`;
           })}
         </ul>`
