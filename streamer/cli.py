@@ -630,7 +630,7 @@ async def _error_groups(directory: Path) -> AsyncIterator[None]:
     async def flush_every_second() -> None:
         while True:
             await asyncio.sleep(1.0)
-            await asyncio.to_thread(groups.flush)
+            groups.flush()  # writes in a thread, and only after a change
 
     flusher = asyncio.create_task(flush_every_second())
     try:

@@ -55,6 +55,9 @@ TRACK_STATUSES = ("ok", "error")
 @dataclass
 class StateSnapshot:
     checks: list[Check] = field(default_factory=list)
+    # Whether the database figures below were read (all of them): else they are left out
+    # of the answer rather than shown as zeros.
+    database_read: bool = False
     jobs: dict[tuple[str, str], int] = field(default_factory=dict)  # (kind, status) -> n
     oldest_due_job_seconds: float | None = None  # None: nothing is waiting
     uploads: dict[str, int] = field(default_factory=dict)
@@ -85,7 +88,7 @@ def state_families(snap: StateSnapshot) -> Iterator[GaugeMetricFamily | CounterM
         seconds.add_metric([check.dependency, check.target], check.seconds)
     yield up
     yield seconds
-    if snap.jobs or snap.oldest_due_job_seconds is not None or _answered(snap, "database"):
+    if snap.database_read:
         jobs = GaugeMetricFamily(
             "streamer_jobs", "Background jobs by kind and status.", labels=["kind", "status"]
         )
@@ -152,10 +155,6 @@ def state_families(snap: StateSnapshot) -> Iterator[GaugeMetricFamily | CounterM
         )
         listeners.add_metric([snap.listeners_scope], snap.listeners_now)
         yield listeners
-
-
-def _answered(snap: StateSnapshot, dependency: str) -> bool:
-    return any(c.dependency == dependency and c.ok for c in snap.checks)
 
 
 def _by_status(
@@ -260,6 +259,7 @@ class StateProbe:
             )
             if expiry is not None:
                 snap.next_key_expiry = expiry.timestamp()
+        snap.database_read = True
 
 
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096

@@ -42,7 +42,9 @@ def test_a_failed_check_reads_zero_and_keeps_its_target() -> None:
 
 
 def test_every_job_status_is_reported_even_at_zero() -> None:
-    found = samples(StateSnapshot(checks=[DB_OK], jobs={("transcode", "failed"): 2}))
+    found = samples(
+        StateSnapshot(checks=[DB_OK], database_read=True, jobs={("transcode", "failed"): 2})
+    )
     jobs = {
         dict(labels)["status"]: v for (name, labels), v in found.items() if name == "streamer_jobs"
     }
@@ -50,17 +52,27 @@ def test_every_job_status_is_reported_even_at_zero() -> None:
 
 
 def test_a_kind_or_status_the_code_does_not_know_is_still_reported() -> None:
-    found = samples(StateSnapshot(checks=[DB_OK], jobs={("warm", "stalled"): 1}))
+    found = samples(
+        StateSnapshot(checks=[DB_OK], database_read=True, jobs={("warm", "stalled"): 1})
+    )
     assert found[("streamer_jobs", (("kind", "warm"), ("status", "stalled")))] == 1
     assert found[("streamer_jobs", (("kind", "warm"), ("status", "queued")))] == 0
 
 
 def test_every_upload_status_is_reported() -> None:
-    found = samples(StateSnapshot(checks=[DB_OK], uploads={"completed": 4}))
+    found = samples(StateSnapshot(checks=[DB_OK], database_read=True, uploads={"completed": 4}))
     uploads = {
         dict(lb)["status"]: v for (name, lb), v in found.items() if name == "streamer_uploads"
     }
     assert uploads == {"receiving": 0, "completed": 4, "failed": 0, "terminated": 0, "expired": 0}
+
+
+def test_figures_the_database_did_not_give_are_left_out_not_zero() -> None:
+    found = samples(StateSnapshot(checks=[DB_OK]))  # it answered, the reads then failed
+    assert {name for name, _ in found} == {
+        "streamer_dependency_up",
+        "streamer_dependency_check_seconds",
+    }
 
 
 def test_without_the_database_the_database_figures_are_left_out() -> None:
@@ -70,7 +82,7 @@ def test_without_the_database_the_database_figures_are_left_out() -> None:
 
 
 def test_the_oldest_due_job_reads_zero_when_none_waits() -> None:
-    found = samples(StateSnapshot(checks=[DB_OK]))
+    found = samples(StateSnapshot(checks=[DB_OK], database_read=True))
     assert found[("streamer_jobs_oldest_due_seconds", ())] == 0
 
 
