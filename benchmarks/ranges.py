@@ -7,8 +7,10 @@ Run it from the repository root::
 
 It starts Debian's nginx-light (sendfile on, tcp_nodelay on, no tcp_nopush, 2 workers,
 keepalive on, access log on by default, like the streamer's) and `streamer serve --workers 2`
-on the same four WAV files, then loads both with wrk in interleaved samples and prints
-requests/s, MB/s and p50/p99 latency per case, the streamer/nginx ratios, and the resident
+on the same four WAV files, and a bare ASGI app on the same uvicorn (benchmarks/bare_app.py,
+the floor cost of Python on this stack), then loads them with wrk in interleaved samples and
+prints requests/s, MB/s and p50/p99 latency per case, the streamer's ratios to nginx and to
+the bare app, each server's worker CPU per request (user and system), and the resident
 memory of each server's workers under 1,000 slow readers. Raw figures go to
 benchmarks/results/ranges-<time>.json.
 
@@ -48,6 +50,7 @@ KB = 1024
 MB = 1024 * 1024
 WAV_HEADER = 44  # ffmpeg's -bitexact WAV header: RIFF + fmt + data, no LIST chunk
 RANGE_SPAN = 64 * KB
+SERVERS = ("nginx", "streamer", "bare")
 RANGE_SEED = 20261123  # fixed: both servers get the same sequence of random offsets
 
 
@@ -196,18 +199,20 @@ def rss_kb(pid: int) -> int | None:
     return None
 
 
-def cpu_seconds(pids: Sequence[int]) -> float:
+def cpu_times(pids: Sequence[int]) -> tuple[float, float]:
     """User and system CPU time the processes have used (all their threads), in seconds.
-    Per request, it is what a setting costs even when the machine is busy with other
-    work (the req/s of a shared machine then say little)."""
-    total = 0
+    Per request, it is what a server or a setting costs even when the machine is busy with
+    other work (the req/s of a shared machine then say little)."""
+    user = system = 0
     for pid in pids:
         try:
             fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
-    return total / os.sysconf("SC_CLK_TCK")
+        user += int(fields[11])  # utime (field 14)
+        system += int(fields[12])  # stime (field 15)
+    tick = os.sysconf("SC_CLK_TCK")
+    return user / tick, system / tick
 
 
 def open_sockets(pid: int) -> int | None:
@@ -447,6 +452,39 @@ class Streamer(Server):
         ]
 
 
+class Bare(Server):
+    """benchmarks/bare_app.py on the streamer's uvicorn (httptools, uvloop, 2 workers): the
+    floor cost of Python on this stack. It serves the files it holds in memory, so it runs
+    the small cases and the ranges, not the whole 100 MB file or the slow readers."""
+
+    name = "bare"
+
+    def __init__(self, port: int, workdir: Path, media: Path) -> None:
+        super().__init__(port, workdir)
+        self.media = media
+
+    def path_for(self, media: MediaSpec) -> str:
+        return f"/media/{media.name}"
+
+    def start(self, binary: Path) -> None:
+        argv = [str(binary), "benchmarks.bare_app:app", "--host", HOST, "--port", str(self.port)]
+        argv += ["--workers", "2", "--http", "httptools", "--loop", "uvloop"]
+        argv += ["--no-access-log", "--no-server-header", "--no-proxy-headers"]
+        argv += ["--lifespan", "off", "--log-level", "warning"]
+        env = {**os.environ, "BARE_MEDIA_DIR": str(self.media), "PYTHONPATH": str(ROOT)}
+        self._spawn(argv, env=env)
+        assert self.proc is not None
+        wait_for_port(self.port, self.proc, timeout=60)
+
+    def workers(self) -> list[int]:
+        return [pid for pid, cmd in self.processes().items() if "spawn_main" in cmd]
+
+
+def runs(server: Server, case: Case) -> bool:
+    """Whether ``server`` takes part in ``case`` (the bare app holds no 100 MB stream)."""
+    return not (isinstance(server, Bare) and case.whole_big)
+
+
 # --------------------------------------------------------------------------- load
 
 
@@ -462,10 +500,19 @@ class Sample:
     errors: dict[str, int]
     statuses: dict[str, int] = field(default_factory=dict)  # Python client only
     cpu_seconds: float = 0.0  # the server's workers' CPU time during the sample
+    cpu_user_seconds: float = 0.0  # its user part (the rest is the kernel's, for them)
 
     @property
     def cpu_us_per_request(self) -> float:
         return self.cpu_seconds / self.requests * 1e6 if self.requests else 0.0
+
+    @property
+    def user_us_per_request(self) -> float:
+        return self.cpu_user_seconds / self.requests * 1e6 if self.requests else 0.0
+
+    @property
+    def sys_us_per_request(self) -> float:
+        return self.cpu_us_per_request - self.user_us_per_request
 
     @property
     def rps(self) -> float:
@@ -825,6 +872,8 @@ def summarise(samples: Sequence[Sample]) -> dict[str, Any]:
         "p99_ms": median([s.p99_ms for s in samples]),
         "spread": (max(rps) - min(rps)) / mid if mid else 0.0,
         "cpu_us_per_request": median([s.cpu_us_per_request for s in samples]),
+        "user_us_per_request": median([s.user_us_per_request for s in samples]),
+        "sys_us_per_request": median([s.sys_us_per_request for s in samples]),
         "errors": {k: v for k, v in errors.items() if v},
         "requests": sum(s.requests for s in samples),
     }
@@ -845,22 +894,24 @@ def _ratio(top: float, bottom: float) -> str:
 
 
 def format_table(results: dict[str, dict[str, dict[str, Any]]], servers: Sequence[str]) -> str:
-    """One row per case: each server's medians side by side, then streamer/nginx."""
-    widths = (8, 7, 7, 7, 5)
-    both = list(servers) == ["nginx", "streamer"]
+    """One row per case: each server's medians side by side, then the streamer's req/s
+    over nginx's and the bare app's, and its p99 over nginx's."""
+    widths = (8, 7, 7, 5)
+    ratios = [r for r in ("nginx", "bare") if r in servers and "streamer" in servers]
 
     def cells(values: Sequence[str], ws: Sequence[int] = widths) -> str:
         return " ".join(f"{v:>{w}}" for v, w in zip(values, ws, strict=True))
 
-    block = len(cells(("",) * 5))
-    ratio_ws = (7, 7, 7, 7)
+    block = len(cells(("",) * len(widths)))
+    ratio_heads = [f"st/{r}" for r in ratios] + (["p99/ng"] if "nginx" in ratios else [])
+    ratio_ws = [8] * len(ratio_heads)
     lines = [
         f"{'case':<22}"
         + "".join(f" | {s:<{block}}" for s in servers)
-        + (" | streamer/nginx" if both else ""),
+        + (" | streamer req/s over" if ratios else ""),
         f"{'':<22}"
-        + "".join(f" | {cells(('req/s', 'MB/s', 'p50 ms', 'p99 ms', '±'))}" for _ in servers)
-        + (f" | {cells(('req/s', 'MB/s', 'p50', 'p99'), ratio_ws)}" if both else ""),
+        + "".join(f" | {cells(('req/s', 'MB/s', 'p99 ms', '±'))}" for _ in servers)
+        + (f" | {cells(ratio_heads, ratio_ws)}" if ratios else ""),
     ]
     lines.append("-" * len(lines[1]))
     for case in CASES:
@@ -869,30 +920,84 @@ def format_table(results: dict[str, dict[str, dict[str, Any]]], servers: Sequenc
             continue
         row = f"{case.label:<22}"
         for name in servers:
-            r = per[name]
-            row += " | " + cells(
-                (
-                    _num(r["rps"]),
-                    _num(r["mbps"]),
-                    _num(r["p50_ms"]),
-                    _num(r["p99_ms"]),
-                    f"{r['spread'] * 100:.0f}%",
+            r = per.get(name)
+            row += " | " + (
+                cells(
+                    (
+                        _num(r["rps"]),
+                        _num(r["mbps"]),
+                        _num(r["p99_ms"]),
+                        f"{r['spread'] * 100:.0f}%",
+                    )
                 )
+                if r
+                else cells(("-",) * len(widths))
             )
-        if both:
-            n, st = per["nginx"], per["streamer"]
-            row += " | " + cells(
-                tuple(_ratio(st[k], n[k]) for k in ("rps", "mbps", "p50_ms", "p99_ms")), ratio_ws
-            )
+        if ratios:
+            st = per.get("streamer")
+            values = [_ratio(st["rps"], per[r]["rps"]) if st and r in per else "-" for r in ratios]
+            if "nginx" in ratios:
+                n = per.get("nginx")
+                values.append(_ratio(st["p99_ms"], n["p99_ms"]) if st and n else "-")
+            row += " | " + cells(values, ratio_ws)
         lines.append(row)
         for name in servers:
-            if per[name]["errors"]:
+            if name in per and per[name]["errors"]:
                 lines.append(f"{'':<22}   ! {name} errors: {per[name]['errors']}")
     lines.append(
-        "± = spread of req/s over the samples, (max-min)/median. Ratios are streamer/nginx: "
-        "above 1 is better for req/s and MB/s, below 1 for latency."
+        "± = spread of req/s over the samples, (max-min)/median. st/x = the streamer's req/s "
+        "over x's (above 1: the streamer is faster); p99/ng = its p99 over nginx's (below 1: "
+        "the streamer is faster)."
     )
     return "\n".join(lines)
+
+
+def format_cpu_table(results: dict[str, dict[str, dict[str, Any]]], servers: Sequence[str]) -> str:
+    """CPU per request of each server's workers (user + system, from /proc), medians, and
+    the streamer's over the others': steadier than req/s on a shared machine."""
+    ratios = [r for r in ("nginx", "bare") if r in servers and "streamer" in servers]
+    lines = [
+        f"{'CPU us per request':<22}"
+        + "".join(f" | {s + ' user+sys':>19}" for s in servers)
+        + "".join(f" | {'st/' + r:>8}" for r in ratios)
+    ]
+    lines.append("-" * len(lines[0]))
+    for case in CASES:
+        per = results.get(case.key)
+        if not per:
+            continue
+        row = f"{case.label:<22}"
+        for name in servers:
+            r = per.get(name)
+            cell = (
+                f"{r['user_us_per_request']:.1f}+{r['sys_us_per_request']:.1f}"
+                f" = {r['cpu_us_per_request']:.1f}"
+                if r
+                else "-"
+            )
+            row += f" | {cell:>19}"
+        st = per.get("streamer")
+        for name in ratios:
+            other = per.get(name)
+            cell = (
+                _ratio(st["cpu_us_per_request"], other["cpu_us_per_request"])
+                if st and other
+                else "-"
+            )
+            row += f" | {cell:>8}"
+        lines.append(row)
+    lines.append(
+        "Worker processes only (all their threads), over the requests of each sample. st/x = the "
+        "streamer's CPU per request over x's (below 1: the streamer spends less)."
+    )
+    return "\n".join(lines)
+
+
+def format_cpu(r: dict[str, Any]) -> str:
+    return (
+        f"CPU per request {r['user_us_per_request']:.1f} us user + "
+        f"{r['sys_us_per_request']:.1f} us system"
+    )
 
 
 def format_compare(a: Sequence[Sample], b: Sequence[Sample]) -> str:
@@ -1025,8 +1130,11 @@ def parse_args(argv: Sequence[str] | None) -> Options:
         metavar="KEY=VALUE",
         help="environment for the streamer, e.g. STREAMER_ACCESS_LOG=false (repeatable)",
     )
+    p.add_argument("--only", choices=SERVERS, help="run one server (to develop the harness)")
     p.add_argument(
-        "--only", choices=("nginx", "streamer"), help="run one server (to develop the harness)"
+        "--servers",
+        default=",".join(SERVERS),
+        help="comma-separated servers to run (default all: " + ", ".join(SERVERS) + ")",
     )
     p.add_argument(
         "--compare-env",
@@ -1073,7 +1181,10 @@ def parse_args(argv: Sequence[str] | None) -> Options:
             if not sep or not key:
                 p.error(f"--streamer-env and --compare-env want KEY=VALUE, got {item!r}")
             target[key] = value
-    if compare and a.only == "nginx":
+    servers = (a.only,) if a.only else tuple(x for x in a.servers.split(",") if x)
+    if not servers or set(servers) - set(SERVERS):
+        p.error(f"--servers takes some of {list(SERVERS)}, got {a.servers!r}")
+    if compare and "streamer" not in servers:
         p.error("--compare-env needs the streamer")
     defaults = (1, 1.0, 200, 3.0) if a.quick else (5, 3.0, 1000, 10.0)
     for name, default in zip(
@@ -1093,7 +1204,7 @@ def parse_args(argv: Sequence[str] | None) -> Options:
         slow_rate_kb=a.slow_rate,
         nginx_access_log=a.nginx_access_log == "on",
         streamer_env=env,
-        servers=(a.only,) if a.only else ("nginx", "streamer"),
+        servers=servers,
         media_dir=a.media_dir.resolve(),
         results_dir=a.results_dir,
         quick=a.quick,
@@ -1157,6 +1268,10 @@ def started_servers(opts: Options, nginx_bin: str, workdir: Path) -> Iterator[di
             servers["streamer"] = streamer
             streamer.start(ROOT / ".venv" / "bin" / "streamer")
             streamer.wait_catalogued(timeout=120)
+        if "bare" in opts.servers:
+            bare = Bare(free_port(), workdir, opts.media_dir)
+            servers["bare"] = bare
+            bare.start(ROOT / ".venv" / "bin" / "uvicorn")
         if "streamer" in opts.servers and opts.compare_env:
             env = {**opts.streamer_env, **opts.compare_env}
             other = Streamer(free_port(), workdir, opts.media_dir, env, name="streamer-b")
@@ -1199,7 +1314,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             flush=True,
         )
         for case in CASES:
-            for server in servers.values():
+            for server in (s for s in servers.values() if runs(s, case)):
                 problem = check_response(server, case, opts.media_dir)
                 if problem:
                     problems.append(f"{server.name} {case.label}: {problem}")
@@ -1227,18 +1342,20 @@ def main(argv: Sequence[str] | None = None) -> int:
                     workdir=workdir,
                 )
 
+            order = [s for s in servers.values() if runs(s, case)]
             if opts.warmup:
-                for server in servers.values():
+                for server in order:
                     load(server, opts.warmup)
-            samples: dict[str, list[Sample]] = {name: [] for name in servers}
-            order = list(servers.values())
+            samples: dict[str, list[Sample]] = {s.name: [] for s in order}
             for i in range(opts.samples):
                 # Alternate who goes first so neither always follows the other's load.
                 for server in order if i % 2 == 0 else order[::-1]:
                     pids = server.workers()
-                    before = cpu_seconds(pids)
+                    user, system = cpu_times(pids)
                     sample = load(server, seconds)
-                    sample.cpu_seconds = cpu_seconds(pids) - before
+                    user_after, system_after = cpu_times(pids)
+                    sample.cpu_user_seconds = user_after - user
+                    sample.cpu_seconds = sample.cpu_user_seconds + system_after - system
                     samples[server.name].append(sample)
             results[case.key] = {name: summarise(ss) for name, ss in samples.items()}
             raw[case.key] = {
@@ -1255,9 +1372,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"  {case.label}: {line} ({conns} connections)", flush=True)
             if "streamer-b" in samples:
                 print(f"    {format_compare(samples['streamer'], samples['streamer-b'])}")
+            for name, r in results[case.key].items():
+                print(f"    {name} {format_cpu(r)}", flush=True)
 
         big = CASES[-1]
         for server in servers.values() if "slow" in opts.cases else ():
+            if not runs(server, big):
+                continue
             slow[server.name] = run_slow_readers(
                 server,
                 big,
@@ -1268,8 +1389,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"  slow readers on {server.name} done", flush=True)
 
         log_summary = read_streamer_log(workdir / "streamer.log")
+        servers_run = list(servers)
 
-    names = list(next(iter(results.values()))) if results else []
+    names = [name for name in servers_run if any(name in per for per in results.values())]
     log_summary = log_summary if "streamer" in opts.servers else empty_log_summary()
     print()
     print(
@@ -1286,6 +1408,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if opts.compare_env:
         print(f"streamer-b env: the same and {opts.compare_env}")
     print(format_table(results, names))
+    print()
+    print(format_cpu_table(results, names))
     if opts.compare_env:
         for case in CASES:
             if case.key in raw and "streamer-b" in raw[case.key]:

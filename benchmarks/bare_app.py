@@ -1,0 +1,42 @@
+"""The floor cost of Python on the streamer's stack: a bare ASGI app on the same uvicorn.
+
+benchmarks/ranges.py runs it beside nginx and the streamer (`uvicorn benchmarks.bare_app:app
+--workers 2 --http httptools --loop uvloop`). It answers GET /media/<file name> with the
+file's bytes, held in memory from start-up (about 100 MB per worker), and a single
+``Range: bytes=a-b`` with a 206: no routing, no validators, no log, no metrics. Nothing
+the streamer does per request is here, so whatever the streamer spends above it is its
+own; where the streamer is faster, it skipped uvicorn's ASGI path (its immediate answers).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+MEDIA_ENV = "BARE_MEDIA_DIR"
+FILES = {
+    f"/media/{p.name}".encode(): p.read_bytes()
+    for p in sorted(Path(os.environ.get(MEDIA_ENV, ".")).glob("*.wav"))
+}
+
+
+async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    if scope["type"] != "http":
+        return
+    body = FILES.get(scope["raw_path"])
+    if body is None:
+        await send({"type": "http.response.start", "status": 404, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+        return
+    status, start, end = 200, 0, len(body)
+    headers = [(b"content-type", b"audio/wav"), (b"accept-ranges", b"bytes")]
+    for name, value in scope["headers"]:
+        if name == b"range" and value.startswith(b"bytes="):
+            first, _, last = value[6:].partition(b"-")
+            start, end = int(first), min(int(last) + 1, len(body))
+            status = 206
+            headers.append((b"content-range", b"bytes %d-%d/%d" % (start, end - 1, len(body))))
+    headers.append((b"content-length", b"%d" % (end - start)))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": memoryview(body)[start:end]})
