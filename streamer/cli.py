@@ -42,6 +42,7 @@ from streamer.ffmpeg_check import UnsupportedFfmpeg, find_ffmpeg, log_ffmpeg
 from streamer.jobs import RunnerConfig, queue_transcodes
 from streamer.jobs.watch import TranscodeOutcome, watch_jobs
 from streamer.logs import configure_logging
+from streamer.request_limits import connections_allowed, descriptors_needed
 from streamer.settings import Settings
 from streamer.storage.factory import open_store
 from streamer.storage.registry import StoreRegistry
@@ -649,12 +650,32 @@ def raise_open_file_limit() -> int:
     if hard != resource.RLIM_INFINITY and soft < hard:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
         soft = hard
-    if soft != resource.RLIM_INFINITY and soft < 8192:
-        logger.warning(
-            "open-file limit is low for many listeners",
-            extra={"limit": soft, "hint": "raise the hard limit (ulimit -Hn, LimitNOFILE)"},
-        )
     return soft
+
+
+def fit_connections_to_descriptors(settings: Settings) -> Settings:
+    """Raise the open-file limit, then check that it holds ``max_connections_per_worker``;
+    when it does not, run with the cap it holds (a full worker then answers 503 instead of
+    failing to accept) and say what limit the configured cap needs."""
+    limit = raise_open_file_limit()
+    finite = None if limit == resource.RLIM_INFINITY else limit
+    configured = settings.max_connections_per_worker
+    open_files = settings.open_file_cache_size
+    allowed = connections_allowed(configured, finite, open_files)
+    if allowed == configured:
+        return settings
+    logger.warning(
+        "open-file limit is too low for the connection cap",
+        extra={
+            "limit": limit,
+            "max_connections_per_worker": configured or "no cap",
+            "running_with": allowed,
+            "hint": "raise the hard limit (ulimit -Hn, LimitNOFILE) to at least "
+            f"{descriptors_needed(configured or allowed, open_files)}, "
+            "or lower max_connections_per_worker",
+        },
+    )
+    return settings.model_copy(update={"max_connections_per_worker": allowed})
 
 
 def _run_uvicorn(settings: Settings) -> int:
@@ -668,7 +689,7 @@ def _run_uvicorn(settings: Settings) -> int:
         # Refused, not degraded: the request limits live in the same hooks (operations.md).
         print(uvicorn_hooks.refusal(uvicorn.__version__, missing), file=sys.stderr)
         return 2
-    raise_open_file_limit()
+    settings = fit_connections_to_descriptors(settings)
     metrics_dir = settings.data_dir / "metrics"
     shutil.rmtree(metrics_dir, ignore_errors=True)
     metrics_dir.mkdir(parents=True, exist_ok=True)

@@ -33,7 +33,7 @@ class RequestLimits:
     count_max: int = 100  # header fields -> 431
     header_timeout: float = 30.0  # from a request's first byte (or the connection's start)
     body_timeout: float = 60.0  # largest gap between two reads of a body
-    connections_max: int = 4096  # open connections per worker; 0: no cap
+    connections_max: int = 8192  # open connections per worker; 0: no cap
 
     @property
     def head_max(self) -> int:
@@ -89,6 +89,29 @@ class Throttle:
         self._last = now
         count, self._count = self._count, 0
         return count
+
+
+# Descriptors a worker holds besides its connections and open media files: the database
+# and Redis pools, log and metrics files, the listening socket, ffmpeg's pipes.
+DESCRIPTOR_RESERVE = 256
+
+
+def descriptors_needed(connections: int, open_files: int) -> int:
+    """Descriptors a worker needs for ``connections`` at once: two each (the socket, and
+    the duplicate the loop watches while a slow reader keeps it waiting), the open-file
+    cache's files and the reserve."""
+    return 2 * connections + open_files + DESCRIPTOR_RESERVE
+
+
+def connections_allowed(configured: int, descriptor_limit: int | None, open_files: int) -> int:
+    """The per-worker connection cap to run with: ``configured`` when the open-file limit
+    (None: unlimited) holds that many connections, else as many as it holds, so a full
+    worker answers 503 rather than failing to accept (EMFILE). ``configured`` 0 (no cap)
+    under a finite limit also becomes what the limit holds; never 0 (that means no cap)."""
+    if descriptor_limit is None:
+        return configured
+    fits = max(1, (descriptor_limit - open_files - DESCRIPTOR_RESERVE) // 2)
+    return fits if configured == 0 else min(configured, fits)
 
 
 def request_limits(settings: Settings) -> RequestLimits:

@@ -60,7 +60,7 @@ class Settings(BaseModel):
     client_body_timeout: float = Field(60.0, ge=0.5, le=3600.0)
     # The largest JSON body the API reads (413 past it; tus uploads have upload_max_bytes).
     api_max_body_bytes: int = Field(1024 * 1024, ge=1024, le=1024**3)
-    max_connections_per_worker: int = Field(4096, ge=0, le=1_000_000)
+    max_connections_per_worker: int = Field(8192, ge=0, le=1_000_000)
     # Trust X-Forwarded-For/-Proto from these addresses (a CDN or shield in front);
     # empty: no proxy headers are read, which also keeps the hot path shorter.
     forwarded_allow_ips: tuple[str, ...] = ()

@@ -188,3 +188,30 @@ def test_serve_raises_its_open_file_limit_to_the_hard_limit() -> None:
 
     assert result.stdout.split() == [str(hard), str(hard)]
     assert resource.getrlimit(resource.RLIMIT_NOFILE)[0] == soft  # only the child's changed
+
+
+def test_serve_caps_connections_at_what_its_open_file_limit_holds() -> None:
+    probe = (
+        "import logging, sys; from streamer.cli import fit_connections_to_descriptors; "
+        "from streamer.settings import Settings; "
+        "logging.basicConfig(stream=sys.stderr, format='%(message)s %(hint)s'); "
+        "s = fit_connections_to_descriptors(Settings(max_connections_per_worker=8192)); "
+        "print(s.max_connections_per_worker)"
+    )
+
+    def lowered() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (4096, 4096))
+
+    result = subprocess.run(
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+        preexec_fn=lowered,
+    )
+
+    # Two descriptors a connection, besides 1,024 open files and 256 held in reserve.
+    assert result.stdout.split() == [str((4096 - 1024 - 256) // 2)]
+    assert "open-file limit is too low for the connection cap" in result.stderr
+    assert "at least 17664" in result.stderr

@@ -5,10 +5,13 @@ from __future__ import annotations
 import pytest
 
 from streamer.request_limits import (
+    DESCRIPTOR_RESERVE,
     FIELDS_TOO_LARGE,
     URI_TOO_LONG,
     RequestLimits,
     Throttle,
+    connections_allowed,
+    descriptors_needed,
     header_verdict,
     timed_out,
     unfinished_head_verdict,
@@ -72,3 +75,26 @@ def test_throttle_reports_once_per_period_with_the_count_since() -> None:
     assert [throttle.due(t) for t in (1.0, 2.0, 59.0)] == [0, 0, 0]
     assert throttle.due(60.0) == 4  # three held back and this one
     assert throttle.due(61.0) == 0
+
+
+def test_a_connection_needs_two_descriptors_besides_the_files_and_the_reserve() -> None:
+    assert descriptors_needed(8192, 1024) == 2 * 8192 + 1024 + DESCRIPTOR_RESERVE
+
+
+@pytest.mark.parametrize(
+    ("configured", "limit", "allowed"),
+    [
+        (8192, None, 8192),  # unlimited: as configured
+        (8192, 1_048_576, 8192),  # a container's limit holds it
+        (8192, descriptors_needed(8192, 1024), 8192),  # exactly enough
+        (8192, descriptors_needed(8192, 1024) - 1, 8191),  # one short: one connection less
+        (8192, 16_000, (16_000 - 1024 - DESCRIPTOR_RESERVE) // 2),
+        (8192, 1024, 1),  # not even the files fit: one (0 would mean no cap)
+        (0, None, 0),  # no cap and no limit
+        (0, 65_536, (65_536 - 1024 - DESCRIPTOR_RESERVE) // 2),  # no cap: what fits
+    ],
+)
+def test_connections_allowed_fit_the_open_file_limit(
+    configured: int, limit: int | None, allowed: int
+) -> None:
+    assert connections_allowed(configured, limit, 1024) == allowed
