@@ -43,7 +43,9 @@ Zero-copy bodies on the ASGI path. The protocol offers ASGI's zero-copy send ext
 bytes of the file with ``os.sendfile`` straight onto the socket, once what the transport
 holds has left. When the socket is full it waits for it to become writable (a duplicate
 of its descriptor watched by the loop, for uvloop owns the original), so a slow reader
-costs no buffer in the process at all, and a fast one no copy through Python. A file
+costs no buffer in the process at all, and a fast one no copy through Python. A socket
+that polls writable but takes nothing (the kernel short of TCP memory, with thousands of
+full send buffers) is retried with a back-off, not in a level-triggered spin. A file
 shorter than promised aborts the connection (never a short body); a client that left
 ends the response quietly.
 
@@ -134,6 +136,7 @@ WRITE_BUFFER_HIGH = 16 * 1024
 WRITE_BUFFER_LOW = 4 * 1024
 HOLD_MAX = 8 * 1024  # largest write held back to join the next one (headers are ~0.5 KB)
 ZEROCOPY_SPAN = 1024 * 1024  # bytes of a zero-copy body checked for the page cache at once
+STALL_MIN, STALL_MAX = 0.005, 0.2  # back-off of a socket writable in name only (_stream_file)
 
 
 class CoalescingTransport:
@@ -463,6 +466,9 @@ class StreamerHttpProtocol(HttpToolsProtocol):
         watched = -1
         cached_to = offset  # the page cache holds the file up to here (as far as we know)
         end = offset + count
+        # Seconds to pause when the socket said it was writable yet took nothing (below).
+        stalled = 0.0
+        woken = False  # the last thing that happened was a wake for writability
         try:
             # Bytes queued in the transport (the head, when the socket was full) go first.
             while transport.get_write_buffer_size():
@@ -479,11 +485,20 @@ class StreamerHttpProtocol(HttpToolsProtocol):
                 try:
                     sent = os.sendfile(sock.fileno(), fd, offset, cached_to - offset)
                 except (BlockingIOError, InterruptedError):
+                    if woken:
+                        # Woken as writable, yet nothing went: the kernel is short of TCP
+                        # memory (net.ipv4.tcp_mem, thousands of full send buffers), and
+                        # the level-triggered readiness would wake this body again at once,
+                        # thousands of times a second. Back off instead, up to STALL_MAX.
+                        stalled = min(STALL_MAX, stalled * 2 or STALL_MIN)
+                        await asyncio.sleep(stalled)
                     watched = await self._writable(sock, watched)
+                    woken = True
                     continue
                 except OSError:
                     transport.abort()  # the client is gone (reset, broken pipe)
                     return "gone"
+                stalled, woken = 0.0, False
                 if sent == 0:
                     transport.abort()
                     return "short"
@@ -540,6 +555,10 @@ class StreamerHttpProtocol(HttpToolsProtocol):
             if not self._send_file(b"".join(head), *reply.file):
                 self.transport.abort()  # fewer bytes than promised: never a short body
                 return
+        elif len(reply.body) > HOLD_MAX:
+            # A large body (a cached segment) is not copied into one buffer with the head:
+            # both leave in one writev.
+            self.transport.writelines((b"".join(head), reply.body))
         else:
             head.append(reply.body)  # type: ignore[arg-type]
             self.transport.write(b"".join(head))

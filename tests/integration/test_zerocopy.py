@@ -32,6 +32,10 @@ class Site:
     url: str  # path of the file's original
     sendfile_calls: list[int]
     waits: list[int]  # one entry per wait for the socket to take more
+    # Until this monotonic time, sendfile takes nothing (EAGAIN) though the socket is
+    # writable: the kernel short of TCP memory. Refused calls are counted in ``refused``.
+    refuse_until: list[float]
+    refused: list[int]
 
 
 @pytest.fixture(scope="module")
@@ -44,9 +48,14 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     settings = Settings.load({}, data_dir=base / "data", immediate_answers=False)
     scan_roots(settings, [str(library)])
     calls: list[int] = []
+    refuse_until = [0.0]
+    refused: list[int] = []
     real = os.sendfile
 
     def counting(out_fd: int, in_fd: int, offset: int | None, count: int) -> int:
+        if time.monotonic() < refuse_until[0]:
+            refused.append(1)
+            raise BlockingIOError(11, "Resource temporarily unavailable")
         sent = real(out_fd, in_fd, offset, count)
         calls.append(sent)
         return sent
@@ -66,7 +75,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
             items = httpx.get(
                 f"{server.base_url}/api/v1/tracks", headers=bearer(server.api_key or "")
             ).json()["items"]
-            yield Site(server, audio, f"/media/{items[0]['id']}/original", calls, waits)
+            url = f"/media/{items[0]['id']}/original"
+            yield Site(server, audio, url, calls, waits, refuse_until, refused)
     finally:
         patch.undo()
 
@@ -147,6 +157,25 @@ def test_a_reader_slower_than_the_socket_gets_every_byte(site: Site) -> None:
     assert head.startswith(b"HTTP/1.1 200")
     assert bytes(received) == expected
     assert site.waits  # the socket filled up, and the server waited for it
+
+
+def test_a_socket_writable_in_name_only_is_retried_with_back_off_not_in_a_spin(
+    site: Site,
+) -> None:
+    # As with thousands of full send buffers over net.ipv4.tcp_mem: the socket polls
+    # writable, and sendfile takes nothing, for 0.4 s.
+    site.refused.clear()
+    site.refuse_until[0] = time.monotonic() + 0.4
+    try:
+        with site.server.client() as client:
+            response = client.get(site.url)
+    finally:
+        site.refuse_until[0] = 0.0
+
+    assert response.content == site.file.read_bytes()
+    # Back-off from 5 ms doubling to 200 ms: about eight tries in 0.4 s; a level-triggered
+    # spin would make thousands.
+    assert 1 <= len(site.refused) <= 20
 
 
 def test_a_client_that_leaves_mid_body_ends_it_quietly(
