@@ -423,6 +423,8 @@ class _Scan:
                     last = True
                     break
                 batch.append(info)
+            if len(self.recording) >= self.lanes:  # bounded: results hold covers' bytes
+                await asyncio.wait(set(self.recording), return_when=asyncio.FIRST_COMPLETED)
             if batch:
                 await self._examine_batch(batch, executor)
             await self._write_behind()
