@@ -35,6 +35,9 @@ __all__ = ["Examined", "ProbeWorkers", "examine_batch", "examine_local", "hash_f
 _HASH_CHUNK = 1024 * 1024
 _FRAME = struct.Struct(">Q")
 _STOP_SECONDS = 5.0
+# A batch that takes longer than this (a hung network mount, a pathological file) kills its
+# worker and fails the scan, which the next scan retries: a scan must not wait for ever.
+BATCH_TIMEOUT_SECONDS = 600.0
 _PACKAGES = str(Path(__file__).resolve().parents[2])  # resolved at import, not on the loop
 
 
@@ -127,6 +130,12 @@ class _Worker:
         with contextlib.suppress(ProcessLookupError):
             self.proc.kill()
 
+    async def reap(self) -> None:
+        """After kill: wait for the process and close its input pipe."""
+        await _wait(self.proc, _STOP_SECONDS)
+        if self.proc.stdin is not None:
+            self.proc.stdin.close()
+
 
 async def _wait(proc: asyncio.subprocess.Process, seconds: float) -> int | None:
     try:
@@ -140,8 +149,9 @@ class ProbeWorkers:
     batch at a time. ``close`` stops them; a worker whose call was cancelled or failed
     is killed (its pipe may hold half a frame)."""
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, *, batch_timeout: float = BATCH_TIMEOUT_SECONDS) -> None:
         self.size = size
+        self.batch_timeout = batch_timeout
         self.started = False
         self._idle: asyncio.Queue[_Worker] = asyncio.Queue()
         self._all: set[_Worker] = set()
@@ -152,10 +162,18 @@ class ProbeWorkers:
         payload = pickle.dumps((store, items), protocol=pickle.HIGHEST_PROTOCOL)
         worker = await self._take()
         try:
-            result: list[Examined] = await worker.call(payload)
-        except BaseException:
+            result: list[Examined] = await asyncio.wait_for(
+                worker.call(payload), self.batch_timeout
+            )
+        except BaseException as exc:
             self._all.discard(worker)
             worker.kill()
+            if isinstance(exc, TimeoutError):
+                await worker.reap()
+                raise ProbeWorkerError(
+                    f"a scan worker took over {self.batch_timeout:.0f} s to read "
+                    f"{len(items)} files (first: {items[0][0] if items else '-'})"
+                ) from exc
             raise
         self._idle.put_nowait(worker)
         return result

@@ -221,3 +221,16 @@ async def test_a_cancelled_call_kills_its_worker(tmp_path: Path) -> None:
         assert workers._all == set()
     finally:
         await workers.close()
+
+
+async def test_a_batch_over_its_time_limit_kills_its_worker_and_says_which(
+    tmp_path: Path,
+) -> None:
+    store = LocalStore(tmp_path)
+    workers = ProbeWorkers(1, batch_timeout=0.3)
+    try:
+        with pytest.raises(ProbeWorkerError, match=r"over 0 s to read 200000 files"):
+            await workers.examine(store, [("missing.mp3", None)] * 200_000)
+        assert workers._all == set()  # the worker was killed, not put back
+    finally:
+        await workers.close()
