@@ -35,7 +35,6 @@ import argparse
 import contextlib
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -50,6 +49,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.cache import mint_key, start_redis  # noqa: E402
 from benchmarks.ranges import (  # noqa: E402
     HOST,
     Bare,
@@ -58,6 +58,7 @@ from benchmarks.ranges import (  # noqa: E402
     Nginx,
     Sample,
     Server,
+    _on_sigterm,
     cpu_times,
     ensure_tools,
     free_port,
@@ -123,15 +124,6 @@ class Streamer(Server):
         ]
 
 
-def mint_key(data_dir: Path) -> dict[str, str]:
-    minted = subprocess.run(
-        [str(ROOT / ".venv" / "bin" / "streamer"), "apikey", "create", "--name", "bench",
-         "--role", "admin", "--data-dir", str(data_dir)],
-        capture_output=True, text=True, timeout=60, check=True,
-    )  # fmt: skip
-    return {"Authorization": f"Bearer {minted.stdout.strip()}"}
-
-
 def get(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
     request = urllib.request.Request(url, headers=headers or {})
     try:
@@ -173,18 +165,6 @@ def hls_paths(streamer: Streamer, auth: dict[str, str], timeout: float) -> dict[
                     }
         time.sleep(1)
     raise RuntimeError(f"the track was not transcoded within {timeout:.0f} s")
-
-
-def start_redis(workdir: Path) -> tuple[subprocess.Popen[bytes], int]:
-    port = free_port()
-    binary = shutil.which("redis-server") or "/usr/bin/redis-server"
-    process = subprocess.Popen(
-        [binary, "--bind", HOST, "--port", str(port), "--save", "", "--appendonly", "no",
-         "--maxmemory", "256mb", "--maxmemory-policy", "allkeys-lru", "--dir", str(workdir)],
-        stdout=subprocess.DEVNULL, start_new_session=True,
-    )  # fmt: skip
-    wait_for_port(port, process, timeout=10)
-    return process, port
 
 
 def tier_env(tier: str, redis_port: int) -> dict[str, str]:
@@ -268,10 +248,6 @@ def stopping(*procs: subprocess.Popen[bytes] | Server | None) -> Iterator[None]:
                 p.stop()
             elif p is not None:
                 stop_group(p)
-
-
-def _on_sigterm(_signum: int, _frame: object) -> None:
-    raise SystemExit(143)  # unwinds through the blocks that stop the servers
 
 
 def main(argv: Sequence[str] | None = None) -> int:
