@@ -18,6 +18,7 @@ import os
 import resource
 import shutil
 import signal
+import socket
 import sys
 import threading
 import time
@@ -29,6 +30,7 @@ from tqdm import tqdm
 
 from streamer import cli_accounts, cli_demo, cli_logs, cli_maintenance
 from streamer.analytics import command as analytics_command
+from streamer.analytics.spool import Ingester, SpoolIngest
 from streamer.catalogue.scan import ScanProgress, ScanReport, ensure_library, scan_library
 from streamer.catalogue.scan_events import scan_done_event, scan_progress_event
 from streamer.catalogue.scan_tasks import ScanTasks
@@ -413,6 +415,7 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
         folder = make_demo_library(settings.data_dir / "demo", ffmpeg=settings.ffmpeg_path)
         settings = settings.model_copy(update={"libraries": (str(folder.resolve()),)})
     migrate(settings.effective_database_url)
+    settings = with_analytics_spool(settings)
     admin_url = f"http://{settings.host}:{settings.port}/admin/"
     block = None
     if not asyncio.run(cli_accounts.has_accounts(settings)):
@@ -444,6 +447,17 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
         return _run_uvicorn(settings)
     finally:
         background.stop()
+
+
+def with_analytics_spool(settings: Settings) -> Settings:
+    """With workers in processes of their own, they hand their delivery events to this
+    one through a spool, which Background inserts (streamer.analytics.spool): the
+    inserts then cost the serving workers nothing. One worker runs in this process: it
+    inserts its own."""
+    if settings.analytics_enabled and settings.workers > 1 and settings.analytics_spool_dir is None:
+        spool = (settings.data_dir / "analytics-spool").resolve()
+        return settings.model_copy(update={"analytics_spool_dir": spool})
+    return settings
 
 
 def sign_in_block(url: str, name: str, password: str, settings: Settings) -> str:
@@ -555,6 +569,19 @@ class Background:
             await runner.start()
         watcher: LibraryWatcher | None = None
         events: EventPublisher | None = None
+        spool: SpoolIngest | None = None
+        if settings.analytics_enabled and settings.analytics_spool_dir is not None:
+            ingester = Ingester(
+                settings.effective_database_url,
+                settings.analytics_spool_dir,
+                settings.node_name or socket.gethostname(),
+            )
+            spool = SpoolIngest(
+                ingester,
+                every=settings.analytics_flush_seconds,
+                nice=settings.analytics_spool_nice,
+            )
+            spool.start()
         try:
             if settings.watch_libraries:
                 # Before the start-up scan: a change made while it runs is scanned after it.
@@ -574,6 +601,8 @@ class Background:
                 self.settled.set()
             await self._stop.wait()
         finally:
+            if spool is not None:
+                await spool.close()  # the workers have stopped: their last batches are in
             if watcher is not None:
                 await watcher.close()
             if events is not None:

@@ -213,7 +213,18 @@ class Settings(BaseModel):
     # analytics_trust_country_header is on (only behind a CDN that sets it: clients could
     # send it themselves), else from a GeoLite2 Country/City .mmdb at analytics_geoip_path.
     # node_name names this node in the events (default: the host name).
+    # With analytics_spool_dir set, workers write their batches there as files instead of
+    # inserting them, and `streamer serve` inserts them from its own process (the
+    # supervisor), so that the inserts take no time from the serving workers. `serve` sets
+    # it to DATA_DIR/analytics-spool when it runs more than one worker; the spool holds at
+    # most analytics_spool_max_bytes (past it, batches are dropped and counted). The
+    # inserting thread runs analytics_spool_nice steps below the workers: on a busy
+    # machine listeners come first, the spool grows and is inserted once there is room,
+    # and the rollups wait for it.
     analytics_enabled: bool = True
+    analytics_spool_dir: Path | None = None
+    analytics_spool_max_bytes: int = Field(1 << 30, ge=1 << 20, le=1 << 40)
+    analytics_spool_nice: int = Field(10, ge=0, le=19)
     analytics_retention_days: int = Field(90, ge=1, le=3650)
     analytics_trust_country_header: bool = False
     analytics_geoip_path: Path | None = None

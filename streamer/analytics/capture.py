@@ -33,13 +33,13 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine
 
 from streamer.analytics import repository
 from streamer.analytics.geo import CountryLookup
 from streamer.analytics.rows import Captured, Row, RowMaker, day_of
+from streamer.analytics.spool import SpoolWriter
 from streamer.background import stop_task
 from streamer.db.engine import sync_url
 from streamer.metrics import Metrics
@@ -66,8 +66,12 @@ class Writer:
         retention_days: int,
         trust_country_header: bool = False,
         geoip_path: Path | None = None,
+        spool: SpoolWriter | None = None,
     ) -> None:
         self.url = sync_url(url)
+        # Given: batches go to the spool's files, which the supervisor inserts
+        # (streamer.analytics.spool); the database is then only read here, for salts.
+        self.spool = spool
         self.retention_days = retention_days
         self._engine: Engine | None = None
         self._geoip_path = geoip_path
@@ -87,26 +91,23 @@ class Writer:
     @property
     def engine(self) -> Engine:
         if self._engine is None:
-            kwargs: dict[str, Any] = {"pool_size": 1, "pool_pre_ping": True}
-            if self.url.startswith("sqlite"):
-                kwargs = {"connect_args": {"timeout": 30}}
-            engine = create_engine(self.url, **kwargs)
-            if self.url.startswith("sqlite"):
-                event.listen(engine, "connect", _sqlite_pragmas)
-            self._engine = engine
+            self._engine = repository.writer_engine(self.url)
         return self._engine
 
     def write(self, batch: list[Captured]) -> int:
         """Write ``batch``; returns how many rows went in. Raises on a database error
         (nothing of the batch is then stored: one transaction)."""
         rows = self.maker.rows(batch)
-        days = {day_of(at) for at in {int(row[0] // 86400) * 86400 for row in rows}}
-        days -= self._partitions
-        with self.engine.begin() as conn:
-            if days:
-                repository.ensure_partitions(conn, days)
-            repository.insert_rows(conn, rows)
-        self._partitions |= days
+        if self.spool is not None:
+            self.spool.append(rows)
+        else:
+            days = {day_of(at) for at in {int(row[0] // 86400) * 86400 for row in rows}}
+            days -= self._partitions
+            with self.engine.begin() as conn:
+                if days:
+                    repository.ensure_partitions(conn, days)
+                repository.insert_rows(conn, rows)
+            self._partitions |= days
         if self.on_written is not None:  # e.g. realtime listeners (streamer/app.py)
             self.on_written(rows)
         return len(rows)
@@ -139,13 +140,6 @@ class Writer:
             self._geo.close()
         if self._engine is not None:
             self._engine.dispose()
-
-
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.close()
 
 
 class DeliveryCapture:
@@ -187,6 +181,11 @@ class DeliveryCapture:
             retention_days=settings.analytics_retention_days,
             trust_country_header=settings.analytics_trust_country_header,
             geoip_path=settings.analytics_geoip_path,
+            spool=(
+                SpoolWriter(settings.analytics_spool_dir, settings.analytics_spool_max_bytes)
+                if settings.analytics_spool_dir is not None
+                else None
+            ),
         )
         return cls(
             writer,

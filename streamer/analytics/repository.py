@@ -20,7 +20,7 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, Engine, create_engine, event, text
 
 from streamer.analytics.privacy import salt_day
 from streamer.analytics.rows import COLUMNS, Row
@@ -35,6 +35,7 @@ __all__ = [
     "maintain",
     "partition_name",
     "salt_for",
+    "writer_engine",
 ]
 
 PARTITIONS_AHEAD = 7  # days of partitions kept ready beyond today
@@ -67,6 +68,23 @@ def ensure_partitions(conn: Connection, days: Iterable[date]) -> None:
             f"FOR VALUES FROM ('{day.isoformat()} 00:00+00') "
             f"TO ('{following.isoformat()} 00:00+00')"
         )
+
+
+def writer_engine(url: str) -> Engine:
+    """A synchronous engine for a thread that writes events (the capture's, the spool's
+    ingester): one connection; SQLite in WAL mode, waiting up to 30 s for the lock."""
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"timeout": 30})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_engine(url, pool_size=1, pool_pre_ping=True)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
 
 
 def insert_rows(conn: Connection, rows: Sequence[Row]) -> None:

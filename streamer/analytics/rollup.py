@@ -8,7 +8,9 @@ One run (``roll_up``) on any node:
    task;
 2. reads the raw events after the watermark ((at, id) of the last event read) and before
    ``now - lag``, in time order, in batches. The lag gives nodes time to flush their
-   buffered events (an event that lands behind the watermark would be missed);
+   buffered events (an event that lands behind the watermark would be missed); and no
+   further than the oldest event a node reports still waiting in its analytics spool
+   (streamer.analytics.spool: a busy node inserts late);
 3. feeds each batch to the counter (in a worker thread: counting is CPU work), sums what
    it found into hourly cells and adds them to the hourly rows, then stores the new
    watermark and the counter's state, in ONE transaction that also checks the lease is
@@ -33,14 +35,22 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from streamer.analytics.cells import Cell, CellKey, Cells, Contribution, day_key
 from streamer.analytics.raw_events import RawEvent, read_events
 from streamer.analytics.sketch import Sketch
-from streamer.db import AnalyticsDaily, AnalyticsHourly, Database, RollupState, Track
+from streamer.analytics.spool import BACKLOG_FRESH
+from streamer.db import (
+    AnalyticsDaily,
+    AnalyticsHourly,
+    AnalyticsSpoolBacklog,
+    Database,
+    RollupState,
+    Track,
+)
 
 __all__ = [
     "ROLLUP_NAME",
@@ -172,6 +182,20 @@ def unpack_state(stored: bytes) -> bytes:
     return zlib.decompress(stored) if stored else b""
 
 
+async def oldest_waiting(session: AsyncSession, now: datetime) -> datetime | None:
+    """The oldest event still waiting in a node's analytics spool, of the nodes that
+    reported within ``BACKLOG_FRESH`` (streamer.analytics.spool); None: none waits."""
+    c = AnalyticsSpoolBacklog
+    found = await session.scalar(
+        select(func.min(c.oldest_at)).where(
+            c.oldest_at.is_not(None), c.reported_at >= now - BACKLOG_FRESH
+        )
+    )
+    if found is None:
+        return None
+    return found if found.tzinfo else found.replace(tzinfo=UTC)
+
+
 async def roll_up(
     db: Database,
     load_counter: CounterLoader,
@@ -195,6 +219,9 @@ async def roll_up(
             state = await session.get(RollupState, name)
             assert state is not None
             stored = state.counter
+            waiting = await oldest_waiting(session, now)
+        if waiting is not None and waiting < until:
+            until = waiting  # a node's spool still holds older events (module docstring)
         # In a thread: the state may be large, and a counter may load its lists from disk.
         counter = await asyncio.to_thread(lambda: load_counter(unpack_state(stored)))
         while True:

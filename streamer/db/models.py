@@ -574,6 +574,31 @@ class DeliveryEventRow(Base):
     country: Mapped[str | None] = mapped_column(String(2), default=None)
 
 
+class AnalyticsSpoolFile(Base):
+    """A spool file whose events are in delivery_events (streamer/analytics/spool.py):
+    written in the same transaction as its rows, so a file found again after a crash
+    between that commit and its deletion is deleted, not inserted twice. Pruned after
+    ``spool.NAMES_KEPT_DAYS``."""
+
+    __tablename__ = "analytics_spool_files"
+
+    name: Mapped[str] = mapped_column(String(80), primary_key=True)
+    ingested_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class AnalyticsSpoolBacklog(Base):
+    """Per node, the oldest event still waiting in its spool (None: none waits), written
+    with each batch the node's ingester inserts. A rollup counts no further than the
+    oldest of these (reported within ``spool.BACKLOG_FRESH``), so events inserted late,
+    when the ingester yields its CPU to the serving workers, are still counted."""
+
+    __tablename__ = "analytics_spool_backlog"
+
+    node: Mapped[str] = mapped_column(String(100), primary_key=True)
+    oldest_at: Mapped[datetime | None] = mapped_column(default=None)
+    reported_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class AnalyticsSalt(Base):
     """The secret salt of one UTC day's listener hashes, shared by every node. Deleted
     once the day is over by more than a day: the hashes of older events can then no
