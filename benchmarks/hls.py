@@ -18,8 +18,8 @@ What it does, all on 127.0.0.1, every process started here stopped here:
    through the page cache). Its answers say which tier served them (Cache-Status), and the
    script checks that before it measures.
 4. For each tier, wrk on each of the three URLs, samples interleaved between the three
-   servers with the order alternating; prints req/s, p99 and each server's worker CPU per
-   request (user + system from /proc) side by side, with the streamer's ratios to nginx
+   servers with the order alternating; prints req/s, p99 and each server's CPU per request
+   (user + system of all its processes, from /proc) side by side, the streamer's ratios to nginx
    and the bare app. Raw figures go to benchmarks/results/hls-<time>.json.
 
 The playlist does not depend on the tier (it is made from the catalogue and kept in
@@ -362,7 +362,7 @@ def measure(
         for i in range(samples):
             for label in order if i % 2 == 0 else order[::-1]:
                 server = servers[label]
-                pids = server.workers()
+                pids = server.cpu_pids()
                 user, system = cpu_times(pids)
                 sample = run_wrk(
                     wrk_bin, server.url(""), urls[label][case], spec,

@@ -10,7 +10,7 @@ keepalive on, access log on by default, like the streamer's) and `streamer serve
 on the same four WAV files, and a bare ASGI app on the same uvicorn (benchmarks/bare_app.py,
 the floor cost of Python on this stack), then loads them with wrk in interleaved samples and
 prints requests/s, MB/s and p50/p99 latency per case, the streamer's ratios to nginx and to
-the bare app, each server's worker CPU per request (user and system), and the resident
+the bare app, each server's CPU per request (user and system, all its processes), and the resident
 memory of each server's workers under 1,000 slow readers. Raw figures go to
 benchmarks/results/ranges-<time>.json.
 
@@ -309,6 +309,12 @@ class Server:
     def processes(self) -> dict[int, str]:
         assert self.proc is not None
         return {pid: cmdline(pid) for pid in [self.proc.pid, *descendants(self.proc.pid)]}
+
+    def cpu_pids(self) -> list[int]:
+        """Every process of the server, for its CPU per request: the workers and what
+        works beside them (nginx's master, the streamer's supervisor, which inserts the
+        workers' delivery events from their spool)."""
+        return list(self.processes())
 
 
 class Nginx(Server):
@@ -971,7 +977,7 @@ def format_table(results: dict[str, dict[str, dict[str, Any]]], servers: Sequenc
 
 
 def format_cpu_table(results: dict[str, dict[str, dict[str, Any]]], servers: Sequence[str]) -> str:
-    """CPU per request of each server's workers (user + system, from /proc), medians, and
+    """CPU per request of each server's processes (user + system, from /proc), medians, and
     the streamer's over the others': steadier than req/s on a shared machine."""
     ratios = [r for r in ("nginx", "bare") if r in servers and "streamer" in servers]
     lines = [
@@ -1028,9 +1034,9 @@ def format_compare(a: Sequence[Sample], b: Sequence[Sample]) -> str:
 
 
 def format_compare_cpu(a: Sequence[float], b: Sequence[float]) -> str:
-    """Worker CPU per request, streamer and streamer-b: medians and their ratio."""
+    """Server CPU per request, streamer and streamer-b: medians and their ratio."""
     return (
-        f"worker CPU per request: streamer {median(a):.1f} us, streamer-b {median(b):.1f} us "
+        f"server CPU per request: streamer {median(a):.1f} us, streamer-b {median(b):.1f} us "
         f"({_ratio(median(b), median(a))})"
     )
 
@@ -1368,7 +1374,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             for i in range(opts.samples):
                 # Alternate who goes first so neither always follows the other's load.
                 for server in order if i % 2 == 0 else order[::-1]:
-                    pids = server.workers()
+                    pids = server.cpu_pids()
                     user, system = cpu_times(pids)
                     sample = load(server, seconds)
                     user_after, system_after = cpu_times(pids)
