@@ -1011,7 +1011,8 @@ def format_cpu_table(results: dict[str, dict[str, dict[str, Any]]], servers: Seq
             row += f" | {cell:>8}"
         lines.append(row)
     lines.append(
-        "Worker processes only (all their threads), over the requests of each sample. st/x = the "
+        "Every process of each server (all their threads), over the requests of each sample. "
+        "st/x = the "
         "streamer's CPU per request over x's (below 1: the streamer spends less)."
     )
     return "\n".join(lines)
