@@ -80,6 +80,7 @@ from streamer.subsonic.listening import Listening
 from streamer.types import (
     ANSWER_NOW_STATE,
     REQUEST_LIMITS_STATE,
+    SEND_BUFFER_CONNECTIONS_STATE,
     SEND_BUFFER_STATE,
     SHUTDOWN_STATE,
     ASGIApp,
@@ -290,6 +291,7 @@ class StreamerApp:
             # Lifespan state reaches the server's protocol too (streamer.serving).
             state: dict[str, Any] = {
                 SEND_BUFFER_STATE: self.settings.socket_send_buffer,
+                SEND_BUFFER_CONNECTIONS_STATE: self.settings.socket_send_buffer_connections,
                 SHUTDOWN_STATE: asyncio.Event(),
                 REQUEST_LIMITS_STATE: request_limits(self.settings),
             }

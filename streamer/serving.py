@@ -7,12 +7,14 @@ slow listeners that is most of a worker's memory, so the mark is lowered: the ke
 socket buffer (which does not count against the process) still absorbs bursts, so fast
 clients lose nothing measurable.
 
-The kernel's send buffer is capped too (nginx's ``listen ... sndbuf=``): on a fast link
-Linux grows it to megabytes per connection, so a thousand new listeners each take a burst of
-megabytes before flow control holds them back, and new requests wait behind those bursts
-(docs/performance.md has the first-byte figures with and without the cap). The app's
-lifespan state names the size (``SEND_BUFFER_STATE``); 0 leaves the kernel's autotuning
-alone.
+The kernel's send buffer is fixed for a worker's first connections (nginx's ``listen ...
+sndbuf=``), so that a few fast clients fill a long pipe without waking the loop often. A
+crowd keeps the kernel's autotuning beyond that: 10,000 listeners with a fixed 256 KB
+(Linux doubles it) would hold more than the kernel's TCP memory (``net.ipv4.tcp_mem``), and
+under that pressure sockets poll writable yet take nothing, so first bytes waited seconds
+(docs/performance.md has the figures). The app's lifespan state names the size
+(``SEND_BUFFER_STATE``, 0 leaves autotuning alone) and for how many connections
+(``SEND_BUFFER_CONNECTIONS_STATE``).
 
 Writes made in one step of the event loop leave in one send. uvicorn writes a response's
 status line and headers, then its body, with two ``transport.write`` calls, and with
@@ -120,6 +122,7 @@ from streamer.request_limits import (
 from streamer.types import (
     ANSWER_NOW_STATE,
     REQUEST_LIMITS_STATE,
+    SEND_BUFFER_CONNECTIONS_STATE,
     SEND_BUFFER_STATE,
     SHUTDOWN_STATE,
     ZEROCOPY,
@@ -238,8 +241,9 @@ class StreamerHttpProtocol(HttpToolsProtocol):
             return
         transport.set_write_buffer_limits(high=WRITE_BUFFER_HIGH, low=WRITE_BUFFER_LOW)
         send_buffer = self.app_state.get(SEND_BUFFER_STATE, 0)
+        fixed_for = self.app_state.get(SEND_BUFFER_CONNECTIONS_STATE, 0)
         sock = transport.get_extra_info("socket")
-        if send_buffer and sock is not None:
+        if send_buffer and sock is not None and len(self.connections) < fixed_for:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, send_buffer)
         answer_now = self.app_state.get(ANSWER_NOW_STATE)
         self._answer_now: AnswerNow | None = answer_now if callable(answer_now) else None
@@ -491,6 +495,10 @@ class StreamerHttpProtocol(HttpToolsProtocol):
                         # the level-triggered readiness would wake this body again at once,
                         # thousands of times a second. Back off instead, up to STALL_MAX.
                         stalled = min(STALL_MAX, stalled * 2 or STALL_MIN)
+                        # Unwatched while it sleeps: the watch is level-triggered, so it
+                        # would call back on every turn of the loop, for each such body
+                        # (with 10,000 slow readers, the loop did little else).
+                        watched = self._unwatch(watched)
                         await asyncio.sleep(stalled)
                     watched = await self._writable(sock, watched)
                     woken = True
@@ -509,10 +517,15 @@ class StreamerHttpProtocol(HttpToolsProtocol):
         except ConnectionError:
             return "gone"
         finally:
-            if watched >= 0:
-                self.loop.remove_writer(watched)
-                os.close(watched)
+            self._unwatch(watched)
         return None
+
+    def _unwatch(self, watched: int) -> int:
+        """Stop watching the duplicate descriptor ``_writable`` made (if any); -1."""
+        if watched >= 0:
+            self.loop.remove_writer(watched)
+            os.close(watched)
+        return -1
 
     async def _writable(self, sock: socket.socket, watched: int) -> int:
         """Until the socket can take more (or the connection is lost: ConnectionError).

@@ -44,8 +44,12 @@ class Settings(BaseModel):
     workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1, le=256)
 
     # Kernel send buffer per connection (SO_SNDBUF; Linux doubles it); 0 = autotuning.
-    # Capped so a crowd of new listeners cannot each take megabytes of burst (serving.py).
+    # Fixed for the first socket_send_buffer_connections connections of a worker, so that
+    # a few fast clients get their bulk at full speed; those beyond keep the kernel's
+    # autotuning, so that a crowd of slow listeners does not lock up the kernel's TCP
+    # memory (10,000 x 512 KB is over net.ipv4.tcp_mem: docs/performance.md).
     socket_send_buffer: int = Field(256 * 1024, ge=0, le=64 * 1024 * 1024)
+    socket_send_buffer_connections: int = Field(256, ge=0, le=1_000_000)
     # Bounded requests, per worker (streamer.serving; docs/http.md). Like nginx's
     # large_client_header_buffers: a request target over request_line_max gets 414; one
     # header field (name and value), the header block or the field count over its limit

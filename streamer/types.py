@@ -48,6 +48,8 @@ AnswerNow = Callable[[Scope], Reply | None]
 # Lifespan state the app hands to the server's protocol (streamer.serving): here, so the
 # app names them without importing the protocol (and uvicorn's internals with it).
 SEND_BUFFER_STATE = "streamer.socket_send_buffer"
+# Connections of a worker that get that send buffer; the rest keep the kernel's autotuning.
+SEND_BUFFER_CONNECTIONS_STATE = "streamer.socket_send_buffer_connections"
 SHUTDOWN_STATE = "streamer.shutdown"  # an asyncio.Event set when the server shuts down
 ANSWER_NOW_STATE = "streamer.answer_now"  # an AnswerNow: immediate answers (streamer.serving)
 REQUEST_LIMITS_STATE = "streamer.request_limits"  # a RequestLimits (streamer.request_limits)

@@ -160,10 +160,18 @@ def test_a_reader_slower_than_the_socket_gets_every_byte(site: Site) -> None:
 
 
 def test_a_socket_writable_in_name_only_is_retried_with_back_off_not_in_a_spin(
-    site: Site,
+    site: Site, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # As with thousands of full send buffers over net.ipv4.tcp_mem: the socket polls
     # writable, and sendfile takes nothing, for 0.4 s.
+    wakes: list[int] = []
+    real_on_writable = serving.StreamerHttpProtocol._on_writable
+
+    def counted_on_writable(self: serving.StreamerHttpProtocol) -> None:
+        wakes.append(1)
+        real_on_writable(self)
+
+    monkeypatch.setattr(serving.StreamerHttpProtocol, "_on_writable", counted_on_writable)
     site.refused.clear()
     site.refuse_until[0] = time.monotonic() + 0.4
     try:
@@ -174,8 +182,9 @@ def test_a_socket_writable_in_name_only_is_retried_with_back_off_not_in_a_spin(
 
     assert response.content == site.file.read_bytes()
     # Back-off from 5 ms doubling to 200 ms: about eight tries in 0.4 s; a level-triggered
-    # spin would make thousands.
+    # spin would make thousands, of sends or of wakes while the body sleeps.
     assert 1 <= len(site.refused) <= 20
+    assert len(wakes) <= 4 * len(site.refused) + 50
 
 
 def test_a_client_that_leaves_mid_body_ends_it_quietly(
