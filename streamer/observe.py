@@ -140,6 +140,15 @@ class ObserveMiddleware:
             return None
         request_id = request_id_of(scope)
         reply.headers.append((b"x-request-id", request_id.encode()))
+        then = reply.done
+        if then is not None:
+            # Streamed after this call: counted and logged with what went, when it ends.
+            def done(sent: int) -> None:
+                then(sent)
+                self._observed(scope, request_id, reply.status, sent, time.perf_counter() - started)
+
+            reply.done = done
+            return reply
         sent = reply.length if scope["method"] != "HEAD" else 0
         self._observed(scope, request_id, reply.status, sent, time.perf_counter() - started)
         return reply

@@ -235,6 +235,7 @@ class StreamerHttpProtocol(HttpToolsProtocol):
         self._seen_reads = -1
         self._quiet_since = 0.0
         self._linger_until: float | None = None
+        self._eof = False  # the client half-closed while answers were still owed
         cap = self._limits.connections_max
         if cap and len(self.connections) >= cap:
             self._turn_away(transport, cap)
@@ -323,6 +324,24 @@ class StreamerHttpProtocol(HttpToolsProtocol):
             # which names a resource's allowed methods). Never reaches the app.
             self._stop(NOT_IMPLEMENTED, "CONNECT is not supported: this is not a proxy")
         super().on_headers_complete()
+
+    def eof_received(self) -> bool | None:  # type: ignore[override]  # asyncio allows True
+        """The client has sent all it will (a half-close, after its last request). The
+        answers still owed go out first (a streamed body, pipelined requests), then the
+        connection closes; with none owed, it closes now (uvicorn's and asyncio's way)."""
+        cycle = self.cycle
+        if self.pipeline or (cycle is not None and not cycle.response_complete):
+            self._eof = True
+            return True  # keep the transport open for writing
+        return None
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if not self._eof or self.pipeline or self.transport.is_closing():
+            return
+        cycle = self.cycle
+        if cycle is None or cycle.response_complete:  # nothing more is owed
+            self.transport.close()
 
     def _stop(self, status: int, reason: str | None = None) -> None:
         """From a parser callback: stop parsing; data_received answers ``status``."""
@@ -415,6 +434,8 @@ class StreamerHttpProtocol(HttpToolsProtocol):
         # Not when uvicorn substituted its 503 app (limit_concurrency).
         if answer_now is not None and app is self.app and cycle.scope["method"] in _IMMEDIATE:
             scope: Scope = cycle.scope  # type: ignore[assignment]
+            if self._plain:  # a long file body may then be streamed (Reply.done)
+                scope.setdefault("extensions", {})[ZEROCOPY] = {}
             if self._forwarded is not None:
                 # A copy: the ASGI path, if it answers instead, rewrites the original.
                 scope = dict(scope)
@@ -446,7 +467,7 @@ class StreamerHttpProtocol(HttpToolsProtocol):
             if count > cycle.expected_content_length:
                 raise RuntimeError("Response content longer than Content-Length")
             if cycle.scope["method"] != "HEAD" and count:
-                outcome = await self._stream_file(fd, int(message["offset"]), count)
+                outcome, _sent = await self._stream_file(fd, int(message["offset"]), count)
                 if outcome is not None:
                     cycle.disconnected = True  # uvicorn's own sends now do nothing
                     if outcome == "short":
@@ -458,15 +479,16 @@ class StreamerHttpProtocol(HttpToolsProtocol):
 
         return zerocopy_send
 
-    async def _stream_file(self, fd: int, offset: int, count: int) -> str | None:
+    async def _stream_file(self, fd: int, offset: int, count: int) -> tuple[str | None, int]:
         """Send ``count`` bytes of ``fd`` from ``offset`` after what the transport holds.
-        None when all went; "gone" (the client left) or "short" (the file ended), the
-        connection then aborted."""
+        (None, count) when all went; ("gone", sent) (the client left) or ("short", sent)
+        (the file ended), the connection then aborted."""
         transport = self.transport
         transport.flush()  # type: ignore[attr-defined]
         sock = self._socket()
+        start = offset
         if sock is None:  # pragma: no cover - every TCP transport has one
-            return "gone"
+            return "gone", 0
         watched = -1
         cached_to = offset  # the page cache holds the file up to here (as far as we know)
         end = offset + count
@@ -477,7 +499,7 @@ class StreamerHttpProtocol(HttpToolsProtocol):
             # Bytes queued in the transport (the head, when the socket was full) go first.
             while transport.get_write_buffer_size():
                 if transport.is_closing():
-                    return "gone"
+                    return "gone", 0
                 watched = await self._writable(sock, watched)
             while count:
                 if offset >= cached_to:
@@ -505,20 +527,20 @@ class StreamerHttpProtocol(HttpToolsProtocol):
                     continue
                 except OSError:
                     transport.abort()  # the client is gone (reset, broken pipe)
-                    return "gone"
+                    return "gone", offset - start
                 stalled, woken = 0.0, False
                 if sent == 0:
                     transport.abort()
-                    return "short"
+                    return "short", offset - start
                 offset += sent
                 count -= sent
                 if count:
                     await asyncio.sleep(0)  # one fast client must not hold the loop
         except ConnectionError:
-            return "gone"
+            return "gone", offset - start
         finally:
             self._unwatch(watched)
-        return None
+        return None, offset - start
 
     def _unwatch(self, watched: int) -> int:
         """Stop watching the duplicate descriptor ``_writable`` made (if any); -1."""
@@ -562,6 +584,12 @@ class StreamerHttpProtocol(HttpToolsProtocol):
             head.append(b"connection: close\r\n")
         head.append(b"\r\n")
         cycle.response_started = True
+        if reply.done is not None:  # a long file body: the head now, the body from a task
+            self.transport.write(b"".join(head))
+            task = self.loop.create_task(self._stream_reply(cycle, reply))
+            self.tasks.add(task)  # uvicorn waits for (or cancels) it at shutdown
+            task.add_done_callback(self.tasks.discard)
+            return
         if cycle.scope["method"] == "HEAD":
             self.transport.write(b"".join(head))
         elif reply.file is not None:
@@ -579,6 +607,28 @@ class StreamerHttpProtocol(HttpToolsProtocol):
         if not cycle.keep_alive:
             self.transport.close()
         self.on_response_complete()
+
+    async def _stream_reply(self, cycle: RequestResponseCycle, reply: Reply) -> None:
+        """The body of a streamed immediate reply, then the cycle finished as uvicorn
+        would (keep-alive, the next pipelined request); ``reply.done`` told what went."""
+        assert reply.file is not None
+        assert reply.done is not None
+        fd, offset, count = reply.file
+        sent = 0
+        try:
+            outcome, sent = await self._stream_file(fd, offset, count)
+            if outcome is None:
+                cycle.response_complete = True
+                if not cycle.keep_alive:
+                    self.transport.close()
+                self.on_response_complete()
+            else:
+                cycle.disconnected = True
+        except BaseException:
+            self.transport.abort()
+            raise
+        finally:
+            reply.done(sent)
 
     def _send_file(self, head: bytes, fd: int, offset: int, count: int) -> bool:
         """Send ``head`` then ``count`` bytes of ``fd`` from ``offset``; False if the file

@@ -36,6 +36,10 @@ class Reply:
     body: bytes | bytearray | memoryview
     # Or the body is this span of an open file, (fd, offset, count): sent with sendfile.
     file: tuple[int, int, int] | None = None
+    # Set: the file span is long, and streamed after the head while the connection takes
+    # it (streamer.serving); called once with the body bytes actually sent when it ends,
+    # however it ends (to release the file, and to log and count what was delivered).
+    done: Callable[[int], None] | None = None
 
     @property
     def length(self) -> int:

@@ -34,6 +34,7 @@ PROTOCOL_METHODS: Mapping[str, tuple[str, ...]] = {
     "connection_made": ("self", "transport"),
     "connection_lost": ("self", "exc"),
     "data_received": ("self", "data"),  # replaced: limits, 501, no upgrade warning
+    "eof_received": ("self",),  # answers still owed go out after a half-close
     "on_message_begin": ("self",),
     "on_url": ("self", "url"),
     "on_header": ("self", "name", "value"),
@@ -54,7 +55,9 @@ PROTOCOL_FIELDS = (
     "logger",
     "loop",
     "parser",
+    "pipeline",  # requests queued behind a streamed body (eof_received)
     "server_state",
+    "tasks",  # a streamed body's task joins them: shutdown waits for it
     "transport",
 )
 # Fields of RequestResponseCycle the subclass reads or writes (``send`` is replaced).

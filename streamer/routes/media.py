@@ -40,6 +40,7 @@ from streamer.routes.media_body import (
     send_body,
     sendfile_span,
     single_range,
+    stream_span,
     stream_window,
 )
 from streamer.routes.media_cors import ALLOW, Cors, CorsPolicy
@@ -235,8 +236,15 @@ class MediaEndpoint:
                 method, headers, cors, window, state, config.cache_control, config.max_ranges
             )
             span = None
-            if plan.body is None and data is None and plan.total <= config.inline_read_max:
-                span = sendfile_span(state.fd, plan.segments, window.offset)
+            streamed = False
+            if plan.body is None and data is None:
+                if plan.total <= config.inline_read_max:
+                    span = sendfile_span(state.fd, plan.segments, window.offset)
+                elif method == "GET" and state.fd >= 0 and ZEROCOPY in scope.get("extensions", ()):
+                    # A long body: the head now, the body streamed by the protocol (whose
+                    # zero-copy loop waits for the socket and the disk off this call).
+                    span = stream_span(state.fd, plan.segments, window.offset)
+                    streamed = span is not None
             body = (
                 b""
                 if span is not None
@@ -250,7 +258,12 @@ class MediaEndpoint:
             self.stats.record_range(plan.kind)
         if subject is not None:  # only now: None above leaves the scope as it was
             scope[DELIVERY_KEY] = delivery_of(subject, plan, window, state)
-        return Reply(plan.status, plan.headers, body, span)
+        reply = Reply(plan.status, plan.headers, body, span)
+        if streamed:
+            states = self.states
+            states.hold(state)  # the descriptor stays open until the body has gone
+            reply.done = lambda _sent: states.release(state)
+        return reply
 
     async def authorised(self, scope: Scope, send: Send, cors: Cors) -> bool:
         """With URL signing on, answer 403 unless the request's token opens its path."""

@@ -189,6 +189,17 @@ def sendfile_span(
     return fd, offset + only.start, only.length
 
 
+def stream_span(
+    fd: int, segments: Sequence[tuple[bytes, ByteRange | None]], offset: int
+) -> tuple[int, int, int] | None:
+    """(fd, offset, count) of a one-range body, to be streamed by the protocol's zero-copy
+    loop (which reads what the page cache lacks in a thread first); else None."""
+    only = single_range(segments)
+    if only is None or only.length == 0:
+        return None
+    return fd, offset + only.start, only.length
+
+
 def slice_window(
     data: bytes, segments: Sequence[tuple[bytes, ByteRange | None]]
 ) -> bytes | memoryview:

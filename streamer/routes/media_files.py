@@ -58,6 +58,11 @@ class ObjectStates:
     def _trusted(self, state: ObjectState) -> bool:
         return time.monotonic() - state.checked_at < self.valid_seconds
 
+    def hold(self, state: ObjectState) -> None:
+        """Take a reference on a state :meth:`peek` gave (a body that outlives the call);
+        pair with release()."""
+        state.refs += 1
+
     def release(self, state: ObjectState) -> None:
         state.refs -= 1
         if state.retired and state.refs == 0:

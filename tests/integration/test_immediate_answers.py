@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import json
 import socket
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +16,7 @@ import httpx
 import pytest
 
 from streamer.settings import Settings
+from tests.fixtures.audio import make_audio
 from tests.fixtures.immediate import AnswerSpy, comparable, spied_app
 from tests.fixtures.servers import RunningServer, bearer, scan_roots, serve_in_thread
 
@@ -254,3 +256,99 @@ def test_immediate_answers_can_be_turned_off(
         url = f"{server.base_url}/media/{tracks.json()['items'][0]['id']}/original"
         assert [httpx.get(url).status_code for _ in range(2)] == [200, 200]
     assert spy.answered == spy.declined == []
+
+
+# Long bodies: over inline_read_max, the head goes at once and the protocol streams the
+# body (Reply.done); the ASGI path is no longer needed for a cached local file.
+
+
+@pytest.fixture(scope="module")
+def streamed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    base = tmp_path_factory.mktemp("streamed")
+    library = base / "library"
+    # About 10 MB: more than the socket buffers of both ends hold.
+    song = make_audio(library / "long.wav", "wav", 60.0)
+    settings = Settings.load(
+        {}, data_dir=base / "data", open_file_valid_seconds=600.0, inline_read_max=64 * 1024
+    )
+    scan_roots(settings, [str(library)])
+    app, spy = spied_app(settings)
+    with serve_in_thread(settings, app=app) as server:
+        tracks = httpx.get(f"{server.base_url}/api/v1/tracks", headers=bearer(server.api_key))
+        path = f"/media/{tracks.json()['items'][0]['id']}/original"
+        assert httpx.get(server.base_url + path).status_code == 200  # loads entry and file
+        yield Served(server, spy, path, song)
+
+
+@pytest.fixture
+def fresh(streamed: Served) -> Served:
+    streamed.spy.clear()
+    streamed.spy.enabled = True
+    return streamed
+
+
+def _held(served: Served) -> list[int]:
+    """References held on the files' cached states (0 once every body has gone)."""
+    app = served.server.app
+    assert app is not None
+    return [state.refs for state in app.media.states._states.values()]
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_a_long_body_streamed_by_the_protocol_is_the_asgi_answer(fresh: Served, case: str) -> None:
+    method, headers = CASES[case]
+    etag = httpx.head(fresh.url).headers["etag"]
+    headers = {k: v.replace("ETAG", etag) for k, v in headers.items()}
+    fresh.spy.clear()
+    immediate = httpx.request(method, fresh.url, headers=headers)
+    fresh.spy.enabled = False
+    asgi = httpx.request(method, fresh.url, headers=headers)
+    assert comparable(immediate) == comparable(asgi)
+    if case in ("whole", "cors origin"):  # the long ones: streamed, not declined
+        assert fresh.spy.answered == [fresh.path]
+        assert fresh.spy.replies[0].done is not None
+    assert _held(fresh) == [0]
+
+
+def test_pipelined_requests_after_a_streamed_body_keep_their_order(fresh: Served) -> None:
+    body = fresh.file.read_bytes()
+    whole = f"GET {fresh.path} HTTP/1.1\r\nHost: t\r\n\r\n".encode()
+    small = f"GET {fresh.path} HTTP/1.1\r\nHost: t\r\nRange: bytes=0-3\r\n\r\n".encode()
+    answer = fresh.raw(whole + small + whole)
+    assert [r.done is not None for r in fresh.spy.replies] == [True, False, True]
+    parts = answer.split(b"HTTP/1.1 2")[1:]
+    assert [p[:2] for p in parts] == [b"00", b"06", b"00"]
+    assert parts[0].endswith(b"\r\n\r\n" + body)
+    assert parts[1].endswith(b"\r\n\r\n" + body[:4])
+    assert parts[2].endswith(b"\r\n\r\n" + body)
+    assert _held(fresh) == [0]
+
+
+def test_a_streamed_body_left_mid_way_is_logged_with_what_went_and_releases_its_file(
+    fresh: Served,
+) -> None:
+    app = fresh.server.app
+    assert app is not None
+    assert app.access_log is not None
+    app.access_log.flush()
+    stream = io.StringIO()
+    app.access_log.stream = stream
+    size = fresh.file.stat().st_size
+    host, port = fresh.server.base_url.removeprefix("http://").split(":")
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
+    sock.connect((host, int(port)))
+    sock.sendall(f"GET {fresh.path} HTTP/1.1\r\nHost: t\r\n\r\n".encode())
+    assert sock.recv(65536).startswith(b"HTTP/1.1 200")
+    time.sleep(0.2)  # the server fills what the buffers hold, then waits
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+    sock.close()  # a reset, mid-body
+    deadline = time.monotonic() + 5
+    while not stream.getvalue() and time.monotonic() < deadline:
+        time.sleep(0.05)
+        app.access_log.flush()
+    (line,) = [json.loads(text) for text in stream.getvalue().splitlines()]
+    assert line["status"] == 200
+    assert 0 < line["bytes"] < size
+    assert _held(fresh) == [0]
+    assert httpx.get(fresh.url, headers={"Range": "bytes=0-3"}).status_code == 206  # serving on
