@@ -9,6 +9,7 @@ import json
 import socket
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,7 +54,14 @@ def served(tmp_path: Path, audio_samples: dict[str, Path]) -> Iterator[Served]:
     song.write_bytes(audio_samples["mp3"].read_bytes())
     # File states trusted for a minute: the test, not the clock, decides what is fresh.
     settings = Settings.load({}, data_dir=tmp_path / "data", open_file_valid_seconds=60.0)
-    scan_roots(settings, [str(library)])
+    with _serving(settings, song) as served:
+        yield served
+
+
+@contextmanager
+def _serving(settings: Settings, song: Path) -> Iterator[Served]:
+    """A server of ``song``'s library, its track's entry and file loaded, the spy clear."""
+    scan_roots(settings, [str(song.parent)])
     app, spy = spied_app(settings)
     with serve_in_thread(settings, app=app) as server:
         tracks = httpx.get(f"{server.base_url}/api/v1/tracks", headers=bearer(server.api_key))
@@ -271,13 +279,8 @@ def streamed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     settings = Settings.load(
         {}, data_dir=base / "data", open_file_valid_seconds=600.0, inline_read_max=64 * 1024
     )
-    scan_roots(settings, [str(library)])
-    app, spy = spied_app(settings)
-    with serve_in_thread(settings, app=app) as server:
-        tracks = httpx.get(f"{server.base_url}/api/v1/tracks", headers=bearer(server.api_key))
-        path = f"/media/{tracks.json()['items'][0]['id']}/original"
-        assert httpx.get(server.base_url + path).status_code == 200  # loads entry and file
-        yield Served(server, spy, path, song)
+    with _serving(settings, song) as served:
+        yield served
 
 
 @pytest.fixture
