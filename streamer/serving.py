@@ -243,9 +243,11 @@ class StreamerHttpProtocol(HttpToolsProtocol):
         transport.set_write_buffer_limits(high=WRITE_BUFFER_HIGH, low=WRITE_BUFFER_LOW)
         send_buffer = self.app_state.get(SEND_BUFFER_STATE, 0)
         fixed_for = self.app_state.get(SEND_BUFFER_CONNECTIONS_STATE, 0)
-        sock = transport.get_extra_info("socket")
-        if send_buffer and sock is not None and len(self.connections) < fixed_for:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, send_buffer)
+        if send_buffer and len(self.connections) < fixed_for:
+            # Asked for only then: uvloop makes a socket object for each call.
+            sock = transport.get_extra_info("socket")
+            if sock is not None:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, send_buffer)
         answer_now = self.app_state.get(ANSWER_NOW_STATE)
         self._answer_now: AnswerNow | None = answer_now if callable(answer_now) else None
         self._forwarded = _forwarded_client(self.app)
@@ -508,8 +510,9 @@ class StreamerHttpProtocol(HttpToolsProtocol):
                     cached_to = min(end, offset + ZEROCOPY_SPAN)
                     if not resident(fd, cached_to - 1):
                         await asyncio.to_thread(os.pread, fd, cached_to - offset, offset)
+                asked = cached_to - offset
                 try:
-                    sent = os.sendfile(sock.fileno(), fd, offset, cached_to - offset)
+                    sent = os.sendfile(sock.fileno(), fd, offset, asked)
                 except (BlockingIOError, InterruptedError):
                     if woken:
                         # Woken as writable, yet nothing went: the kernel is short of TCP
@@ -534,7 +537,13 @@ class StreamerHttpProtocol(HttpToolsProtocol):
                     return "short", offset - start
                 offset += sent
                 count -= sent
-                if count:
+                if count and sent < asked:
+                    # The socket took less than asked: it is full. Wait for room now, not
+                    # after a turn of the loop and a refused sendfile (a slow reader's
+                    # every wake paid both).
+                    watched = await self._writable(sock, watched)
+                    woken = True
+                elif count:
                     await asyncio.sleep(0)  # one fast client must not hold the loop
         except ConnectionError:
             return "gone", offset - start
