@@ -330,9 +330,11 @@ class StreamerHttpProtocol(HttpToolsProtocol):
     def eof_received(self) -> bool | None:  # type: ignore[override]  # asyncio allows True
         """The client has sent all it will (a half-close, after its last request). The
         answers still owed go out first (a streamed body, pipelined requests), then the
-        connection closes; with none owed, it closes now (uvicorn's and asyncio's way)."""
+        connection closes; with none owed, or in the middle of a request's body (a client
+        that gave up: an upload keeps what arrived), it closes now (uvicorn's way)."""
         cycle = self.cycle
-        if self.pipeline or (cycle is not None and not cycle.response_complete):
+        owed = cycle is not None and not cycle.response_complete and not cycle.more_body
+        if self.pipeline or owed:
             self._eof = True
             return True  # keep the transport open for writing
         return None
