@@ -291,10 +291,16 @@ def fresh(streamed: Served) -> Served:
 
 
 def _held(served: Served) -> list[int]:
-    """References held on the files' cached states (0 once every body has gone)."""
+    """References held on the files' cached states, once every body's task has ended (a
+    client can have read the last byte before the server's task releases the file)."""
     app = served.server.app
     assert app is not None
-    return [state.refs for state in app.media.states._states.values()]
+    deadline = time.monotonic() + 5
+    while True:
+        refs = [state.refs for state in app.media.states._states.values()]
+        if not any(refs) or time.monotonic() > deadline:
+            return refs
+        time.sleep(0.01)
 
 
 @pytest.mark.parametrize("case", CASES)
